@@ -1,0 +1,41 @@
+//! The auth service: who is calling and whether they may use the model.
+//!
+//! Virtual keys are random (256-bit secret), shown once at creation and stored only as
+//! a SHA-256 hash in sled; a presented key is found by its public id and its hash
+//! compared in constant time. Two gRPC services: `Auth` (admission, called by
+//! routers) and `KeyAdmin` (operators, behind the admin token).
+
+mod admin;
+mod error;
+mod key;
+mod service;
+mod store;
+
+pub use error::AuthError;
+pub use key::{KEY_PREFIX, ParsedKey};
+pub use service::AuthService;
+pub use store::{KeyStore, SledKeyStore, StoredKey};
+pub use switchyard_policy::model_allowed;
+
+use switchyard_config::Config;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Health names this service reports.
+pub const HEALTH_NAMES: &[&str] = &["switchyard.auth.v1.Auth", "switchyard.auth.v1.KeyAdmin"];
+
+/// Runs auth alone on `listener` until `shutdown`, then drains calls and flushes
+/// the store.
+pub async fn serve(
+    listener: TcpListener,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Result<(), AuthError> {
+    let service = AuthService::open(config)?;
+    let routes = tonic::service::Routes::default()
+        .add_service(service.auth_server())
+        .add_service(service.admin_server());
+    let served = switchyard_grpc::serve(listener, routes, HEALTH_NAMES, shutdown).await;
+    service.flush().await?;
+    served.map_err(AuthError::from)
+}

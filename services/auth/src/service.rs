@@ -1,0 +1,107 @@
+//! The `Auth` gRPC service: admission on the request path.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use subtle::ConstantTimeEq;
+use switchyard_config::{Config, Secret};
+use switchyard_grpc::AdminToken;
+use switchyard_grpc::MAX_MESSAGE_BYTES;
+use switchyard_proto::auth::v1::auth_server::{Auth, AuthServer};
+use switchyard_proto::auth::v1::key_admin_server::KeyAdminServer;
+use switchyard_proto::auth::v1::{AuthenticateRequest, Principal};
+use tonic::{Request, Response, Status};
+
+use crate::key::{ParsedKey, hash};
+use crate::{AuthError, KeyStore, SledKeyStore, model_allowed};
+
+/// The auth service state: the key store and the admin token. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthService {
+    pub(crate) store: Arc<dyn KeyStore>,
+    pub(crate) admin: Arc<AdminToken>,
+}
+
+impl AuthService {
+    /// Opens the sled store at `auth.data_dir` and reads the admin token per
+    /// `[admin]` (none configured: the admin API refuses every call).
+    pub fn open(config: &Config) -> Result<Self, AuthError> {
+        let store = SledKeyStore::open(&config.auth.data_dir)?;
+        Ok(Self {
+            store: Arc::new(store),
+            admin: Arc::new(AdminToken::from_config(&config.admin)),
+        })
+    }
+
+    /// A service over any store (tests, other backends).
+    pub fn with_store(store: Arc<dyn KeyStore>, admin_token: Option<Secret>) -> Self {
+        Self {
+            store,
+            admin: Arc::new(AdminToken::new(admin_token)),
+        }
+    }
+
+    /// The generated `Auth` server.
+    pub fn auth_server(&self) -> AuthServer<Self> {
+        AuthServer::new(self.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// The generated `KeyAdmin` server.
+    pub fn admin_server(&self) -> KeyAdminServer<Self> {
+        KeyAdminServer::new(self.clone())
+    }
+
+    /// Makes every write durable (called on shutdown).
+    pub async fn flush(&self) -> Result<(), AuthError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|_| AuthError::invalid("flush", "flush task failed"))?
+    }
+
+    /// Checks a key and, when `model` is not empty, its allowlist.
+    pub fn authenticate(&self, api_key: &str, model: &str) -> Result<Principal, AuthError> {
+        let parsed = ParsedKey::parse(api_key).ok_or(AuthError::InvalidKey)?;
+        let stored = self.store.get(parsed.id)?.ok_or(AuthError::InvalidKey)?;
+        let presented = hash(api_key);
+        if !bool::from(presented.ct_eq(&stored.hash)) {
+            return Err(AuthError::InvalidKey);
+        }
+        let key = stored.key.ok_or(AuthError::InvalidKey)?;
+        if key.revoked_at.is_some() {
+            return Err(AuthError::Revoked(key.prefix));
+        }
+        if let Some(expires) = &key.expires_at {
+            if SystemTime::try_from(*expires).is_ok_and(|e| e <= SystemTime::now()) {
+                return Err(AuthError::Expired(key.prefix));
+            }
+        }
+        if !model.is_empty() && !model_allowed(&key.allowed_models, model) {
+            return Err(AuthError::ModelNotAllowed {
+                prefix: key.prefix,
+                model: model.to_string(),
+            });
+        }
+        Ok(Principal {
+            tenant: key.tenant,
+            key_id: key.id,
+            key_prefix: key.prefix,
+            allowed_models: key.allowed_models,
+            labels: key.labels,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Auth for AuthService {
+    async fn authenticate(
+        &self,
+        request: Request<AuthenticateRequest>,
+    ) -> Result<Response<Principal>, Status> {
+        let req = request.into_inner();
+        let principal = AuthService::authenticate(self, &req.api_key, &req.model)?;
+        Ok(Response::new(principal))
+    }
+}

@@ -1,0 +1,82 @@
+//! Reading a JSON request body: the size limit, then one parse that names the path of
+//! any wrongly typed field.
+//!
+//! axum's own extractors answer plain text; these answer OpenAI error bodies.
+
+use axum::body::Body;
+use http::HeaderMap;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+use switchyard_error::{ApiError, ErrorCode};
+
+use crate::error::HttpError;
+
+fn too_large(limit: usize) -> HttpError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("Request body is larger than the limit of {limit} bytes."),
+    )
+    .into()
+}
+
+/// Reads at most `limit` bytes (413 beyond) and deserializes them as `T`.
+///
+/// Malformed JSON is a 400 without a param; a value of the wrong type is a 400 whose
+/// `param` is its JSON path (`messages[0].content`).
+pub async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, HttpError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large(limit)),
+        Err(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "The request body could not be read.",
+            )
+            .into());
+        }
+    };
+    parse_json(&bytes)
+}
+
+/// Deserializes `bytes` as `T`, mapping errors as [`read_json`] documents.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            Category::Data if path != "." => {
+                ApiError::invalid(path.clone(), format!("Invalid value for '{path}': {inner}"))
+            }
+            Category::Data => ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("Invalid request body: {inner}"),
+            ),
+            Category::Syntax | Category::Eof | Category::Io => malformed(&inner),
+        }
+    })?;
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!(
+            "We could not parse the JSON body of your request ({e}). \
+             The OpenAI API expects a JSON payload."
+        ),
+    )
+}

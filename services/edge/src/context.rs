@@ -1,0 +1,232 @@
+//! Who is calling and under which request id: the per-request context of the edge.
+//!
+//! [`RequestContextLayer`] runs around every route (and the fallbacks): it accepts the
+//! caller's `x-request-id` or makes one, opens the request's span as a child of the
+//! caller's `traceparent`, and echoes the id on every answer, errors included.
+//! Handlers take a [`Caller`] to build gRPC calls that carry the id, the trace and the
+//! caller's key to the router.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::FromRequestParts;
+use axum::extract::Request;
+use axum::response::Response;
+use http::HeaderValue;
+use http::request::Parts;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use switchyard_grpc::{REQUEST_ID_HEADER, new_request_id, outgoing};
+
+/// Header carrying routing tags: `x-switchyard-tags: team=search,env=prod`.
+pub const TAGS_HEADER: &str = "x-switchyard-tags";
+
+/// The request id chosen for the HTTP request being served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// Accepts a caller's id only if it is short and plain, so it is safe in logs and keys
+/// (the same rule as the gRPC hops).
+fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Tower layer establishing the request context; see the module docs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContextLayer;
+
+impl<S> Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext { inner }
+    }
+}
+
+/// The service made by [`RequestContextLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestContext<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RequestContext<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let id = req
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| acceptable(id))
+            .map(str::to_string)
+            .unwrap_or_else(new_request_id);
+        let header = HeaderValue::from_str(&id).ok();
+        let span = tracing::info_span!(
+            "http",
+            method = %req.method(),
+            path = %req.uri().path(),
+            request_id = %id,
+        );
+        switchyard_telemetry::set_parent_from(&span, req.headers());
+        req.extensions_mut().insert(RequestId(id));
+        // The clone has been driven to readiness by poll_ready; call it, keep a fresh one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(
+            async move {
+                let mut response = inner.call(req).await?;
+                if let Some(value) = header {
+                    response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                }
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The caller of one HTTP request, as the router needs to see it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The request id (echoed to the caller, forwarded to the router).
+    pub request_id: String,
+    /// `Bearer <key>` from `Authorization` or `x-api-key`; never logged.
+    authorization: Option<AsciiMetadataValue>,
+    /// Routing tags from [`TAGS_HEADER`], in header order.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Caller {
+    /// A gRPC call carrying `message`, the request id, the current trace context and
+    /// the caller's key. The edge never judges the key: the router answers
+    /// UNAUTHENTICATED and the one error table maps it.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = outgoing(message, &self.request_id);
+        if let Some(auth) = &self.authorization {
+            request.metadata_mut().insert("authorization", auth.clone());
+        }
+        request
+    }
+
+    /// Adds the tags to `metadata` without overriding what the body set.
+    pub fn add_tags(&self, metadata: &mut std::collections::HashMap<String, String>) {
+        for (k, v) in &self.tags {
+            metadata.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+/// The key as `Bearer <key>`: from `Authorization: Bearer` (any case), else from the
+/// Anthropic-style `x-api-key`.
+fn authorization(headers: &http::HeaderMap) -> Option<AsciiMetadataValue> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let key = bearer.or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    })?;
+    if key.is_empty() {
+        return None;
+    }
+    format!("Bearer {key}").parse().ok()
+}
+
+/// `k=v,k2=v2`; items without `=` or with an empty key are ignored.
+fn tags(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(TAGS_HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|item| item.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_else(new_request_id);
+        Ok(Self {
+            request_id,
+            authorization: authorization(&parts.headers),
+            tags: tags(&parts.headers),
+        })
+    }
+}
+
+/// A response header the router sent as gRPC metadata, when present and printable.
+pub fn forwarded_header(metadata: &MetadataMap, name: &'static str) -> Option<HeaderValue> {
+    metadata
+        .get(name)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_filtered() {
+        assert!(acceptable("req-123_abc.def:1"));
+        assert!(!acceptable(""));
+        assert!(!acceptable("has space"));
+        assert!(!acceptable(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn keys_come_from_bearer_or_x_api_key() {
+        let mut h = http::HeaderMap::new();
+        assert!(authorization(&h).is_none());
+        h.insert("x-api-key", HeaderValue::from_static("sk-a"));
+        assert_eq!(authorization(&h).unwrap(), "Bearer sk-a");
+        h.insert("authorization", HeaderValue::from_static("bearer sk-b"));
+        assert_eq!(authorization(&h).unwrap(), "Bearer sk-b");
+        h.insert("authorization", HeaderValue::from_static("Bearer "));
+        assert_eq!(authorization(&h).unwrap(), "Bearer sk-a");
+    }
+
+    #[test]
+    fn tags_parse_loosely() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            TAGS_HEADER,
+            HeaderValue::from_static(" team = a ,bad,=x,env=prod"),
+        );
+        assert_eq!(
+            tags(&h),
+            vec![("team".into(), "a".into()), ("env".into(), "prod".into())]
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! HTTP error answers in the OpenAI shape, rendered only from [`ApiError`].
+//!
+//! Every failure the caller sees — a gRPC status from the router, or a request the edge
+//! rejects itself (bad JSON, too large, unknown route) — goes through [`HttpError`], so
+//! the status, `type` and `code` always come from `switchyard_error`'s one table.
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use switchyard_error::{ApiError, ErrorCode};
+
+/// An error answer: the [`ApiError`] and, rarely, an HTTP status the table has no row
+/// for (405 on a known path with the wrong method).
+#[derive(Debug)]
+pub struct HttpError {
+    // Boxed: errors are the cold path, and a small `Result` keeps the hot path lean.
+    error: Box<ApiError>,
+    status: Option<StatusCode>,
+}
+
+impl HttpError {
+    /// Overrides the status the table would choose; only for HTTP-level conditions
+    /// gRPC has no code for.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+impl From<ApiError> for HttpError {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error: Box::new(error),
+            status: None,
+        }
+    }
+}
+
+impl From<tonic::Status> for HttpError {
+    fn from(status: tonic::Status) -> Self {
+        ApiError::from_status(&status).into()
+    }
+}
+
+/// The `{"error": {...}}` body, shared by HTTP error answers and mid-stream SSE events.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    error: ErrorObject<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorObject<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl<'a> ErrorBody<'a> {
+    /// The OpenAI error object for `error`: `code` is ours when the table has one, else
+    /// the provider's own, else null.
+    pub fn new(error: &'a ApiError) -> Self {
+        Self {
+            error: ErrorObject {
+                message: &error.message,
+                kind: error.code.openai_type(),
+                param: error.param.as_deref(),
+                code: error.code.openai_code().or(error.upstream_code.as_deref()),
+            },
+        }
+    }
+
+    /// The encoded body; encoding plain strings cannot fail, but a fixed body keeps the
+    /// answer well-formed even if it somehow did.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_else(|_| {
+            br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#
+                .to_vec()
+        })
+    }
+}
+
+/// Whole seconds for `retry-after`, rounded up and at least 1 (the SDK ignores 0).
+fn retry_after_secs(after: Duration) -> u64 {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let error = self.error;
+        let status = self.status.unwrap_or_else(|| {
+            StatusCode::from_u16(error.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        });
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), code = ?error.code, message = %error.message, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), code = ?error.code, message = %error.message, "request rejected");
+        }
+        let body = ErrorBody::new(&error).to_json();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(after) = error.retry_after
+        {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(after)),
+            );
+        }
+        // The SDK retries 429 and 5xx on its own; tell it when that cannot help
+        // (an exhausted budget, our own bug).
+        if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) && !error.retryable
+        {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        response
+    }
+}
+
+/// The 404 for a path the edge does not serve.
+pub fn unknown_route(method: &http::Method, path: &str) -> HttpError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("Unknown request URL: {method} {path}."),
+    )
+    .into()
+}
+
+/// The 405 for a known path called with the wrong method.
+pub fn wrong_method(method: &http::Method, path: &str) -> HttpError {
+    HttpError::from(ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!("Method {method} is not allowed for {path}."),
+    ))
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_at_least_one_second() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(200)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+    }
+
+    #[test]
+    fn body_prefers_our_code_then_the_upstream_one() {
+        let err = ApiError::new(ErrorCode::UpstreamRejected, "bad").with_upstream_code("x_y");
+        let json: serde_json::Value =
+            serde_json::from_slice(&ErrorBody::new(&err).to_json()).unwrap();
+        assert_eq!(json["error"]["code"], "x_y");
+        assert_eq!(json["error"]["param"], serde_json::Value::Null);
+        let err = ApiError::new(ErrorCode::ModelNotFound, "no").with_upstream_code("x_y");
+        let json: serde_json::Value =
+            serde_json::from_slice(&ErrorBody::new(&err).to_json()).unwrap();
+        assert_eq!(json["error"]["code"], "model_not_found");
+    }
+}

@@ -1,0 +1,99 @@
+//! The HTTP routes and the stack around them.
+
+mod chat;
+mod embeddings;
+mod models;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::header::{CONTENT_TYPE, HeaderName};
+use http::{HeaderValue, StatusCode};
+use switchyard_grpc::{GrpcChannel, REQUEST_ID_HEADER};
+use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
+use tower::ServiceBuilder;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::context::RequestContextLayer;
+use crate::error::{unknown_route, wrong_method};
+
+/// Response header naming the provider that answered.
+pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
+
+/// What every handler shares: one Gateway client (cloned per request, which is cheap)
+/// and the body limit.
+#[derive(Clone)]
+pub struct AppState {
+    /// The Gateway client over the in-process or network channel.
+    pub gateway: GatewayClient<GrpcChannel>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// The routes, the OpenAI-shaped 404/405 fallbacks, and the layers.
+///
+/// Layers, outermost first:
+/// 1. [`RequestContextLayer`]: request id, span and trace parent, so every answer —
+///    CORS preflights and fallbacks included — carries `x-request-id` and is logged
+///    in its request's span.
+/// 2. CORS: keys are bearer tokens, never cookies, so any origin may call (as the
+///    OpenAI API allows); preflights are answered here without reaching a handler.
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            HeaderName::from_static(PROVIDER_HEADER),
+        ]);
+    Router::new()
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/embeddings", post(embeddings::create))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/healthz", get(healthz))
+        // After the routes: it applies to the routes that exist when it is called.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(ServiceBuilder::new().layer(RequestContextLayer).layer(cors))
+}
+
+/// Liveness: the process serves HTTP. It does not call the router, so a router
+/// outage does not restart healthy edges.
+async fn healthz() -> Response {
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
+}
+
+async fn not_found(request: Request) -> Response {
+    unknown_route(request.method(), request.uri().path()).into_response()
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    wrong_method(request.method(), request.uri().path()).into_response()
+}
+
+/// A 200 JSON answer from already-encoded bytes.
+fn json_response(body: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// The one JSON encode of an answer.
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, crate::error::HttpError> {
+    serde_json::to_vec(value).map_err(|e| {
+        tracing::error!(error = %e, "response encoding failed");
+        switchyard_error::ApiError::internal().into()
+    })
+}

@@ -1,0 +1,182 @@
+//! `chat.completion` and `chat.completion.chunk` answers, borrowing from the Gateway
+//! messages so each is encoded once.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+/// A complete chat answer.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletion<'a> {
+    /// Completion id.
+    pub id: &'a str,
+    /// Always "chat.completion".
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: i64,
+    /// The model that answered.
+    pub model: &'a str,
+    /// The answers.
+    pub choices: Vec<CompletionChoice<'a>>,
+    /// Token counts, when the router reported them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<CompletionUsage>,
+    /// Backend fingerprint, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<&'a str>,
+}
+
+/// One answer.
+#[derive(Debug, Serialize)]
+pub struct CompletionChoice<'a> {
+    /// Choice index.
+    pub index: u32,
+    /// The assistant message.
+    pub message: AssistantMessage<'a>,
+    /// Always null: log probabilities are not carried by the Gateway API yet.
+    pub logprobs: (),
+    /// stop | length | tool_calls | content_filter, or null.
+    pub finish_reason: Option<&'static str>,
+}
+
+/// The assistant's message in a complete answer.
+#[derive(Debug, Serialize)]
+pub struct AssistantMessage<'a> {
+    /// Always "assistant".
+    pub role: &'static str,
+    /// The text, or null when the model only called tools.
+    pub content: Option<Cow<'a, str>>,
+    /// Tool calls, omitted when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall<'a>>,
+    /// A refusal, or null.
+    pub refusal: Option<&'a str>,
+}
+
+/// A tool call the model made.
+#[derive(Debug, Serialize)]
+pub struct ToolCall<'a> {
+    /// Call id.
+    pub id: &'a str,
+    /// Always "function".
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// The function called.
+    pub function: FunctionCall<'a>,
+}
+
+/// The function of a tool call.
+#[derive(Debug, Serialize)]
+pub struct FunctionCall<'a> {
+    /// Function name.
+    pub name: &'a str,
+    /// JSON-encoded arguments as the model produced them.
+    pub arguments: &'a str,
+}
+
+/// Token counts.
+#[derive(Debug, Serialize)]
+pub struct CompletionUsage {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Generated tokens.
+    pub completion_tokens: u64,
+    /// Sum of both.
+    pub total_tokens: u64,
+    /// Prompt token breakdown.
+    pub prompt_tokens_details: PromptTokensDetails,
+    /// Completion token breakdown.
+    pub completion_tokens_details: CompletionTokensDetails,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Serialize)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens served from the provider's cache.
+    pub cached_tokens: u64,
+}
+
+/// `usage.completion_tokens_details`.
+#[derive(Debug, Serialize)]
+pub struct CompletionTokensDetails {
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+}
+
+/// One streamed chunk.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletionChunk<'a> {
+    /// Completion id (the same on every chunk).
+    pub id: &'a str,
+    /// Always "chat.completion.chunk".
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: i64,
+    /// The model that answers.
+    pub model: &'a str,
+    /// Backend fingerprint, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<&'a str>,
+    /// The choices' deltas (empty on the final usage chunk).
+    pub choices: Vec<ChunkChoice<'a>>,
+    /// Omitted unless the caller asked `include_usage`; then null on every chunk but
+    /// the final one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<CompletionUsage>>,
+}
+
+/// One choice's part of a chunk.
+#[derive(Debug, Serialize)]
+pub struct ChunkChoice<'a> {
+    /// Choice index.
+    pub index: u32,
+    /// What this chunk adds.
+    pub delta: Delta<'a>,
+    /// Always null.
+    pub logprobs: (),
+    /// Set on the choice's last chunk.
+    pub finish_reason: Option<&'static str>,
+}
+
+/// What a chunk adds to a choice.
+#[derive(Debug, Serialize)]
+pub struct Delta<'a> {
+    /// Set on the first chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// Text fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<&'a str>,
+    /// Tool call fragments.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallDelta<'a>>,
+    /// Refusal fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<&'a str>,
+}
+
+/// A streamed tool call fragment.
+#[derive(Debug, Serialize)]
+pub struct ToolCallDelta<'a> {
+    /// Fragments with the same index belong together.
+    pub index: u32,
+    /// Set on the call's first fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    /// Set on the call's first fragment.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'a str>,
+    /// Name and argument fragments.
+    pub function: FunctionCallDelta<'a>,
+}
+
+/// A streamed function call fragment.
+#[derive(Debug, Serialize)]
+pub struct FunctionCallDelta<'a> {
+    /// Set on the first fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    /// Argument text fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<&'a str>,
+}

@@ -1,0 +1,398 @@
+//! Kind `mock`: deterministic answers with no network, for the quickstart, tests and
+//! benchmarks.
+//!
+//! The answer is `completion_tokens` words (one token each) drawn from a fixed list
+//! by a small PRNG seeded with the FNV-1a hash of the last user message, so the same
+//! prompt always gets the same text. Usage is exact (`estimated = false`): prompt
+//! tokens by the estimate rule, completion tokens = words. `latency_ms` delays the
+//! answer (or first token), `tokens_per_second` paces streams, and `failure_rate`
+//! fails that fraction of requests up front with a retryable upstream error. The hot
+//! path builds no JSON and allocates only the answer itself.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use switchyard_config::ProviderConfig;
+use switchyard_proto::types::v1::content_part::Part;
+use switchyard_proto::types::v1::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, EmbedRequest,
+    EmbedResponse, Embedding, FinishReason, Message, Role, Usage,
+};
+use tokio::time::{Interval, MissedTickBehavior};
+
+use crate::openai_compatible::{new_id, now_secs};
+use crate::{ChatProvider, ChunkStream, ProviderError, estimate};
+
+/// Embedding dimension when the request names none.
+const DEFAULT_DIMENSIONS: u32 = 16;
+/// Largest embedding dimension the mock produces.
+const MAX_DIMENSIONS: u32 = 65_536;
+
+/// The words answers are made of.
+const WORDS: [&str; 32] = [
+    "the",
+    "switchyard",
+    "routes",
+    "every",
+    "request",
+    "to",
+    "a",
+    "model",
+    "and",
+    "counts",
+    "tokens",
+    "exactly",
+    "while",
+    "streams",
+    "flow",
+    "through",
+    "gateway",
+    "fast",
+    "quiet",
+    "signal",
+    "track",
+    "train",
+    "yard",
+    "switch",
+    "green",
+    "light",
+    "moves",
+    "on",
+    "time",
+    "with",
+    "care",
+    "today",
+];
+
+/// A provider that answers locally and deterministically.
+#[derive(Debug, Clone)]
+pub struct MockProvider {
+    name: String,
+    latency: Duration,
+    tokens_per_second: u32,
+    completion_tokens: u32,
+    failure_rate: f64,
+}
+
+impl MockProvider {
+    /// A mock with the `[[providers]]` entry's latency, pace, length and failure rate.
+    pub fn from_config(config: &ProviderConfig) -> Self {
+        Self {
+            name: config.name.clone(),
+            latency: Duration::from_millis(config.latency_ms),
+            tokens_per_second: config.tokens_per_second,
+            completion_tokens: config.completion_tokens,
+            failure_rate: config.failure_rate,
+        }
+    }
+
+    fn maybe_fail(&self) -> Result<(), ProviderError> {
+        if self.failure_rate > 0.0 && rand::random::<f64>() < self.failure_rate {
+            return Err(ProviderError::Simulated {
+                provider: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
+    /// How many words to produce and why the answer stops.
+    fn plan(&self, req: &ChatRequest) -> (u32, FinishReason) {
+        match req.max_tokens {
+            Some(max) if max < self.completion_tokens => (max, FinishReason::Length),
+            _ => (self.completion_tokens, FinishReason::Stop),
+        }
+    }
+
+    fn usage(req: &ChatRequest, words: u32) -> Usage {
+        let prompt_tokens = estimate::prompt_tokens(req);
+        Usage {
+            prompt_tokens,
+            completion_tokens: u64::from(words),
+            total_tokens: prompt_tokens + u64::from(words),
+            ..Usage::default()
+        }
+    }
+}
+
+/// FNV-1a over bytes.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The seed of an answer: the hash of the last user message's text.
+fn seed(req: &ChatRequest) -> u64 {
+    let last_user = req
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User as i32);
+    last_user
+        .into_iter()
+        .flat_map(|m| m.content.iter())
+        .filter_map(|p| match &p.part {
+            Some(Part::Text(t)) => Some(t.as_bytes()),
+            _ => None,
+        })
+        .fold(FNV_OFFSET, fnv1a)
+}
+
+/// SplitMix64: a tiny, good-enough PRNG.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn word(&mut self) -> &'static str {
+        WORDS[(self.next_u64() % WORDS.len() as u64) as usize]
+    }
+
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+#[async_trait]
+impl ChatProvider for MockProvider {
+    async fn chat(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        self.maybe_fail()?;
+        self.wait().await;
+        let (words, finish) = self.plan(req);
+        let mut rng = Rng(seed(req));
+        let mut text = String::with_capacity(words as usize * 8);
+        for i in 0..words {
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push_str(rng.word());
+        }
+        Ok(ChatResponse {
+            id: new_id(),
+            created: now_secs(),
+            model: upstream_model.to_string(),
+            choices: vec![Choice {
+                index: 0,
+                message: Some(Message {
+                    role: Role::Assistant as i32,
+                    content: vec![ContentPart {
+                        part: Some(Part::Text(text)),
+                    }],
+                    ..Message::default()
+                }),
+                finish_reason: finish as i32,
+            }],
+            usage: Some(Self::usage(req, words)),
+            system_fingerprint: None,
+            provider: String::new(),
+        })
+    }
+
+    async fn chat_stream(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<ChunkStream, ProviderError> {
+        self.maybe_fail()?;
+        let (words, finish) = self.plan(req);
+        let state = MockStream {
+            phase: Phase::Start,
+            latency: self.latency,
+            tokens_per_second: self.tokens_per_second,
+            pace: None,
+            rng: Rng(seed(req)),
+            words,
+            sent: 0,
+            finish,
+            usage: Some(Self::usage(req, words)),
+            id: new_id(),
+            created: now_secs(),
+            model: upstream_model.to_string(),
+        };
+        Ok(futures::stream::unfold(state, |mut st| async move {
+            let chunk = st.next_chunk().await?;
+            Some((Ok(chunk), st))
+        })
+        .boxed())
+    }
+
+    async fn embed(
+        &self,
+        upstream_model: &str,
+        req: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderError> {
+        self.maybe_fail()?;
+        let dims = req.dimensions.unwrap_or(DEFAULT_DIMENSIONS);
+        if dims == 0 || dims > MAX_DIMENSIONS {
+            return Err(ProviderError::invalid(
+                "dimensions",
+                format!("must be between 1 and {MAX_DIMENSIONS}"),
+            ));
+        }
+        if req.input.is_empty() == req.token_input.is_empty() {
+            return Err(ProviderError::invalid(
+                "input",
+                "exactly one of input and token_input must be set",
+            ));
+        }
+        self.wait().await;
+        let seeds = req
+            .input
+            .iter()
+            .map(|s| fnv1a(FNV_OFFSET, s.as_bytes()))
+            .chain(req.token_input.iter().map(|t| {
+                t.ids
+                    .iter()
+                    .fold(FNV_OFFSET, |h, id| fnv1a(h, &id.to_le_bytes()))
+            }));
+        let data = seeds
+            .enumerate()
+            .map(|(i, seed)| Embedding {
+                index: i as u32,
+                values: unit_vector(seed, dims as usize),
+            })
+            .collect();
+        let prompt_tokens = estimate::embed_tokens(req);
+        Ok(EmbedResponse {
+            model: upstream_model.to_string(),
+            data,
+            usage: Some(Usage {
+                prompt_tokens,
+                total_tokens: prompt_tokens,
+                ..Usage::default()
+            }),
+            provider: String::new(),
+        })
+    }
+}
+
+/// A deterministic vector of length one.
+fn unit_vector(seed: u64, dims: usize) -> Vec<f32> {
+    let mut rng = Rng(seed);
+    let mut values: Vec<f32> = (0..dims).map(|_| rng.unit()).collect();
+    let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        values.iter_mut().for_each(|v| *v /= norm);
+    } else {
+        values[0] = 1.0;
+    }
+    values
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    Words,
+    Usage,
+    Done,
+}
+
+/// A streamed mock answer: role chunk, one chunk per word, finish chunk, usage chunk.
+struct MockStream {
+    phase: Phase,
+    latency: Duration,
+    tokens_per_second: u32,
+    pace: Option<Interval>,
+    rng: Rng,
+    words: u32,
+    sent: u32,
+    finish: FinishReason,
+    usage: Option<Usage>,
+    id: String,
+    created: i64,
+    model: String,
+}
+
+impl MockStream {
+    fn chunk(&self, delta: Option<Delta>, finish: FinishReason) -> ChatChunk {
+        ChatChunk {
+            id: self.id.clone(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish as i32,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    async fn next_chunk(&mut self) -> Option<ChatChunk> {
+        match self.phase {
+            Phase::Start => {
+                if !self.latency.is_zero() {
+                    tokio::time::sleep(self.latency).await;
+                }
+                if self.tokens_per_second > 0 {
+                    let mut pace = tokio::time::interval(Duration::from_secs_f64(
+                        1.0 / f64::from(self.tokens_per_second),
+                    ));
+                    pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                    self.pace = Some(pace);
+                }
+                self.phase = Phase::Words;
+                let role = Delta {
+                    role: Role::Assistant as i32,
+                    ..Delta::default()
+                };
+                Some(self.chunk(Some(role), FinishReason::Unspecified))
+            }
+            Phase::Words if self.sent < self.words => {
+                if let Some(pace) = &mut self.pace {
+                    pace.tick().await;
+                }
+                let word = self.rng.word();
+                let content = if self.sent == 0 {
+                    word.to_string()
+                } else {
+                    format!(" {word}")
+                };
+                self.sent += 1;
+                let delta = Delta {
+                    content: Some(content),
+                    ..Delta::default()
+                };
+                Some(self.chunk(Some(delta), FinishReason::Unspecified))
+            }
+            Phase::Words => {
+                self.phase = Phase::Usage;
+                Some(self.chunk(Some(Delta::default()), self.finish))
+            }
+            Phase::Usage => {
+                self.phase = Phase::Done;
+                Some(ChatChunk {
+                    id: self.id.clone(),
+                    created: self.created,
+                    model: self.model.clone(),
+                    choices: Vec::new(),
+                    usage: self.usage.take(),
+                    system_fingerprint: None,
+                })
+            }
+            Phase::Done => None,
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! Kind `openai-compatible`: any server speaking OpenAI's chat completions and
+//! embeddings API (OpenAI, vLLM, llama.cpp, Ollama, Groq, ...), over one pooled
+//! HTTP client per provider instance.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use futures::{Stream, StreamExt};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::Value;
+use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
+use switchyard_proto::types::v1::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
+    Embedding, Usage,
+};
+
+use crate::error::retry_after;
+use crate::openai_wire::{self as wire, WireChatResponse, WireChunk, WireEmbedResponse, WireUsage};
+use crate::sse::{self, SseError, SseEvent, StreamFailure};
+use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError, estimate};
+
+/// Largest error body read from a provider (only its error object is used).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest complete answer read from a provider.
+const MAX_BODY: usize = switchyard_grpc::MAX_MESSAGE_BYTES;
+
+/// One OpenAI-compatible provider instance: its endpoints, credential and client.
+pub struct OpenAiCompatible {
+    name: Arc<str>,
+    chat_url: String,
+    embed_url: String,
+    client: reqwest::Client,
+    /// `Bearer <key>`, marked sensitive so it never prints.
+    auth: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for OpenAiCompatible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiCompatible")
+            .field("name", &self.name)
+            .field("chat_url", &self.chat_url)
+            .field("auth", &self.auth.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl OpenAiCompatible {
+    /// A provider instance calling `base_url` (which includes the version path,
+    /// `https://api.openai.com/v1`), sending `api_key` as a bearer token when given.
+    /// Embedders and tests use this; the service builds instances from config.
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        api_key: Option<Secret>,
+        settings: &ProviderAdapterConfig,
+    ) -> Result<Self, AdapterError> {
+        Self::build(name, base_url, api_key, settings, &|field| {
+            field.to_string()
+        })
+    }
+
+    /// The instance for `[[providers]]` entry `index`; errors name its key paths.
+    pub(crate) fn from_config(
+        index: usize,
+        provider: &ProviderConfig,
+        settings: &ProviderAdapterConfig,
+    ) -> Result<Self, AdapterError> {
+        let key = |field: &str| format!("providers[{index}].{field}");
+        let base_url = provider
+            .base_url
+            .as_deref()
+            .ok_or_else(|| AdapterError::Invalid {
+                key: key("base_url"),
+                message: "is required for kind openai-compatible".into(),
+            })?;
+        let api_key = provider
+            .api_key_env
+            .as_deref()
+            .map(|var| Secret::from_env(&key("api_key_env"), var))
+            .transpose()?;
+        Self::build(&provider.name, base_url, api_key, settings, &key)
+    }
+
+    fn build(
+        name: &str,
+        base_url: &str,
+        api_key: Option<Secret>,
+        settings: &ProviderAdapterConfig,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<Self, AdapterError> {
+        let parsed = reqwest::Url::parse(base_url).map_err(|e| AdapterError::Invalid {
+            key: key("base_url"),
+            message: format!("not a URL: {e}"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(AdapterError::Invalid {
+                key: key("base_url"),
+                message: "must be an http or https URL".into(),
+            });
+        }
+        let auth = match api_key {
+            Some(secret) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
+                    .map_err(|_| AdapterError::Invalid {
+                        key: key("api_key_env"),
+                        message: "the key contains characters not allowed in an HTTP header".into(),
+                    })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .read_timeout(Duration::from_millis(settings.read_timeout_ms))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            // An API that redirects a POST is misconfigured; surface it, do not follow.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| AdapterError::HttpClient {
+                provider: name.to_string(),
+                source,
+            })?;
+        let base = base_url.trim_end_matches('/');
+        Ok(Self {
+            name: name.into(),
+            chat_url: format!("{base}/chat/completions"),
+            embed_url: format!("{base}/embeddings"),
+            client,
+            auth,
+        })
+    }
+
+    /// POSTs `body`; a non-2xx answer becomes its mapped error.
+    async fn post(
+        &self,
+        url: &str,
+        body: &Value,
+        model: &str,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|_| ProviderError::invalid("request", "cannot be encoded as JSON"))?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(bytes);
+        if let Some(auth) = &self.auth {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ProviderError::transport(&self.name, &e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        // Best effort: a body we cannot read still leaves the status to map.
+        let body = read_limited(response, MAX_ERROR_BODY, &self.name)
+            .await
+            .unwrap_or_default();
+        let error = serde_json::from_slice::<Value>(&body)
+            .map(|v| wire::upstream_error(&v).0)
+            .unwrap_or_default();
+        Err(ProviderError::Upstream {
+            provider: self.name.to_string(),
+            model: model.to_string(),
+            status: Some(status),
+            retry_after,
+            error: Box::new(error),
+        })
+    }
+
+    fn malformed(&self, what: &'static str) -> ProviderError {
+        ProviderError::Malformed {
+            provider: self.name.to_string(),
+            what,
+        }
+    }
+
+    fn error_event(&self, model: &str, body: &Value) -> ProviderError {
+        let (error, status) = wire::upstream_error(body);
+        ProviderError::Upstream {
+            provider: self.name.to_string(),
+            model: model.to_string(),
+            status,
+            retry_after: None,
+            error: Box::new(error),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatProvider for OpenAiCompatible {
+    async fn chat(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        let body = wire::chat_body(upstream_model, req, false)?;
+        let response = self.post(&self.chat_url, &body, upstream_model).await?;
+        let bytes = read_limited(response, MAX_BODY, &self.name).await?;
+        let answer: WireChatResponse =
+            serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
+        if let Some(error) = &answer.error {
+            return Err(self.error_event(upstream_model, error));
+        }
+        Ok(chat_response(answer, upstream_model, req))
+    }
+
+    async fn chat_stream(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<ChunkStream, ProviderError> {
+        let body = wire::chat_body(upstream_model, req, true)?;
+        let response = self.post(&self.chat_url, &body, upstream_model).await?;
+        let state = StreamState {
+            events: Box::pin(sse::data_events(Box::pin(response.bytes_stream()))),
+            provider: self.clone_handle(),
+            upstream_model: upstream_model.to_string(),
+            id: String::new(),
+            created: 0,
+            model: String::new(),
+            system_fingerprint: None,
+            usage: None,
+            completion_chars: 0,
+            prompt_estimate: estimate::prompt_tokens(req),
+            finished: false,
+        };
+        let stream = futures::stream::unfold(state, |mut st| async move {
+            let item = st.next_item().await?;
+            Some((item, st))
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn embed(
+        &self,
+        upstream_model: &str,
+        req: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderError> {
+        let body = wire::embed_body(upstream_model, req)?;
+        let response = self.post(&self.embed_url, &body, upstream_model).await?;
+        let bytes = read_limited(response, MAX_BODY, &self.name).await?;
+        let answer: WireEmbedResponse =
+            serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
+        if let Some(error) = &answer.error {
+            return Err(self.error_event(upstream_model, error));
+        }
+        let mut data = answer
+            .data
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let values =
+                    embedding_values(&e.embedding).ok_or_else(|| self.malformed("response"))?;
+                Ok(Embedding {
+                    index: e.index.unwrap_or(i as u32),
+                    values,
+                })
+            })
+            .collect::<Result<Vec<_>, ProviderError>>()?;
+        data.sort_by_key(|e| e.index);
+        let usage = match answer
+            .usage
+            .as_ref()
+            .filter(|u| u.prompt_tokens > 0 || u.total_tokens > 0)
+        {
+            Some(u) => {
+                let mut usage = u.to_proto();
+                usage.completion_tokens = 0;
+                usage.total_tokens = usage.prompt_tokens;
+                usage
+            }
+            None => estimate::usage(estimate::embed_tokens(req), 0),
+        };
+        Ok(EmbedResponse {
+            model: answer
+                .model
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| upstream_model.to_string()),
+            data,
+            usage: Some(usage),
+            provider: String::new(),
+        })
+    }
+}
+
+impl OpenAiCompatible {
+    /// What a stream needs from its provider after the call returns.
+    fn clone_handle(&self) -> ProviderHandle {
+        ProviderHandle {
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// The provider identity a running stream keeps for its errors.
+struct ProviderHandle {
+    name: Arc<str>,
+}
+
+/// Reads a body up to `limit` bytes; more is a malformed answer.
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+    provider: &str,
+) -> Result<Vec<u8>, ProviderError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ProviderError::transport(provider, &e))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(ProviderError::Malformed {
+                provider: provider.to_string(),
+                what: "oversized response",
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// An answer id for providers that send none.
+pub(crate) fn new_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The current Unix time in seconds.
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn reported(usage: Option<&WireUsage>) -> Option<Usage> {
+    usage
+        .filter(|u| u.prompt_tokens > 0 || u.completion_tokens > 0 || u.total_tokens > 0)
+        .map(WireUsage::to_proto)
+}
+
+/// A complete answer in Switchyard's types, with usage estimated if not reported.
+fn chat_response(
+    answer: WireChatResponse,
+    upstream_model: &str,
+    req: &ChatRequest,
+) -> ChatResponse {
+    let choices: Vec<Choice> = answer
+        .choices
+        .into_iter()
+        .map(|c| Choice {
+            index: c.index,
+            message: Some(wire::message(c.message.unwrap_or_default())),
+            finish_reason: wire::finish_reason(c.finish_reason.as_deref()) as i32,
+        })
+        .collect();
+    let usage = reported(answer.usage.as_ref()).unwrap_or_else(|| {
+        let chars: usize = choices
+            .iter()
+            .filter_map(|c| c.message.as_ref())
+            .map(|m| {
+                let text: usize = m
+                    .content
+                    .iter()
+                    .filter_map(|p| match &p.part {
+                        Some(switchyard_proto::types::v1::content_part::Part::Text(t)) => {
+                            Some(estimate::chars(t))
+                        }
+                        _ => None,
+                    })
+                    .sum();
+                let calls: usize = m
+                    .tool_calls
+                    .iter()
+                    .filter_map(|c| c.function.as_ref())
+                    .map(|f| estimate::chars(&f.name) + estimate::chars(&f.arguments))
+                    .sum();
+                text + calls + m.refusal.as_deref().map_or(0, estimate::chars)
+            })
+            .sum();
+        estimate::usage(
+            estimate::prompt_tokens(req),
+            estimate::tokens_for_chars(chars),
+        )
+    });
+    ChatResponse {
+        id: answer.id.filter(|id| !id.is_empty()).unwrap_or_else(new_id),
+        created: answer.created.map_or_else(now_secs, |c| c as i64),
+        model: answer
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| upstream_model.to_string()),
+        choices,
+        usage: Some(usage),
+        system_fingerprint: answer.system_fingerprint,
+        provider: String::new(),
+    }
+}
+
+/// An embedding as floats, or as base64 of little-endian f32s.
+fn embedding_values(value: &Value) -> Option<Vec<f32>> {
+    match value {
+        Value::Array(items) => items.iter().map(|v| v.as_f64().map(|f| f as f32)).collect(),
+        Value::String(b64) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+            if bytes.len() % 4 != 0 {
+                return None;
+            }
+            Some(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+type EventStream =
+    Pin<Box<dyn Stream<Item = Result<SseEvent, StreamFailure<reqwest::Error>>> + Send>>;
+
+/// A running translated stream: upstream chunks out in order, usage kept back and
+/// sent last (reported, or estimated from what was streamed).
+struct StreamState {
+    events: EventStream,
+    provider: ProviderHandle,
+    upstream_model: String,
+    id: String,
+    created: i64,
+    model: String,
+    system_fingerprint: Option<String>,
+    usage: Option<Usage>,
+    completion_chars: usize,
+    prompt_estimate: u64,
+    finished: bool,
+}
+
+impl StreamState {
+    async fn next_item(&mut self) -> Option<Result<ChatChunk, ProviderError>> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let result = match self.events.next().await {
+                Some(Ok(event)) => match self.on_event(event) {
+                    Ok(None) => continue,
+                    Ok(Some(chunk)) => return Some(Ok(chunk)),
+                    Err(e) => Err(e),
+                },
+                Some(Err(failure)) => Err(self.failure(failure)),
+                None => Ok(self.usage_chunk()),
+            };
+            // Both an error and the usage chunk end the stream.
+            self.finished = true;
+            return Some(result);
+        }
+    }
+
+    fn provider(&self) -> String {
+        self.provider.name.to_string()
+    }
+
+    fn failure(&self, failure: StreamFailure<reqwest::Error>) -> ProviderError {
+        let provider = self.provider();
+        match failure {
+            StreamFailure::Transport(e) => ProviderError::transport(&provider, &e),
+            StreamFailure::Sse(SseError::TooLarge(limit)) => {
+                ProviderError::EventTooLarge { provider, limit }
+            }
+            StreamFailure::Sse(SseError::NotUtf8) => ProviderError::Malformed {
+                provider,
+                what: "event",
+            },
+            StreamFailure::EndedEarly => ProviderError::StreamEnded { provider },
+        }
+    }
+
+    fn error_event(&self, body: &Value) -> ProviderError {
+        let (error, status) = wire::upstream_error(body);
+        ProviderError::Upstream {
+            provider: self.provider(),
+            model: self.upstream_model.clone(),
+            status,
+            retry_after: None,
+            error: Box::new(error),
+        }
+    }
+
+    /// One upstream event: a chunk to pass on, nothing (usage-only or empty
+    /// chunks), or the error it reports.
+    fn on_event(&mut self, event: SseEvent) -> Result<Option<ChatChunk>, ProviderError> {
+        let malformed = || ProviderError::Malformed {
+            provider: self.provider(),
+            what: "event",
+        };
+        if event.event.as_deref() == Some("error") {
+            let body =
+                serde_json::from_str::<Value>(&event.data).unwrap_or(Value::String(event.data));
+            return Err(self.error_event(&body));
+        }
+        let chunk: WireChunk = serde_json::from_str(&event.data).map_err(|_| malformed())?;
+        if let Some(error) = &chunk.error {
+            return Err(self.error_event(error));
+        }
+        if self.id.is_empty() {
+            self.id = chunk
+                .id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(new_id);
+            self.created = chunk.created.map_or_else(now_secs, |c| c as i64);
+        }
+        if let Some(model) = chunk.model.as_ref().filter(|m| !m.is_empty()) {
+            self.model.clone_from(model);
+        }
+        if chunk.system_fingerprint.is_some() {
+            self.system_fingerprint
+                .clone_from(&chunk.system_fingerprint);
+        }
+        let usage = chunk
+            .usage
+            .as_ref()
+            .or(chunk.x_groq.as_ref().and_then(|g| g.usage.as_ref()));
+        if let Some(usage) = reported(usage) {
+            self.usage = Some(usage);
+        }
+        if chunk.choices.is_empty() {
+            return Ok(None);
+        }
+        let choices = chunk
+            .choices
+            .into_iter()
+            .map(|c| {
+                let d = c.delta;
+                for text in [&d.content, &d.refusal].into_iter().flatten() {
+                    self.completion_chars += estimate::chars(text);
+                }
+                let tool_calls: Vec<_> = d
+                    .tool_calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| wire::tool_call_delta(i, t))
+                    .collect();
+                for f in tool_calls.iter().filter_map(|t| t.function.as_ref()) {
+                    for text in [&f.name, &f.arguments].into_iter().flatten() {
+                        self.completion_chars += estimate::chars(text);
+                    }
+                }
+                ChunkChoice {
+                    index: c.index,
+                    delta: Some(Delta {
+                        role: d.role.as_deref().map_or(0, |r| wire::role(Some(r)) as i32),
+                        content: d.content,
+                        tool_calls,
+                        refusal: d.refusal,
+                    }),
+                    finish_reason: wire::finish_reason(c.finish_reason.as_deref()) as i32,
+                }
+            })
+            .collect();
+        Ok(Some(ChatChunk {
+            id: chunk.id.unwrap_or_else(|| self.id.clone()),
+            created: chunk.created.map_or(self.created, |c| c as i64),
+            model: self.model_name(),
+            choices,
+            usage: None,
+            system_fingerprint: chunk.system_fingerprint,
+        }))
+    }
+
+    fn model_name(&self) -> String {
+        if self.model.is_empty() {
+            self.upstream_model.clone()
+        } else {
+            self.model.clone()
+        }
+    }
+
+    /// The closing chunk: no choices, the reported usage or an estimate.
+    fn usage_chunk(&mut self) -> ChatChunk {
+        let usage = self.usage.take().unwrap_or_else(|| {
+            estimate::usage(
+                self.prompt_estimate,
+                estimate::tokens_for_chars(self.completion_chars),
+            )
+        });
+        if self.id.is_empty() {
+            self.id = new_id();
+        }
+        ChatChunk {
+            id: self.id.clone(),
+            created: if self.created == 0 {
+                now_secs()
+            } else {
+                self.created
+            },
+            model: self.model_name(),
+            choices: Vec::new(),
+            usage: Some(usage),
+            system_fingerprint: self.system_fingerprint.clone(),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The gRPC `Provider` service: dispatch by provider name, and the one place where
+//! request errors are logged and turned into statuses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use switchyard_config::{Config, ProviderKind};
+use switchyard_error::ApiError;
+use switchyard_proto::provider::v1::provider_server::{Provider, ProviderServer};
+use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
+use switchyard_proto::types::v1::{ChatChunk, ChatRequest, ChatResponse, EmbedResponse};
+use tonic::{Request, Response, Status};
+
+use crate::{AdapterError, ChatProvider, MockProvider, OpenAiCompatible, ProviderError};
+
+/// The provider adapter: every configured provider instance by name. Cheap to
+/// clone (one shared map), so the in-process and network servers can share it.
+#[derive(Clone)]
+pub struct ProviderAdapter {
+    providers: Arc<HashMap<String, Arc<dyn ChatProvider>>>,
+}
+
+impl std::fmt::Debug for ProviderAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.providers.keys().collect();
+        names.sort();
+        f.debug_struct("ProviderAdapter")
+            .field("providers", &names)
+            .finish()
+    }
+}
+
+impl ProviderAdapter {
+    /// Builds one backend per `[[providers]]` entry: one pooled HTTP client per
+    /// OpenAI-compatible instance (HTTP/2 where the server offers it, connect and
+    /// read timeouts from `[provider_adapter]`), its key read from the variable
+    /// named by `api_key_env`. Fails at start-up, naming the key path
+    /// (`providers[0].api_key_env`), rather than at the first request.
+    pub fn from_config(config: &Config) -> Result<Self, AdapterError> {
+        let mut providers: HashMap<String, Arc<dyn ChatProvider>> = HashMap::new();
+        for (i, p) in config.providers.iter().enumerate() {
+            let backend: Arc<dyn ChatProvider> = match p.kind {
+                ProviderKind::Mock => Arc::new(MockProvider::from_config(p)),
+                ProviderKind::OpenaiCompatible => Arc::new(OpenAiCompatible::from_config(
+                    i,
+                    p,
+                    &config.provider_adapter,
+                )?),
+            };
+            if providers.insert(p.name.clone(), backend).is_some() {
+                return Err(AdapterError::Invalid {
+                    key: format!("providers[{i}].name"),
+                    message: format!("duplicate provider name `{}`", p.name),
+                });
+            }
+        }
+        Ok(Self {
+            providers: Arc::new(providers),
+        })
+    }
+
+    /// An adapter over backends built elsewhere: for embedding custom providers
+    /// and for tests that need a backend with a specific credential.
+    pub fn from_providers(
+        providers: impl IntoIterator<Item = (String, Arc<dyn ChatProvider>)>,
+    ) -> Self {
+        Self {
+            providers: Arc::new(providers.into_iter().collect()),
+        }
+    }
+
+    /// The generated server, accepting and sending messages up to
+    /// [`MAX_MESSAGE_BYTES`](switchyard_grpc::MAX_MESSAGE_BYTES) (inline images are large).
+    pub fn into_server(self) -> ProviderServer<ProviderAdapter> {
+        ProviderServer::new(self)
+            .max_decoding_message_size(switchyard_grpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(switchyard_grpc::MAX_MESSAGE_BYTES)
+    }
+
+    fn provider(&self, name: &str) -> Result<&Arc<dyn ChatProvider>, ProviderError> {
+        self.providers
+            .get(name)
+            .ok_or_else(|| ProviderError::UnknownProvider(name.to_string()))
+    }
+}
+
+fn chat_request(request: Option<&ChatRequest>) -> Result<&ChatRequest, ProviderError> {
+    request.ok_or_else(|| ProviderError::invalid("request", "is required"))
+}
+
+/// Logs a request error and maps it to the wire: the one place both happen.
+fn to_status(provider: &str, err: &ProviderError) -> Status {
+    let api = ApiError::from(err);
+    match err {
+        ProviderError::UnknownProvider(_) => tracing::error!(
+            provider,
+            "the router asked for a provider this adapter does not have; router and adapter configurations differ"
+        ),
+        _ => {
+            tracing::warn!(provider, reason = api.code.reason(), retryable = api.retryable, error = %err, "provider call failed")
+        }
+    }
+    api.to_status()
+}
+
+#[tonic::async_trait]
+impl Provider for ProviderAdapter {
+    async fn chat(
+        &self,
+        request: Request<ProviderChatRequest>,
+    ) -> Result<Response<ChatResponse>, Status> {
+        let msg = request.into_inner();
+        let result = async {
+            let req = chat_request(msg.request.as_ref())?;
+            self.provider(&msg.provider)?
+                .chat(&msg.upstream_model, req)
+                .await
+        }
+        .await;
+        result
+            .map(Response::new)
+            .map_err(|e| to_status(&msg.provider, &e))
+    }
+
+    type ChatStreamStream = BoxStream<'static, Result<ChatChunk, Status>>;
+
+    async fn chat_stream(
+        &self,
+        request: Request<ProviderChatRequest>,
+    ) -> Result<Response<Self::ChatStreamStream>, Status> {
+        let msg = request.into_inner();
+        let result = async {
+            let req = chat_request(msg.request.as_ref())?;
+            self.provider(&msg.provider)?
+                .chat_stream(&msg.upstream_model, req)
+                .await
+        }
+        .await;
+        let stream = result.map_err(|e| to_status(&msg.provider, &e))?;
+        let provider = msg.provider;
+        let stream = stream.map(move |item| item.map_err(|e| to_status(&provider, &e)));
+        Ok(Response::new(stream.boxed()))
+    }
+
+    async fn embed(
+        &self,
+        request: Request<ProviderEmbedRequest>,
+    ) -> Result<Response<EmbedResponse>, Status> {
+        let msg = request.into_inner();
+        let result = async {
+            let req = msg
+                .request
+                .as_ref()
+                .ok_or_else(|| ProviderError::invalid("request", "is required"))?;
+            self.provider(&msg.provider)?
+                .embed(&msg.upstream_model, req)
+                .await
+        }
+        .await;
+        result
+            .map(Response::new)
+            .map_err(|e| to_status(&msg.provider, &e))
+    }
+}

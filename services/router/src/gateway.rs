@@ -1,0 +1,377 @@
+//! The public `Gateway` gRPC service: admission, routing, calling the adapter,
+//! pricing, and one usage record per routed request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_error::{ApiError, ErrorCode};
+use switchyard_grpc::{GrpcChannel, MAX_MESSAGE_BYTES, bearer_token, outgoing, request_id};
+use switchyard_proto::auth::v1::auth_client::AuthClient;
+use switchyard_proto::auth::v1::{AuthenticateRequest, Principal};
+use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
+use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model};
+use switchyard_proto::metering::v1::Outcome;
+use switchyard_proto::provider::v1::provider_client::ProviderClient;
+use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
+use switchyard_proto::types::v1::{
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::models::{Deployment, ModelTable};
+use crate::record::{Draft, estimate_prompt_tokens};
+use crate::stream::Relay;
+use crate::usage::UsageSink;
+use crate::validate::{validate_chat, validate_embed};
+
+/// Response metadata naming the provider instance that served.
+pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
+/// Response metadata with the request's cost in micro-dollars (unary calls).
+pub const COST_HEADER: &str = "x-switchyard-cost-micros";
+
+/// Clients of the services the router calls: in-process or over the network.
+#[derive(Clone)]
+pub struct Clients {
+    /// Auth (admission).
+    pub auth: GrpcChannel,
+    /// Provider adapter.
+    pub provider: GrpcChannel,
+    /// Metering (usage delivery).
+    pub metering: GrpcChannel,
+}
+
+/// The router's state behind the Gateway API. Cheap to clone.
+#[derive(Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auth: AuthClient<GrpcChannel>,
+    provider: ProviderClient<GrpcChannel>,
+    models: ModelTable,
+    usage: UsageSink,
+    price_version: String,
+    drain_timeout: Duration,
+}
+
+impl Router {
+    pub(crate) fn new(
+        auth: GrpcChannel,
+        provider: GrpcChannel,
+        models: ModelTable,
+        usage: UsageSink,
+        price_version: String,
+        drain_timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                auth: AuthClient::new(auth),
+                provider: ProviderClient::new(provider)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                models,
+                usage,
+                price_version,
+                drain_timeout,
+            }),
+        }
+    }
+
+    /// The generated Gateway server over this router.
+    pub fn gateway_server(&self) -> GatewayServer<Self> {
+        GatewayServer::new(self.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    async fn admit(
+        &self,
+        metadata: &MetadataMap,
+        request_id: &str,
+        model: &str,
+    ) -> Result<Principal, Status> {
+        let key = bearer_token(metadata)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "missing API key: send `authorization: Bearer <key>`",
+                )
+            })?;
+        let call = AuthenticateRequest {
+            api_key: key.to_string(),
+            model: model.to_string(),
+        };
+        let mut auth = self.inner.auth.clone();
+        Ok(auth
+            .authenticate(outgoing(call, request_id))
+            .await?
+            .into_inner())
+    }
+
+    fn route(&self, model: &str) -> Result<&Deployment, ApiError> {
+        self.inner
+            .models
+            .get(model)
+            .map(|m| m.pick())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ModelNotFound,
+                    format!("The model `{model}` does not exist or you do not have access to it."),
+                )
+                .with_param("model")
+            })
+    }
+
+    fn draft(
+        &self,
+        request_id: &str,
+        principal: &Principal,
+        model: &str,
+        deployment: &Deployment,
+        metadata: &std::collections::HashMap<String, String>,
+        stream: bool,
+        operation: &'static str,
+        started: Instant,
+    ) -> Draft {
+        Draft::new(
+            request_id,
+            principal,
+            model,
+            deployment,
+            metadata,
+            stream,
+            operation,
+            &self.inner.price_version,
+            started,
+        )
+    }
+}
+
+/// Runs `call` in its own task so its usage record is written even if the caller
+/// disconnects and the handler is dropped; the record then says `cancelled`.
+async fn detached<T: Send + 'static>(
+    call: impl Future<Output = (Result<T, Status>, Draft, Usage)> + Send + 'static,
+    usage_sink: UsageSink,
+) -> Result<T, Status> {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(
+        async move {
+            let (result, draft, usage) = call.await;
+            let (mut outcome, reason) = match &result {
+                Ok(_) => (Outcome::Ok, String::new()),
+                Err(status) => (
+                    Outcome::Error,
+                    ApiError::from_status(status).code.reason().to_string(),
+                ),
+            };
+            let ttft = 0;
+            if tx.send(result).is_err() {
+                outcome = Outcome::Cancelled;
+            }
+            usage_sink.record(draft.finish(&usage, outcome, &reason, ttft));
+        }
+        .in_current_span(),
+    );
+    rx.await.map_err(|_| Status::from(ApiError::internal()))?
+}
+
+fn with_headers<T>(message: T, provider: &str, cost: Option<i64>) -> Response<T> {
+    let mut response = Response::new(message);
+    if let Ok(v) = provider.parse() {
+        response.metadata_mut().insert(PROVIDER_HEADER, v);
+    }
+    if let Some(Ok(v)) = cost.map(|c| c.to_string().parse()) {
+        response.metadata_mut().insert(COST_HEADER, v);
+    }
+    response
+}
+
+type ChunkStream = ReceiverStream<Result<ChatChunk, Status>>;
+
+#[tonic::async_trait]
+impl Gateway for Router {
+    async fn chat(&self, request: Request<ChatRequest>) -> Result<Response<ChatResponse>, Status> {
+        let started = Instant::now();
+        let id = request_id(&request);
+        let (metadata, _, req) = request.into_parts();
+        validate_chat(&req)?;
+        let principal = self.admit(&metadata, &id, &req.model).await?;
+        let deployment = self.route(&req.model)?.clone();
+        let draft = self.draft(
+            &id,
+            &principal,
+            &req.model,
+            &deployment,
+            &req.metadata,
+            false,
+            "chat",
+            started,
+        );
+        let mut provider = self.inner.provider.clone();
+        let call = ProviderChatRequest {
+            provider: deployment.provider.clone(),
+            upstream_model: deployment.upstream_model.clone(),
+            request: Some(req),
+        };
+        let price = deployment.price;
+        let response = detached(
+            async move {
+                match provider.chat(outgoing(call, &id)).await {
+                    Ok(r) => {
+                        let mut r = r.into_inner();
+                        r.provider = draft.deployment.provider.clone();
+                        let usage = r.usage.unwrap_or_default();
+                        (Ok(r), draft, usage)
+                    }
+                    Err(status) => (Err(status), draft, Usage::default()),
+                }
+            },
+            self.inner.usage.clone(),
+        )
+        .await?;
+        let cost = crate::pricing::cost_micros(&price, &response.usage.unwrap_or_default());
+        let provider = response.provider.clone();
+        Ok(with_headers(response, &provider, Some(cost)))
+    }
+
+    type ChatStreamStream = ChunkStream;
+
+    async fn chat_stream(
+        &self,
+        request: Request<ChatRequest>,
+    ) -> Result<Response<Self::ChatStreamStream>, Status> {
+        let started = Instant::now();
+        let id = request_id(&request);
+        let (metadata, _, req) = request.into_parts();
+        validate_chat(&req)?;
+        let principal = self.admit(&metadata, &id, &req.model).await?;
+        let deployment = self.route(&req.model)?.clone();
+        let draft = self.draft(
+            &id,
+            &principal,
+            &req.model,
+            &deployment,
+            &req.metadata,
+            true,
+            "chat",
+            started,
+        );
+        let prompt_estimate = estimate_prompt_tokens(&req);
+        let call = ProviderChatRequest {
+            provider: deployment.provider.clone(),
+            upstream_model: deployment.upstream_model.clone(),
+            request: Some(req),
+        };
+        let mut provider = self.inner.provider.clone();
+        let fail = |draft: Draft, status: Status| {
+            let reason = ApiError::from_status(&status).code.reason().to_string();
+            self.inner
+                .usage
+                .record(draft.finish(&Usage::default(), Outcome::Error, &reason, 0));
+            status
+        };
+        // Wait for the first chunk before answering, so a failure before any token
+        // reaches the client as a plain error status, not a broken stream.
+        let mut upstream = match provider.chat_stream(outgoing(call, &id)).await {
+            Ok(s) => s.into_inner(),
+            Err(status) => return Err(fail(draft, status)),
+        };
+        let first = match upstream.message().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                let err = ApiError::new(
+                    ErrorCode::UpstreamUnavailable,
+                    "provider returned an empty stream",
+                );
+                return Err(fail(draft, err.to_status()));
+            }
+            Err(status) => return Err(fail(draft, status)),
+        };
+        let (tx, rx) = mpsc::channel(32);
+        let relay = Relay {
+            draft,
+            usage: self.inner.usage.clone(),
+            drain_timeout: self.inner.drain_timeout,
+            prompt_estimate,
+        };
+        tokio::spawn(relay.run(first, upstream, tx).in_current_span());
+        Ok(with_headers(
+            ReceiverStream::new(rx),
+            &deployment.provider,
+            None,
+        ))
+    }
+
+    async fn embed(
+        &self,
+        request: Request<EmbedRequest>,
+    ) -> Result<Response<EmbedResponse>, Status> {
+        let started = Instant::now();
+        let id = request_id(&request);
+        let (metadata, _, req) = request.into_parts();
+        validate_embed(&req)?;
+        let principal = self.admit(&metadata, &id, &req.model).await?;
+        let deployment = self.route(&req.model)?.clone();
+        let draft = self.draft(
+            &id,
+            &principal,
+            &req.model,
+            &deployment,
+            &req.metadata,
+            false,
+            "embeddings",
+            started,
+        );
+        let mut provider = self.inner.provider.clone();
+        let call = ProviderEmbedRequest {
+            provider: deployment.provider.clone(),
+            upstream_model: deployment.upstream_model.clone(),
+            request: Some(req),
+        };
+        let price = deployment.price;
+        let response = detached(
+            async move {
+                match provider.embed(outgoing(call, &id)).await {
+                    Ok(r) => {
+                        let mut r = r.into_inner();
+                        r.provider = draft.deployment.provider.clone();
+                        let usage = r.usage.unwrap_or_default();
+                        (Ok(r), draft, usage)
+                    }
+                    Err(status) => (Err(status), draft, Usage::default()),
+                }
+            },
+            self.inner.usage.clone(),
+        )
+        .await?;
+        let cost = crate::pricing::cost_micros(&price, &response.usage.unwrap_or_default());
+        let provider = response.provider.clone();
+        Ok(with_headers(response, &provider, Some(cost)))
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<ListModelsRequest>,
+    ) -> Result<Response<ListModelsResponse>, Status> {
+        let id = request_id(&request);
+        let principal = self.admit(request.metadata(), &id, "").await?;
+        let models = self
+            .inner
+            .models
+            .iter()
+            .filter(|m| switchyard_policy::model_allowed(&principal.allowed_models, &m.name))
+            .map(|m| Model {
+                id: m.name.clone(),
+                created: self.inner.models.created,
+                owned_by: m.owned_by.clone(),
+            })
+            .collect();
+        Ok(Response::new(ListModelsResponse { models }))
+    }
+}

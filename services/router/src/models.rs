@@ -1,0 +1,153 @@
+//! The model table: names clients ask for → deployments, and how one is picked.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use switchyard_config::{Config, PriceConfig, Strategy};
+
+/// One place a model is served.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Provider instance name.
+    pub provider: String,
+    /// The provider's model name.
+    pub upstream_model: String,
+    /// Share under the weighted strategy.
+    pub weight: u32,
+    /// Prices.
+    pub price: PriceConfig,
+}
+
+/// A model name clients ask for.
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    /// The name.
+    pub name: String,
+    /// Shown in listings.
+    pub owned_by: String,
+    /// Where it is served.
+    pub deployments: Vec<Deployment>,
+    strategy: Strategy,
+    total_weight: u64,
+}
+
+impl ModelEntry {
+    /// Picks the deployment for one request.
+    pub fn pick(&self) -> &Deployment {
+        let first = &self.deployments[0];
+        match self.strategy {
+            Strategy::Ordered => first,
+            Strategy::Weighted => {
+                if self.deployments.len() == 1 {
+                    return first;
+                }
+                let mut ticket = rand::rng().random_range(0..self.total_weight);
+                for d in &self.deployments {
+                    let w = u64::from(d.weight);
+                    if ticket < w {
+                        return d;
+                    }
+                    ticket -= w;
+                }
+                first
+            }
+        }
+    }
+}
+
+/// Every configured model, by name, in config order for listings.
+#[derive(Debug, Clone)]
+pub struct ModelTable {
+    by_name: HashMap<String, usize>,
+    entries: Vec<ModelEntry>,
+    /// When this table was built (listed as `created`).
+    pub created: i64,
+}
+
+impl ModelTable {
+    /// Builds the table from validated config (validation guarantees at least one
+    /// deployment and a positive total weight per model).
+    pub fn from_config(config: &Config) -> Self {
+        let entries: Vec<ModelEntry> = config
+            .models
+            .iter()
+            .map(|m| ModelEntry {
+                name: m.name.clone(),
+                owned_by: m.owned_by.clone(),
+                strategy: m.strategy,
+                total_weight: m.deployments.iter().map(|d| u64::from(d.weight)).sum(),
+                deployments: m
+                    .deployments
+                    .iter()
+                    .map(|d| Deployment {
+                        provider: d.provider.clone(),
+                        upstream_model: d.model.clone(),
+                        weight: d.weight,
+                        price: d.price,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let by_name = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+            .unwrap_or(0);
+        Self {
+            by_name,
+            entries,
+            created,
+        }
+    }
+
+    /// The entry for a name.
+    pub fn get(&self, name: &str) -> Option<&ModelEntry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// Every entry, in config order.
+    pub fn iter(&self) -> impl Iterator<Item = &ModelEntry> {
+        self.entries.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_pick_respects_weights() {
+        let config = switchyard_config::load_str(
+            r#"
+version = 1
+[[providers]]
+name = "a"
+kind = "mock"
+[[providers]]
+name = "b"
+kind = "mock"
+[[models]]
+name = "m"
+deployments = [{ provider = "a", model = "x", weight = 3 }, { provider = "b", model = "y", weight = 0 }]
+[[models]]
+name = "o"
+strategy = "ordered"
+deployments = [{ provider = "b", model = "y" }, { provider = "a", model = "x" }]
+"#,
+        )
+        .unwrap();
+        let table = ModelTable::from_config(&config);
+        let m = table.get("m").unwrap();
+        for _ in 0..200 {
+            assert_eq!(m.pick().provider, "a");
+        }
+        assert_eq!(table.get("o").unwrap().pick().provider, "b");
+        assert!(table.get("nope").is_none());
+        assert_eq!(table.iter().count(), 2);
+    }
+}

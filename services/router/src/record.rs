@@ -1,0 +1,127 @@
+//! Building the one usage record of a request.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
+
+use switchyard_proto::auth::v1::Principal;
+use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
+use switchyard_proto::types::v1::{ChatRequest, Usage, content_part::Part};
+
+use crate::models::Deployment;
+use crate::pricing::cost_micros;
+
+/// What is known about a request before its answer: enough to write its record
+/// whatever happens next.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub request_id: String,
+    pub tenant: String,
+    pub key_id: String,
+    pub requested_model: String,
+    pub deployment: Deployment,
+    pub metadata: HashMap<String, String>,
+    pub stream: bool,
+    pub operation: &'static str,
+    pub price_version: String,
+    pub started: Instant,
+    pub wall_start: SystemTime,
+}
+
+impl Draft {
+    /// A draft for an admitted request routed to `deployment`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        request_id: &str,
+        principal: &Principal,
+        requested_model: &str,
+        deployment: &Deployment,
+        metadata: &HashMap<String, String>,
+        stream: bool,
+        operation: &'static str,
+        price_version: &str,
+        started: Instant,
+    ) -> Self {
+        Self {
+            request_id: request_id.to_string(),
+            tenant: principal.tenant.clone(),
+            key_id: principal.key_id.clone(),
+            requested_model: requested_model.to_string(),
+            deployment: deployment.clone(),
+            metadata: metadata.clone(),
+            stream,
+            operation,
+            price_version: price_version.to_string(),
+            started,
+            wall_start: SystemTime::now(),
+        }
+    }
+
+    /// The finished record.
+    pub fn finish(
+        self,
+        usage: &Usage,
+        outcome: Outcome,
+        error_reason: &str,
+        ttft_us: u64,
+    ) -> UsageRecord {
+        let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let cost = cost_micros(&self.deployment.price, usage);
+        UsageRecord {
+            request_id: self.request_id,
+            time: Some(prost_types::Timestamp::from(self.wall_start)),
+            tenant: self.tenant,
+            key_id: self.key_id,
+            requested_model: self.requested_model,
+            provider: self.deployment.provider.clone(),
+            upstream_model: self.deployment.upstream_model.clone(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_prompt_tokens: usage.cached_prompt_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            usage_estimated: usage.estimated,
+            cost_micros: cost,
+            price_version: self.price_version,
+            latency_us,
+            time_to_first_token_us: ttft_us,
+            stream: self.stream,
+            outcome: outcome as i32,
+            error_reason: error_reason.to_string(),
+            metadata: self.metadata,
+            attempts: vec![Attempt {
+                provider: self.deployment.provider,
+                upstream_model: self.deployment.upstream_model,
+                outcome: outcome as i32,
+                error_reason: error_reason.to_string(),
+                latency_us,
+            }],
+            operation: self.operation.to_string(),
+        }
+    }
+}
+
+/// Rough token count of a text (about four characters per token), used only when a
+/// provider reports no usage; such records are marked estimated.
+pub fn estimate_tokens(chars: usize) -> u64 {
+    u64::try_from(chars.div_ceil(4)).unwrap_or(u64::MAX)
+}
+
+/// Rough prompt token count of a chat request (text plus a small per-message
+/// overhead), used only when a provider reports no usage.
+pub fn estimate_prompt_tokens(request: &ChatRequest) -> u64 {
+    request
+        .messages
+        .iter()
+        .map(|m| {
+            let chars: usize = m
+                .content
+                .iter()
+                .map(|p| match &p.part {
+                    Some(Part::Text(t)) => t.len(),
+                    _ => 0,
+                })
+                .sum();
+            estimate_tokens(chars) + 4
+        })
+        .sum::<u64>()
+        + 3
+}

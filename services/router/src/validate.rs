@@ -1,0 +1,66 @@
+//! Validation of Gateway requests at the boundary, naming the offending field.
+//! (The edge validates HTTP bodies too; gRPC callers reach the router directly.)
+
+use switchyard_error::ApiError;
+use switchyard_proto::types::v1::{ChatRequest, EmbedRequest, Role};
+
+/// Checks what every provider needs of a chat request.
+pub fn validate_chat(req: &ChatRequest) -> Result<(), ApiError> {
+    if req.model.is_empty() {
+        return Err(ApiError::invalid("model", "`model` is required"));
+    }
+    if req.messages.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "`messages` must contain at least one message",
+        ));
+    }
+    for (i, m) in req.messages.iter().enumerate() {
+        if Role::try_from(m.role).map_or(true, |r| r == Role::Unspecified) {
+            return Err(ApiError::invalid(
+                format!("messages[{i}].role"),
+                "role must be one of system, user, assistant, tool, developer",
+            ));
+        }
+        if m.role == Role::Tool as i32 && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
+            return Err(ApiError::invalid(
+                format!("messages[{i}].tool_call_id"),
+                "tool messages need the tool_call_id they answer",
+            ));
+        }
+    }
+    if let Some(t) = req.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(ApiError::invalid("temperature", "must be between 0 and 2"));
+        }
+    }
+    if let Some(p) = req.top_p {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(ApiError::invalid("top_p", "must be between 0 and 1"));
+        }
+    }
+    if req.n == Some(0) {
+        return Err(ApiError::invalid("n", "must be at least 1"));
+    }
+    if req.max_tokens == Some(0) {
+        return Err(ApiError::invalid("max_tokens", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Checks an embeddings request.
+pub fn validate_embed(req: &EmbedRequest) -> Result<(), ApiError> {
+    if req.model.is_empty() {
+        return Err(ApiError::invalid("model", "`model` is required"));
+    }
+    if req.input.is_empty() && req.token_input.is_empty() {
+        return Err(ApiError::invalid("input", "`input` must not be empty"));
+    }
+    if !req.input.is_empty() && !req.token_input.is_empty() {
+        return Err(ApiError::invalid(
+            "input",
+            "give text input or token input, not both",
+        ));
+    }
+    Ok(())
+}

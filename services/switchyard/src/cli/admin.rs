@@ -1,0 +1,361 @@
+//! `switchyard keys …` and `switchyard usage …`: thin clients of the admin gRPC APIs.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
+use switchyard_proto::auth::v1::{CreateKeyRequest, Key, ListKeysRequest, RevokeKeyRequest};
+use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
+use switchyard_proto::metering::v1::{GetUsageRequest, ListUsageRequest, Outcome, UsageRecord};
+use tonic::transport::Channel;
+
+/// Where and how to reach an admin API.
+#[derive(Debug, Args)]
+pub struct AdminConn {
+    /// gRPC URL of the admin API. Default: the router address from the config file
+    /// (the all-in-one shape serves the admin APIs there); in a split deployment
+    /// point it at auth (keys) or metering (usage).
+    #[arg(long, env = "SWITCHYARD_ADMIN_URL")]
+    url: Option<String>,
+    /// The admin token.
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+}
+
+impl AdminConn {
+    async fn channel(&self, config_path: &str) -> anyhow::Result<Channel> {
+        let url = match &self.url {
+            Some(url) => url.clone(),
+            None => {
+                let listen = switchyard_config::load_file(config_path)
+                    .map(|c| c.router.listen)
+                    .unwrap_or_else(|_| "127.0.0.1:50051".into());
+                let listen = listen.replace("0.0.0.0", "127.0.0.1");
+                format!("http://{listen}")
+            }
+        };
+        Channel::from_shared(url.clone())
+            .with_context(|| format!("invalid --url {url}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach {url} (is `switchyard serve` running?)"))
+    }
+
+    fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(message);
+        let value = format!("Bearer {}", self.admin_token)
+            .parse()
+            .context("the admin token has characters not allowed in a header")?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    conn: AdminConn,
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key; the full key is printed once and never stored.
+    Create {
+        /// Tenant the key belongs to.
+        #[arg(long)]
+        tenant: String,
+        /// A label for humans.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Allowed models (names or globs, comma-separated); default every model.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Expire after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u64>,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long, default_value = "")]
+        tenant: String,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        /// The key id (as listed).
+        key_id: String,
+    },
+}
+
+pub async fn keys(config_path: &str, args: KeysArgs) -> anyhow::Result<()> {
+    let mut client = KeyAdminClient::new(args.conn.channel(config_path).await?);
+    match args.command {
+        KeysCommand::Create {
+            tenant,
+            name,
+            models,
+            expires_in_days,
+        } => {
+            let expires_at = expires_in_days.map(|d| {
+                prost_types::Timestamp::from(SystemTime::now() + Duration::from_secs(d * 86_400))
+            });
+            let created = client
+                .create_key(args.conn.request(CreateKeyRequest {
+                    tenant,
+                    name,
+                    allowed_models: models,
+                    expires_at,
+                    labels: Default::default(),
+                })?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let key = created.key.unwrap_or_default();
+            println!("{}", created.secret);
+            eprintln!(
+                "created key {} (id {}) for tenant {}; store it now, it is not shown again",
+                key.prefix, key.id, key.tenant
+            );
+        }
+        KeysCommand::List { tenant } => {
+            let keys = client
+                .list_keys(args.conn.request(ListKeysRequest { tenant })?)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .keys;
+            println!(
+                "{:<14} {:<18} {:<16} {:<8} {:<20} {}",
+                "ID", "PREFIX", "TENANT", "STATE", "CREATED", "MODELS"
+            );
+            for key in keys {
+                println!(
+                    "{:<14} {:<18} {:<16} {:<8} {:<20} {}",
+                    key.id,
+                    key.prefix,
+                    key.tenant,
+                    state(&key),
+                    fmt_time(key.created_at.as_ref()),
+                    if key.allowed_models.is_empty() {
+                        "*".to_string()
+                    } else {
+                        key.allowed_models.join(",")
+                    }
+                );
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            let key = client
+                .revoke_key(args.conn.request(RevokeKeyRequest { key_id })?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("revoked {} ({})", key.prefix, key.id);
+        }
+    }
+    Ok(())
+}
+
+fn state(key: &Key) -> &'static str {
+    if key.revoked_at.is_some() {
+        "revoked"
+    } else if key
+        .expires_at
+        .and_then(|e| SystemTime::try_from(e).ok())
+        .is_some_and(|e| e <= SystemTime::now())
+    {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    conn: AdminConn,
+    /// Show one request's record.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Only this tenant.
+    #[arg(long, default_value = "")]
+    tenant: String,
+    /// Only this key id.
+    #[arg(long, default_value = "")]
+    key: String,
+    /// Only records from the last N hours.
+    #[arg(long)]
+    since_hours: Option<u64>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn usage(config_path: &str, args: UsageArgs) -> anyhow::Result<()> {
+    let mut client = UsageQueryClient::new(args.conn.channel(config_path).await?);
+    let records = if let Some(request_id) = &args.request_id {
+        vec![
+            client
+                .get_usage(args.conn.request(GetUsageRequest {
+                    request_id: request_id.clone(),
+                })?)
+                .await
+                .map_err(status_error)?
+                .into_inner(),
+        ]
+    } else {
+        let start = args.since_hours.map(|h| {
+            prost_types::Timestamp::from(SystemTime::now() - Duration::from_secs(h * 3600))
+        });
+        client
+            .list_usage(args.conn.request(ListUsageRequest {
+                start,
+                end: None,
+                tenant: args.tenant.clone(),
+                key_id: args.key.clone(),
+                limit: args.limit,
+                page_token: String::new(),
+            })?)
+            .await
+            .map_err(status_error)?
+            .into_inner()
+            .records
+    };
+    if args.json {
+        for r in &records {
+            println!("{}", record_json(r));
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9} {:<9}",
+        "TIME",
+        "REQUEST",
+        "TENANT",
+        "MODEL",
+        "PROVIDER",
+        "PROMPT",
+        "COMPL",
+        "COST_USD",
+        "LAT_MS",
+        "OUTCOME"
+    );
+    for r in &records {
+        println!(
+            "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9.1} {:<9}",
+            fmt_time(r.time.as_ref()),
+            r.request_id,
+            r.tenant,
+            r.requested_model,
+            r.provider,
+            r.prompt_tokens,
+            r.completion_tokens,
+            fmt_dollars(r.cost_micros),
+            r.latency_us as f64 / 1000.0,
+            outcome(r)
+        );
+    }
+    if records.is_empty() {
+        eprintln!("no usage records match");
+    }
+    Ok(())
+}
+
+fn outcome(r: &UsageRecord) -> &'static str {
+    match Outcome::try_from(r.outcome) {
+        Ok(Outcome::Ok) => "ok",
+        Ok(Outcome::Error) => "error",
+        Ok(Outcome::Cancelled) => "cancelled",
+        _ => "unknown",
+    }
+}
+
+fn fmt_dollars(micros: i64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, (micros % 1_000_000).abs())
+}
+
+fn fmt_time(t: Option<&prost_types::Timestamp>) -> String {
+    let Some(t) = t else { return "-".into() };
+    let secs = t.seconds;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn record_json(r: &UsageRecord) -> serde_json::Value {
+    let time_us = r
+        .time
+        .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
+        .unwrap_or(0);
+    serde_json::json!({
+        "request_id": r.request_id,
+        "time_us": time_us,
+        "tenant": r.tenant,
+        "key_id": r.key_id,
+        "operation": r.operation,
+        "requested_model": r.requested_model,
+        "provider": r.provider,
+        "upstream_model": r.upstream_model,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
+        "cached_prompt_tokens": r.cached_prompt_tokens,
+        "reasoning_tokens": r.reasoning_tokens,
+        "usage_estimated": r.usage_estimated,
+        "cost_micros": r.cost_micros,
+        "price_version": r.price_version,
+        "latency_us": r.latency_us,
+        "time_to_first_token_us": r.time_to_first_token_us,
+        "stream": r.stream,
+        "outcome": outcome(r),
+        "error_reason": r.error_reason,
+        "metadata": r.metadata,
+    })
+}
+
+fn status_error(status: tonic::Status) -> anyhow::Error {
+    let err = switchyard_error::ApiError::from_status(&status);
+    anyhow::anyhow!("{} ({})", err.message, err.code.reason())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(fmt_dollars(1_234_567), "1.234567");
+        assert_eq!(fmt_dollars(5), "0.000005");
+        assert_eq!(
+            fmt_time(Some(&prost_types::Timestamp {
+                seconds: 1_795_475_077,
+                nanos: 0
+            })),
+            "2026-11-23 21:04:37"
+        );
+    }
+}

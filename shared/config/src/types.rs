@@ -1,0 +1,314 @@
+//! The configuration tree. Every struct rejects unknown keys; every field not marked
+//! required has a default that makes `switchyard serve` work on a laptop.
+
+use serde::Deserialize;
+
+use crate::MicrosPerMillion;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// The HTTP edge.
+    #[serde(default)]
+    pub edge: EdgeConfig,
+    /// The router (public gRPC API).
+    #[serde(default)]
+    pub router: RouterConfig,
+    /// The auth service.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The metering service.
+    #[serde(default)]
+    pub metering: MeteringConfig,
+    /// The provider-adapter service.
+    #[serde(default)]
+    pub provider_adapter: ProviderAdapterConfig,
+    /// Logs and traces.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// The operator's admin token, shared by every admin API.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Provider instances (credentials and endpoints).
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Model names clients ask for, and where they go.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+}
+
+/// `[edge]`: the OpenAI-compatible HTTP service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// HTTP listen address.
+    pub listen: String,
+    /// The router's gRPC URL, used when the router is not in the same process.
+    pub router_url: String,
+    /// Largest accepted request body; larger bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            router_url: "http://127.0.0.1:50051".into(),
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[router]`: the public gRPC Gateway API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterConfig {
+    /// gRPC listen address. In the all-in-one shape this port also serves the admin
+    /// APIs (KeyAdmin, UsageQuery).
+    pub listen: String,
+    /// The auth service's gRPC URL (split shape).
+    pub auth_url: String,
+    /// The metering service's gRPC URL (split shape).
+    pub metering_url: String,
+    /// The provider-adapter service's gRPC URL (split shape).
+    pub provider_url: String,
+    /// After a streaming client disconnects, how long to keep reading the upstream
+    /// for its usage report before estimating.
+    pub stream_drain_timeout_ms: u64,
+    /// Most usage records shipped to metering in one call.
+    pub usage_batch_size: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            auth_url: "http://127.0.0.1:50052".into(),
+            metering_url: "http://127.0.0.1:50053".into(),
+            provider_url: "http://127.0.0.1:50054".into(),
+            stream_drain_timeout_ms: 30_000,
+            usage_batch_size: 256,
+        }
+    }
+}
+
+/// `[auth]`: virtual keys and admission.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// gRPC listen address (split shape).
+    pub listen: String,
+    /// Directory of the sled database.
+    pub data_dir: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50052".into(),
+            data_dir: "data/auth".into(),
+        }
+    }
+}
+
+/// `[metering]`: the usage ledger.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeteringConfig {
+    /// gRPC listen address (split shape).
+    pub listen: String,
+    /// Directory of the sled database.
+    pub data_dir: String,
+}
+
+impl Default for MeteringConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50053".into(),
+            data_dir: "data/metering".into(),
+        }
+    }
+}
+
+/// `[admin]`: the operator's token for KeyAdmin, UsageQuery and admin HTTP routes.
+/// Give either the variable holding the token, or only its SHA-256 so the token
+/// itself appears nowhere in the deployment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Environment variable holding the admin token.
+    pub token_env: String,
+    /// Hex SHA-256 of the admin token; when set, `token_env` is not read.
+    pub token_sha256: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            token_env: "SWITCHYARD_ADMIN_TOKEN".into(),
+            token_sha256: None,
+        }
+    }
+}
+
+/// `[provider_adapter]`: calls to providers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderAdapterConfig {
+    /// gRPC listen address (split shape).
+    pub listen: String,
+    /// TCP connect timeout toward providers.
+    pub connect_timeout_ms: u64,
+    /// Longest wait for a provider's response headers, and longest gap between
+    /// streamed bytes.
+    pub read_timeout_ms: u64,
+}
+
+impl Default for ProviderAdapterConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50054".into(),
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 120_000,
+        }
+    }
+}
+
+/// `[telemetry]`: logs and traces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// A `tracing` filter (`info`, `switchyard_router=debug,info`). `RUST_LOG` wins.
+    pub log_filter: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint for traces (`http://127.0.0.1:4317`); unset disables export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_filter: "info".into(),
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The wire format a provider instance speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// Deterministic local answers, for the quickstart, tests and benchmarks.
+    Mock,
+    /// Any server speaking OpenAI's chat completions API (OpenAI, vLLM, llama.cpp,
+    /// Ollama, Groq, ...).
+    OpenaiCompatible,
+}
+
+/// `[[providers]]`: one provider instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Unique name that deployments refer to.
+    pub name: String,
+    /// Wire format.
+    pub kind: ProviderKind,
+    /// Base URL including the version path (`https://api.openai.com/v1`).
+    pub base_url: Option<String>,
+    /// Environment variable with the API key; unset sends no credential.
+    pub api_key_env: Option<String>,
+    /// mock: fixed delay before answering.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// mock: streaming pace; 0 streams as fast as possible.
+    #[serde(default)]
+    pub tokens_per_second: u32,
+    /// mock: completion length in tokens.
+    #[serde(default = "default_mock_completion_tokens")]
+    pub completion_tokens: u32,
+    /// mock: fraction of requests (0.0 to 1.0) that fail with an upstream error.
+    #[serde(default)]
+    pub failure_rate: f64,
+}
+
+fn default_mock_completion_tokens() -> u32 {
+    16
+}
+
+/// How a model alias picks among its deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Random, proportional to `weight`.
+    #[default]
+    Weighted,
+    /// The first deployment.
+    Ordered,
+}
+
+/// `[[models]]`: a model name clients ask for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The name clients send as `model`.
+    pub name: String,
+    /// How to pick a deployment.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Where the model is served.
+    pub deployments: Vec<DeploymentConfig>,
+    /// Shown as `owned_by` in model listings.
+    #[serde(default = "default_owned_by")]
+    pub owned_by: String,
+}
+
+fn default_owned_by() -> String {
+    "switchyard".into()
+}
+
+/// One place a model is served: a provider instance and its model name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// A `[[providers]]` name.
+    pub provider: String,
+    /// The provider's model name.
+    pub model: String,
+    /// Relative share under the weighted strategy.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Prices; unset means free (self-hosted).
+    #[serde(default)]
+    pub price: PriceConfig,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// Dollars per million tokens, exact to the micro-dollar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriceConfig {
+    /// Uncached prompt tokens.
+    pub input_per_million: MicrosPerMillion,
+    /// Completion tokens (reasoning included).
+    pub output_per_million: MicrosPerMillion,
+    /// Prompt tokens served from the provider's cache; unset bills them as input.
+    pub cached_input_per_million: Option<MicrosPerMillion>,
+}

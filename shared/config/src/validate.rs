@@ -1,0 +1,208 @@
+//! Checks that types cannot express: references between sections, addresses, ranges.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use crate::{Config, ConfigError, ProviderKind};
+
+impl Config {
+    /// Validates the whole configuration; the error names the exact key path.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.version != 1 {
+            return Err(ConfigError::invalid("version", "must be 1"));
+        }
+        for (key, addr) in [
+            ("edge.listen", &self.edge.listen),
+            ("router.listen", &self.router.listen),
+            ("auth.listen", &self.auth.listen),
+            ("metering.listen", &self.metering.listen),
+            ("provider_adapter.listen", &self.provider_adapter.listen),
+        ] {
+            addr.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::invalid(key, format!("`{addr}` is not an ip:port address"))
+            })?;
+        }
+        for (key, url) in [
+            ("edge.router_url", &self.edge.router_url),
+            ("router.auth_url", &self.router.auth_url),
+            ("router.metering_url", &self.router.metering_url),
+            ("router.provider_url", &self.router.provider_url),
+        ] {
+            check_url(key, url)?;
+        }
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            check_url("telemetry.otlp_endpoint", url)?;
+        }
+        if self.edge.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "edge.max_body_bytes",
+                "must be positive",
+            ));
+        }
+        if self.router.usage_batch_size == 0 {
+            return Err(ConfigError::invalid(
+                "router.usage_batch_size",
+                "must be positive",
+            ));
+        }
+        if self.admin.token_env.is_empty() {
+            return Err(ConfigError::invalid(
+                "admin.token_env",
+                "must name an environment variable",
+            ));
+        }
+        if let Some(hash) = &self.admin.token_sha256 {
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::invalid(
+                    "admin.token_sha256",
+                    "must be 64 hex digits (the SHA-256 of the token)",
+                ));
+            }
+        }
+        self.validate_providers()?;
+        self.validate_models()
+    }
+
+    fn validate_providers(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let key = |field: &str| format!("providers[{i}].{field}");
+            if p.name.is_empty() {
+                return Err(ConfigError::invalid(key("name"), "must not be empty"));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    format!("duplicate provider name `{}`", p.name),
+                ));
+            }
+            match p.kind {
+                ProviderKind::OpenaiCompatible => {
+                    let url = p.base_url.as_deref().ok_or_else(|| {
+                        ConfigError::invalid(
+                            key("base_url"),
+                            "is required for kind openai-compatible",
+                        )
+                    })?;
+                    check_url(&key("base_url"), url)?;
+                    if p.latency_ms != 0 || p.tokens_per_second != 0 || p.failure_rate != 0.0 {
+                        return Err(ConfigError::invalid(
+                            key("kind"),
+                            "latency_ms, tokens_per_second and failure_rate are for kind mock only",
+                        ));
+                    }
+                }
+                ProviderKind::Mock => {
+                    if !(0.0..=1.0).contains(&p.failure_rate) {
+                        return Err(ConfigError::invalid(
+                            key("failure_rate"),
+                            "must be between 0.0 and 1.0",
+                        ));
+                    }
+                    if p.completion_tokens == 0 {
+                        return Err(ConfigError::invalid(
+                            key("completion_tokens"),
+                            "must be positive",
+                        ));
+                    }
+                }
+            }
+            if p.api_key_env.as_deref() == Some("") {
+                return Err(ConfigError::invalid(
+                    key("api_key_env"),
+                    "must name an environment variable",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_models(&self) -> Result<(), ConfigError> {
+        let providers: HashSet<&str> = self.providers.iter().map(|p| p.name.as_str()).collect();
+        let mut names = HashSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            let key = |field: &str| format!("models[{i}].{field}");
+            if m.name.is_empty() {
+                return Err(ConfigError::invalid(key("name"), "must not be empty"));
+            }
+            if !names.insert(m.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    format!("duplicate model name `{}`", m.name),
+                ));
+            }
+            if m.deployments.is_empty() {
+                return Err(ConfigError::invalid(
+                    key("deployments"),
+                    "needs at least one deployment",
+                ));
+            }
+            if m.deployments.iter().all(|d| d.weight == 0) {
+                return Err(ConfigError::invalid(
+                    key("deployments"),
+                    "at least one deployment needs a positive weight",
+                ));
+            }
+            for (j, d) in m.deployments.iter().enumerate() {
+                if !providers.contains(d.provider.as_str()) {
+                    return Err(ConfigError::invalid(
+                        format!("models[{i}].deployments[{j}].provider"),
+                        format!("no [[providers]] entry is named `{}`", d.provider),
+                    ));
+                }
+                if d.model.is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("models[{i}].deployments[{j}].model"),
+                        "must not be empty",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            ConfigError::invalid(key, format!("`{url}` must start with http:// or https://"))
+        })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(ConfigError::invalid(key, format!("`{url}` has no host")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load_str;
+
+    fn err_of(text: &str) -> String {
+        load_str(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reports_exact_key_paths() {
+        let base = "version = 1\n[[providers]]\nname = \"p\"\nkind = \"mock\"\n";
+        assert!(err_of("version = 2").contains("`version`"));
+        let e = err_of(&format!(
+            "{base}[[models]]\nname = \"m\"\ndeployments = [{{ provider = \"nope\", model = \"x\" }}]\n"
+        ));
+        assert!(e.contains("models[0].deployments[0].provider"), "{e}");
+        let e = err_of(&format!("{base}[router]\nlisten = \"localhost\"\n"));
+        assert!(e.contains("router.listen"), "{e}");
+        let e = err_of("version = 1\n[[providers]]\nname = \"o\"\nkind = \"openai-compatible\"\n");
+        assert!(e.contains("providers[0].base_url"), "{e}");
+        let e = err_of(&format!("{base}failure_rate = 2.0\n"));
+        assert!(e.contains("providers[0].failure_rate"), "{e}");
+        let e = err_of(&format!(
+            "{base}[[models]]\nname = \"m\"\ndeployments = [{{ provider = \"p\", model = \"x\", price = {{ input_per_million = \"0.1234567\" }} }}]\n"
+        ));
+        assert!(
+            e.contains("models[0].deployments[0].price.input_per_million"),
+            "{e}"
+        );
+    }
+}

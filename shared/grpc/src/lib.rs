@@ -1,0 +1,36 @@
+//! gRPC plumbing shared by every Switchyard service.
+//!
+//! - [`GrpcChannel`]: what every generated client runs on, either a network channel
+//!   ([`connect_lazy`]) or the server itself in the same process ([`in_process`]), so
+//!   the all-in-one shape exercises the exact contracts without sockets.
+//! - [`serve`]: the one server bootstrap — health, reflection v1 and v1alpha, the
+//!   request-context layer, graceful drain on shutdown.
+//! - [`context`]: request ids and W3C trace context on every hop.
+
+mod admin;
+pub mod channel;
+pub mod context;
+mod server;
+
+pub use admin::AdminToken;
+pub use channel::{GrpcChannel, connect_lazy, in_process};
+pub use context::{
+    REQUEST_ID_HEADER, RequestId, bearer_token, new_request_id, outgoing, request_id,
+};
+pub use server::{MAX_MESSAGE_BYTES, serve};
+
+/// Why a channel or server could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    /// The configured URL is not usable; `key` is the config key that named it.
+    #[error("config key `{key}`: invalid gRPC URL `{url}`")]
+    InvalidUrl {
+        /// Config key path.
+        key: String,
+        /// The URL.
+        url: String,
+    },
+    /// The server failed while serving.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}

@@ -1,0 +1,50 @@
+//! Generated Rust code for Switchyard's protobuf contracts (proto/), and the encoded
+//! file descriptor set that every server hands to gRPC reflection so grpcurl and
+//! generated clients can discover the API.
+//!
+//! Generated with protox + tonic-prost-build at build time: no protoc install.
+#![allow(missing_docs, clippy::all)]
+
+/// Message types shared by several services.
+pub mod types {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchyard.types.v1");
+    }
+}
+
+/// The public Gateway API.
+pub mod gateway {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchyard.gateway.v1");
+    }
+}
+
+/// Virtual keys and admission.
+pub mod auth {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchyard.auth.v1");
+    }
+}
+
+/// The usage ledger.
+pub mod metering {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchyard.metering.v1");
+    }
+}
+
+/// Provider wire translation.
+pub mod provider {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchyard.provider.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every Switchyard proto, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/switchyard_descriptor.bin"));

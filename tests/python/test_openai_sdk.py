@@ -1,0 +1,145 @@
+"""The official openai Python SDK against Switchyard's edge, unchanged.
+
+Clients use strict response validation, so every field the SDK's types require
+must be present, and max_retries=0 so error classes surface at once."""
+import asyncio
+
+import openai
+import pytest
+
+
+def client(base_url, api_key, **kw):
+    return openai.OpenAI(
+        base_url=f"{base_url}/v1",
+        api_key=api_key,
+        max_retries=0,
+        _strict_response_validation=True,
+        **kw,
+    )
+
+
+MESSAGES = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "hello sdk"},
+]
+
+
+def test_create(base_url, api_key):
+    r = client(base_url, api_key).chat.completions.create(model="chat-model", messages=MESSAGES)
+    assert r.object == "chat.completion"
+    assert r.choices[0].message.role == "assistant"
+    assert r.choices[0].message.content == "echo: hello sdk"
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens > 0
+
+
+def test_create_with_raw_response_headers(base_url, api_key):
+    raw = client(base_url, api_key).chat.completions.with_raw_response.create(
+        model="chat-model", messages=MESSAGES
+    )
+    assert raw.headers.get("x-request-id")
+    assert raw.parse().choices[0].message.content == "echo: hello sdk"
+
+
+def test_stream_with_usage(base_url, api_key):
+    stream = client(base_url, api_key).chat.completions.create(
+        model="chat-model",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "echo: hello sdk"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens > 0
+    assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+
+
+def test_stream_helper(base_url, api_key):
+    with client(base_url, api_key).chat.completions.stream(
+        model="chat-model", messages=MESSAGES
+    ) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "echo: hello sdk"
+
+
+def test_async_stream(base_url, api_key):
+    async def run():
+        c = openai.AsyncOpenAI(
+            base_url=f"{base_url}/v1",
+            api_key=api_key,
+            max_retries=0,
+            _strict_response_validation=True,
+        )
+        stream = await c.chat.completions.create(model="mock-model", messages=MESSAGES, stream=True)
+        parts = [ch.choices[0].delta.content or "" async for ch in stream if ch.choices]
+        await c.close()
+        return "".join(parts)
+
+    assert len(asyncio.run(run()).split()) == 12
+
+
+def test_models(base_url, api_key):
+    c = client(base_url, api_key)
+    ids = [m.id for m in c.models.list()]
+    assert "chat-model" in ids and "mock-model" in ids
+    model = c.models.retrieve("chat-model")
+    assert model.id == "chat-model" and model.object == "model"
+    with pytest.raises(openai.NotFoundError):
+        c.models.retrieve("no-such-model")
+
+
+def test_embeddings_default_base64_and_float(base_url, api_key):
+    # Without encoding_format the SDK asks for base64 and decodes it after parsing.
+    # Its (private) strict mode validates before decoding and so rejects a base64
+    # answer from OpenAI itself; users get the default, non-strict client.
+    default = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0)
+    r = default.embeddings.create(model="embed-model", input=["one", "three"])
+    assert [d.index for d in r.data] == [0, 1]
+    assert r.data[0].embedding == [0.5, -0.25, 3.0, 1.0]
+    assert r.usage.prompt_tokens > 0
+    c = client(base_url, api_key)
+    r = c.embeddings.create(model="embed-model", input="one", encoding_format="float")
+    assert r.data[0].embedding == [0.5, -0.25, 3.0, 1.0]
+
+
+def test_bad_key_is_authentication_error(base_url, api_key):
+    with pytest.raises(openai.AuthenticationError) as e:
+        client(base_url, "sy_notarealkey_0000").chat.completions.create(
+            model="chat-model", messages=MESSAGES
+        )
+    assert e.value.status_code == 401
+    assert e.value.code == "invalid_api_key"
+
+
+def test_unknown_model_is_not_found(base_url, api_key):
+    with pytest.raises(openai.NotFoundError) as e:
+        client(base_url, api_key).chat.completions.create(model="no-such-model", messages=MESSAGES)
+    assert e.value.code == "model_not_found"
+
+
+def test_rate_limit_error(base_url, api_key):
+    with pytest.raises(openai.RateLimitError) as e:
+        client(base_url, api_key).chat.completions.create(model="limited", messages=MESSAGES)
+    assert e.value.response.headers["retry-after"] == "7"
+
+
+def test_bad_request(base_url, api_key):
+    with pytest.raises(openai.BadRequestError):
+        client(base_url, api_key).chat.completions.create(model="chat-model", messages=[])
+
+
+def test_upstream_failure_is_server_error(base_url, api_key):
+    with pytest.raises(openai.InternalServerError) as e:
+        client(base_url, api_key).chat.completions.create(model="failing", messages=MESSAGES)
+    assert e.value.status_code == 502
+
+
+def test_cut_stream_raises(base_url, api_key):
+    stream = client(base_url, api_key).chat.completions.create(
+        model="cut", messages=MESSAGES, stream=True
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass

@@ -1,0 +1,253 @@
+//! An emulated OpenAI-compatible upstream (`/v1/chat/completions`,
+//! `/v1/embeddings`), answering in OpenAI's documented wire format. The requested
+//! upstream model selects the behaviour:
+//!
+//! | model | behaviour |
+//! |---|---|
+//! | anything else | a normal answer echoing the last user message |
+//! | `fail-500` | HTTP 500 with an OpenAI error body |
+//! | `rate-limited` | HTTP 429, `retry-after: 7` |
+//! | `cut-stream` | streams two chunks, then closes without `[DONE]` |
+//! | `no-usage` | streams without a usage chunk even when asked |
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// One request the upstream received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Mutex<Vec<RecordedRequest>>,
+}
+
+/// A running emulated upstream.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    /// Starts on a fresh `127.0.0.1:0` listener.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
+            .with_state(inner.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            addr,
+            inner,
+            _task: task,
+        }
+    }
+
+    /// The base URL a provider config uses (`http://127.0.0.1:port/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+}
+
+fn record(inner: &Inner, path: &str, headers: &HeaderMap, body: &Value) {
+    inner.requests.lock().unwrap().push(RecordedRequest {
+        path: path.to_string(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: body.clone(),
+    });
+}
+
+fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": kind, "param": null, "code": code}})),
+    )
+        .into_response()
+}
+
+fn last_user_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        })
+        .unwrap_or_default()
+}
+
+/// The deterministic answer: the words of the reply, and the usage it reports.
+fn answer(body: &Value) -> (Vec<String>, Value) {
+    let text = format!("echo: {}", last_user_text(body));
+    let words: Vec<String> = text
+        .split(' ')
+        .enumerate()
+        .map(|(i, w)| {
+            if i == 0 {
+                w.to_string()
+            } else {
+                format!(" {w}")
+            }
+        })
+        .collect();
+    let prompt = 9 + text.len() as u64 / 4;
+    let completion = words.len() as u64;
+    let usage = json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+    });
+    (words, usage)
+}
+
+async fn chat(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    record(&inner, "/v1/chat/completions", &headers, &body);
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    match model.as_str() {
+        "fail-500" => {
+            return openai_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server had an error while processing your request.",
+                "server_error",
+                None,
+            );
+        }
+        "rate-limited" => {
+            let mut r = openai_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit reached for requests",
+                "requests",
+                Some("rate_limit_exceeded"),
+            );
+            r.headers_mut().insert("retry-after", "7".parse().unwrap());
+            return r;
+        }
+        _ => {}
+    }
+    let (words, usage) = answer(&body);
+    let id = "chatcmpl-emulated123";
+    let created = 1_795_475_077;
+    if body["stream"] != json!(true) {
+        return Json(json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": words.concat(), "refusal": null, "annotations": []},
+                "logprobs": null,
+                "finish_reason": "stop"
+            }],
+            "usage": usage,
+            "service_tier": "default",
+            "system_fingerprint": "fp_emulated"
+        }))
+        .into_response();
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": "fp_emulated",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": "", "refusal": null}),
+        Value::Null,
+    )];
+    for w in &words {
+        events.push(chunk(json!({"content": w}), Value::Null));
+    }
+    let cut = model == "cut-stream";
+    if cut {
+        events.truncate(2);
+    } else {
+        events.push(chunk(json!({}), json!("stop")));
+        let wants_usage = body["stream_options"]["include_usage"] == json!(true);
+        if wants_usage && model != "no-usage" {
+            events.push(json!({"id": id, "object": "chat.completion.chunk", "created": created,
+                "model": model, "system_fingerprint": "fp_emulated", "choices": [], "usage": usage}));
+        }
+    }
+    let mut text = String::new();
+    for e in events {
+        text.push_str(&format!("data: {e}\n\n"));
+    }
+    if !cut {
+        text.push_str("data: [DONE]\n\n");
+    }
+    Response::builder()
+        .header("content-type", "text/event-stream; charset=utf-8")
+        .body(Body::from(text))
+        .unwrap()
+}
+
+async fn embeddings(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    record(&inner, "/v1/embeddings", &headers, &body);
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => vec![],
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let x = (s.len() % 7) as f32;
+            json!({"object": "embedding", "index": i, "embedding": [0.5, -0.25, x, 1.0]})
+        })
+        .collect();
+    let tokens: u64 = inputs.iter().map(|s| s.len() as u64 / 4 + 1).sum();
+    Json(json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+    }))
+    .into_response()
+}

@@ -1,0 +1,676 @@
+//! End-to-end: the real services, both shapes, over real HTTP and gRPC, against an
+//! emulated OpenAI-compatible upstream.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use serde_json::{Value, json};
+use switchyard_proto::gateway::v1::ListModelsRequest;
+use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
+use switchyard_proto::metering::v1::Outcome;
+use switchyard_proto::types::v1::{ChatRequest, ContentPart, Message, Role, content_part::Part};
+use switchyard_tests::{Mesh, Shape, Upstream};
+use tonic_types::StatusExt;
+
+struct Env {
+    upstream: Upstream,
+    mesh: Mesh,
+    key: String,
+    key_id: String,
+    tenant: String,
+    http: reqwest::Client,
+}
+
+async fn env(shape: Shape, tenant: &str) -> Env {
+    let upstream = Upstream::start().await;
+    let mesh = Mesh::start(shape, &upstream.base_url()).await;
+    let (key, key_id) = mesh.create_key(tenant, &[]).await;
+    Env {
+        upstream,
+        mesh,
+        key,
+        key_id,
+        tenant: tenant.into(),
+        http: reqwest::Client::new(),
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    fn request_id(&self) -> String {
+        self.headers["x-request-id"].to_str().unwrap().to_string()
+    }
+    /// The `data:` payloads of an SSE body.
+    fn events(&self) -> Vec<String> {
+        self.text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Env {
+    async fn post(&self, path: &str, key: Option<&str>, body: impl Into<reqwest::Body>) -> Reply {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.mesh.base_url()))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.unwrap();
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            text: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn chat(&self, body: Value) -> Reply {
+        self.post("/v1/chat/completions", Some(&self.key), body.to_string())
+            .await
+    }
+}
+
+fn chat_body(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": text}
+    ]})
+}
+
+fn assert_openai_error(reply: &Reply, status: u16, kind: &str, code: Option<&str>) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    let body = reply.json();
+    let err = &body["error"];
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(err["type"], kind, "{body}");
+    if let Some(code) = code {
+        assert_eq!(err["code"], code, "{body}");
+    }
+    assert!(reply.headers.contains_key("x-request-id"));
+}
+
+macro_rules! both_shapes {
+    ($($name:ident),* $(,)?) => {
+        mod all_in_one {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Shape::AllInOne).await })*
+        }
+        mod split {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Shape::Split).await })*
+        }
+    };
+}
+
+both_shapes!(
+    chat_non_stream_bills_exactly_once,
+    chat_stream_with_usage,
+    chat_stream_without_include_usage_still_bills,
+    models_list,
+    bad_keys_are_401,
+    unknown_model_is_404,
+    disallowed_model_is_403,
+    malformed_and_mistyped_bodies_are_400,
+    oversized_body_is_413,
+    upstream_500_is_502_and_recorded,
+    upstream_429_is_429_with_retry_after,
+    cut_stream_ends_with_error_event,
+    revoked_key_is_refused,
+    grpc_gateway_unary_and_stream,
+    embeddings_float_and_base64,
+    caller_request_id_is_the_ledger_key,
+    mock_provider_answers,
+);
+
+async fn chat_non_stream_bills_exactly_once(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let reply = env.chat(chat_body("chat-model", "hello there")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "echo: hello there"
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    let usage = &body["usage"];
+    let (prompt, completion) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+    );
+    assert!(prompt > 0 && completion > 0);
+
+    // The upstream saw the translated request.
+    let sent = &env.upstream.requests()[0];
+    assert_eq!(sent.path, "/v1/chat/completions");
+    assert_eq!(sent.body["model"], "gpt-test");
+    assert_eq!(
+        sent.body["messages"][1],
+        json!({"role": "user", "content": "hello there"})
+    );
+
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert_eq!(record.tenant, "acme");
+    assert_eq!(record.key_id, env.key_id);
+    assert_eq!(record.requested_model, "chat-model");
+    assert_eq!(record.provider, "upstream");
+    assert_eq!(record.upstream_model, "gpt-test");
+    assert_eq!(
+        (record.prompt_tokens, record.completion_tokens),
+        (prompt, completion)
+    );
+    assert!(!record.usage_estimated);
+    assert!(!record.stream);
+    assert_eq!(record.outcome, Outcome::Ok as i32);
+    assert!(record.latency_us > 0);
+    // $0.15 / $0.60 per million tokens, rounded half up once.
+    let expected = (prompt * 150_000 + completion * 600_000 + 500_000) / 1_000_000;
+    assert_eq!(record.cost_micros, expected as i64);
+    assert!(record.price_version.starts_with("cfg-"));
+
+    // A second request: exactly two records for the tenant, no duplicates.
+    let second = env.chat(chat_body("chat-model", "again")).await;
+    env.mesh.wait_usage(&second.request_id()).await;
+    let records = env.mesh.tenant_usage(&env.tenant).await;
+    assert_eq!(records.len(), 2);
+    env.mesh.shutdown().await;
+}
+
+async fn chat_stream_with_usage(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut body = chat_body("chat-model", "stream me please");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let reply = env.chat(body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = reply.events();
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "echo: stream me please");
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+    }
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    let completion = last["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    );
+
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert!(record.stream);
+    assert_eq!(record.completion_tokens, completion);
+    assert!(!record.usage_estimated);
+    assert_eq!(record.outcome, Outcome::Ok as i32);
+    assert!(record.time_to_first_token_us > 0);
+    env.mesh.shutdown().await;
+}
+
+async fn chat_stream_without_include_usage_still_bills(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut body = chat_body("chat-model", "count me");
+    body["stream"] = json!(true);
+    let reply = env.chat(body).await;
+    assert_eq!(reply.status, 200);
+    let events = reply.events();
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    // The client did not ask for usage, so no usage chunk...
+    assert!(!reply.text.contains("\"prompt_tokens\""));
+    // ...but the gateway asked the upstream, and billed from it.
+    assert_eq!(
+        env.upstream.requests()[0].body["stream_options"]["include_usage"],
+        true
+    );
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert!(record.completion_tokens > 0 && !record.usage_estimated);
+
+    // An upstream that never reports usage: billed from an estimate, marked so.
+    let mut body = chat_body("no-usage", "count me too");
+    body["stream"] = json!(true);
+    let reply = env.chat(body).await;
+    assert_eq!(reply.status, 200);
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert!(record.usage_estimated);
+    assert!(record.completion_tokens > 0 && record.prompt_tokens > 0);
+    env.mesh.shutdown().await;
+}
+
+async fn models_list(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let resp = env
+        .http
+        .get(format!("{}/v1/models", env.mesh.base_url()))
+        .bearer_auth(&env.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["object"], "list");
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"chat-model") && ids.contains(&"mock-model"),
+        "{ids:?}"
+    );
+    for m in body["data"].as_array().unwrap() {
+        assert_eq!(m["object"], "model");
+        assert!(m["created"].as_i64().unwrap() > 0);
+        assert!(m["owned_by"].is_string());
+    }
+    // A key limited to some models lists only those.
+    let (limited, _) = env.mesh.create_key("acme", &["mock-*"]).await;
+    let body: Value = env
+        .http
+        .get(format!("{}/v1/models", env.mesh.base_url()))
+        .bearer_auth(&limited)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    env.mesh.shutdown().await;
+}
+
+async fn bad_keys_are_401(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let body = chat_body("chat-model", "hi").to_string();
+    let reply = env
+        .post(
+            "/v1/chat/completions",
+            Some("sy_notarealkey_x"),
+            body.clone(),
+        )
+        .await;
+    assert_openai_error(&reply, 401, "authentication_error", Some("invalid_api_key"));
+    // Right shape, wrong secret.
+    let mut forged = env.key.clone();
+    forged.pop();
+    forged.push(if env.key.ends_with('A') { 'B' } else { 'A' });
+    let reply = env
+        .post("/v1/chat/completions", Some(&forged), body.clone())
+        .await;
+    assert_openai_error(&reply, 401, "authentication_error", None);
+    let reply = env.post("/v1/chat/completions", None, body).await;
+    assert_openai_error(&reply, 401, "authentication_error", None);
+    // Never a record for unauthenticated requests, and the key never echoes back.
+    assert!(!reply.text.contains(&env.key));
+    assert!(env.upstream.requests().is_empty());
+    env.mesh.shutdown().await;
+}
+
+async fn unknown_model_is_404(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let reply = env.chat(chat_body("no-such-model", "hi")).await;
+    assert_openai_error(
+        &reply,
+        404,
+        "invalid_request_error",
+        Some("model_not_found"),
+    );
+    env.mesh.shutdown().await;
+}
+
+async fn disallowed_model_is_403(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let (limited, _) = env.mesh.create_key("acme", &["mock-*"]).await;
+    let reply = env
+        .post(
+            "/v1/chat/completions",
+            Some(&limited),
+            chat_body("chat-model", "hi").to_string(),
+        )
+        .await;
+    assert_openai_error(&reply, 403, "permission_error", None);
+    let ok = env
+        .post(
+            "/v1/chat/completions",
+            Some(&limited),
+            chat_body("mock-model", "hi").to_string(),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    env.mesh.shutdown().await;
+}
+
+async fn malformed_and_mistyped_bodies_are_400(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let reply = env
+        .post(
+            "/v1/chat/completions",
+            Some(&env.key),
+            "{\"model\": \"chat-model\", ",
+        )
+        .await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    let reply = env
+        .post(
+            "/v1/chat/completions",
+            Some(&env.key),
+            json!({"model": 5, "messages": []}).to_string(),
+        )
+        .await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    assert_eq!(reply.json()["error"]["param"], "model");
+    let reply = env
+        .post(
+            "/v1/chat/completions",
+            Some(&env.key),
+            json!({"model": "chat-model", "messages": "hi"}).to_string(),
+        )
+        .await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    assert_eq!(reply.json()["error"]["param"], "messages");
+    let reply = env
+        .post(
+            "/v1/chat/completions",
+            Some(&env.key),
+            json!({"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}).to_string(),
+        )
+        .await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    assert_eq!(reply.json()["error"]["param"], "temperature");
+    let reply = env
+        .post(
+            "/v1/chat/completions",
+            Some(&env.key),
+            json!({"model": "chat-model", "messages": []}).to_string(),
+        )
+        .await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    assert!(env.upstream.requests().is_empty());
+    env.mesh.shutdown().await;
+}
+
+async fn oversized_body_is_413(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let big = "x".repeat(70_000);
+    let reply = env.chat(chat_body("chat-model", &big)).await;
+    assert_openai_error(
+        &reply,
+        413,
+        "invalid_request_error",
+        Some("request_too_large"),
+    );
+    env.mesh.shutdown().await;
+}
+
+async fn upstream_500_is_502_and_recorded(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let reply = env.chat(chat_body("failing", "hi")).await;
+    assert_openai_error(&reply, 502, "api_error", Some("upstream_error"));
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert_eq!(record.outcome, Outcome::Error as i32);
+    assert_eq!(record.error_reason, "UPSTREAM_UNAVAILABLE");
+    assert_eq!(record.cost_micros, 0);
+    env.mesh.shutdown().await;
+}
+
+async fn upstream_429_is_429_with_retry_after(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let reply = env.chat(chat_body("limited", "hi")).await;
+    assert_openai_error(&reply, 429, "rate_limit_error", None);
+    assert_eq!(reply.headers["retry-after"], "7");
+    env.mesh.shutdown().await;
+}
+
+async fn cut_stream_ends_with_error_event(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut body = chat_body("cut", "hi");
+    body["stream"] = json!(true);
+    let reply = env.chat(body).await;
+    assert_eq!(reply.status, 200);
+    let events = reply.events();
+    assert_ne!(
+        events.last().unwrap(),
+        "[DONE]",
+        "a cut stream must not look complete"
+    );
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert!(last["error"]["message"].is_string(), "{last}");
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert_eq!(record.outcome, Outcome::Error as i32);
+    assert!(record.completion_tokens > 0, "delivered tokens are billed");
+    env.mesh.shutdown().await;
+}
+
+async fn revoked_key_is_refused(shape: Shape) {
+    let env = env(shape, "acme").await;
+    assert_eq!(env.chat(chat_body("mock-model", "hi")).await.status, 200);
+    env.mesh.revoke_key(&env.key_id).await;
+    let reply = env.chat(chat_body("mock-model", "hi")).await;
+    assert_openai_error(&reply, 401, "authentication_error", None);
+    env.mesh.shutdown().await;
+}
+
+fn grpc_request<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    r
+}
+
+async fn grpc_gateway_unary_and_stream(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut client = GatewayClient::new(Mesh::channel(env.mesh.grpc));
+    let request = ChatRequest {
+        model: "chat-model".into(),
+        messages: vec![Message {
+            role: Role::User as i32,
+            content: vec![ContentPart {
+                part: Some(Part::Text("over grpc".into())),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = client
+        .chat(grpc_request(request.clone(), &env.key))
+        .await
+        .unwrap();
+    let request_id = resp
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        resp.metadata().get("x-switchyard-provider").unwrap(),
+        "upstream"
+    );
+    let resp = resp.into_inner();
+    let content = &resp.choices[0].message.as_ref().unwrap().content[0];
+    assert_eq!(content.part, Some(Part::Text("echo: over grpc".into())));
+    assert!(resp.usage.unwrap().completion_tokens > 0);
+    assert_eq!(
+        env.mesh.wait_usage(&request_id).await.outcome,
+        Outcome::Ok as i32
+    );
+
+    let mut stream = client
+        .chat_stream(grpc_request(request.clone(), &env.key))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        chunks.push(chunk);
+    }
+    let text: String = chunks
+        .iter()
+        .flat_map(|c| c.choices.iter())
+        .filter_map(|c| c.delta.as_ref()?.content.clone())
+        .collect();
+    assert_eq!(text, "echo: over grpc");
+    assert!(
+        chunks.last().unwrap().usage.is_some(),
+        "the stream ends with usage"
+    );
+
+    let models = client
+        .list_models(grpc_request(ListModelsRequest {}, &env.key))
+        .await
+        .unwrap();
+    assert!(
+        models
+            .into_inner()
+            .models
+            .iter()
+            .any(|m| m.id == "chat-model")
+    );
+
+    let err = client
+        .chat(grpc_request(request.clone(), "sy_bad"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let info = err.get_error_details().error_info().cloned().unwrap();
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("INVALID_API_KEY", "switchyard.dev")
+    );
+    let mut unknown = request.clone();
+    unknown.model = "nope".into();
+    let err = client
+        .chat(grpc_request(unknown, &env.key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let mut limited = request;
+    limited.model = "limited".into();
+    let err = client
+        .chat(grpc_request(limited, &env.key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    let details = err.get_error_details();
+    assert_eq!(
+        details.retry_info().unwrap().retry_delay,
+        Some(std::time::Duration::from_secs(7))
+    );
+
+    // Health is served on the gateway port.
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(Mesh::channel(env.mesh.grpc));
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "switchyard.gateway.v1.Gateway".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    env.mesh.shutdown().await;
+}
+
+async fn embeddings_float_and_base64(shape: Shape) {
+    use base64::Engine;
+    let env = env(shape, "acme").await;
+    let body = json!({"model": "embed-model", "input": ["one", "three"]});
+    let reply = env
+        .post("/v1/embeddings", Some(&env.key), body.to_string())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let v = reply.json();
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][1]["index"], 1);
+    assert_eq!(v["data"][0]["embedding"], json!([0.5, -0.25, 3.0, 1.0]));
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert_eq!(record.operation, "embeddings");
+
+    let body = json!({"model": "embed-model", "input": "one", "encoding_format": "base64"});
+    let reply = env
+        .post("/v1/embeddings", Some(&env.key), body.to_string())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let b64 = reply.json()["data"][0]["embedding"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let floats: Vec<f32> = bytes
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(floats, [0.5, -0.25, 3.0, 1.0]);
+    env.mesh.shutdown().await;
+}
+
+async fn caller_request_id_is_the_ledger_key(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let resp = env
+        .http
+        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "client-chosen-id-1")
+        .json(&chat_body("mock-model", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], "client-chosen-id-1");
+    let record = env.mesh.wait_usage("client-chosen-id-1").await;
+    assert_eq!(record.requested_model, "mock-model");
+    env.mesh.shutdown().await;
+}
+
+async fn mock_provider_answers(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let a = env
+        .chat(chat_body("mock-model", "same prompt"))
+        .await
+        .json();
+    let b = env
+        .chat(chat_body("mock-model", "same prompt"))
+        .await
+        .json();
+    assert_eq!(
+        a["choices"][0]["message"]["content"],
+        b["choices"][0]["message"]["content"]
+    );
+    assert_eq!(a["usage"]["completion_tokens"], 12);
+    env.mesh.shutdown().await;
+}
