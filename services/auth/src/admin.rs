@@ -56,10 +56,10 @@ impl AuthService {
                 "entries must be 1-256 characters",
             ));
         }
-        if let Some(expires) = &req.expires_at {
-            if SystemTime::try_from(*expires).map_or(true, |e| e <= SystemTime::now()) {
-                return Err(AuthError::invalid("expires_at", "must be in the future"));
-            }
+        if let Some(expires) = &req.expires_at
+            && SystemTime::try_from(*expires).map_or(true, |e| e <= SystemTime::now())
+        {
+            return Err(AuthError::invalid("expires_at", "must be in the future"));
         }
         let (id, secret) = generate();
         let key = Key {

@@ -73,10 +73,10 @@ impl AuthService {
         if key.revoked_at.is_some() {
             return Err(AuthError::Revoked(key.prefix));
         }
-        if let Some(expires) = &key.expires_at {
-            if SystemTime::try_from(*expires).is_ok_and(|e| e <= SystemTime::now()) {
-                return Err(AuthError::Expired(key.prefix));
-            }
+        if let Some(expires) = &key.expires_at
+            && SystemTime::try_from(*expires).is_ok_and(|e| e <= SystemTime::now())
+        {
+            return Err(AuthError::Expired(key.prefix));
         }
         if !model.is_empty() && !model_allowed(&key.allowed_models, model) {
             return Err(AuthError::ModelNotAllowed {

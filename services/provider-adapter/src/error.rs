@@ -64,7 +64,10 @@ pub enum ProviderError {
     UnknownProvider(String),
     /// The provider answered with an error: an HTTP status, or an error event in a
     /// stream (`status` from the event's numeric code when it has one).
-    #[error("provider `{provider}` answered with an error (HTTP {status:?})")]
+    #[error(
+        "provider `{provider}` answered with an error{}",
+        status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
+    )]
     Upstream {
         /// The provider instance.
         provider: String,

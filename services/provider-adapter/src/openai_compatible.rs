@@ -12,9 +12,10 @@ use futures::{Stream, StreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
+use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
-    Embedding, Usage,
+    Embedding, FunctionCallDelta, ToolCallDelta, Usage,
 };
 
 use crate::error::retry_after;
@@ -222,6 +223,23 @@ impl ChatProvider for OpenAiCompatible {
     ) -> Result<ChunkStream, ProviderError> {
         let body = wire::chat_body(upstream_model, req, true)?;
         let response = self.post(&self.chat_url, &body, upstream_model).await?;
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        if is_json {
+            // A server that ignored `stream` (or reported an error with a 200):
+            // one complete answer, replayed as chunks under the same contract.
+            let bytes = read_limited(response, MAX_BODY, &self.name).await?;
+            let answer: WireChatResponse =
+                serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
+            if let Some(error) = &answer.error {
+                return Err(self.error_event(upstream_model, error));
+            }
+            let chunks = replay(chat_response(answer, upstream_model, req));
+            return Ok(futures::stream::iter(chunks.into_iter().map(Ok)).boxed());
+        }
         let state = StreamState {
             events: Box::pin(sse::data_events(Box::pin(response.bytes_stream()))),
             provider: self.clone_handle(),
@@ -373,9 +391,7 @@ fn chat_response(
                     .content
                     .iter()
                     .filter_map(|p| match &p.part {
-                        Some(switchyard_proto::types::v1::content_part::Part::Text(t)) => {
-                            Some(estimate::chars(t))
-                        }
+                        Some(Part::Text(t)) => Some(estimate::chars(t)),
                         _ => None,
                     })
                     .sum();
@@ -405,6 +421,69 @@ fn chat_response(
         system_fingerprint: answer.system_fingerprint,
         provider: String::new(),
     }
+}
+
+/// A complete answer as the chunks a stream would have carried: one per choice,
+/// then the usage chunk.
+fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
+    let chunk = |choices: Vec<ChunkChoice>, usage: Option<Usage>| ChatChunk {
+        id: answer.id.clone(),
+        created: answer.created,
+        model: answer.model.clone(),
+        choices,
+        usage,
+        system_fingerprint: answer.system_fingerprint.clone(),
+    };
+    let mut chunks: Vec<ChatChunk> = answer
+        .choices
+        .iter()
+        .map(|c| {
+            let message = c.message.clone().unwrap_or_default();
+            let content: Option<String> = (!message.content.is_empty()).then(|| {
+                message
+                    .content
+                    .iter()
+                    .filter_map(|p| match &p.part {
+                        Some(Part::Text(t)) => Some(t.as_str()),
+                        _ => None,
+                    })
+                    .collect()
+            });
+            let tool_calls = message
+                .tool_calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, call)| {
+                    let function = call.function.unwrap_or_default();
+                    ToolCallDelta {
+                        index: i as u32,
+                        id: Some(call.id),
+                        r#type: Some(call.r#type),
+                        function: Some(FunctionCallDelta {
+                            name: Some(function.name),
+                            arguments: Some(function.arguments),
+                        }),
+                    }
+                })
+                .collect();
+            let delta = Delta {
+                role: message.role,
+                content,
+                tool_calls,
+                refusal: message.refusal,
+            };
+            chunk(
+                vec![ChunkChoice {
+                    index: c.index,
+                    delta: Some(delta),
+                    finish_reason: c.finish_reason,
+                }],
+                None,
+            )
+        })
+        .collect();
+    chunks.push(chunk(Vec::new(), answer.usage));
+    chunks
 }
 
 /// An embedding as floats, or as base64 of little-endian f32s.

@@ -664,3 +664,49 @@ async fn from_config_reads_the_key_from_the_environment() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn stream_request_answered_with_json_is_replayed_as_chunks() {
+    let upstream = Upstream::start(vec![
+        Reply::json(
+            200,
+            std::str::from_utf8(&fixture("llama_cpp_chat.json")).unwrap(),
+        ),
+        Reply::json(
+            200,
+            r#"{"error":{"message":"model is loading","type":"server_error"}}"#,
+        ),
+    ])
+    .await;
+    let mut client = upstream.client();
+    let (chunks, error) = drain(&mut client, chat(PROVIDER, "gemma", simple_request())).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(
+        streamed_text(&chunks),
+        "Name three colors. Answer in one short"
+    );
+    assert_eq!(
+        chunks[0].choices[0].finish_reason,
+        FinishReason::Length as i32
+    );
+    let usage = chunks[1].usage.as_ref().unwrap();
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.estimated
+        ),
+        (19, 8, false)
+    );
+    assert!(chunks[1].choices.is_empty());
+
+    let status = client
+        .chat_stream(chat(PROVIDER, "gemma", simple_request()))
+        .await
+        .err()
+        .unwrap();
+    let err = api_error(&status);
+    assert_eq!(err.code, ErrorCode::UpstreamUnavailable);
+    assert!(err.retryable);
+}

@@ -128,28 +128,25 @@ impl Router {
             })
     }
 
-    fn draft(
+    /// Admits the caller and picks the deployment; the returned draft is what the
+    /// request's usage record will be built from, whatever happens next.
+    async fn admit_and_route(
         &self,
+        metadata: &MetadataMap,
         request_id: &str,
-        principal: &Principal,
         model: &str,
-        deployment: &Deployment,
-        metadata: &std::collections::HashMap<String, String>,
-        stream: bool,
-        operation: &'static str,
         started: Instant,
-    ) -> Draft {
-        Draft::new(
+    ) -> Result<Draft, Status> {
+        let principal = self.admit(metadata, request_id, model).await?;
+        let deployment = self.route(model)?;
+        Ok(Draft::new(
             request_id,
-            principal,
+            &principal,
             model,
             deployment,
-            metadata,
-            stream,
-            operation,
             &self.inner.price_version,
             started,
-        )
+        ))
     }
 }
 
@@ -201,18 +198,11 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
-        let principal = self.admit(&metadata, &id, &req.model).await?;
-        let deployment = self.route(&req.model)?.clone();
-        let draft = self.draft(
-            &id,
-            &principal,
-            &req.model,
-            &deployment,
-            &req.metadata,
-            false,
-            "chat",
-            started,
-        );
+        let mut draft = self
+            .admit_and_route(&metadata, &id, &req.model, started)
+            .await?;
+        draft.metadata = req.metadata.clone();
+        let deployment = draft.deployment.clone();
         let mut provider = self.inner.provider.clone();
         let call = ProviderChatRequest {
             provider: deployment.provider.clone(),
@@ -250,18 +240,12 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
-        let principal = self.admit(&metadata, &id, &req.model).await?;
-        let deployment = self.route(&req.model)?.clone();
-        let draft = self.draft(
-            &id,
-            &principal,
-            &req.model,
-            &deployment,
-            &req.metadata,
-            true,
-            "chat",
-            started,
-        );
+        let mut draft = self
+            .admit_and_route(&metadata, &id, &req.model, started)
+            .await?;
+        draft.metadata = req.metadata.clone();
+        draft.stream = true;
+        let deployment = draft.deployment.clone();
         let prompt_estimate = estimate_prompt_tokens(&req);
         let call = ProviderChatRequest {
             provider: deployment.provider.clone(),
@@ -316,18 +300,12 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_embed(&req)?;
-        let principal = self.admit(&metadata, &id, &req.model).await?;
-        let deployment = self.route(&req.model)?.clone();
-        let draft = self.draft(
-            &id,
-            &principal,
-            &req.model,
-            &deployment,
-            &req.metadata,
-            false,
-            "embeddings",
-            started,
-        );
+        let mut draft = self
+            .admit_and_route(&metadata, &id, &req.model, started)
+            .await?;
+        draft.metadata = req.metadata.clone();
+        draft.operation = "embeddings";
+        let deployment = draft.deployment.clone();
         let mut provider = self.inner.provider.clone();
         let call = ProviderEmbedRequest {
             provider: deployment.provider.clone(),

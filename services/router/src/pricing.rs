@@ -105,7 +105,7 @@ mod tests {
         let p = price(60_000_000, 60_000_000, None);
         assert_eq!(
             cost_micros(&p, &usage(u32::MAX.into(), 0, 0)),
-            257_698_037_760
+            257_698_037_700
         );
     }
 

@@ -28,16 +28,13 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// A draft for an admitted request routed to `deployment`.
-    #[allow(clippy::too_many_arguments)]
+    /// A draft for an admitted, non-streamed chat request routed to `deployment`;
+    /// callers set `stream`, `operation` and `metadata` where they differ.
     pub fn new(
         request_id: &str,
         principal: &Principal,
         requested_model: &str,
         deployment: &Deployment,
-        metadata: &HashMap<String, String>,
-        stream: bool,
-        operation: &'static str,
         price_version: &str,
         started: Instant,
     ) -> Self {
@@ -47,9 +44,9 @@ impl Draft {
             key_id: principal.key_id.clone(),
             requested_model: requested_model.to_string(),
             deployment: deployment.clone(),
-            metadata: metadata.clone(),
-            stream,
-            operation,
+            metadata: HashMap::new(),
+            stream: false,
+            operation: "chat",
             price_version: price_version.to_string(),
             started,
             wall_start: SystemTime::now(),

@@ -29,15 +29,11 @@ pub fn validate_chat(req: &ChatRequest) -> Result<(), ApiError> {
             ));
         }
     }
-    if let Some(t) = req.temperature {
-        if !(0.0..=2.0).contains(&t) {
-            return Err(ApiError::invalid("temperature", "must be between 0 and 2"));
-        }
+    if req.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+        return Err(ApiError::invalid("temperature", "must be between 0 and 2"));
     }
-    if let Some(p) = req.top_p {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(ApiError::invalid("top_p", "must be between 0 and 1"));
-        }
+    if req.top_p.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+        return Err(ApiError::invalid("top_p", "must be between 0 and 1"));
     }
     if req.n == Some(0) {
         return Err(ApiError::invalid("n", "must be at least 1"));

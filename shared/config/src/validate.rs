@@ -51,13 +51,13 @@ impl Config {
                 "must name an environment variable",
             ));
         }
-        if let Some(hash) = &self.admin.token_sha256 {
-            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ConfigError::invalid(
-                    "admin.token_sha256",
-                    "must be 64 hex digits (the SHA-256 of the token)",
-                ));
-            }
+        if let Some(hash) = &self.admin.token_sha256
+            && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError::invalid(
+                "admin.token_sha256",
+                "must be 64 hex digits (the SHA-256 of the token)",
+            ));
         }
         self.validate_providers()?;
         self.validate_models()

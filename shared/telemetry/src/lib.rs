@@ -3,7 +3,10 @@
 //! [`init`] installs a `tracing` subscriber (text or JSON lines) with an OpenTelemetry
 //! layer, so every span has a W3C trace id; when `telemetry.otlp_endpoint` is set the
 //! spans are exported over OTLP/gRPC. [`inject`] and [`extract`] carry the trace
-//! context in `traceparent` headers across every gRPC and HTTP hop.
+//! context in `traceparent` headers across every gRPC and HTTP hop. Logs go to
+//! stderr (stdout stays free for command output such as a new key).
+
+use std::io::IsTerminal;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
@@ -73,7 +76,12 @@ pub fn init(
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match config.log_format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -81,7 +89,8 @@ pub fn init(
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
             )
             .try_init(),
     };

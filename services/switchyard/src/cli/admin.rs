@@ -129,8 +129,8 @@ pub async fn keys(config_path: &str, args: KeysArgs) -> anyhow::Result<()> {
                 .into_inner()
                 .keys;
             println!(
-                "{:<14} {:<18} {:<16} {:<8} {:<20} {}",
-                "ID", "PREFIX", "TENANT", "STATE", "CREATED", "MODELS"
+                "{:<14} {:<18} {:<16} {:<8} {:<20} MODELS",
+                "ID", "PREFIX", "TENANT", "STATE", "CREATED"
             );
             for key in keys {
                 println!(
@@ -355,7 +355,7 @@ mod tests {
                 seconds: 1_795_475_077,
                 nanos: 0
             })),
-            "2026-11-23 21:04:37"
+            "2026-11-23 23:04:37"
         );
     }
 }

@@ -1,0 +1,258 @@
+//! The `switchyard` binary as a user runs it: serve, keys, usage, bad config, and a
+//! graceful SIGTERM drain that loses no usage.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+const ADMIN: &str = "cli-test-admin";
+
+fn write_config(dir: &Path) -> String {
+    let path = dir.join("switchyard.toml");
+    let text = format!(
+        r#"
+version = 1
+[edge]
+listen = "127.0.0.1:0"
+[router]
+listen = "127.0.0.1:0"
+[auth]
+data_dir = "{d}/auth"
+[metering]
+data_dir = "{d}/metering"
+[telemetry]
+log_format = "json"
+[[providers]]
+name = "mock"
+kind = "mock"
+tokens_per_second = 40
+completion_tokens = 20
+[[models]]
+name = "mock-chat"
+deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "1", output_per_million = "2" }} }}]
+"#,
+        d = dir.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+struct Served {
+    child: Child,
+    edge: String,
+    grpc: String,
+}
+
+/// Starts `switchyard serve` and waits for the log line that names its addresses.
+async fn serve(config: &str) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["--config", config, "serve"])
+        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["message"] == "switchyard serving (all-in-one)" {
+                return (
+                    v["edge"].as_str().unwrap().to_string(),
+                    v["grpc"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+        panic!("switchyard exited before serving");
+    })
+    .await
+    .expect("switchyard did not start within 60 s");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Served {
+        child,
+        edge: started.0,
+        grpc: started.1,
+    }
+}
+
+async fn cli(config: &str, grpc: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["--config", config])
+        .args(args)
+        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN)
+        .env("SWITCHYARD_ADMIN_URL", format!("http://{grpc}"))
+        .output()
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+async fn sigterm(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_usage_and_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut served = serve(&config).await;
+
+    // keys create prints only the key on stdout.
+    let key = stdout(
+        &cli(
+            &config,
+            &served.grpc,
+            &["keys", "create", "--tenant", "demo", "--name", "laptop"],
+        )
+        .await,
+    )
+    .trim()
+    .to_string();
+    assert!(key.starts_with("sy_"), "{key}");
+    let listed = stdout(&cli(&config, &served.grpc, &["keys", "list"]).await);
+    assert!(
+        listed.contains("demo") && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "listing must never show the secret");
+
+    // A streaming request in flight when SIGTERM arrives completes normally.
+    let http = reqwest::Client::new();
+    let mut resp = http
+        .post(format!("http://{}/v1/chat/completions", served.edge))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"model": "mock-chat", "stream": true,
+            "messages": [{"role": "user", "content": "drain me"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let mut body = String::from_utf8(resp.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    sigterm(&served.child).await;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        body.trim_end().ends_with("data: [DONE]"),
+        "stream cut by shutdown: {body}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
+        .await
+        .expect("no exit within 30 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+
+    // Restart on the same data: the key still works and the drained request's usage
+    // was delivered and flushed before exit.
+    served = serve(&config).await;
+    let usage = stdout(&cli(&config, &served.grpc, &["usage", "--json"]).await);
+    let records: Vec<Value> = usage
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{usage}");
+    assert_eq!(records[0]["request_id"], request_id.as_str());
+    assert_eq!(records[0]["completion_tokens"], 20);
+    assert_eq!(records[0]["outcome"], "ok");
+    assert_eq!(records[0]["tenant"], "demo");
+    let table = stdout(&cli(&config, &served.grpc, &["usage"]).await);
+    assert!(
+        table.contains(&request_id) && table.contains("mock-chat"),
+        "{table}"
+    );
+
+    // Revoke: the key stops working at once.
+    let key_id = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    stdout(&cli(&config, &served.grpc, &["keys", "revoke", &key_id]).await);
+    let resp = http
+        .get(format!("http://{}/v1/models", served.edge))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    // The admin API refuses a wrong token.
+    let out = Command::new(BIN)
+        .args(["--config", &config, "keys", "list"])
+        .env("SWITCHYARD_ADMIN_TOKEN", "wrong")
+        .env("SWITCHYARD_ADMIN_URL", format!("http://{}", served.grpc))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_API_KEY"));
+    sigterm(&served.child).await;
+    assert!(served.child.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn bad_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("version = 1\n[router]\nlisen = \"x\"\n", "router"),
+        (
+            "version = 1\n[edge]\nmax_body_bytes = \"big\"\n",
+            "edge.max_body_bytes",
+        ),
+        (
+            "version = 1\n[[models]]\nname = \"m\"\ndeployments = [{ provider = \"ghost\", model = \"x\" }]\n",
+            "models[0].deployments[0].provider",
+        ),
+        (
+            "version = 1\n[[providers]]\nname = \"o\"\nkind = \"openai-compatible\"\n",
+            "providers[0].base_url",
+        ),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["--config", path.to_str().unwrap(), "serve"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "expected `{key}` in: {stderr}");
+    }
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent.toml", "serve"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.toml"));
+}
