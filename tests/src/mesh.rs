@@ -37,10 +37,13 @@ pub struct Mesh {
     /// Where UsageQuery is served.
     pub usage_admin: SocketAddr,
     pub config: switchyard_config::Config,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<Result<(), switchyard::ServeError>>>,
+    /// Per running unit, in shutdown order (front doors first, so usage in flight
+    /// still reaches metering).
+    tasks: Vec<(CancellationToken, Task)>,
     _data: tempfile::TempDir,
 }
+
+type Task = tokio::task::JoinHandle<Result<(), switchyard::ServeError>>;
 
 async fn bind() -> (TcpListener, SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,7 +66,6 @@ impl Mesh {
             [edge, router, auth, metering, provider],
         );
         let config = switchyard_config::load_str(&text).unwrap();
-        let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         let (auth_admin, usage_admin) = match shape {
             Shape::AllInOne => {
@@ -72,10 +74,12 @@ impl Mesh {
                     router: Some(router_l),
                     ..Default::default()
                 };
-                let (c, t) = (config.clone(), shutdown.clone());
-                tasks.push(tokio::spawn(async move {
-                    switchyard::run(&c, &ServiceSet::all(), listeners, t).await
-                }));
+                let (c, t) = (config.clone(), CancellationToken::new());
+                let task = tokio::spawn({
+                    let t = t.clone();
+                    async move { switchyard::run(&c, &ServiceSet::all(), listeners, t).await }
+                });
+                tasks.push((t, task));
                 (router, router)
             }
             Shape::Split => {
@@ -117,10 +121,14 @@ impl Mesh {
                     ),
                 ];
                 for (service, listeners) in parts {
-                    let (c, t) = (config.clone(), shutdown.clone());
-                    tasks.push(tokio::spawn(async move {
-                        switchyard::run(&c, &ServiceSet::of(&[service]), listeners, t).await
-                    }));
+                    let (c, t) = (config.clone(), CancellationToken::new());
+                    let task = tokio::spawn({
+                        let t = t.clone();
+                        async move {
+                            switchyard::run(&c, &ServiceSet::of(&[service]), listeners, t).await
+                        }
+                    });
+                    tasks.push((t, task));
                 }
                 (auth, metering)
             }
@@ -132,7 +140,6 @@ impl Mesh {
             auth_admin,
             usage_admin,
             config,
-            shutdown,
             tasks,
             _data: data,
         }
@@ -230,10 +237,11 @@ impl Mesh {
             .records
     }
 
-    /// Graceful shutdown: every service drains, delivers usage and flushes.
+    /// Graceful shutdown in deployment order — edge, router, then the services they
+    /// call — so every service drains, queued usage is delivered, stores flush.
     pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        for task in self.tasks.drain(..) {
+        for (token, task) in self.tasks.drain(..) {
+            token.cancel();
             task.await.unwrap().unwrap();
         }
     }
@@ -241,7 +249,9 @@ impl Mesh {
 
 impl Drop for Mesh {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        for (token, _) in &self.tasks {
+            token.cancel();
+        }
     }
 }
 
@@ -308,6 +318,10 @@ deployments = [{{ provider = "upstream", model = "cut-stream" }}]
 [[models]]
 name = "no-usage"
 deployments = [{{ provider = "upstream", model = "no-usage" }}]
+
+[[models]]
+name = "hang"
+deployments = [{{ provider = "upstream", model = "hang", price = {{ input_per_million = "0.15", output_per_million = "0.60" }} }}]
 
 [[models]]
 name = "mock-model"

@@ -9,6 +9,7 @@
 //! | `rate-limited` | HTTP 429, `retry-after: 7` |
 //! | `cut-stream` | streams two chunks, then closes without `[DONE]` |
 //! | `no-usage` | streams without a usage chunk even when asked |
+//! | `hang` | waits for [`Upstream::release`] before answering (streams: after the first two chunks) |
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,9 +31,9 @@ pub struct RecordedRequest {
     pub body: Value,
 }
 
-#[derive(Default)]
 struct Inner {
     requests: Mutex<Vec<RecordedRequest>>,
+    release: tokio::sync::Semaphore,
 }
 
 /// A running emulated upstream.
@@ -47,7 +48,10 @@ impl Upstream {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let inner = Arc::new(Inner::default());
+        let inner = Arc::new(Inner {
+            requests: Mutex::new(Vec::new()),
+            release: tokio::sync::Semaphore::new(0),
+        });
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
@@ -65,6 +69,23 @@ impl Upstream {
     /// The base URL a provider config uses (`http://127.0.0.1:port/v1`).
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// Lets one waiting `hang` request finish.
+    pub fn release(&self) {
+        self.inner.release.add_permits(1);
+    }
+
+    /// Waits (bounded: 10 s) until `n` requests have arrived.
+    pub async fn wait_requests(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.requests().len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "upstream saw fewer than {n} requests"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Every request received so far.
@@ -166,7 +187,11 @@ async fn chat(
     let (words, usage) = answer(&body);
     let id = "chatcmpl-emulated123";
     let created = 1_795_475_077;
+    let hang = model == "hang";
     if body["stream"] != json!(true) {
+        if hang {
+            let _permit = inner.release.acquire().await.unwrap();
+        }
         return Json(json!({
             "id": id,
             "object": "chat.completion",
@@ -207,16 +232,28 @@ async fn chat(
                 "model": model, "system_fingerprint": "fp_emulated", "choices": [], "usage": usage}));
         }
     }
-    let mut text = String::new();
-    for e in events {
-        text.push_str(&format!("data: {e}\n\n"));
-    }
+    let mut frames: Vec<String> = events
+        .into_iter()
+        .map(|e| format!("data: {e}\n\n"))
+        .collect();
     if !cut {
-        text.push_str("data: [DONE]\n\n");
+        frames.push("data: [DONE]\n\n".into());
     }
+    let body = if hang {
+        // Two chunks now, the rest once the test releases the request.
+        let rest = frames.split_off(2);
+        let head = futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>));
+        let tail = futures::stream::once(async move {
+            let _permit = inner.release.acquire().await.unwrap();
+            Ok::<_, std::io::Error>(rest.concat())
+        });
+        Body::from_stream(futures::StreamExt::chain(head, tail))
+    } else {
+        Body::from(frames.concat())
+    };
     Response::builder()
         .header("content-type", "text/event-stream; charset=utf-8")
-        .body(Body::from(text))
+        .body(body)
         .unwrap()
 }
 

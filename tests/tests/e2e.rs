@@ -133,6 +133,8 @@ both_shapes!(
     embeddings_float_and_base64,
     caller_request_id_is_the_ledger_key,
     mock_provider_answers,
+    client_disconnect_unary_is_billed_as_cancelled,
+    client_disconnect_mid_stream_is_billed_as_cancelled,
 );
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
@@ -672,5 +674,61 @@ async fn mock_provider_answers(shape: Shape) {
         b["choices"][0]["message"]["content"]
     );
     assert_eq!(a["usage"]["completion_tokens"], 12);
+    env.mesh.shutdown().await;
+}
+
+async fn client_disconnect_unary_is_billed_as_cancelled(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let request = env
+        .http
+        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "gone-unary-1")
+        .json(&chat_body("hang", "are you there"))
+        .send();
+    let client = tokio::spawn(request);
+    env.upstream.wait_requests(1).await;
+    client.abort();
+    let _ = client.await;
+    // The upstream never answers: the only way a record appears is the router
+    // noticing the disconnect, waiting out the drain timeout, and estimating.
+    let record = env.mesh.wait_usage("gone-unary-1").await;
+    assert_eq!(record.outcome, Outcome::Cancelled as i32, "{record:?}");
+    assert!(
+        record.usage_estimated && record.prompt_tokens > 0,
+        "{record:?}"
+    );
+    assert!(record.cost_micros > 0);
+    env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
+async fn client_disconnect_mid_stream_is_billed_as_cancelled(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut body = chat_body("hang", "stream then vanish");
+    body["stream"] = json!(true);
+    let mut resp = env
+        .http
+        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "gone-stream-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+    drop(resp);
+    // The upstream stalls after two chunks and never finishes: the record comes from
+    // the disconnect, billing the tokens that were produced (estimated, and marked).
+    let record = env.mesh.wait_usage("gone-stream-1").await;
+    assert_eq!(record.outcome, Outcome::Cancelled as i32, "{record:?}");
+    assert!(record.usage_estimated, "{record:?}");
+    assert!(
+        record.completion_tokens > 0,
+        "delivered tokens are billed: {record:?}"
+    );
+    env.upstream.release();
     env.mesh.shutdown().await;
 }

@@ -20,7 +20,7 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use switchyard_grpc::{REQUEST_ID_HEADER, new_request_id, outgoing};
+use switchyard_grpc::{REQUEST_ID_HEADER, accept_request_id, new_request_id, outgoing};
 
 /// Header carrying routing tags: `x-switchyard-tags: team=search,env=prod`.
 pub const TAGS_HEADER: &str = "x-switchyard-tags";
@@ -28,16 +28,6 @@ pub const TAGS_HEADER: &str = "x-switchyard-tags";
 /// The request id chosen for the HTTP request being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
-
-/// Accepts a caller's id only if it is short and plain, so it is safe in logs and keys
-/// (the same rule as the gRPC hops).
-fn acceptable(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
 
 /// Tower layer establishing the request context; see the module docs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,13 +60,7 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        let id = req
-            .headers()
-            .get(REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| acceptable(id))
-            .map(str::to_string)
-            .unwrap_or_else(new_request_id);
+        let id = accept_request_id(req.headers());
         let header = HeaderValue::from_str(&id).ok();
         let span = tracing::info_span!(
             "http",
@@ -196,14 +180,6 @@ pub fn forwarded_header(metadata: &MetadataMap, name: &'static str) -> Option<He
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_are_filtered() {
-        assert!(acceptable("req-123_abc.def:1"));
-        assert!(!acceptable(""));
-        assert!(!acceptable("has space"));
-        assert!(!acceptable(&"x".repeat(129)));
-    }
 
     #[test]
     fn keys_come_from_bearer_or_x_api_key() {

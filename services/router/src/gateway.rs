@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::models::{Deployment, ModelTable};
-use crate::record::{Draft, estimate_prompt_tokens};
+use crate::record::{Draft, MarkCancelled, estimate_embed_tokens, estimate_prompt_tokens};
 use crate::stream::Relay;
 use crate::usage::UsageSink;
 use crate::validate::{validate_chat, validate_embed};
@@ -150,32 +150,93 @@ impl Router {
     }
 }
 
-/// Runs `call` in its own task so its usage record is written even if the caller
-/// disconnects and the handler is dropped; the record then says `cancelled`.
-async fn detached<T: Send + 'static>(
-    call: impl Future<Output = (Result<T, Status>, Draft, Usage)> + Send + 'static,
-    usage_sink: UsageSink,
-) -> Result<T, Status> {
-    let (tx, rx) = oneshot::channel();
+/// A unary answer that carries usage and names the provider that served it.
+trait Billable: Send + 'static {
+    fn usage(&self) -> Usage;
+    fn set_provider(&mut self, provider: &str);
+}
+
+impl Billable for ChatResponse {
+    fn usage(&self) -> Usage {
+        self.usage.unwrap_or_default()
+    }
+    fn set_provider(&mut self, provider: &str) {
+        self.provider = provider.to_string();
+    }
+}
+
+impl Billable for EmbedResponse {
+    fn usage(&self) -> Usage {
+        self.usage.unwrap_or_default()
+    }
+    fn set_provider(&mut self, provider: &str) {
+        self.provider = provider.to_string();
+    }
+}
+
+/// Runs a unary provider call in its own task, so its usage record is written even
+/// if the caller disconnects and the handler is dropped, and answers with the
+/// provider and cost in response metadata.
+///
+/// When the caller goes away the call still runs (for at most `drain`) so the record
+/// carries the provider's real usage; past that it is estimated from the prompt.
+/// Either way the record says `cancelled`.
+async fn unary<R: Billable>(
+    draft: Draft,
+    call: impl Future<Output = Result<Response<R>, Status>> + Send + 'static,
+    sink: UsageSink,
+    drain: Duration,
+    prompt_estimate: u64,
+) -> Result<Response<R>, Status> {
+    let provider = draft.deployment.provider.clone();
+    let (mut tx, rx) = oneshot::channel::<Result<(R, i64), Status>>();
     tokio::spawn(
         async move {
-            let (result, draft, usage) = call.await;
-            let (mut outcome, reason) = match &result {
-                Ok(_) => (Outcome::Ok, String::new()),
-                Err(status) => (
-                    Outcome::Error,
-                    ApiError::from_status(status).code.reason().to_string(),
-                ),
+            let mut call = std::pin::pin!(call);
+            let (result, client_gone) = tokio::select! {
+                result = &mut call => (Some(result), false),
+                () = tx.closed() => {
+                    tracing::info!("client went away; waiting for the provider's usage");
+                    (tokio::time::timeout(drain, call).await.ok(), true)
+                }
             };
-            let ttft = 0;
-            if tx.send(result).is_err() {
-                outcome = Outcome::Cancelled;
+            let result = result.map(|r| {
+                r.map(|r| {
+                    let mut r = r.into_inner();
+                    r.set_provider(&draft.deployment.provider);
+                    r
+                })
+            });
+            let mut record = match &result {
+                Some(Ok(r)) => draft.finish(&r.usage(), Outcome::Ok, "", 0),
+                Some(Err(status)) => {
+                    let reason = ApiError::from_status(status).code.reason();
+                    draft.finish(&Usage::default(), Outcome::Error, reason, 0)
+                }
+                None => {
+                    let estimate = Usage {
+                        prompt_tokens: prompt_estimate,
+                        total_tokens: prompt_estimate,
+                        estimated: true,
+                        ..Default::default()
+                    };
+                    draft.finish(&estimate, Outcome::Cancelled, "", 0)
+                }
+            };
+            let cost = record.cost_micros;
+            let delivered = match result {
+                Some(result) if !client_gone => tx.send(result.map(|r| (r, cost))).is_ok(),
+                _ => false,
+            };
+            if !delivered {
+                record.mark_cancelled();
             }
-            usage_sink.record(draft.finish(&usage, outcome, &reason, ttft));
+            sink.record(record);
         }
         .in_current_span(),
     );
-    rx.await.map_err(|_| Status::from(ApiError::internal()))?
+    let (response, cost) = rx.await.map_err(|_| Status::from(ApiError::internal()))??;
+    Ok(with_headers(response, &provider, Some(cost)))
 }
 
 fn with_headers<T>(message: T, provider: &str, cost: Option<i64>) -> Response<T> {
@@ -202,32 +263,23 @@ impl Gateway for Router {
             .admit_and_route(&metadata, &id, &req.model, started)
             .await?;
         draft.metadata = req.metadata.clone();
-        let deployment = draft.deployment.clone();
+        let prompt_estimate = estimate_prompt_tokens(&req);
         let mut provider = self.inner.provider.clone();
         let call = ProviderChatRequest {
-            provider: deployment.provider.clone(),
-            upstream_model: deployment.upstream_model.clone(),
+            provider: draft.deployment.provider.clone(),
+            upstream_model: draft.deployment.upstream_model.clone(),
             request: Some(req),
         };
-        let price = deployment.price;
-        let response = detached(
-            async move {
-                match provider.chat(outgoing(call, &id)).await {
-                    Ok(r) => {
-                        let mut r = r.into_inner();
-                        r.provider = draft.deployment.provider.clone();
-                        let usage = r.usage.unwrap_or_default();
-                        (Ok(r), draft, usage)
-                    }
-                    Err(status) => (Err(status), draft, Usage::default()),
-                }
-            },
+        let call = async move { provider.chat(outgoing(call, &id)).await };
+        let drain = self.inner.drain_timeout;
+        unary(
+            draft,
+            call,
             self.inner.usage.clone(),
+            drain,
+            prompt_estimate,
         )
-        .await?;
-        let cost = crate::pricing::cost_micros(&price, &response.usage.unwrap_or_default());
-        let provider = response.provider.clone();
-        Ok(with_headers(response, &provider, Some(cost)))
+        .await
     }
 
     type ChatStreamStream = ChunkStream;
@@ -304,33 +356,24 @@ impl Gateway for Router {
             .admit_and_route(&metadata, &id, &req.model, started)
             .await?;
         draft.metadata = req.metadata.clone();
+        let prompt_estimate = estimate_embed_tokens(&req);
         draft.operation = "embeddings";
-        let deployment = draft.deployment.clone();
         let mut provider = self.inner.provider.clone();
         let call = ProviderEmbedRequest {
-            provider: deployment.provider.clone(),
-            upstream_model: deployment.upstream_model.clone(),
+            provider: draft.deployment.provider.clone(),
+            upstream_model: draft.deployment.upstream_model.clone(),
             request: Some(req),
         };
-        let price = deployment.price;
-        let response = detached(
-            async move {
-                match provider.embed(outgoing(call, &id)).await {
-                    Ok(r) => {
-                        let mut r = r.into_inner();
-                        r.provider = draft.deployment.provider.clone();
-                        let usage = r.usage.unwrap_or_default();
-                        (Ok(r), draft, usage)
-                    }
-                    Err(status) => (Err(status), draft, Usage::default()),
-                }
-            },
+        let call = async move { provider.embed(outgoing(call, &id)).await };
+        let drain = self.inner.drain_timeout;
+        unary(
+            draft,
+            call,
             self.inner.usage.clone(),
+            drain,
+            prompt_estimate,
         )
-        .await?;
-        let cost = crate::pricing::cost_micros(&price, &response.usage.unwrap_or_default());
-        let provider = response.provider.clone();
-        Ok(with_headers(response, &provider, Some(cost)))
+        .await
     }
 
     async fn list_models(

@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use switchyard_proto::auth::v1::Principal;
 use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
-use switchyard_proto::types::v1::{ChatRequest, Usage, content_part::Part};
+use switchyard_proto::types::v1::{ChatRequest, EmbedRequest, Usage, content_part::Part};
 
 use crate::models::Deployment;
 use crate::pricing::cost_micros;
@@ -96,6 +96,21 @@ impl Draft {
     }
 }
 
+/// Marks a finished record as abandoned by its client.
+pub trait MarkCancelled {
+    /// The client went away before the answer reached it.
+    fn mark_cancelled(&mut self);
+}
+
+impl MarkCancelled for UsageRecord {
+    fn mark_cancelled(&mut self) {
+        self.outcome = Outcome::Cancelled as i32;
+        for attempt in &mut self.attempts {
+            attempt.outcome = Outcome::Cancelled as i32;
+        }
+    }
+}
+
 /// Rough token count of a text (about four characters per token), used only when a
 /// provider reports no usage; such records are marked estimated.
 pub fn estimate_tokens(chars: usize) -> u64 {
@@ -121,4 +136,16 @@ pub fn estimate_prompt_tokens(request: &ChatRequest) -> u64 {
         })
         .sum::<u64>()
         + 3
+}
+
+/// Rough token count of an embeddings request, used only when the provider's answer
+/// never arrives (the client left and the drain timed out).
+pub fn estimate_embed_tokens(request: &EmbedRequest) -> u64 {
+    let text: u64 = request.input.iter().map(|t| estimate_tokens(t.len())).sum();
+    let ids: u64 = request
+        .token_input
+        .iter()
+        .map(|t| u64::try_from(t.ids.len()).unwrap_or(u64::MAX))
+        .sum();
+    text + ids
 }

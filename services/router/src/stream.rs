@@ -1,17 +1,20 @@
 //! Relaying a provider stream to the caller while accounting for it.
 //!
 //! The relay runs in its own task so the record is written however the stream ends:
-//! completed, failed upstream, or abandoned by the client. When the client goes away
-//! the relay keeps reading the upstream (for at most the drain timeout) to learn the
-//! usage the provider reports; if it cannot, it estimates from what was produced.
+//! completed, failed upstream, or abandoned by the client. It watches the client side
+//! while it waits for the upstream, so a disconnect is seen at once rather than at the
+//! next send. When the client goes away the relay keeps reading the upstream (for at
+//! most the drain timeout) to learn the usage the provider reports; if it cannot, it
+//! estimates from what was produced and marks the record estimated.
 
 use std::time::{Duration, Instant};
 
+use futures::{Stream, StreamExt};
 use switchyard_error::ApiError;
 use switchyard_proto::metering::v1::Outcome;
 use switchyard_proto::types::v1::{ChatChunk, Usage};
 use tokio::sync::mpsc;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
 use crate::record::{Draft, estimate_tokens};
 use crate::usage::UsageSink;
@@ -61,7 +64,7 @@ impl Relay {
     pub async fn run(
         self,
         first: ChatChunk,
-        mut upstream: Streaming<ChatChunk>,
+        mut upstream: impl Stream<Item = Result<ChatChunk, Status>> + Unpin,
         tx: mpsc::Sender<Result<ChatChunk, Status>>,
     ) {
         let mut tally = Tally::default();
@@ -73,14 +76,20 @@ impl Relay {
         let mut failure: Option<ApiError> = None;
         loop {
             let next = match drain_until {
-                None => upstream.message().await,
-                Some(deadline) => match tokio::time::timeout_at(deadline, upstream.message()).await
-                {
+                None => tokio::select! {
+                    next = upstream.next() => next,
+                    () = tx.closed() => {
+                        tracing::info!("client went away mid-stream; draining upstream for usage");
+                        drain_until = Some(tokio::time::Instant::now() + self.drain_timeout);
+                        continue;
+                    }
+                },
+                Some(deadline) => match tokio::time::timeout_at(deadline, upstream.next()).await {
                     Ok(next) => next,
                     Err(_) => break,
                 },
             };
-            match next {
+            match next.transpose() {
                 Ok(Some(chunk)) => {
                     tally.observe(&chunk);
                     if drain_until.is_none() && tx.send(Ok(chunk)).await.is_err() {
@@ -121,5 +130,135 @@ impl Relay {
         };
         self.usage
             .record(self.draft.finish(&usage, outcome, &reason, ttft_us));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use switchyard_proto::auth::v1::Principal;
+    use switchyard_proto::metering::v1::UsageRecord;
+    use switchyard_proto::types::v1::{ChunkChoice, Delta};
+
+    use super::*;
+    use crate::models::Deployment;
+
+    fn chunk(text: &str) -> ChatChunk {
+        ChatChunk {
+            choices: vec![ChunkChoice {
+                delta: Some(Delta {
+                    content: Some(text.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn usage_chunk(completion: u64) -> ChatChunk {
+        ChatChunk {
+            usage: Some(Usage {
+                prompt_tokens: 10,
+                completion_tokens: completion,
+                total_tokens: 10 + completion,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A relay whose records land in the returned receiver.
+    fn relay() -> (Relay, mpsc::UnboundedReceiver<UsageRecord>) {
+        let (sink, rx) = UsageSink::for_tests();
+        let deployment = Deployment {
+            provider: "p".into(),
+            upstream_model: "m".into(),
+            weight: 1,
+            price: Default::default(),
+        };
+        let principal = Principal {
+            tenant: "t".into(),
+            key_id: "k".into(),
+            key_prefix: String::new(),
+            allowed_models: vec![],
+            labels: HashMap::new(),
+        };
+        let draft = Draft::new(
+            "r1",
+            &principal,
+            "alias",
+            &deployment,
+            "v",
+            std::time::Instant::now(),
+        );
+        let relay = Relay {
+            draft,
+            usage: sink,
+            drain_timeout: Duration::from_secs(30),
+            prompt_estimate: 7,
+        };
+        (relay, rx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn disconnect_then_drain_bills_the_providers_usage() {
+        let (relay, mut records) = relay();
+        let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
+        let (tx, rx) = mpsc::channel(4);
+        let task = tokio::spawn(relay.run(chunk("a"), up_rx, tx));
+        drop(rx); // the client leaves after the first chunk
+        up_tx.unbounded_send(Ok(chunk("bb"))).unwrap();
+        up_tx.unbounded_send(Ok(usage_chunk(5))).unwrap();
+        drop(up_tx);
+        task.await.unwrap();
+        let record = records.recv().await.unwrap();
+        assert_eq!(record.outcome, Outcome::Cancelled as i32);
+        assert_eq!(record.completion_tokens, 5);
+        assert!(!record.usage_estimated);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn disconnect_with_a_silent_upstream_estimates_after_the_drain_timeout() {
+        let (relay, mut records) = relay();
+        let (_up_tx, up_rx) = futures::channel::mpsc::unbounded::<Result<ChatChunk, Status>>();
+        let (tx, rx) = mpsc::channel(4);
+        let task = tokio::spawn(relay.run(chunk("abcdefgh"), up_rx, tx));
+        drop(rx);
+        // Paused time: the 30 s drain timeout elapses without real waiting.
+        task.await.unwrap();
+        let record = records.recv().await.unwrap();
+        assert_eq!(record.outcome, Outcome::Cancelled as i32);
+        assert!(record.usage_estimated);
+        assert_eq!((record.prompt_tokens, record.completion_tokens), (7, 2));
+    }
+
+    #[tokio::test]
+    async fn upstream_failure_mid_stream_is_forwarded_and_billed() {
+        let (relay, mut records) = relay();
+        let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
+        let (tx, mut rx) = mpsc::channel(4);
+        up_tx.unbounded_send(Ok(chunk("more"))).unwrap();
+        up_tx
+            .unbounded_send(Err(ApiError::new(
+                switchyard_error::ErrorCode::UpstreamUnavailable,
+                "cut",
+            )
+            .to_status()))
+            .unwrap();
+        let task = tokio::spawn(relay.run(chunk("abcd"), up_rx, tx));
+        let mut received = Vec::new();
+        while let Some(item) = rx.recv().await {
+            received.push(item);
+        }
+        task.await.unwrap();
+        assert_eq!(received.len(), 3);
+        assert!(received[2].is_err());
+        let record = records.recv().await.unwrap();
+        assert_eq!(record.outcome, Outcome::Error as i32);
+        assert_eq!(record.error_reason, "UPSTREAM_UNAVAILABLE");
+        assert!(record.usage_estimated);
+        assert_eq!(record.completion_tokens, 2);
     }
 }

@@ -28,6 +28,13 @@ pub struct UsageSink {
 }
 
 impl UsageSink {
+    /// A sink whose records arrive in the returned receiver (for tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> (Self, mpsc::UnboundedReceiver<UsageRecord>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+
     /// Queues a record for delivery.
     pub fn record(&self, record: UsageRecord) {
         if let Err(e) = self.tx.send(record) {

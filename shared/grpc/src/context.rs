@@ -24,6 +24,16 @@ pub fn new_request_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The caller's `x-request-id` if it is acceptable, else a new id. Every front door
+/// (gRPC servers, the HTTP edge) applies this one rule.
+pub fn accept_request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| acceptable(id))
+        .map_or_else(new_request_id, str::to_string)
+}
+
 /// Accepts a caller's id only if it is short and plain, so it is safe in logs and keys.
 fn acceptable(id: &str) -> bool {
     !id.is_empty()
@@ -108,13 +118,7 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let id = req
-            .headers()
-            .get(REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| acceptable(id))
-            .map(str::to_string)
-            .unwrap_or_else(new_request_id);
+        let id = accept_request_id(req.headers());
         let header = http::HeaderValue::from_str(&id).ok();
         if let Some(value) = &header {
             req.headers_mut().insert(REQUEST_ID_HEADER, value.clone());

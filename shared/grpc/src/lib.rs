@@ -15,7 +15,8 @@ mod server;
 pub use admin::AdminToken;
 pub use channel::{GrpcChannel, connect_lazy, in_process};
 pub use context::{
-    REQUEST_ID_HEADER, RequestId, bearer_token, new_request_id, outgoing, request_id,
+    REQUEST_ID_HEADER, RequestId, accept_request_id, bearer_token, new_request_id, outgoing,
+    request_id,
 };
 pub use server::{MAX_MESSAGE_BYTES, serve};
 
