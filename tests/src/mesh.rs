@@ -274,6 +274,7 @@ auth_url = "http://{auth}"
 metering_url = "http://{metering}"
 provider_url = "http://{provider}"
 stream_drain_timeout_ms = 2000
+outbox_dir = "{data}/outbox"
 
 [auth]
 listen = "{auth}"

@@ -135,6 +135,7 @@ both_shapes!(
     mock_provider_answers,
     client_disconnect_unary_is_billed_as_cancelled,
     client_disconnect_mid_stream_is_billed_as_cancelled,
+    stream_and_unary_bill_the_same,
 );
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
@@ -182,7 +183,7 @@ async fn chat_non_stream_bills_exactly_once(shape: Shape) {
     // $0.15 / $0.60 per million tokens, rounded half up once.
     let expected = (prompt * 150_000 + completion * 600_000 + 500_000) / 1_000_000;
     assert_eq!(record.cost_micros, expected as i64);
-    assert!(record.price_version.starts_with("cfg-"));
+    assert!(record.price_version.starts_with("2026-") && record.price_version.contains("+dep-"));
 
     // A second request: exactly two records for the tenant, no duplicates.
     let second = env.chat(chat_body("chat-model", "again")).await;
@@ -730,5 +731,37 @@ async fn client_disconnect_mid_stream_is_billed_as_cancelled(shape: Shape) {
         "delivered tokens are billed: {record:?}"
     );
     env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
+async fn stream_and_unary_bill_the_same(shape: Shape) {
+    let env = env(shape, "acme").await;
+    for model in ["chat-model", "mock-model"] {
+        let unary = env.chat(chat_body(model, "the same prompt, twice")).await;
+        assert_eq!(unary.status, 200, "{}", unary.text);
+        let mut body = chat_body(model, "the same prompt, twice");
+        body["stream"] = json!(true);
+        let stream = env.chat(body).await;
+        assert_eq!(stream.status, 200, "{}", stream.text);
+        let a = env.mesh.wait_usage(&unary.request_id()).await;
+        let b = env.mesh.wait_usage(&stream.request_id()).await;
+        assert!(!a.stream && b.stream);
+        assert_eq!(
+            (
+                a.prompt_tokens,
+                a.completion_tokens,
+                a.cost_micros,
+                a.usage_estimated
+            ),
+            (
+                b.prompt_tokens,
+                b.completion_tokens,
+                b.cost_micros,
+                b.usage_estimated
+            ),
+            "{model}"
+        );
+        assert!(a.cost_micros > 0, "{model}");
+    }
     env.mesh.shutdown().await;
 }

@@ -3,8 +3,8 @@
 //! [`RequestContextLayer`] runs around every route (and the fallbacks): it accepts the
 //! caller's `x-request-id` or makes one, opens the request's span as a child of the
 //! caller's `traceparent`, and echoes the id on every answer, errors included.
-//! Handlers take a [`Caller`] to build gRPC calls that carry the id, the trace and the
-//! caller's key to the router.
+//! Handlers take a [`Caller`] (or, on admin routes, an [`AdminCaller`]) to build gRPC
+//! calls that carry the id, the trace and the caller's key onward.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,7 +20,10 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use switchyard_error::{ApiError, ErrorCode};
 use switchyard_grpc::{REQUEST_ID_HEADER, accept_request_id, new_request_id, outgoing};
+
+use crate::error::HttpError;
 
 /// Header carrying routing tags: `x-switchyard-tags: team=search,env=prod`.
 pub const TAGS_HEADER: &str = "x-switchyard-tags";
@@ -120,13 +123,7 @@ impl Caller {
 /// The key as `Bearer <key>`: from `Authorization: Bearer` (any case), else from the
 /// Anthropic-style `x-api-key`.
 fn authorization(headers: &http::HeaderMap) -> Option<AsciiMetadataValue> {
-    let bearer = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let key = bearer.or_else(|| {
+    let key = bearer(headers).or_else(|| {
         headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
@@ -136,6 +133,17 @@ fn authorization(headers: &http::HeaderMap) -> Option<AsciiMetadataValue> {
         return None;
     }
     format!("Bearer {key}").parse().ok()
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme in any case), if non-empty.
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 /// `k=v,k2=v2`; items without `=` or with an empty key are ignored.
@@ -156,17 +164,62 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_else(new_request_id);
         Ok(Self {
-            request_id,
+            request_id: request_id(parts),
             authorization: authorization(&parts.headers),
             tags: tags(&parts.headers),
         })
     }
+}
+
+/// The caller of an admin route: the admin token or a virtual key, which metering
+/// judges (all tenants, or the key's own). Unlike [`Caller`] it insists on
+/// `Authorization: Bearer` and answers 401 itself without one, so an admin route
+/// never reaches metering anonymously.
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    request_id: String,
+    /// `Bearer <token>`; never logged.
+    authorization: AsciiMetadataValue,
+}
+
+impl AdminCaller {
+    /// A gRPC call carrying `message`, the request id, the trace and the token.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = outgoing(message, &self.request_id);
+        request
+            .metadata_mut()
+            .insert("authorization", self.authorization.clone());
+        request
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, HttpError> {
+        let authorization = bearer(&parts.headers)
+            .and_then(|token| format!("Bearer {token}").parse().ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "Missing credentials: send the admin token or an API key as \
+                     'Authorization: Bearer <token>'.",
+                )
+            })?;
+        Ok(Self {
+            request_id: request_id(parts),
+            authorization,
+        })
+    }
+}
+
+fn request_id(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(new_request_id)
 }
 
 /// A response header the router sent as gRPC metadata, when present and printable.

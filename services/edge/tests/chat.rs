@@ -224,6 +224,7 @@ async fn chat_answer_has_the_openai_shape() {
         cached_prompt_tokens: 4,
         reasoning_tokens: 2,
         estimated: false,
+        cache_write_prompt_tokens: 0,
     });
     answer.choices.push(pb::Choice {
         index: 1,

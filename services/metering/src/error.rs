@@ -16,9 +16,15 @@ pub enum MeteringError {
     /// No record with this request id.
     #[error("no usage record for request `{0}`")]
     NotFound(String),
-    /// Query call without the admin token.
-    #[error("admin token missing or invalid")]
-    AdminUnauthenticated,
+    /// Query call with neither the admin token nor a valid virtual key.
+    #[error("send `authorization: Bearer <admin token or virtual key>`; none valid was given")]
+    Unauthenticated,
+    /// A virtual key asked about another tenant's usage.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The auth service could not resolve a virtual key (it is down or failing).
+    #[error("auth service: {0}")]
+    AuthUnavailable(String),
     /// The store failed.
     #[error("ledger store: {0}")]
     Store(String),
@@ -50,8 +56,15 @@ impl From<MeteringError> for tonic::Status {
         let api = match &err {
             MeteringError::InvalidArgument { param, message } => ApiError::invalid(param, message),
             MeteringError::NotFound(_) => ApiError::new(ErrorCode::NotFound, err.to_string()),
-            MeteringError::AdminUnauthenticated => {
+            MeteringError::Unauthenticated => {
                 ApiError::new(ErrorCode::Unauthenticated, err.to_string())
+            }
+            MeteringError::PermissionDenied(message) => {
+                ApiError::new(ErrorCode::PermissionDenied, message)
+            }
+            MeteringError::AuthUnavailable(_) => {
+                tracing::warn!(error = %err, "cannot resolve a virtual key");
+                ApiError::new(ErrorCode::ServiceUnavailable, "auth service unavailable")
             }
             MeteringError::Store(_) | MeteringError::Corrupt(_) | MeteringError::Grpc(_) => {
                 tracing::error!(error = %err, "metering internal error");

@@ -1,49 +1,116 @@
 //! The `Metering` and `UsageQuery` gRPC services over a [`Ledger`].
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use switchyard_config::Config;
-use switchyard_grpc::{AdminToken, MAX_MESSAGE_BYTES};
+use switchyard_grpc::{AdminToken, GrpcChannel, MAX_MESSAGE_BYTES, request_id};
 use switchyard_proto::metering::v1::metering_server::{Metering, MeteringServer};
 use switchyard_proto::metering::v1::usage_query_server::{UsageQuery, UsageQueryServer};
 use switchyard_proto::metering::v1::{
-    GetUsageRequest, ListUsageRequest, ListUsageResponse, RecordUsageRequest, RecordUsageResponse,
-    UsageRecord,
+    ExportUsageRequest, GetUsageRequest, ListUsageRequest, ListUsageResponse, RecordUsageRequest,
+    RecordUsageResponse, SummarizeUsageRequest, SummarizeUsageResponse, UsageRecord,
 };
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::{Request, Response, Status};
 
-use crate::ledger::time_us;
-use crate::{Ledger, ListFilter, MeteringError, SledLedger};
+use crate::access::{Access, Caller};
+use crate::export::{self, ExportStream};
+use crate::ledger::timestamp_to_us;
+use crate::query::{SummaryQuery, summarize};
+use crate::{Ledger, ListFilter, MeteringError, SledLedger, retention};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
+/// Default end of a query range past "now", for clock skew between hosts.
+const SKEW_US: u64 = 60_000_000;
 
-/// The metering service state. Cheap to clone.
+/// The metering service state. Cheap to clone; background work (retention) stops
+/// when [`MeteringService::stop_background`] is called or the last clone is dropped.
 #[derive(Clone)]
 pub struct MeteringService {
     ledger: Arc<dyn Ledger>,
-    admin: Arc<AdminToken>,
+    access: Access,
+    retention_days: u32,
+    stop: CancellationToken,
+    _stop_on_drop: Arc<DropGuard>,
 }
 
 impl MeteringService {
-    /// Opens the sled ledger at `metering.data_dir`.
-    pub fn open(config: &Config) -> Result<Self, MeteringError> {
+    /// Opens the sled ledger at `metering.data_dir` and starts retention (when
+    /// `metering.retention_days` is set). `auth` reaches the auth service, which
+    /// resolves virtual keys so tenants can query their own usage.
+    pub fn open(config: &Config, auth: GrpcChannel) -> Result<Self, MeteringError> {
         let ledger = SledLedger::open(&config.metering.data_dir)?;
-        Ok(Self::with_ledger(
+        let service = Self::with_ledger(
             Arc::new(ledger),
             AdminToken::from_config(&config.admin),
-        ))
+            Some(auth),
+        )
+        .with_retention(config.metering.retention_days);
+        service.spawn_retention(Duration::from_secs(
+            config.metering.compaction_interval_secs,
+        ));
+        Ok(service)
     }
 
-    /// A service over any ledger (tests, other backends).
-    pub fn with_ledger(ledger: Arc<dyn Ledger>, admin: AdminToken) -> Self {
+    /// A service over any ledger (tests, other backends), without retention. Without
+    /// `auth` only the admin token may query.
+    pub fn with_ledger(
+        ledger: Arc<dyn Ledger>,
+        admin: AdminToken,
+        auth: Option<GrpcChannel>,
+    ) -> Self {
+        let stop = CancellationToken::new();
         Self {
             ledger,
-            admin: Arc::new(admin),
+            access: Access::new(admin, auth),
+            retention_days: 0,
+            _stop_on_drop: Arc::new(stop.clone().drop_guard()),
+            stop,
         }
+    }
+
+    /// Keeps raw records for `days` (0: forever) when [`Self::compact`] runs; `open`
+    /// also runs it in the background.
+    pub fn with_retention(mut self, days: u32) -> Self {
+        self.retention_days = days;
+        self
+    }
+
+    fn spawn_retention(&self, interval: Duration) {
+        if self.retention_days == 0 {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(retention::run(
+                    self.ledger.clone(),
+                    self.retention_days,
+                    interval,
+                    self.stop.clone(),
+                ));
+            }
+            Err(_) => tracing::warn!("no async runtime: usage retention not started"),
+        }
+    }
+
+    /// Runs one retention pass now (the background task runs the same on its
+    /// interval): deletes raw records older than the retention period, keeps the
+    /// aggregates. Returns how many records were deleted; 0 without retention.
+    pub async fn compact(&self) -> Result<u64, MeteringError> {
+        if self.retention_days == 0 {
+            return Ok(0);
+        }
+        let horizon = retention::horizon_us(self.retention_days, SystemTime::now());
+        retention::expire(&self.ledger, horizon, &self.stop).await
+    }
+
+    /// Stops background work (retention) so shutdown can flush a quiet ledger.
+    pub fn stop_background(&self) {
+        self.stop.cancel();
     }
 
     /// The generated `Metering` server (called by routers).
@@ -53,7 +120,8 @@ impl MeteringService {
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    /// The generated `UsageQuery` server (operators, admin token).
+    /// The generated `UsageQuery` server (operators with the admin token, tenants
+    /// with a virtual key).
     pub fn query_server(&self) -> UsageQueryServer<Self> {
         UsageQueryServer::new(self.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
@@ -61,18 +129,23 @@ impl MeteringService {
     /// Makes every write durable (called on shutdown).
     pub async fn flush(&self) -> Result<(), MeteringError> {
         let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || ledger.flush())
-            .await
-            .map_err(|_| MeteringError::Store("flush task failed".into()))?
+        blocking(move || ledger.flush()).await
     }
 
-    fn check_admin<T>(&self, request: &Request<T>) -> Result<(), MeteringError> {
-        if self.admin.accepts(request.metadata()) {
-            Ok(())
-        } else {
-            Err(MeteringError::AdminUnauthenticated)
-        }
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, MeteringError> {
+        self.access
+            .caller(request.metadata(), &request_id(request))
+            .await
     }
+}
+
+/// Runs sled work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, MeteringError> + Send + 'static,
+) -> Result<T, MeteringError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| MeteringError::Store("ledger task failed".into()))?
 }
 
 fn validate(records: &[UsageRecord]) -> Result<(), MeteringError> {
@@ -99,14 +172,23 @@ fn validate(records: &[UsageRecord]) -> Result<(), MeteringError> {
     Ok(())
 }
 
-fn timestamp_us(t: &Option<prost_types::Timestamp>, default: u64) -> u64 {
-    match t {
-        Some(t) => time_us(&UsageRecord {
-            time: Some(*t),
-            ..Default::default()
-        }),
-        None => default,
-    }
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// `[start, end)` in µs: unset start is the beginning, unset end is now (plus skew).
+fn range_us(
+    start: &Option<prost_types::Timestamp>,
+    end: &Option<prost_types::Timestamp>,
+) -> (u64, u64) {
+    (
+        start.as_ref().map_or(0, timestamp_to_us),
+        end.as_ref()
+            .map_or_else(|| now_us().saturating_add(SKEW_US), timestamp_to_us),
+    )
 }
 
 #[tonic::async_trait]
@@ -118,28 +200,42 @@ impl Metering for MeteringService {
         let records = request.into_inner().records;
         validate(&records)?;
         let ledger = self.ledger.clone();
-        // sled's flush blocks; keep it off the async workers.
-        let (inserted, duplicates) =
-            tokio::task::spawn_blocking(move || ledger.insert_batch(&records))
-                .await
-                .map_err(|_| MeteringError::Store("insert task failed".into()))??;
-        tracing::debug!(inserted, duplicates, "usage recorded");
+        let outcome = blocking(move || ledger.insert_batch(&records)).await?;
+        if outcome.expired > 0 {
+            tracing::warn!(
+                expired = outcome.expired,
+                "usage records older than the retention mark acknowledged but not stored"
+            );
+        }
+        tracing::debug!(
+            inserted = outcome.inserted,
+            duplicates = outcome.duplicates,
+            "usage recorded"
+        );
         Ok(Response::new(RecordUsageResponse {
-            inserted,
-            duplicates,
+            inserted: outcome.inserted,
+            duplicates: outcome.duplicates,
         }))
     }
 }
 
 #[tonic::async_trait]
 impl UsageQuery for MeteringService {
+    type ExportUsageStream = ExportStream;
+
     async fn get_usage(
         &self,
         request: Request<GetUsageRequest>,
     ) -> Result<Response<UsageRecord>, Status> {
-        self.check_admin(&request)?;
+        let caller = self.caller(&request).await?;
         let id = request.into_inner().request_id;
-        let record = self.ledger.get(&id)?.ok_or(MeteringError::NotFound(id))?;
+        let ledger = self.ledger.clone();
+        let lookup = id.clone();
+        let record = blocking(move || ledger.get(&lookup))
+            .await?
+            // Another tenant's record is "not found", never "forbidden".
+            .filter(|r| caller.may_see(r))
+            .ok_or(MeteringError::NotFound(id))?;
         Ok(Response::new(record))
     }
 
@@ -147,12 +243,8 @@ impl UsageQuery for MeteringService {
         &self,
         request: Request<ListUsageRequest>,
     ) -> Result<Response<ListUsageResponse>, Status> {
-        self.check_admin(&request)?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
-        let now_us = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
         let after = if req.page_token.is_empty() {
             None
         } else {
@@ -164,24 +256,52 @@ impl UsageQuery for MeteringService {
             0 => DEFAULT_PAGE,
             n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
         };
+        let (start_us, end_us) = range_us(&req.start, &req.end);
         let filter = ListFilter {
-            start_us: timestamp_us(&req.start, 0),
-            // Exclusive end; default "now" plus a little for clock skew between hosts.
-            end_us: timestamp_us(&req.end, now_us.saturating_add(60_000_000)),
-            tenant: req.tenant,
+            start_us,
+            end_us,
+            tenant: caller.tenant_filter(&req.tenant)?,
             key_id: req.key_id,
             limit,
             after,
         };
         let ledger = self.ledger.clone();
-        let (records, cursor) = tokio::task::spawn_blocking(move || ledger.list(&filter))
-            .await
-            .map_err(|_| MeteringError::Store("list task failed".into()))??;
+        let (records, cursor) = blocking(move || ledger.list(&filter)).await?;
         Ok(Response::new(ListUsageResponse {
             records,
             next_page_token: cursor
                 .map(|c| URL_SAFE_NO_PAD.encode(c))
                 .unwrap_or_default(),
         }))
+    }
+
+    async fn summarize_usage(
+        &self,
+        request: Request<SummarizeUsageRequest>,
+    ) -> Result<Response<SummarizeUsageResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let req = request.into_inner();
+        let (start_us, end_us) = range_us(&req.start, &req.end);
+        let tenant = caller.tenant_filter(&req.tenant)?;
+        let query = SummaryQuery::from_wire(&req, start_us, end_us, tenant)?;
+        let ledger = self.ledger.clone();
+        let summary = blocking(move || summarize(ledger.as_ref(), &query)).await?;
+        Ok(Response::new(summary))
+    }
+
+    async fn export_usage(
+        &self,
+        request: Request<ExportUsageRequest>,
+    ) -> Result<Response<Self::ExportUsageStream>, Status> {
+        let caller = self.caller(&request).await?;
+        let req = request.into_inner();
+        let (start_us, end_us) = range_us(&req.start, &req.end);
+        let filter = ListFilter {
+            start_us,
+            end_us,
+            tenant: caller.tenant_filter(&req.tenant)?,
+            ..Default::default()
+        };
+        Ok(Response::new(export::start(self.ledger.clone(), filter)))
     }
 }

@@ -393,6 +393,7 @@ impl WireUsage {
                 .as_ref()
                 .map_or(0, |d| d.reasoning_tokens),
             estimated: false,
+            cache_write_prompt_tokens: 0,
         }
     }
 }

@@ -287,6 +287,7 @@ fn response_parsing_with_cached_and_reasoning_tokens() {
             cached_prompt_tokens: 64,
             reasoning_tokens: 20,
             estimated: false,
+            cache_write_prompt_tokens: 0,
         }
     );
     let choice = answer.choices.into_iter().next().unwrap();

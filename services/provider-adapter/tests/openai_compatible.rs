@@ -117,6 +117,7 @@ async fn chat_translates_request_and_answer() {
             cached_prompt_tokens: 1024,
             reasoning_tokens: 128,
             estimated: false,
+            cache_write_prompt_tokens: 0,
         })
     );
 }
@@ -265,6 +266,7 @@ async fn stream_openai_parallel_tool_calls_with_reported_usage() {
             cached_prompt_tokens: 64,
             reasoning_tokens: 0,
             estimated: false,
+            cache_write_prompt_tokens: 0,
         })
     );
 }

@@ -10,4 +10,29 @@ pub enum RouterError {
     /// Channel or server failure.
     #[error(transparent)]
     Grpc(#[from] switchyard_grpc::GrpcError),
+    /// A deployment's price cannot be determined.
+    #[error("config key `{key}`: {message}")]
+    Pricing {
+        /// The config key path.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The durable usage outbox failed.
+    #[error("config key `{key}`: usage outbox: {message}")]
+    Outbox {
+        /// The config key of the outbox.
+        key: &'static str,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl RouterError {
+    pub(crate) fn outbox(e: impl std::fmt::Display) -> Self {
+        Self::Outbox {
+            key: "router.outbox_dir",
+            message: e.to_string(),
+        }
+    }
 }

@@ -138,6 +138,14 @@ impl Router {
         started: Instant,
     ) -> Result<Draft, Status> {
         let principal = self.admit(metadata, request_id, model).await?;
+        if self.inner.usage.is_full() {
+            // Serving now would produce usage we could not store: refuse instead.
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "usage ledger backlog is full; try again shortly",
+            )
+            .to_status());
+        }
         let deployment = self.route(model)?;
         Ok(Draft::new(
             request_id,
@@ -223,15 +231,16 @@ async fn unary<R: Billable>(
                     draft.finish(&estimate, Outcome::Cancelled, "", 0)
                 }
             };
-            let cost = record.cost_micros;
-            let delivered = match result {
-                Some(result) if !client_gone => tx.send(result.map(|r| (r, cost))).is_ok(),
-                _ => false,
-            };
-            if !delivered {
+            // The record is durable before the client can see the answer.
+            let client_gone = client_gone || tx.is_closed();
+            if client_gone {
                 record.mark_cancelled();
             }
-            sink.record(record);
+            let cost = record.cost_micros;
+            sink.record(record).await;
+            if let (Some(result), false) = (result, client_gone) {
+                let _ = tx.send(result.map(|r| (r, cost)));
+            }
         }
         .in_current_span(),
     );
@@ -305,18 +314,18 @@ impl Gateway for Router {
             request: Some(req),
         };
         let mut provider = self.inner.provider.clone();
-        let fail = |draft: Draft, status: Status| {
-            let reason = ApiError::from_status(&status).code.reason().to_string();
-            self.inner
-                .usage
-                .record(draft.finish(&Usage::default(), Outcome::Error, &reason, 0));
+        let sink = self.inner.usage.clone();
+        let fail = |draft: Draft, status: Status| async move {
+            let reason = ApiError::from_status(&status).code.reason();
+            sink.record(draft.finish(&Usage::default(), Outcome::Error, reason, 0))
+                .await;
             status
         };
         // Wait for the first chunk before answering, so a failure before any token
         // reaches the client as a plain error status, not a broken stream.
         let mut upstream = match provider.chat_stream(outgoing(call, &id)).await {
             Ok(s) => s.into_inner(),
-            Err(status) => return Err(fail(draft, status)),
+            Err(status) => return Err(fail(draft, status).await),
         };
         let first = match upstream.message().await {
             Ok(Some(chunk)) => chunk,
@@ -325,9 +334,9 @@ impl Gateway for Router {
                     ErrorCode::UpstreamUnavailable,
                     "provider returned an empty stream",
                 );
-                return Err(fail(draft, err.to_status()));
+                return Err(fail(draft, err.to_status()).await);
             }
-            Err(status) => return Err(fail(draft, status)),
+            Err(status) => return Err(fail(draft, status).await),
         };
         let (tx, rx) = mpsc::channel(32);
         let relay = Relay {

@@ -8,6 +8,7 @@
 mod error;
 mod gateway;
 mod models;
+mod outbox;
 mod pricing;
 mod record;
 mod stream;
@@ -19,7 +20,8 @@ use std::time::Duration;
 pub use error::RouterError;
 pub use gateway::{COST_HEADER, Clients, PROVIDER_HEADER, Router};
 pub use models::{Deployment, ModelEntry, ModelTable};
-pub use pricing::{cost_micros, price_version};
+pub use outbox::Outbox;
+pub use pricing::{ResolvedPrices, resolve as resolve_prices};
 pub use usage::{UsageShipper, UsageSink};
 
 use switchyard_config::Config;
@@ -34,9 +36,13 @@ pub const HEALTH_NAMES: &[&str] = &["switchyard.gateway.v1.Gateway"];
 /// How long shutdown keeps trying to deliver queued usage records.
 const USAGE_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// A router and the task that ships its usage records.
-pub fn build(config: &Config, clients: Clients) -> (Router, UsageShipper) {
+/// A router and the task that ships its usage records. Opens the durable outbox at
+/// `router.outbox_dir` (records left by a previous run are shipped).
+pub fn build(config: &Config, clients: Clients) -> Result<(Router, UsageShipper), RouterError> {
+    let prices = pricing::resolve(config)?;
+    let outbox = Outbox::open(&config.router.outbox_dir, config.router.outbox_max_records)?;
     let (sink, shipper) = UsageShipper::new(
+        outbox,
         MeteringClient::new(clients.metering),
         config.router.usage_batch_size,
         USAGE_SHUTDOWN_GRACE,
@@ -44,12 +50,12 @@ pub fn build(config: &Config, clients: Clients) -> (Router, UsageShipper) {
     let router = Router::new(
         clients.auth,
         clients.provider,
-        ModelTable::from_config(config),
+        ModelTable::from_config(config, &prices),
         sink,
-        price_version(config),
+        prices.version,
         Duration::from_millis(config.router.stream_drain_timeout_ms),
     );
-    (router, shipper)
+    Ok((router, shipper))
 }
 
 /// Serves `routes` (the Gateway plus any co-hosted admin services) and ships usage;
@@ -83,7 +89,7 @@ pub async fn serve(
         provider: connect_lazy("router.provider_url", &config.router.provider_url)?,
         metering: connect_lazy("router.metering_url", &config.router.metering_url)?,
     };
-    let (router, shipper) = build(config, clients);
+    let (router, shipper) = build(config, clients)?;
     let routes = tonic::service::Routes::default().add_service(router.gateway_server());
     serve_with(listener, routes, HEALTH_NAMES, shipper, shutdown).await
 }

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use switchyard_config::{Config, PriceConfig, Strategy};
+use switchyard_config::{Config, Strategy};
+use switchyard_pricing::Price;
+
+use crate::pricing::ResolvedPrices;
 
 /// One place a model is served.
 #[derive(Debug, Clone)]
@@ -15,8 +18,8 @@ pub struct Deployment {
     pub upstream_model: String,
     /// Share under the weighted strategy.
     pub weight: u32,
-    /// Prices.
-    pub price: PriceConfig,
+    /// What it bills at (resolved at start-up).
+    pub price: Price,
 }
 
 /// A model name clients ask for.
@@ -67,12 +70,13 @@ pub struct ModelTable {
 
 impl ModelTable {
     /// Builds the table from validated config (validation guarantees at least one
-    /// deployment and a positive total weight per model).
-    pub fn from_config(config: &Config) -> Self {
+    /// deployment and a positive total weight per model) and resolved prices.
+    pub fn from_config(config: &Config, prices: &ResolvedPrices) -> Self {
         let entries: Vec<ModelEntry> = config
             .models
             .iter()
-            .map(|m| ModelEntry {
+            .enumerate()
+            .map(|(i, m)| ModelEntry {
                 name: m.name.clone(),
                 owned_by: m.owned_by.clone(),
                 strategy: m.strategy,
@@ -80,11 +84,12 @@ impl ModelTable {
                 deployments: m
                     .deployments
                     .iter()
-                    .map(|d| Deployment {
+                    .enumerate()
+                    .map(|(j, d)| Deployment {
                         provider: d.provider.clone(),
                         upstream_model: d.model.clone(),
                         weight: d.weight,
-                        price: d.price,
+                        price: prices.prices[i][j],
                     })
                     .collect(),
             })
@@ -141,7 +146,8 @@ deployments = [{ provider = "b", model = "y" }, { provider = "a", model = "x" }]
 "#,
         )
         .unwrap();
-        let table = ModelTable::from_config(&config);
+        let prices = crate::pricing::resolve(&config).unwrap();
+        let table = ModelTable::from_config(&config, &prices);
         let m = table.get("m").unwrap();
         for _ in 0..200 {
             assert_eq!(m.pick().provider, "a");

@@ -1,137 +1,164 @@
-//! Cost of a request in integer micro-dollars — computed here and nowhere else.
+//! Which price each deployment bills at, fixed at start-up.
 //!
-//! Rounding rule: every component is multiplied exactly (tokens × micro-dollars per
-//! million tokens, in 128-bit integers), the parts are summed, and the sum is divided
-//! by one million once, rounding half up. So a request never costs more than half a
-//! micro-dollar away from the exact figure, and totals never depend on the order of
-//! parts. Cached prompt tokens are a subset of prompt tokens: they are billed at the
-//! cached price (when one is set) and the rest at the input price — never both.
+//! A deployment's own `price` wins; otherwise the shipped price table (with the
+//! config's `[[prices]]` overrides) is looked up by the provider's vendor and the
+//! deployment's model. Self-hosted providers are free. A deployment of a paid vendor
+//! whose price is unknown stops start-up, naming the key: Switchyard never bills a
+//! paid model at zero by accident. The arithmetic lives in `switchyard_pricing`.
 
-use switchyard_config::{Config, PriceConfig};
-use switchyard_proto::types::v1::Usage;
+use switchyard_config::Config;
+use switchyard_pricing::{Price, PriceTable, SELF_HOSTED, vendor_for};
 
-/// Micro-dollar cost of `usage` at `price`.
-pub fn cost_micros(price: &PriceConfig, usage: &Usage) -> i64 {
-    let cached = usage.cached_prompt_tokens.min(usage.prompt_tokens);
-    let uncached = usage.prompt_tokens - cached;
-    let cached_price = price
-        .cached_input_per_million
-        .unwrap_or(price.input_per_million);
-    let scaled: u128 = u128::from(uncached) * u128::from(price.input_per_million.0)
-        + u128::from(cached) * u128::from(cached_price.0)
-        + u128::from(usage.completion_tokens) * u128::from(price.output_per_million.0);
-    let micros = (scaled + 500_000) / 1_000_000;
-    i64::try_from(micros).unwrap_or(i64::MAX)
+use crate::RouterError;
+
+/// The price of every deployment, in config order (`[models][deployments]`), and the
+/// version string recorded with each usage record.
+pub struct ResolvedPrices {
+    /// `prices[i][j]` is the price of `models[i].deployments[j]`.
+    pub prices: Vec<Vec<Price>>,
+    /// The table version, plus a hash of deployment-level prices when any are set.
+    pub version: String,
 }
 
-/// A short, stable identifier of every price in the config, recorded with each
-/// usage record so a cost can always be traced to the prices that produced it.
-pub fn price_version(config: &Config) -> String {
-    // FNV-1a over a canonical rendering: stable across builds and platforms.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+/// Resolves every deployment's price; see the module docs.
+pub fn resolve(config: &Config) -> Result<ResolvedPrices, RouterError> {
+    let table = PriceTable::shipped()
+        .map_err(|e| RouterError::Pricing {
+            key: "prices".into(),
+            message: format!("the shipped price table does not load: {e}"),
+        })?
+        .with_overrides(&config.prices);
+    let mut explicit = Fnv::default();
+    let mut any_explicit = false;
+    let mut prices = Vec::with_capacity(config.models.len());
+    for (i, model) in config.models.iter().enumerate() {
+        let mut row = Vec::with_capacity(model.deployments.len());
+        for (j, d) in model.deployments.iter().enumerate() {
+            let price = if let Some(p) = &d.price {
+                any_explicit = true;
+                explicit.feed(format!("{i}/{j}:{}:{}:{:?}\n", d.provider, d.model, p).as_bytes());
+                Price::from(p)
+            } else {
+                let provider = config.providers.iter().find(|p| p.name == d.provider);
+                let vendor = provider.map_or_else(
+                    || SELF_HOSTED.to_string(),
+                    |p| vendor_for(p.kind, p.vendor.as_deref(), p.base_url.as_deref()),
+                );
+                table
+                    .lookup(&vendor, &d.model)
+                    .ok_or_else(|| RouterError::Pricing {
+                        key: format!("models[{i}].deployments[{j}].price"),
+                        message: format!(
+                            "no price known for {vendor} model `{}` (price table {}); set `price` \
+                         on the deployment, add a [[prices]] entry, or set the provider's \
+                         `vendor = \"{SELF_HOSTED}\"` if it is free",
+                            d.model,
+                            table.version()
+                        ),
+                    })?
+            };
+            row.push(price);
         }
+        prices.push(row);
+    }
+    let version = if any_explicit {
+        format!("{}+dep-{:016x}", table.version(), explicit.0)
+    } else {
+        table.version().to_string()
     };
-    for model in &config.models {
-        for d in &model.deployments {
-            let p = d.price;
-            let line = format!(
-                "{}|{}|{}|{}|{}|{:?}\n",
-                model.name,
-                d.provider,
-                d.model,
-                p.input_per_million.0,
-                p.output_per_million.0,
-                p.cached_input_per_million.map(|c| c.0)
-            );
-            feed(line.as_bytes());
+    Ok(ResolvedPrices { prices, version })
+}
+
+/// FNV-1a: a stable hash for the version string (not for security).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn feed(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    format!("cfg-{hash:016x}")
 }
 
 #[cfg(test)]
 mod tests {
-    use switchyard_config::MicrosPerMillion;
-
     use super::*;
 
-    fn price(input: u64, output: u64, cached: Option<u64>) -> PriceConfig {
-        PriceConfig {
-            input_per_million: MicrosPerMillion(input),
-            output_per_million: MicrosPerMillion(output),
-            cached_input_per_million: cached.map(MicrosPerMillion),
-        }
-    }
-
-    fn usage(prompt: u64, completion: u64, cached: u64) -> Usage {
-        Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
-            cached_prompt_tokens: cached,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn exact_costs() {
-        // gpt-4o-mini style: $0.15 in, $0.60 out per million.
-        let p = price(150_000, 600_000, Some(75_000));
-        assert_eq!(cost_micros(&p, &usage(1_000_000, 0, 0)), 150_000);
-        assert_eq!(cost_micros(&p, &usage(0, 1_000_000, 0)), 600_000);
-        // 10 prompt + 20 completion = 1.5 + 12 = 13.5 -> 14 (half up).
-        assert_eq!(cost_micros(&p, &usage(10, 20, 0)), 14);
-        // Cached tokens at the cached price, not on top of input.
-        assert_eq!(cost_micros(&p, &usage(1_000_000, 0, 1_000_000)), 75_000);
-        assert_eq!(
-            cost_micros(&p, &usage(1_000_000, 0, 400_000)),
-            90_000 + 30_000
-        );
-        // Free deployments cost nothing.
-        assert_eq!(cost_micros(&PriceConfig::default(), &usage(5, 5, 0)), 0);
+    fn config(extra: &str) -> Result<Config, switchyard_config::ConfigError> {
+        switchyard_config::load_str(&format!(
+            r#"
+version = 1
+[[providers]]
+name = "openai"
+kind = "openai-compatible"
+base_url = "https://api.openai.com/v1"
+[[providers]]
+name = "local"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:8000/v1"
+{extra}
+"#
+        ))
     }
 
     #[test]
-    fn no_overflow_on_huge_counts() {
-        let p = price(u64::MAX / 2, u64::MAX / 2, None);
+    fn table_explicit_and_self_hosted_prices() {
+        let c = config(
+            r#"
+[[models]]
+name = "a"
+deployments = [{ provider = "openai", model = "gpt-4o-mini" }, { provider = "local", model = "llama" }]
+[[models]]
+name = "b"
+deployments = [{ provider = "openai", model = "gpt-4o-mini", price = { input_per_million = "9", output_per_million = "9" } }]
+"#,
+        )
+        .unwrap();
+        let r = resolve(&c).unwrap();
         assert_eq!(
-            cost_micros(&p, &usage(u64::MAX / 2, u64::MAX / 2, 0)),
-            i64::MAX
+            r.prices[0][0].input, 150_000,
+            "shipped gpt-4o-mini input price"
         );
-        let p = price(60_000_000, 60_000_000, None);
-        assert_eq!(
-            cost_micros(&p, &usage(u32::MAX.into(), 0, 0)),
-            257_698_037_700
-        );
+        assert_eq!(r.prices[0][1], Price::ZERO, "self-hosted is free");
+        assert_eq!(r.prices[1][0].input, 9_000_000);
+        assert!(r.version.contains("+dep-"), "{}", r.version);
     }
 
     #[test]
-    fn total_of_parts_is_within_rounding_of_parts_total() {
-        // Pseudo-random sweep: the sum of separately rounded costs differs from the
-        // cost of the summed usage by at most half a micro-dollar per request.
-        let p = price(150_000, 600_000, Some(75_000));
-        let mut seed: u64 = 42;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            seed >> 44
-        };
-        let (mut sum_parts, mut total) = (0i128, usage(0, 0, 0));
-        let n = 500u64;
-        for _ in 0..n {
-            let (pr, co) = (next(), next());
-            let ca = next() % (pr + 1);
-            sum_parts += i128::from(cost_micros(&p, &usage(pr, co, ca)));
-            total.prompt_tokens += pr;
-            total.completion_tokens += co;
-            total.cached_prompt_tokens += ca;
-        }
-        let diff = (sum_parts - i128::from(cost_micros(&p, &total))).abs();
-        assert!(diff <= i128::from(n / 2 + 1), "diff {diff}");
+    fn unknown_paid_model_stops_start_up_with_the_key() {
+        let c = config(
+            r#"
+[[models]]
+name = "a"
+deployments = [{ provider = "openai", model = "gpt-that-does-not-exist" }]
+"#,
+        )
+        .unwrap();
+        let err = resolve(&c).err().unwrap().to_string();
+        assert!(err.contains("models[0].deployments[0].price"), "{err}");
+        // A [[prices]] entry fixes it and changes the version.
+        let c = config(
+            r#"
+[[prices]]
+vendor = "openai"
+model = "gpt-that-does-not-exist"
+input_per_million = "1"
+output_per_million = "2"
+[[models]]
+name = "a"
+deployments = [{ provider = "openai", model = "gpt-that-does-not-exist" }]
+"#,
+        )
+        .unwrap();
+        let r = resolve(&c).unwrap();
+        assert_eq!(r.prices[0][0].output, 2_000_000);
+        assert!(r.version.contains("+cfg-"), "{}", r.version);
     }
 }

@@ -8,7 +8,7 @@ use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
 use switchyard_proto::types::v1::{ChatRequest, EmbedRequest, Usage, content_part::Part};
 
 use crate::models::Deployment;
-use crate::pricing::cost_micros;
+use switchyard_pricing::cost_micros;
 
 /// What is known about a request before its answer: enough to write its record
 /// whatever happens next.
@@ -74,6 +74,7 @@ impl Draft {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_prompt_tokens: usage.cached_prompt_tokens,
+            cache_write_prompt_tokens: usage.cache_write_prompt_tokens,
             reasoning_tokens: usage.reasoning_tokens,
             usage_estimated: usage.estimated,
             cost_micros: cost,

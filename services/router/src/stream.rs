@@ -60,7 +60,9 @@ impl Tally {
 }
 
 impl Relay {
-    /// Forwards `first` and the rest of `upstream` into `tx`, then records usage.
+    /// Forwards `first` and the rest of `upstream` into `tx` and records usage. The
+    /// stream's last item (the usage chunk, or the error) is held back until the
+    /// record is durable, so a client that saw the stream end is always billed.
     pub async fn run(
         self,
         first: ChatChunk,
@@ -70,17 +72,21 @@ impl Relay {
         let mut tally = Tally::default();
         tally.observe(&first);
         let mut drain_until = None;
+        let start_draining = |why: &str| {
+            tracing::info!("{why}; draining upstream for usage");
+            Some(tokio::time::Instant::now() + self.drain_timeout)
+        };
         if tx.send(Ok(first)).await.is_err() {
-            drain_until = Some(tokio::time::Instant::now() + self.drain_timeout);
+            drain_until = start_draining("client went away");
         }
+        let mut held: Option<Result<ChatChunk, Status>> = None;
         let mut failure: Option<ApiError> = None;
         loop {
             let next = match drain_until {
                 None => tokio::select! {
                     next = upstream.next() => next,
                     () = tx.closed() => {
-                        tracing::info!("client went away mid-stream; draining upstream for usage");
-                        drain_until = Some(tokio::time::Instant::now() + self.drain_timeout);
+                        drain_until = start_draining("client went away mid-stream");
                         continue;
                     }
                 },
@@ -92,22 +98,36 @@ impl Relay {
             match next.transpose() {
                 Ok(Some(chunk)) => {
                     tally.observe(&chunk);
-                    if drain_until.is_none() && tx.send(Ok(chunk)).await.is_err() {
-                        tracing::info!("client went away mid-stream; draining upstream for usage");
-                        drain_until = Some(tokio::time::Instant::now() + self.drain_timeout);
+                    if drain_until.is_some() {
+                        continue;
+                    }
+                    let is_final_usage = chunk.usage.is_some() && chunk.choices.is_empty();
+                    // Anything held is no longer last: send it on.
+                    if let Some(item) = held.take()
+                        && tx.send(item).await.is_err()
+                    {
+                        drain_until = start_draining("client went away mid-stream");
+                        continue;
+                    }
+                    if is_final_usage {
+                        held = Some(Ok(chunk));
+                    } else if tx.send(Ok(chunk)).await.is_err() {
+                        drain_until = start_draining("client went away mid-stream");
                     }
                 }
                 Ok(None) => break,
                 Err(status) => {
                     failure = Some(ApiError::from_status(&status));
                     if drain_until.is_none() {
-                        let _ = tx.send(Err(status)).await;
+                        if let Some(item) = held.take() {
+                            let _ = tx.send(item).await;
+                        }
+                        held = Some(Err(status));
                     }
                     break;
                 }
             }
         }
-        drop(tx);
 
         let usage = tally.usage.unwrap_or_else(|| {
             let completion = estimate_tokens(tally.produced_chars);
@@ -129,7 +149,11 @@ impl Relay {
             (None, false) => (Outcome::Ok, String::new()),
         };
         self.usage
-            .record(self.draft.finish(&usage, outcome, &reason, ttft_us));
+            .record(self.draft.finish(&usage, outcome, &reason, ttft_us))
+            .await;
+        if let Some(item) = held {
+            let _ = tx.send(item).await;
+        }
     }
 }
 
@@ -169,9 +193,9 @@ mod tests {
         }
     }
 
-    /// A relay whose records land in the returned receiver.
-    fn relay() -> (Relay, mpsc::UnboundedReceiver<UsageRecord>) {
-        let (sink, rx) = UsageSink::for_tests();
+    /// A relay whose records land in the returned outbox.
+    fn relay() -> (Relay, Records) {
+        let (sink, outbox, dir) = crate::usage::test_support::sink();
         let deployment = Deployment {
             provider: "p".into(),
             upstream_model: "m".into(),
@@ -199,7 +223,18 @@ mod tests {
             drain_timeout: Duration::from_secs(30),
             prompt_estimate: 7,
         };
-        (relay, rx)
+        (relay, Records { outbox, _dir: dir })
+    }
+
+    struct Records {
+        outbox: crate::outbox::Outbox,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Records {
+        async fn recv(&mut self) -> Option<UsageRecord> {
+            self.outbox.oldest(10).unwrap().pop().map(|(_, r)| r)
+        }
     }
 
     #[tokio::test(start_paused = true)]

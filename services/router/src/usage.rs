@@ -1,68 +1,86 @@
-//! Usage delivery from the router to metering.
+//! Usage delivery from the router to metering, through the durable outbox.
 //!
-//! Handlers hand finished records to a [`UsageSink`] without waiting; the
-//! [`UsageShipper`] task batches them to metering's `RecordUsage`, retrying with
-//! backoff until acknowledged. Metering is idempotent by request id, so a retry after
-//! a lost acknowledgement never double-counts. On shutdown the shipper keeps trying
-//! for a bounded time and logs every record it could not deliver.
-//!
-//! The queue is in memory: a router crash loses undelivered records. The durable
-//! outbox that closes that gap is the next step (issue 3).
+//! Handlers write each finished record to the [`Outbox`] through a [`UsageSink`] and
+//! wait until it is durable before the client sees the request complete. The
+//! [`UsageShipper`] task sends the oldest records to metering's `RecordUsage` in
+//! batches and deletes them only once acknowledged, retrying with backoff. Metering
+//! is idempotent by request id, so a retry after a lost acknowledgement, or a
+//! redelivery after a crash, never double-counts. Records still waiting at shutdown
+//! stay in the outbox and are shipped by the next start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_grpc::GrpcChannel;
 use switchyard_proto::metering::v1::metering_client::MeteringClient;
 use switchyard_proto::metering::v1::{RecordUsageRequest, UsageRecord};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::outbox::Outbox;
+
 const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Even without a wake-up, look at the outbox this often.
+const POLL: Duration = Duration::from_secs(1);
 
-/// Where handlers put finished usage records. Cheap to clone; never blocks.
-#[derive(Clone, Debug)]
+/// Where handlers put finished usage records. Cheap to clone.
+#[derive(Clone)]
 pub struct UsageSink {
-    tx: mpsc::UnboundedSender<UsageRecord>,
+    outbox: Outbox,
+    wake: Arc<Notify>,
 }
 
 impl UsageSink {
-    /// A sink whose records arrive in the returned receiver (for tests).
-    #[cfg(test)]
-    pub(crate) fn for_tests() -> (Self, mpsc::UnboundedReceiver<UsageRecord>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, rx)
+    /// Writes a record durably and wakes the shipper. A failure here is a local
+    /// disk failure: it is logged with the request id so the usage can be recovered
+    /// from the logs, and never surfaces to the caller.
+    pub async fn record(&self, record: UsageRecord) {
+        match self.outbox.push(&record).await {
+            Ok(()) => self.wake.notify_one(),
+            Err(e) => tracing::error!(
+                request_id = %record.request_id,
+                tenant = %record.tenant,
+                cost_micros = record.cost_micros,
+                error = %e,
+                "usage record could not be written to the outbox"
+            ),
+        }
     }
 
-    /// Queues a record for delivery.
-    pub fn record(&self, record: UsageRecord) {
-        if let Err(e) = self.tx.send(record) {
-            tracing::error!(request_id = %e.0.request_id, "usage shipper stopped; record lost");
-        }
+    /// Whether the outbox is full, so new requests must be refused.
+    pub fn is_full(&self) -> bool {
+        self.outbox.is_full()
     }
 }
 
-/// The task that delivers queued records to metering.
+/// The task that delivers outbox records to metering.
 pub struct UsageShipper {
-    rx: mpsc::UnboundedReceiver<UsageRecord>,
+    outbox: Outbox,
+    wake: Arc<Notify>,
     client: MeteringClient<GrpcChannel>,
     batch_size: usize,
     shutdown_grace: Duration,
 }
 
 impl UsageShipper {
-    /// A sink and the shipper that drains it.
+    /// A sink over `outbox` and the shipper that drains it.
     pub fn new(
+        outbox: Outbox,
         client: MeteringClient<GrpcChannel>,
         batch_size: usize,
         shutdown_grace: Duration,
     ) -> (UsageSink, Self) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let wake = Arc::new(Notify::new());
         (
-            UsageSink { tx },
+            UsageSink {
+                outbox: outbox.clone(),
+                wake: wake.clone(),
+            },
             Self {
-                rx,
+                outbox,
+                wake,
                 client,
                 batch_size,
                 shutdown_grace,
@@ -70,60 +88,65 @@ impl UsageShipper {
         )
     }
 
-    /// Ships records until `stop` fires, then delivers what is queued (for at most
-    /// the shutdown grace period) and returns.
+    /// Ships records until `stop` fires, then keeps delivering for at most the
+    /// shutdown grace period; what is left stays in the outbox for the next start.
     pub async fn run(mut self, stop: CancellationToken) {
-        let mut batch: Vec<UsageRecord> = Vec::with_capacity(self.batch_size);
         let mut backoff = INITIAL_BACKOFF;
         let mut deadline: Option<Instant> = None;
         loop {
+            let batch = match self.outbox.oldest(self.batch_size) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the usage outbox");
+                    Vec::new()
+                }
+            };
             if batch.is_empty() {
                 if deadline.is_some() {
-                    while batch.len() < self.batch_size {
-                        match self.rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
-                    if batch.is_empty() {
-                        return;
-                    }
-                } else {
-                    tokio::select! {
-                        n = self.rx.recv_many(&mut batch, self.batch_size) => {
-                            if n == 0 {
-                                return;
-                            }
-                        }
-                        () = stop.cancelled() => {
-                            deadline = Some(Instant::now() + self.shutdown_grace);
-                            continue;
-                        }
-                    }
+                    break;
                 }
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                    () = stop.cancelled() => deadline = Some(Instant::now() + self.shutdown_grace),
+                }
+                continue;
             }
-            let request = RecordUsageRequest {
-                records: batch.clone(),
-            };
-            match self.client.record_usage(request).await {
+            let (keys, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            match self
+                .client
+                .record_usage(RecordUsageRequest { records })
+                .await
+            {
                 Ok(_) => {
-                    batch.clear();
+                    if let Err(e) = self.outbox.ack(keys) {
+                        tracing::error!(error = %e, "cannot delete acknowledged usage records");
+                    }
                     backoff = INITIAL_BACKOFF;
                 }
                 Err(status) => {
-                    tracing::warn!(
-                        records = batch.len(),
-                        code = ?status.code(),
-                        error = %status.message(),
-                        "usage delivery failed; retrying"
-                    );
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        let lost = batch.len() + self.rx.len();
+                    let waiting = self.outbox.len();
+                    if self.outbox.is_full() {
                         tracing::error!(
-                            lost,
-                            "shutdown grace over: undelivered usage records dropped"
+                            waiting,
+                            code = ?status.code(),
+                            error = %status.message(),
+                            "usage outbox FULL: metering unreachable; refusing new requests"
                         );
-                        return;
+                    } else {
+                        tracing::warn!(
+                            waiting,
+                            code = ?status.code(),
+                            error = %status.message(),
+                            "usage delivery failed; retrying"
+                        );
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        tracing::warn!(
+                            waiting,
+                            "shutdown grace over: undelivered usage stays in the outbox for the next start"
+                        );
+                        break;
                     }
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
@@ -135,5 +158,25 @@ impl UsageShipper {
                 }
             }
         }
+        if let Err(e) = self.outbox.flush().await {
+            tracing::error!(error = %e, "usage outbox flush at shutdown failed");
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A sink over a fresh outbox in a temporary directory, the outbox (to read what
+    /// was recorded) and the directory guard.
+    pub fn sink() -> (UsageSink, Outbox, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path().to_str().unwrap(), 1_000).unwrap();
+        let sink = UsageSink {
+            outbox: outbox.clone(),
+            wake: Arc::new(Notify::new()),
+        };
+        (sink, outbox, dir)
     }
 }

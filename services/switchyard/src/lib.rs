@@ -36,6 +36,14 @@ pub enum ServeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Sockets were passed (`LISTEN_FDS`) but not enough, or not TCP listeners.
+    #[error("passed socket {index} (for {service}) is missing or not a TCP listener")]
+    PassedSocket {
+        /// Index among the passed sockets (0 is fd 3).
+        index: usize,
+        /// The service it was meant for.
+        service: &'static str,
+    },
     /// A listener the selected services need was not given.
     #[error("no listener for {0}")]
     MissingListener(&'static str),
@@ -75,37 +83,81 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the configured addresses of the services in `set` (in the all-in-one
-    /// shape only the edge and the router listen).
-    pub async fn bind(config: &Config, set: &ServiceSet) -> Result<Self, ServeError> {
-        async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, ServeError> {
-            TcpListener::bind(addr)
-                .await
-                .map(Some)
-                .map_err(|source| ServeError::Bind {
-                    key,
-                    addr: addr.to_string(),
-                    source,
-                })
-        }
-        let all = set.is_all();
-        let mut l = Listeners::default();
-        if set.contains(Service::Edge) {
-            l.edge = bind("edge.listen", &config.edge.listen).await?;
-        }
-        if set.contains(Service::Router) {
-            l.router = bind("router.listen", &config.router.listen).await?;
-        }
-        if !all && set.contains(Service::Auth) {
-            l.auth = bind("auth.listen", &config.auth.listen).await?;
-        }
-        if !all && set.contains(Service::Metering) {
-            l.metering = bind("metering.listen", &config.metering.listen).await?;
-        }
-        if !all && set.contains(Service::ProviderAdapter) {
-            l.provider = bind("provider_adapter.listen", &config.provider_adapter.listen).await?;
-        }
-        Ok(l)
+    /// The listeners of the services in `set`: taken from sockets passed by the
+    /// parent (systemd-style socket activation, `LISTEN_FDS`) when there are any,
+    /// else bound at the configured addresses. In the all-in-one shape only the edge
+    /// and the router listen.
+    ///
+    /// Passed sockets are used in this order, for the selected services that listen:
+    /// edge, router, auth, metering, provider-adapter (so `--services edge,router`
+    /// takes fd 3 as the edge and fd 4 as the router). A supervisor that keeps the
+    /// sockets open can restart a service without refusing a single connection.
+    ///
+    /// `passed` must be read with `listenfd::ListenFd::from_env()` at the start of
+    /// `main`, before other threads exist, because reading it clears the variables.
+    pub fn bind(
+        config: &Config,
+        set: &ServiceSet,
+        mut passed: listenfd::ListenFd,
+    ) -> Result<Self, ServeError> {
+        let mut next_passed = 0;
+        let mut take = |service: Service, key: &'static str, addr: &str| {
+            let wanted = set.contains(service)
+                && (!set.is_all() || matches!(service, Service::Edge | Service::Router));
+            if !wanted {
+                return Ok(None);
+            }
+            if passed.len() > 0 {
+                let index = next_passed;
+                next_passed += 1;
+                let listener = passed.take_tcp_listener(index).ok().flatten().ok_or(
+                    ServeError::PassedSocket {
+                        index,
+                        service: service.name(),
+                    },
+                )?;
+                listener
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpListener::from_std(listener))
+                    .map(Some)
+                    .map_err(|source| ServeError::Bind {
+                        key,
+                        addr: format!("passed socket {index}"),
+                        source,
+                    })
+            } else {
+                let std_listener =
+                    std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind {
+                        key,
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+                std_listener
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpListener::from_std(std_listener))
+                    .map(Some)
+                    .map_err(|source| ServeError::Bind {
+                        key,
+                        addr: addr.to_string(),
+                        source,
+                    })
+            }
+        };
+        Ok(Listeners {
+            edge: take(Service::Edge, "edge.listen", &config.edge.listen)?,
+            router: take(Service::Router, "router.listen", &config.router.listen)?,
+            auth: take(Service::Auth, "auth.listen", &config.auth.listen)?,
+            metering: take(
+                Service::Metering,
+                "metering.listen",
+                &config.metering.listen,
+            )?,
+            provider: take(
+                Service::ProviderAdapter,
+                "provider_adapter.listen",
+                &config.provider_adapter.listen,
+            )?,
+        })
     }
 }
 
@@ -140,14 +192,14 @@ async fn run_all_in_one(
         .router
         .ok_or(ServeError::MissingListener("router"))?;
     let auth = AuthService::open(config)?;
-    let metering = MeteringService::open(config)?;
+    let metering = MeteringService::open(config, in_process(auth.auth_server()))?;
     let adapter = ProviderAdapter::from_config(config)?;
     let clients = Clients {
         auth: in_process(auth.auth_server()),
         provider: in_process(adapter.into_server()),
         metering: in_process(metering.metering_server()),
     };
-    let (router, shipper) = switchyard_router::build(config, clients);
+    let (router, shipper) = switchyard_router::build(config, clients)?;
     let routes = tonic::service::Routes::default()
         .add_service(router.gateway_server())
         .add_service(auth.admin_server())
@@ -165,6 +217,7 @@ async fn run_all_in_one(
             edge_listener,
             &config.edge,
             in_process(router.gateway_server()),
+            in_process(metering.query_server()),
             shutdown.clone()
         ),
     );

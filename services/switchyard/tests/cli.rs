@@ -22,6 +22,7 @@ version = 1
 listen = "127.0.0.1:0"
 [router]
 listen = "127.0.0.1:0"
+outbox_dir = "{d}/outbox"
 [auth]
 data_dir = "{d}/auth"
 [metering]

@@ -38,6 +38,10 @@ pub struct Config {
     /// Model names clients ask for, and where they go.
     #[serde(default)]
     pub models: Vec<ModelConfig>,
+    /// Price-table entries that replace or extend the shipped price table
+    /// (`[[prices]]`), for negotiated rates and models the table does not know.
+    #[serde(default)]
+    pub prices: Vec<PriceOverride>,
 }
 
 /// `[edge]`: the OpenAI-compatible HTTP service.
@@ -48,6 +52,8 @@ pub struct EdgeConfig {
     pub listen: String,
     /// The router's gRPC URL, used when the router is not in the same process.
     pub router_url: String,
+    /// Metering's gRPC URL (split shape), for the admin usage routes.
+    pub metering_url: String,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
 }
@@ -57,6 +63,7 @@ impl Default for EdgeConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             router_url: "http://127.0.0.1:50051".into(),
+            metering_url: "http://127.0.0.1:50053".into(),
             max_body_bytes: 4 * 1024 * 1024,
         }
     }
@@ -80,6 +87,12 @@ pub struct RouterConfig {
     pub stream_drain_timeout_ms: u64,
     /// Most usage records shipped to metering in one call.
     pub usage_batch_size: usize,
+    /// Directory of the router's durable usage outbox (sled): records wait here
+    /// until metering acknowledges them, across crashes and restarts.
+    pub outbox_dir: String,
+    /// Most records the outbox holds; when full, the router refuses new requests
+    /// (UNAVAILABLE) rather than serve traffic it could not bill.
+    pub outbox_max_records: u64,
 }
 
 impl Default for RouterConfig {
@@ -91,6 +104,8 @@ impl Default for RouterConfig {
             provider_url: "http://127.0.0.1:50054".into(),
             stream_drain_timeout_ms: 30_000,
             usage_batch_size: 256,
+            outbox_dir: "data/router-outbox".into(),
+            outbox_max_records: 1_000_000,
         }
     }
 }
@@ -122,6 +137,14 @@ pub struct MeteringConfig {
     pub listen: String,
     /// Directory of the sled database.
     pub data_dir: String,
+    /// The auth service's gRPC URL (split shape): resolves virtual keys so a tenant
+    /// can query its own usage.
+    pub auth_url: String,
+    /// Days raw usage records are kept; aggregates are kept forever. 0 keeps
+    /// records forever.
+    pub retention_days: u32,
+    /// How often the background compaction deletes records past retention.
+    pub compaction_interval_secs: u64,
 }
 
 impl Default for MeteringConfig {
@@ -129,6 +152,9 @@ impl Default for MeteringConfig {
         Self {
             listen: "127.0.0.1:50053".into(),
             data_dir: "data/metering".into(),
+            auth_url: "http://127.0.0.1:50052".into(),
+            retention_days: 0,
+            compaction_interval_secs: 3600,
         }
     }
 }
@@ -232,6 +258,9 @@ pub struct ProviderConfig {
     pub base_url: Option<String>,
     /// Environment variable with the API key; unset sends no credential.
     pub api_key_env: Option<String>,
+    /// Who bills this provider's traffic (`openai`, `anthropic`, `self-hosted`,
+    /// ...), the key into the price table. Unset infers it from `base_url`.
+    pub vendor: Option<String>,
     /// mock: fixed delay before answering.
     #[serde(default)]
     pub latency_ms: u64,
@@ -292,9 +321,10 @@ pub struct DeploymentConfig {
     /// Relative share under the weighted strategy.
     #[serde(default = "default_weight")]
     pub weight: u32,
-    /// Prices; unset means free (self-hosted).
+    /// Prices for this deployment. Unset: the shipped price table (plus `[[prices]]`)
+    /// for the provider's vendor; self-hosted deployments are free.
     #[serde(default)]
-    pub price: PriceConfig,
+    pub price: Option<PriceConfig>,
 }
 
 fn default_weight() -> u32 {
@@ -311,4 +341,26 @@ pub struct PriceConfig {
     pub output_per_million: MicrosPerMillion,
     /// Prompt tokens served from the provider's cache; unset bills them as input.
     pub cached_input_per_million: Option<MicrosPerMillion>,
+    /// Prompt tokens written to the provider's cache (Anthropic); unset bills them
+    /// as input.
+    pub cache_write_per_million: Option<MicrosPerMillion>,
+}
+
+/// `[[prices]]`: one price-table entry from config. It replaces the shipped entry
+/// with the same `vendor` and `model` (negotiated rates) or adds a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    /// Who bills (`openai`, `anthropic`, ...), as in `[[providers]] vendor`.
+    pub vendor: String,
+    /// The provider's model id, exactly as sent on the wire.
+    pub model: String,
+    /// Uncached prompt tokens.
+    pub input_per_million: MicrosPerMillion,
+    /// Completion tokens (reasoning included).
+    pub output_per_million: MicrosPerMillion,
+    /// Prompt tokens served from the provider's cache; unset bills them as input.
+    pub cached_input_per_million: Option<MicrosPerMillion>,
+    /// Prompt tokens written to the provider's cache; unset bills them as input.
+    pub cache_write_per_million: Option<MicrosPerMillion>,
 }

@@ -24,9 +24,11 @@ impl Config {
         }
         for (key, url) in [
             ("edge.router_url", &self.edge.router_url),
+            ("edge.metering_url", &self.edge.metering_url),
             ("router.auth_url", &self.router.auth_url),
             ("router.metering_url", &self.router.metering_url),
             ("router.provider_url", &self.router.provider_url),
+            ("metering.auth_url", &self.metering.auth_url),
         ] {
             check_url(key, url)?;
         }
@@ -36,6 +38,18 @@ impl Config {
         if self.edge.max_body_bytes == 0 {
             return Err(ConfigError::invalid(
                 "edge.max_body_bytes",
+                "must be positive",
+            ));
+        }
+        if self.router.outbox_max_records == 0 {
+            return Err(ConfigError::invalid(
+                "router.outbox_max_records",
+                "must be positive",
+            ));
+        }
+        if self.metering.compaction_interval_secs == 0 {
+            return Err(ConfigError::invalid(
+                "metering.compaction_interval_secs",
                 "must be positive",
             ));
         }
@@ -60,7 +74,8 @@ impl Config {
             ));
         }
         self.validate_providers()?;
-        self.validate_models()
+        self.validate_models()?;
+        self.validate_prices()
     }
 
     fn validate_providers(&self) -> Result<(), ConfigError> {
@@ -113,6 +128,30 @@ impl Config {
                     "must name an environment variable",
                 ));
             }
+            if let Some(vendor) = &p.vendor {
+                check_vendor(&key("vendor"), vendor)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_prices(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, p) in self.prices.iter().enumerate() {
+            let key = |field: &str| format!("prices[{i}].{field}");
+            check_vendor(&key("vendor"), &p.vendor)?;
+            if p.model.trim().is_empty() {
+                return Err(ConfigError::invalid(key("model"), "must not be empty"));
+            }
+            if !seen.insert((p.vendor.as_str(), p.model.as_str())) {
+                return Err(ConfigError::invalid(
+                    key("model"),
+                    format!(
+                        "duplicate price for vendor `{}` model `{}`",
+                        p.vendor, p.model
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -162,6 +201,24 @@ impl Config {
     }
 }
 
+/// Vendors are price-table keys: lowercase so `OpenAI` and `openai` cannot become
+/// two vendors with different prices.
+fn check_vendor(key: &str, vendor: &str) -> Result<(), ConfigError> {
+    if vendor.is_empty() {
+        return Err(ConfigError::invalid(key, "must not be empty"));
+    }
+    if !vendor
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(ConfigError::invalid(
+            key,
+            format!("`{vendor}` must be lowercase letters, digits, `-`, `_` or `.`"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
     let rest = url
         .strip_prefix("http://")
@@ -177,7 +234,7 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::load_str;
+    use crate::{MicrosPerMillion, load_str};
 
     fn err_of(text: &str) -> String {
         load_str(text).unwrap_err().to_string()
@@ -204,5 +261,91 @@ mod tests {
             e.contains("models[0].deployments[0].price.input_per_million"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn vendor_and_price_overrides_parse() {
+        let c = load_str(
+            r#"
+version = 1
+[[providers]]
+name = "oai"
+kind = "openai-compatible"
+base_url = "https://api.openai.com/v1"
+vendor = "openai"
+[[models]]
+name = "m"
+deployments = [{ provider = "oai", model = "gpt-4o-mini", price = { input_per_million = "3", cache_write_per_million = "3.75" } }]
+[[prices]]
+vendor = "openai"
+model = "gpt-4o-mini"
+input_per_million = "0.12"
+output_per_million = 0.5
+cached_input_per_million = "0.06"
+[[prices]]
+vendor = "acme"
+model = "acme-1"
+input_per_million = 1
+output_per_million = 2
+cache_write_per_million = "1.25"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.providers[0].vendor.as_deref(), Some("openai"));
+        let price = c.models[0].deployments[0].price.unwrap();
+        assert_eq!(
+            price.cache_write_per_million,
+            Some(MicrosPerMillion(3_750_000))
+        );
+        assert_eq!(c.prices.len(), 2);
+        assert_eq!(c.prices[0].input_per_million, MicrosPerMillion(120_000));
+        assert_eq!(c.prices[0].output_per_million, MicrosPerMillion(500_000));
+        assert_eq!(c.prices[0].cache_write_per_million, None);
+        assert_eq!(
+            c.prices[1].cache_write_per_million,
+            Some(MicrosPerMillion(1_250_000))
+        );
+    }
+
+    #[test]
+    fn price_and_vendor_errors_name_key_paths() {
+        let base = "version = 1\n[[providers]]\nname = \"p\"\nkind = \"mock\"\n";
+        let e = err_of(&format!("{base}vendor = \"OpenAI\"\n"));
+        assert!(e.contains("providers[0].vendor"), "{e}");
+        let e = err_of(&format!("{base}vendor = \"\"\n"));
+        assert!(e.contains("providers[0].vendor"), "{e}");
+        let price = |vendor: &str, model: &str| {
+            format!(
+                "[[prices]]\nvendor = \"{vendor}\"\nmodel = \"{model}\"\ninput_per_million = \"1\"\noutput_per_million = \"2\"\n"
+            )
+        };
+        let e = err_of(&format!("{base}{}", price("", "m")));
+        assert!(e.contains("prices[0].vendor"), "{e}");
+        let e = err_of(&format!("{base}{}", price("openai", " ")));
+        assert!(e.contains("prices[0].model"), "{e}");
+        let e = err_of(&format!(
+            "{base}{}{}",
+            price("openai", "m"),
+            price("openai", "m")
+        ));
+        assert!(e.contains("prices[1].model"), "{e}");
+        // Required fields, unknown keys and bad prices name their paths too.
+        let e = err_of(&format!(
+            "{base}[[prices]]\nvendor = \"openai\"\nmodel = \"m\"\ninput_per_million = \"1\"\n"
+        ));
+        assert!(
+            e.contains("prices[0]") && e.contains("output_per_million"),
+            "{e}"
+        );
+        let e = err_of(&format!(
+            "{base}{}cached_input = \"1\"\n",
+            price("openai", "m")
+        ));
+        assert!(e.contains("prices[0]") && e.contains("cached_input"), "{e}");
+        let e = err_of(&format!(
+            "{base}{}cache_write_per_million = \"0.0000001\"\n",
+            price("openai", "m")
+        ));
+        assert!(e.contains("prices[0].cache_write_per_million"), "{e}");
     }
 }

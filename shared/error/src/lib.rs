@@ -164,7 +164,7 @@ impl ErrorCode {
             Self::ModelNotFound => Some("model_not_found"),
             Self::NotFound => Some("not_found"),
             Self::Unauthenticated => Some("invalid_api_key"),
-            Self::PermissionDenied => Some("model_not_allowed"),
+            Self::PermissionDenied => Some("permission_denied"),
             Self::RateLimited => Some("rate_limit_exceeded"),
             Self::BudgetExceeded => Some("budget_exceeded"),
             Self::UpstreamUnavailable => Some("upstream_error"),

@@ -3,6 +3,8 @@
 mod chat;
 mod embeddings;
 mod models;
+mod params;
+mod usage;
 
 use axum::Router;
 use axum::extract::Request;
@@ -12,6 +14,7 @@ use http::header::{CONTENT_TYPE, HeaderName};
 use http::{HeaderValue, StatusCode};
 use switchyard_grpc::{GrpcChannel, REQUEST_ID_HEADER};
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
+use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -21,12 +24,14 @@ use crate::error::{unknown_route, wrong_method};
 /// Response header naming the provider that answered.
 pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
 
-/// What every handler shares: one Gateway client (cloned per request, which is cheap)
+/// What every handler shares: the gRPC clients (cloned per request, which is cheap)
 /// and the body limit.
 #[derive(Clone)]
 pub struct AppState {
     /// The Gateway client over the in-process or network channel.
     pub gateway: GatewayClient<GrpcChannel>,
+    /// Metering's usage query API, for the admin routes.
+    pub usage: UsageQueryClient<GrpcChannel>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
 }
@@ -47,12 +52,17 @@ pub fn router(state: AppState) -> Router {
         .expose_headers([
             HeaderName::from_static(REQUEST_ID_HEADER),
             HeaderName::from_static(PROVIDER_HEADER),
+            http::header::CONTENT_DISPOSITION,
         ]);
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/admin/v1/usage/summary", get(usage::summary))
+        .route("/admin/v1/usage/records", get(usage::records))
+        .route("/admin/v1/usage/records/{request_id}", get(usage::record))
+        .route("/admin/v1/usage/export", get(usage::export))
         .route("/healthz", get(healthz))
         // After the routes: it applies to the routes that exist when it is called.
         .method_not_allowed_fallback(method_not_allowed)

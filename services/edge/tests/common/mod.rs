@@ -1,5 +1,8 @@
-//! A scripted fake Gateway and an edge served on 127.0.0.1:0 in front of it.
+//! A scripted fake Gateway, a scripted fake UsageQuery, and an edge served on
+//! 127.0.0.1:0 in front of them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+pub mod usage;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -176,6 +179,7 @@ pub fn usage(prompt: u64, completion: u64) -> pb::Usage {
         cached_prompt_tokens: 1,
         reasoning_tokens: 0,
         estimated: false,
+        cache_write_prompt_tokens: 0,
     }
 }
 
@@ -244,10 +248,11 @@ pub fn standard_stream() -> Vec<pb::ChatChunk> {
     ]
 }
 
-/// An edge on 127.0.0.1:0 in front of a fake; shut down when dropped.
+/// An edge on 127.0.0.1:0 in front of the fakes; shut down when dropped.
 pub struct Edge {
     pub base: String,
     pub fake: FakeGateway,
+    pub usage: usage::FakeUsage,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -266,19 +271,22 @@ impl Edge {
 
     pub async fn start_with(config: EdgeConfig) -> Self {
         let fake = FakeGateway::default();
+        let usage = usage::FakeUsage::default();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let channel = switchyard_grpc::in_process(GatewayServer::new(fake.clone()));
+        let usage_channel = switchyard_grpc::in_process(usage.server());
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
-            switchyard_edge::serve_with(listener, &config, channel, token)
+            switchyard_edge::serve_with(listener, &config, channel, usage_channel, token)
                 .await
                 .unwrap();
         });
         Self {
             base,
             fake,
+            usage,
             http: client(),
             shutdown,
             server: Some(server),

@@ -1,4 +1,6 @@
-//! `switchyard keys …` and `switchyard usage …`: thin clients of the admin gRPC APIs.
+//! `switchyard keys …`, and what every admin command shares: the connection, the
+//! admin token, and the formatting of times and errors. The admin commands
+//! are thin clients of the admin gRPC APIs.
 
 use std::time::{Duration, SystemTime};
 
@@ -6,13 +8,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::auth::v1::{CreateKeyRequest, Key, ListKeysRequest, RevokeKeyRequest};
-use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
-use switchyard_proto::metering::v1::{GetUsageRequest, ListUsageRequest, Outcome, UsageRecord};
 use tonic::transport::Channel;
 
 /// Where and how to reach an admin API.
 #[derive(Debug, Args)]
-pub struct AdminConn {
+pub(super) struct AdminConn {
     /// gRPC URL of the admin API. Default: the router address from the config file
     /// (the all-in-one shape serves the admin APIs there); in a split deployment
     /// point it at auth (keys) or metering (usage).
@@ -24,7 +24,7 @@ pub struct AdminConn {
 }
 
 impl AdminConn {
-    async fn channel(&self, config_path: &str) -> anyhow::Result<Channel> {
+    pub(super) async fn channel(&self, config_path: &str) -> anyhow::Result<Channel> {
         let url = match &self.url {
             Some(url) => url.clone(),
             None => {
@@ -43,7 +43,7 @@ impl AdminConn {
             .with_context(|| format!("cannot reach {url} (is `switchyard serve` running?)"))
     }
 
-    fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+    pub(super) fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);
         let value = format!("Bearer {}", self.admin_token)
             .parse()
@@ -174,114 +174,7 @@ fn state(key: &Key) -> &'static str {
     }
 }
 
-#[derive(Debug, Args)]
-pub struct UsageArgs {
-    #[command(flatten)]
-    conn: AdminConn,
-    /// Show one request's record.
-    #[arg(long)]
-    request_id: Option<String>,
-    /// Only this tenant.
-    #[arg(long, default_value = "")]
-    tenant: String,
-    /// Only this key id.
-    #[arg(long, default_value = "")]
-    key: String,
-    /// Only records from the last N hours.
-    #[arg(long)]
-    since_hours: Option<u64>,
-    /// At most this many records.
-    #[arg(long, default_value_t = 50)]
-    limit: u32,
-    /// Print JSON lines instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-pub async fn usage(config_path: &str, args: UsageArgs) -> anyhow::Result<()> {
-    let mut client = UsageQueryClient::new(args.conn.channel(config_path).await?);
-    let records = if let Some(request_id) = &args.request_id {
-        vec![
-            client
-                .get_usage(args.conn.request(GetUsageRequest {
-                    request_id: request_id.clone(),
-                })?)
-                .await
-                .map_err(status_error)?
-                .into_inner(),
-        ]
-    } else {
-        let start = args.since_hours.map(|h| {
-            prost_types::Timestamp::from(SystemTime::now() - Duration::from_secs(h * 3600))
-        });
-        client
-            .list_usage(args.conn.request(ListUsageRequest {
-                start,
-                end: None,
-                tenant: args.tenant.clone(),
-                key_id: args.key.clone(),
-                limit: args.limit,
-                page_token: String::new(),
-            })?)
-            .await
-            .map_err(status_error)?
-            .into_inner()
-            .records
-    };
-    if args.json {
-        for r in &records {
-            println!("{}", record_json(r));
-        }
-        return Ok(());
-    }
-    println!(
-        "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9} {:<9}",
-        "TIME",
-        "REQUEST",
-        "TENANT",
-        "MODEL",
-        "PROVIDER",
-        "PROMPT",
-        "COMPL",
-        "COST_USD",
-        "LAT_MS",
-        "OUTCOME"
-    );
-    for r in &records {
-        println!(
-            "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9.1} {:<9}",
-            fmt_time(r.time.as_ref()),
-            r.request_id,
-            r.tenant,
-            r.requested_model,
-            r.provider,
-            r.prompt_tokens,
-            r.completion_tokens,
-            fmt_dollars(r.cost_micros),
-            r.latency_us as f64 / 1000.0,
-            outcome(r)
-        );
-    }
-    if records.is_empty() {
-        eprintln!("no usage records match");
-    }
-    Ok(())
-}
-
-fn outcome(r: &UsageRecord) -> &'static str {
-    match Outcome::try_from(r.outcome) {
-        Ok(Outcome::Ok) => "ok",
-        Ok(Outcome::Error) => "error",
-        Ok(Outcome::Cancelled) => "cancelled",
-        _ => "unknown",
-    }
-}
-
-fn fmt_dollars(micros: i64) -> String {
-    format!("{}.{:06}", micros / 1_000_000, (micros % 1_000_000).abs())
-}
-
-fn fmt_time(t: Option<&prost_types::Timestamp>) -> String {
+pub(super) fn fmt_time(t: Option<&prost_types::Timestamp>) -> String {
     let Some(t) = t else { return "-".into() };
     let secs = t.seconds;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -307,37 +200,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-fn record_json(r: &UsageRecord) -> serde_json::Value {
-    let time_us = r
-        .time
-        .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
-        .unwrap_or(0);
-    serde_json::json!({
-        "request_id": r.request_id,
-        "time_us": time_us,
-        "tenant": r.tenant,
-        "key_id": r.key_id,
-        "operation": r.operation,
-        "requested_model": r.requested_model,
-        "provider": r.provider,
-        "upstream_model": r.upstream_model,
-        "prompt_tokens": r.prompt_tokens,
-        "completion_tokens": r.completion_tokens,
-        "cached_prompt_tokens": r.cached_prompt_tokens,
-        "reasoning_tokens": r.reasoning_tokens,
-        "usage_estimated": r.usage_estimated,
-        "cost_micros": r.cost_micros,
-        "price_version": r.price_version,
-        "latency_us": r.latency_us,
-        "time_to_first_token_us": r.time_to_first_token_us,
-        "stream": r.stream,
-        "outcome": outcome(r),
-        "error_reason": r.error_reason,
-        "metadata": r.metadata,
-    })
-}
-
-fn status_error(status: tonic::Status) -> anyhow::Error {
+pub(super) fn status_error(status: tonic::Status) -> anyhow::Error {
     let err = switchyard_error::ApiError::from_status(&status);
     anyhow::anyhow!("{} ({})", err.message, err.code.reason())
 }
@@ -348,8 +211,6 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(fmt_dollars(1_234_567), "1.234567");
-        assert_eq!(fmt_dollars(5), "0.000005");
         assert_eq!(
             fmt_time(Some(&prost_types::Timestamp {
                 seconds: 1_795_475_077,

@@ -2,6 +2,7 @@
 
 mod admin;
 mod serve;
+mod usage;
 
 use clap::{Parser, Subcommand};
 
@@ -28,14 +29,14 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Create, list and revoke virtual keys (admin token required).
     Keys(admin::KeysArgs),
-    /// Read usage records (admin token required).
-    Usage(admin::UsageArgs),
+    /// Read usage: records, summaries and exports (admin token required).
+    Usage(usage::UsageArgs),
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(&cli.config, args).await,
+        Command::Serve(args) => serve::run(&cli.config, args, passed).await,
         Command::Keys(args) => admin::keys(&cli.config, args).await,
-        Command::Usage(args) => admin::usage(&cli.config, args).await,
+        Command::Usage(args) => usage::run(&cli.config, args).await,
     }
 }

@@ -13,7 +13,11 @@ pub struct ServeArgs {
     services: ServiceSet,
 }
 
-pub async fn run(config_path: &str, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(
+    config_path: &str,
+    args: ServeArgs,
+    passed: listenfd::ListenFd,
+) -> anyhow::Result<()> {
     let config = switchyard_config::load_file(config_path)?;
     let process_name = if args.services.is_all() {
         "switchyard".to_string()
@@ -21,7 +25,7 @@ pub async fn run(config_path: &str, args: ServeArgs) -> anyhow::Result<()> {
         format!("switchyard-{}", args.services)
     };
     let _telemetry = switchyard_telemetry::init(&process_name, &config.telemetry)?;
-    let listeners = Listeners::bind(&config, &args.services).await?;
+    let listeners = Listeners::bind(&config, &args.services, passed)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_to_cancel(shutdown.clone()));
     switchyard::run(&config, &args.services, listeners, shutdown)

@@ -1,0 +1,226 @@
+//! The router's durable usage outbox.
+//!
+//! Every finished usage record is written here before the client sees the request
+//! complete, and deleted only after metering acknowledged it. So a record survives a
+//! router crash (kill -9) or restart and is delivered later; metering's idempotency
+//! by request id makes the redelivery harmless.
+//!
+//! Layout: sled tree `outbox`, key = sequence number (u64 BE, so iteration is oldest
+//! first), value = prost `UsageRecord`. Durability uses group commit: writers wait for
+//! one flusher task, which makes everything written so far durable with one flush, so
+//! concurrent requests share an fsync instead of paying one each.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prost::Message;
+use switchyard_proto::metering::v1::UsageRecord;
+use tokio::sync::{Notify, watch};
+
+use crate::RouterError;
+
+/// Records waiting for metering's acknowledgement, on local disk.
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    max_records: u64,
+    /// Writes issued so far (a writer's ticket).
+    written: AtomicU64,
+    /// The highest ticket known durable.
+    durable: watch::Sender<u64>,
+    wake_flusher: Arc<Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Let the flusher see that the outbox is gone and end.
+        self.wake_flusher.notify_one();
+    }
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox in `dir` and starts its flusher. Records left
+    /// by a previous run are kept and will be shipped.
+    pub fn open(dir: &str, max_records: u64) -> Result<Self, RouterError> {
+        let db = sled::open(dir).map_err(|e| RouterError::Outbox {
+            key: "router.outbox_dir",
+            message: format!("cannot open {dir}: {e}"),
+        })?;
+        let tree = db.open_tree("outbox").map_err(RouterError::outbox)?;
+        let (durable, _) = watch::channel(0);
+        let wake = Arc::new(Notify::new());
+        let outbox = Self {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                max_records,
+                written: AtomicU64::new(0),
+                durable,
+                wake_flusher: wake.clone(),
+            }),
+        };
+        let waiting = outbox.len();
+        if waiting > 0 {
+            tracing::info!(
+                records = waiting,
+                "usage outbox holds records from a previous run"
+            );
+        }
+        tokio::spawn(flusher(Arc::downgrade(&outbox.inner), wake));
+        Ok(outbox)
+    }
+
+    /// Writes a record and returns once it is durable.
+    pub async fn push(&self, record: &UsageRecord) -> Result<(), RouterError> {
+        let inner = &self.inner;
+        let seq = inner.db.generate_id().map_err(RouterError::outbox)?;
+        inner
+            .tree
+            .insert(seq.to_be_bytes(), record.encode_to_vec())
+            .map_err(RouterError::outbox)?;
+        let ticket = inner.written.fetch_add(1, Ordering::AcqRel) + 1;
+        inner.wake_flusher.notify_one();
+        let mut durable = inner.durable.subscribe();
+        durable
+            .wait_for(|&done| done >= ticket)
+            .await
+            .map_err(|_| RouterError::Outbox {
+                key: "router.outbox_dir",
+                message: "outbox flusher stopped".into(),
+            })?;
+        Ok(())
+    }
+
+    /// The oldest records, up to `n`, with their keys for [`Outbox::ack`].
+    pub fn oldest(&self, n: usize) -> Result<Vec<(sled::IVec, UsageRecord)>, RouterError> {
+        let mut out = Vec::with_capacity(n.min(1024));
+        for item in self.inner.tree.iter().take(n) {
+            let (key, value) = item.map_err(RouterError::outbox)?;
+            match UsageRecord::decode(value.as_ref()) {
+                Ok(record) => out.push((key, record)),
+                Err(e) => {
+                    // A torn or corrupt entry cannot be shipped; keep it out of the
+                    // way (and in the logs) rather than block every record behind it.
+                    tracing::error!(error = %e, "corrupt usage outbox entry skipped and removed");
+                    self.inner.tree.remove(key).map_err(RouterError::outbox)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes acknowledged records. Not flushed at once: if the deletion is lost in
+    /// a crash, the records are shipped again and metering ignores the duplicates.
+    pub fn ack(&self, keys: impl IntoIterator<Item = sled::IVec>) -> Result<(), RouterError> {
+        let mut batch = sled::Batch::default();
+        for key in keys {
+            batch.remove(key);
+        }
+        self.inner
+            .tree
+            .apply_batch(batch)
+            .map_err(RouterError::outbox)
+    }
+
+    /// Records waiting.
+    pub fn len(&self) -> u64 {
+        self.inner.tree.len() as u64
+    }
+
+    /// Whether no record is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.inner.tree.is_empty()
+    }
+
+    /// Whether the outbox reached `router.outbox_max_records`: new requests are
+    /// refused until metering catches up, so no traffic goes unbilled.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.inner.max_records
+    }
+
+    /// Makes every write durable (shutdown).
+    pub async fn flush(&self) -> Result<(), RouterError> {
+        self.inner
+            .db
+            .flush_async()
+            .await
+            .map_err(RouterError::outbox)?;
+        Ok(())
+    }
+}
+
+/// Group commit: whenever writes are pending, one flush covers all of them. Holds
+/// the outbox only while flushing, so dropping the outbox closes the database.
+async fn flusher(inner: std::sync::Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let target = strong.written.load(Ordering::Acquire);
+        if *strong.durable.borrow() >= target {
+            drop(strong);
+            // notify_one keeps a permit, so a write between the check and this wait
+            // is not missed.
+            wake.notified().await;
+            continue;
+        }
+        match strong.db.flush_async().await {
+            Ok(_) => {
+                strong.durable.send_replace(target);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "usage outbox flush failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> UsageRecord {
+        UsageRecord {
+            request_id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_survive_reopen_until_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_string();
+        {
+            let outbox = Outbox::open(&path, 10).unwrap();
+            let writers: Vec<_> = (0..50)
+                .map(|i| {
+                    let o = outbox.clone();
+                    tokio::spawn(async move { o.push(&record(&format!("r{i}"))).await })
+                })
+                .collect();
+            for w in writers {
+                w.await.unwrap().unwrap();
+            }
+            assert_eq!(outbox.len(), 50);
+            assert!(outbox.is_full());
+            let first = outbox.oldest(20).unwrap();
+            assert_eq!(first.len(), 20);
+            outbox.ack(first.into_iter().map(|(k, _)| k)).unwrap();
+            outbox.flush().await.unwrap();
+        }
+        // Reopen, as after a restart: the 30 unacknowledged records are still there.
+        let outbox = Outbox::open(&path, 10).unwrap();
+        let rest = outbox.oldest(100).unwrap();
+        assert_eq!(rest.len(), 30);
+        let mut ids: Vec<_> = rest.iter().map(|(_, r)| r.request_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 30);
+    }
+}
