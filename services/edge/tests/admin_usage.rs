@@ -27,6 +27,7 @@ fn totals(requests: u64, cost_micros: i64) -> UsageTotals {
         prompt_tokens: 10 * requests,
         completion_tokens: 5 * requests,
         cached_prompt_tokens: 1,
+        cache_write_prompt_tokens: 3,
         reasoning_tokens: 2,
         cost_micros,
         errors: 1,
@@ -77,6 +78,7 @@ async fn summary_has_totals_and_buckets_and_forwards_everything() {
     let totals_json = |requests: u64, cost: i64, usd: &str| {
         json!({"requests": requests, "prompt_tokens": 10 * requests,
             "completion_tokens": 5 * requests, "cached_prompt_tokens": 1,
+            "cache_write_prompt_tokens": 3,
             "reasoning_tokens": 2, "cost_micros": cost, "cost_usd": usd,
             "errors": 1, "cancelled": 0, "estimated": 1})
     };

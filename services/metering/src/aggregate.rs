@@ -16,6 +16,7 @@ pub(crate) fn totals_of(record: &UsageRecord) -> UsageTotals {
         prompt_tokens: record.prompt_tokens,
         completion_tokens: record.completion_tokens,
         cached_prompt_tokens: record.cached_prompt_tokens,
+        cache_write_prompt_tokens: record.cache_write_prompt_tokens,
         reasoning_tokens: record.reasoning_tokens,
         cost_micros: record.cost_micros,
         errors: u64::from(outcome == Outcome::Error),
@@ -35,6 +36,9 @@ pub(crate) fn add(into: &mut UsageTotals, other: &UsageTotals) {
     into.cached_prompt_tokens = into
         .cached_prompt_tokens
         .saturating_add(other.cached_prompt_tokens);
+    into.cache_write_prompt_tokens = into
+        .cache_write_prompt_tokens
+        .saturating_add(other.cache_write_prompt_tokens);
     into.reasoning_tokens = into.reasoning_tokens.saturating_add(other.reasoning_tokens);
     into.cost_micros = into.cost_micros.saturating_add(other.cost_micros);
     into.errors = into.errors.saturating_add(other.errors);

@@ -151,6 +151,8 @@ pub struct TotalsJson {
     pub completion_tokens: u64,
     /// Prompt tokens read from cache.
     pub cached_prompt_tokens: u64,
+    /// Prompt tokens written to cache.
+    pub cache_write_prompt_tokens: u64,
     /// Reasoning tokens.
     pub reasoning_tokens: u64,
     /// Cost in integer micro-dollars.
@@ -172,6 +174,7 @@ impl From<&UsageTotals> for TotalsJson {
             prompt_tokens: t.prompt_tokens,
             completion_tokens: t.completion_tokens,
             cached_prompt_tokens: t.cached_prompt_tokens,
+            cache_write_prompt_tokens: t.cache_write_prompt_tokens,
             reasoning_tokens: t.reasoning_tokens,
             cost_micros: t.cost_micros,
             cost_usd: usd(t.cost_micros),
