@@ -174,30 +174,19 @@ fn state(key: &Key) -> &'static str {
     }
 }
 
+/// A timestamp for tables: UTC, to the second (`2026-11-23 23:04:37`).
 pub(super) fn fmt_time(t: Option<&prost_types::Timestamp>) -> String {
     let Some(t) = t else { return "-".into() };
-    let secs = t.seconds;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    // prost-types renders RFC 3339 (`2026-11-23T23:04:37Z`); drop the fraction.
+    let whole = prost_types::Timestamp {
+        seconds: t.seconds,
+        nanos: 0,
+    };
+    whole
+        .to_string()
+        .replacen('T', " ", 1)
+        .trim_end_matches('Z')
+        .to_string()
 }
 
 pub(super) fn status_error(status: tonic::Status) -> anyhow::Error {
