@@ -64,6 +64,7 @@ async fn traceparent_and_request_id_cross_every_hop() {
             log_filter: "info".into(),
             log_format: switchyard_config::LogFormat::Text,
             otlp_endpoint: Some(format!("http://{collector_addr}")),
+            metrics_listen: None,
         },
     )
     .unwrap();

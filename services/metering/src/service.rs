@@ -13,6 +13,7 @@ use switchyard_proto::metering::v1::{
     ExportUsageRequest, GetUsageRequest, ListUsageRequest, ListUsageResponse, RecordUsageRequest,
     RecordUsageResponse, SummarizeUsageRequest, SummarizeUsageResponse, UsageRecord,
 };
+use switchyard_telemetry::{metrics, names};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::{Request, Response, Status};
 
@@ -212,6 +213,8 @@ impl Metering for MeteringService {
             duplicates = outcome.duplicates,
             "usage recorded"
         );
+        metrics::counter!(names::LEDGER_INSERTED).increment(u64::from(outcome.inserted));
+        metrics::counter!(names::LEDGER_DUPLICATES).increment(u64::from(outcome.duplicates));
         Ok(Response::new(RecordUsageResponse {
             inserted: outcome.inserted,
             duplicates: outcome.duplicates,

@@ -140,6 +140,12 @@ impl Router {
         let principal = self.admit(metadata, request_id, model).await?;
         if self.inner.usage.is_full() {
             // Serving now would produce usage we could not store: refuse instead.
+            switchyard_telemetry::metrics::counter!(
+                switchyard_telemetry::names::REFUSED, "reason" => "usage_backlog_full"
+            )
+            .increment(1);
+            switchyard_telemetry::metrics::gauge!(switchyard_telemetry::names::OUTBOX_FULL)
+                .set(1.0);
             return Err(ApiError::new(
                 ErrorCode::ServiceUnavailable,
                 "usage ledger backlog is full; try again shortly",

@@ -29,6 +29,8 @@ struct Inner {
     db: sled::Db,
     tree: sled::Tree,
     max_records: u64,
+    /// Records waiting (sled's own `len` walks the whole tree).
+    waiting: AtomicU64,
     /// Writes issued so far (a writer's ticket).
     written: AtomicU64,
     /// The highest ticket known durable.
@@ -54,17 +56,18 @@ impl Outbox {
         let tree = db.open_tree("outbox").map_err(RouterError::outbox)?;
         let (durable, _) = watch::channel(0);
         let wake = Arc::new(Notify::new());
+        let waiting = tree.len() as u64;
         let outbox = Self {
             inner: Arc::new(Inner {
                 db,
                 tree,
                 max_records,
+                waiting: AtomicU64::new(waiting),
                 written: AtomicU64::new(0),
                 durable,
                 wake_flusher: wake.clone(),
             }),
         };
-        let waiting = outbox.len();
         if waiting > 0 {
             tracing::info!(
                 records = waiting,
@@ -83,6 +86,7 @@ impl Outbox {
             .tree
             .insert(seq.to_be_bytes(), record.encode_to_vec())
             .map_err(RouterError::outbox)?;
+        inner.waiting.fetch_add(1, Ordering::AcqRel);
         let ticket = inner.written.fetch_add(1, Ordering::AcqRel) + 1;
         inner.wake_flusher.notify_one();
         let mut durable = inner.durable.subscribe();
@@ -107,7 +111,15 @@ impl Outbox {
                     // A torn or corrupt entry cannot be shipped; keep it out of the
                     // way (and in the logs) rather than block every record behind it.
                     tracing::error!(error = %e, "corrupt usage outbox entry skipped and removed");
-                    self.inner.tree.remove(key).map_err(RouterError::outbox)?;
+                    if self
+                        .inner
+                        .tree
+                        .remove(key)
+                        .map_err(RouterError::outbox)?
+                        .is_some()
+                    {
+                        self.inner.waiting.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
             }
         }
@@ -211,11 +223,15 @@ mod tests {
             assert!(outbox.is_full());
             let first = outbox.oldest(20).unwrap();
             assert_eq!(first.len(), 20);
-            outbox.ack(first.into_iter().map(|(k, _)| k)).unwrap();
+            outbox
+                .ack(first.into_iter().map(|(k, _)| k).collect())
+                .unwrap();
+            assert_eq!(outbox.len(), 30);
             outbox.flush().await.unwrap();
         }
         // Reopen, as after a restart: the 30 unacknowledged records are still there.
         let outbox = Outbox::open(&path, 10).unwrap();
+        assert_eq!(outbox.len(), 30);
         let rest = outbox.oldest(100).unwrap();
         assert_eq!(rest.len(), 30);
         let mut ids: Vec<_> = rest.iter().map(|(_, r)| r.request_id.clone()).collect();

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_grpc::GrpcChannel;
+use switchyard_proto::metering::v1::Outcome;
 use switchyard_proto::metering::v1::metering_client::MeteringClient;
 use switchyard_proto::metering::v1::{RecordUsageRequest, UsageRecord};
+use switchyard_telemetry::{metrics, names};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -37,8 +39,24 @@ impl UsageSink {
     /// disk failure: it is logged with the request id so the usage can be recovered
     /// from the logs, and never surfaces to the caller.
     pub async fn record(&self, record: UsageRecord) {
+        let outcome = match Outcome::try_from(record.outcome) {
+            Ok(Outcome::Ok) => "ok",
+            Ok(Outcome::Error) => "error",
+            Ok(Outcome::Cancelled) => "cancelled",
+            _ => "unspecified",
+        };
+        metrics::counter!(names::REQUESTS,
+            "operation" => record.operation.clone(),
+            "model" => record.requested_model.clone(),
+            "outcome" => outcome)
+        .increment(1);
+        metrics::counter!(names::COST_MICROS, "model" => record.requested_model.clone())
+            .increment(u64::try_from(record.cost_micros).unwrap_or(0));
         match self.outbox.push(&record).await {
-            Ok(()) => self.wake.notify_one(),
+            Ok(()) => {
+                metrics::gauge!(names::OUTBOX_RECORDS).set(self.outbox.len() as f64);
+                self.wake.notify_one();
+            }
             Err(e) => tracing::error!(
                 request_id = %record.request_id,
                 tenant = %record.tenant,

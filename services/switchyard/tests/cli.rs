@@ -29,6 +29,7 @@ data_dir = "{d}/auth"
 data_dir = "{d}/metering"
 [telemetry]
 log_format = "json"
+metrics_listen = "127.0.0.1:0"
 [[providers]]
 name = "mock"
 kind = "mock"
@@ -48,6 +49,7 @@ struct Served {
     child: Child,
     edge: String,
     grpc: String,
+    metrics: String,
 }
 
 /// Starts `switchyard serve` and waits for the log line that names its addresses.
@@ -62,14 +64,19 @@ async fn serve(config: &str) -> Served {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let started = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut metrics = None;
         while let Some(line) = lines.next_line().await.unwrap() {
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
+            if v["message"] == "metrics serving" {
+                metrics = v["metrics"].as_str().map(str::to_string);
+            }
             if v["message"] == "switchyard serving (all-in-one)" {
                 return (
                     v["edge"].as_str().unwrap().to_string(),
                     v["grpc"].as_str().unwrap().to_string(),
+                    metrics.expect("metrics address logged before serving"),
                 );
             }
         }
@@ -83,6 +90,7 @@ async fn serve(config: &str) -> Served {
         child,
         edge: started.0,
         grpc: started.1,
+        metrics: started.2,
     }
 }
 
@@ -185,6 +193,37 @@ async fn keys_usage_and_graceful_shutdown() {
     assert!(
         table.contains(&request_id) && table.contains("mock-chat"),
         "{table}"
+    );
+
+    // Metrics: the routed request is counted, the outbox is visible.
+    let resp = http
+        .post(format!("http://{}/v1/chat/completions", served.edge))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"model": "mock-chat", "messages": [{"role": "user", "content": "count me"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let metrics = http
+        .get(format!("http://{}/metrics", served.metrics))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let requests = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("switchyard_requests_total{")
+                && l.contains(r#"model="mock-chat""#)
+                && l.contains(r#"outcome="ok""#)
+        })
+        .unwrap_or_else(|| panic!("no request counter in:\n{metrics}"));
+    assert!(requests.ends_with(" 1"), "{requests}");
+    assert!(
+        metrics.contains("switchyard_usage_outbox_records"),
+        "{metrics}"
     );
 
     // Revoke: the key stops working at once.

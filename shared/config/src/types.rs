@@ -213,6 +213,9 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// OTLP/gRPC endpoint for traces (`http://127.0.0.1:4317`); unset disables export.
     pub otlp_endpoint: Option<String>,
+    /// Address of the Prometheus `GET /metrics` listener (`127.0.0.1:9464`); unset
+    /// disables it. One per process.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for TelemetryConfig {
@@ -221,6 +224,7 @@ impl Default for TelemetryConfig {
             log_filter: "info".into(),
             log_format: LogFormat::Text,
             otlp_endpoint: None,
+            metrics_listen: None,
         }
     }
 }

@@ -32,6 +32,14 @@ impl Config {
         ] {
             check_url(key, url)?;
         }
+        if let Some(addr) = &self.telemetry.metrics_listen
+            && addr.parse::<SocketAddr>().is_err()
+        {
+            return Err(ConfigError::invalid(
+                "telemetry.metrics_listen",
+                format!("`{addr}` is not an ip:port address"),
+            ));
+        }
         if let Some(url) = &self.telemetry.otlp_endpoint {
             check_url("telemetry.otlp_endpoint", url)?;
         }

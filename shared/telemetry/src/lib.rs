@@ -19,6 +19,20 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+pub mod names;
+
+pub use metrics;
+pub use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Installs the process-wide Prometheus recorder; [`PrometheusHandle::render`] gives
+/// the text exposition for a `/metrics` endpoint. Without it (in-process tests,
+/// libraries embedding Switchyard) every metric call is a no-op.
+pub fn install_metrics() -> Result<PrometheusHandle, TelemetryError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| TelemetryError::Metrics(e.to_string()))
+}
+
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -28,6 +42,9 @@ pub enum TelemetryError {
     /// The OTLP exporter could not be built.
     #[error("config key `telemetry.otlp_endpoint`: {0}")]
     Exporter(String),
+    /// The metrics recorder could not be installed.
+    #[error("config key `telemetry.metrics_listen`: {0}")]
+    Metrics(String),
     /// A global subscriber was already installed.
     #[error("tracing subscriber already installed")]
     AlreadyInstalled,

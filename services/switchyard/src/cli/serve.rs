@@ -28,6 +28,21 @@ pub async fn run(
     let listeners = Listeners::bind(&config, &args.services, passed)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_to_cancel(shutdown.clone()));
+    if let Some(addr) = &config.telemetry.metrics_listen {
+        let handle = switchyard_telemetry::install_metrics()?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("config key `telemetry.metrics_listen`: cannot listen on {addr}")
+        })?;
+        tracing::info!(
+            metrics = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "metrics serving"
+        );
+        tokio::spawn(switchyard::serve_metrics(
+            listener,
+            handle,
+            shutdown.clone(),
+        ));
+    }
     switchyard::run(&config, &args.services, listeners, shutdown)
         .await
         .context("serving")?;
