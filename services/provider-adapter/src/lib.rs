@@ -19,7 +19,6 @@
 //! mid-stream ends the stream with an error status instead.
 
 mod error;
-mod estimate;
 mod mock;
 mod openai_compatible;
 mod openai_wire;

@@ -3,10 +3,12 @@
 //!
 //! The answer is `completion_tokens` words (one token each) drawn from a fixed list
 //! by a small PRNG seeded with the FNV-1a hash of the last user message, so the same
-//! prompt always gets the same text. Usage is exact (`estimated = false`): prompt
-//! tokens by the estimate rule, completion tokens = words. `latency_ms` delays the
-//! answer (or first token), `tokens_per_second` paces streams, and `failure_rate`
-//! fails that fraction of requests up front with a retryable upstream error. The hot
+//! prompt always gets the same text. Usage is exact (`estimated = false`), as a real
+//! provider's: prompt tokens counted by `switchyard-tokens` (`o200k_base`, about
+//! 0.1–0.2 µs per token; its shared encoder is built at the first request), completion
+//! tokens = words. `latency_ms` delays the answer (or first token),
+//! `tokens_per_second` paces streams, and `failure_rate` fails that fraction of
+//! requests up front with a retryable upstream error. Besides that count, the hot
 //! path builds no JSON and allocates only the answer itself.
 
 use std::time::Duration;
@@ -22,7 +24,7 @@ use switchyard_proto::types::v1::{
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::openai_compatible::{new_id, now_secs};
-use crate::{ChatProvider, ChunkStream, ProviderError, estimate};
+use crate::{ChatProvider, ChunkStream, ProviderError};
 
 /// Embedding dimension when the request names none.
 const DEFAULT_DIMENSIONS: u32 = 16;
@@ -110,8 +112,29 @@ impl MockProvider {
         }
     }
 
+    /// The mock's own report, as a provider's would be: exact by the mock's rule
+    /// (four characters a token, four per message, three to prime the reply), and
+    /// cheap, since benchmarks run through the mock and a real tokenizer would cost
+    /// ~0.1 µs per prompt token on every request.
     fn usage(req: &ChatRequest, words: u32) -> Usage {
-        let prompt_tokens = estimate::prompt_tokens(req);
+        let text: u64 = req
+            .messages
+            .iter()
+            .map(|m| {
+                let chars: u64 = m
+                    .content
+                    .iter()
+                    .map(|p| match &p.part {
+                        Some(switchyard_proto::types::v1::content_part::Part::Text(t)) => {
+                            switchyard_tokens::approximate(t)
+                        }
+                        _ => 0,
+                    })
+                    .sum();
+                chars + 4
+            })
+            .sum();
+        let prompt_tokens = text + 3;
         Usage {
             prompt_tokens,
             completion_tokens: u64::from(words),
@@ -273,7 +296,13 @@ impl ChatProvider for MockProvider {
                 values: unit_vector(seed, dims as usize),
             })
             .collect();
-        let prompt_tokens = estimate::embed_tokens(req);
+        // The mock's rule again (see `usage`): cheap and deterministic.
+        let prompt_tokens: u64 = req
+            .input
+            .iter()
+            .map(|t| switchyard_tokens::approximate(t))
+            .chain(req.token_input.iter().map(|t| t.ids.len() as u64))
+            .sum();
         Ok(EmbedResponse {
             model: upstream_model.to_string(),
             data,

@@ -64,7 +64,7 @@ async fn answers_are_deterministic_with_exact_usage() {
     assert_eq!(a.model, "mock-model");
     assert_eq!(a.choices[0].finish_reason, FinishReason::Stop as i32);
     let usage = a.usage.unwrap();
-    // (2 + 4) + (2 + 4) + 3
+    // o200k_base: "be brief" 2 and "hello" 1, each message + 4, the reply + 3.
     assert_eq!(
         (
             usage.prompt_tokens,
@@ -171,6 +171,7 @@ async fn embeddings_are_deterministic_unit_vectors() {
     assert_eq!(answer.data[0].values, answer.data[2].values);
     assert_ne!(answer.data[0].values, answer.data[1].values);
     let usage = answer.usage.unwrap();
+    // The mock's rule: a token per four characters of each input, rounded up.
     assert_eq!((usage.prompt_tokens, usage.estimated), (6, false));
 
     let req = EmbedRequest {

@@ -128,7 +128,9 @@ impl Outbox {
 
     /// Deletes acknowledged records. Not flushed at once: if the deletion is lost in
     /// a crash, the records are shipped again and metering ignores the duplicates.
-    pub fn ack(&self, keys: impl IntoIterator<Item = sled::IVec>) -> Result<(), RouterError> {
+    /// The keys must come from [`Outbox::oldest`] (each present once).
+    pub fn ack(&self, keys: Vec<sled::IVec>) -> Result<(), RouterError> {
+        let count = keys.len() as u64;
         let mut batch = sled::Batch::default();
         for key in keys {
             batch.remove(key);
@@ -136,17 +138,19 @@ impl Outbox {
         self.inner
             .tree
             .apply_batch(batch)
-            .map_err(RouterError::outbox)
+            .map_err(RouterError::outbox)?;
+        self.inner.waiting.fetch_sub(count, Ordering::AcqRel);
+        Ok(())
     }
 
-    /// Records waiting.
+    /// Records waiting (a counter, not a scan: cheap enough for every admission).
     pub fn len(&self) -> u64 {
-        self.inner.tree.len() as u64
+        self.inner.waiting.load(Ordering::Acquire)
     }
 
     /// Whether no record is waiting.
     pub fn is_empty(&self) -> bool {
-        self.inner.tree.is_empty()
+        self.len() == 0
     }
 
     /// Whether the outbox reached `router.outbox_max_records`: new requests are

@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use switchyard_proto::auth::v1::Principal;
 use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
-use switchyard_proto::types::v1::{ChatRequest, EmbedRequest, Usage, content_part::Part};
+use switchyard_proto::types::v1::Usage;
 
 use crate::models::Deployment;
 use switchyard_pricing::cost_micros;
@@ -110,43 +110,4 @@ impl MarkCancelled for UsageRecord {
             attempt.outcome = Outcome::Cancelled as i32;
         }
     }
-}
-
-/// Rough token count of a text (about four characters per token), used only when a
-/// provider reports no usage; such records are marked estimated.
-pub fn estimate_tokens(chars: usize) -> u64 {
-    u64::try_from(chars.div_ceil(4)).unwrap_or(u64::MAX)
-}
-
-/// Rough prompt token count of a chat request (text plus a small per-message
-/// overhead), used only when a provider reports no usage.
-pub fn estimate_prompt_tokens(request: &ChatRequest) -> u64 {
-    request
-        .messages
-        .iter()
-        .map(|m| {
-            let chars: usize = m
-                .content
-                .iter()
-                .map(|p| match &p.part {
-                    Some(Part::Text(t)) => t.len(),
-                    _ => 0,
-                })
-                .sum();
-            estimate_tokens(chars) + 4
-        })
-        .sum::<u64>()
-        + 3
-}
-
-/// Rough token count of an embeddings request, used only when the provider's answer
-/// never arrives (the client left and the drain timed out).
-pub fn estimate_embed_tokens(request: &EmbedRequest) -> u64 {
-    let text: u64 = request.input.iter().map(|t| estimate_tokens(t.len())).sum();
-    let ids: u64 = request
-        .token_input
-        .iter()
-        .map(|t| u64::try_from(t.ids.len()).unwrap_or(u64::MAX))
-        .sum();
-    text + ids
 }

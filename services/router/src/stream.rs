@@ -13,10 +13,11 @@ use futures::{Stream, StreamExt};
 use switchyard_error::ApiError;
 use switchyard_proto::metering::v1::Outcome;
 use switchyard_proto::types::v1::{ChatChunk, Usage};
+use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use crate::record::{Draft, estimate_tokens};
+use crate::record::Draft;
 use crate::usage::UsageSink;
 
 /// Everything the relay needs besides the streams.
@@ -24,13 +25,16 @@ pub struct Relay {
     pub draft: Draft,
     pub usage: UsageSink,
     pub drain_timeout: Duration,
-    pub prompt_estimate: u64,
+    /// What the prompt's count needs, counted only if no usage report arrives.
+    pub prompt: DeferredPrompt,
 }
 
 #[derive(Default)]
 struct Tally {
     usage: Option<Usage>,
-    produced_chars: usize,
+    /// The text produced (bounded), tokenized once at the end, and only if the
+    /// provider's usage report never arrived.
+    produced: Counter,
     first_token_at: Option<Instant>,
 }
 
@@ -39,23 +43,22 @@ impl Tally {
         if let Some(usage) = &chunk.usage {
             self.usage = Some(*usage);
         }
-        let mut chars = 0;
-        for choice in &chunk.choices {
-            if let Some(delta) = &choice.delta {
-                chars += delta.content.as_ref().map_or(0, String::len);
-                chars += delta.refusal.as_ref().map_or(0, String::len);
-                for call in &delta.tool_calls {
-                    if let Some(f) = &call.function {
-                        chars += f.name.as_ref().map_or(0, String::len);
-                        chars += f.arguments.as_ref().map_or(0, String::len);
-                    }
-                }
+        let mut produced = false;
+        for delta in chunk.choices.iter().filter_map(|c| c.delta.as_ref()) {
+            let calls = delta.tool_calls.iter().filter_map(|c| c.function.as_ref());
+            let texts = [&delta.content, &delta.refusal]
+                .into_iter()
+                .chain(calls.flat_map(|f| [&f.name, &f.arguments]))
+                .flatten()
+                .filter(|t| !t.is_empty());
+            for text in texts {
+                self.produced.push(text);
+                produced = true;
             }
         }
-        if chars > 0 && self.first_token_at.is_none() {
+        if produced && self.first_token_at.is_none() {
             self.first_token_at = Some(Instant::now());
         }
-        self.produced_chars += chars;
     }
 }
 
@@ -129,16 +132,10 @@ impl Relay {
             }
         }
 
-        let usage = tally.usage.unwrap_or_else(|| {
-            let completion = estimate_tokens(tally.produced_chars);
-            Usage {
-                prompt_tokens: self.prompt_estimate,
-                completion_tokens: completion,
-                total_tokens: self.prompt_estimate + completion,
-                estimated: true,
-                ..Default::default()
-            }
-        });
+        let usage = match tally.usage {
+            Some(usage) => usage,
+            None => estimate_usage(self.prompt, tally.produced).await,
+        };
         let ttft_us = tally
             .first_token_at
             .map(|t| u64::try_from(t.duration_since(self.draft.started).as_micros()).unwrap_or(0))
@@ -163,7 +160,10 @@ mod tests {
 
     use switchyard_proto::auth::v1::Principal;
     use switchyard_proto::metering::v1::UsageRecord;
-    use switchyard_proto::types::v1::{ChunkChoice, Delta};
+    use switchyard_proto::types::v1::content_part::Part;
+    use switchyard_proto::types::v1::{
+        ChatRequest, ChunkChoice, ContentPart, Delta, Message, Role,
+    };
 
     use super::*;
     use crate::models::Deployment;
@@ -189,6 +189,21 @@ mod tests {
                 total_tokens: 10 + completion,
                 ..Default::default()
             }),
+            ..Default::default()
+        }
+    }
+
+    /// A one-message prompt of 11 tokens: "Hello, world!" (4), 4 for the message and
+    /// 3 priming the reply.
+    fn prompt() -> ChatRequest {
+        ChatRequest {
+            messages: vec![Message {
+                role: Role::User as i32,
+                content: vec![ContentPart {
+                    part: Some(Part::Text("Hello, world!".into())),
+                }],
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }
@@ -221,7 +236,7 @@ mod tests {
             draft,
             usage: sink,
             drain_timeout: Duration::from_secs(30),
-            prompt_estimate: 7,
+            prompt: DeferredPrompt::chat(&prompt()),
         };
         (relay, Records { outbox, _dir: dir })
     }
@@ -259,14 +274,16 @@ mod tests {
         let (relay, mut records) = relay();
         let (_up_tx, up_rx) = futures::channel::mpsc::unbounded::<Result<ChatChunk, Status>>();
         let (tx, rx) = mpsc::channel(4);
-        let task = tokio::spawn(relay.run(chunk("abcdefgh"), up_rx, tx));
+        let task = tokio::spawn(relay.run(chunk("The quick brown fox"), up_rx, tx));
         drop(rx);
         // Paused time: the 30 s drain timeout elapses without real waiting.
         task.await.unwrap();
         let record = records.recv().await.unwrap();
         assert_eq!(record.outcome, Outcome::Cancelled as i32);
         assert!(record.usage_estimated);
-        assert_eq!((record.prompt_tokens, record.completion_tokens), (7, 2));
+        // Counted by the tokenizer: the prompt kept, and the text that was produced.
+        assert_eq!(switchyard_tokens::chat_prompt(&prompt()), 11);
+        assert_eq!((record.prompt_tokens, record.completion_tokens), (11, 4));
     }
 
     #[tokio::test]
@@ -274,7 +291,7 @@ mod tests {
         let (relay, mut records) = relay();
         let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
         let (tx, mut rx) = mpsc::channel(4);
-        up_tx.unbounded_send(Ok(chunk("more"))).unwrap();
+        up_tx.unbounded_send(Ok(chunk(" jumps over"))).unwrap();
         up_tx
             .unbounded_send(Err(ApiError::new(
                 switchyard_error::ErrorCode::UpstreamUnavailable,
@@ -282,7 +299,7 @@ mod tests {
             )
             .to_status()))
             .unwrap();
-        let task = tokio::spawn(relay.run(chunk("abcd"), up_rx, tx));
+        let task = tokio::spawn(relay.run(chunk("The quick brown fox"), up_rx, tx));
         let mut received = Vec::new();
         while let Some(item) = rx.recv().await {
             received.push(item);
@@ -294,6 +311,7 @@ mod tests {
         assert_eq!(record.outcome, Outcome::Error as i32);
         assert_eq!(record.error_reason, "UPSTREAM_UNAVAILABLE");
         assert!(record.usage_estimated);
-        assert_eq!(record.completion_tokens, 2);
+        // Both chunks, counted as the one text they make.
+        assert_eq!((record.prompt_tokens, record.completion_tokens), (11, 6));
     }
 }

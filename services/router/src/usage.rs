@@ -131,6 +131,7 @@ impl UsageShipper {
                 continue;
             }
             let (keys, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let count = keys.len() as u64;
             match self
                 .client
                 .record_usage(RecordUsageRequest { records })
@@ -140,9 +141,15 @@ impl UsageShipper {
                     if let Err(e) = self.outbox.ack(keys) {
                         tracing::error!(error = %e, "cannot delete acknowledged usage records");
                     }
+                    metrics::counter!(names::USAGE_DELIVERED).increment(count);
+                    metrics::gauge!(names::OUTBOX_RECORDS).set(self.outbox.len() as f64);
+                    metrics::gauge!(names::OUTBOX_FULL).set(0.0);
                     backoff = INITIAL_BACKOFF;
                 }
                 Err(status) => {
+                    metrics::counter!(names::USAGE_DELIVERY_FAILURES).increment(1);
+                    let full = self.outbox.is_full();
+                    metrics::gauge!(names::OUTBOX_FULL).set(if full { 1.0 } else { 0.0 });
                     let waiting = self.outbox.len();
                     if self.outbox.is_full() {
                         tracing::error!(
