@@ -10,10 +10,8 @@
 //! Shutdown (SIGTERM, Ctrl-C, or the token in tests) drains in-flight requests,
 //! delivers queued usage, then flushes the sled stores.
 
-mod metrics;
 mod services;
 
-pub use metrics::serve_metrics;
 pub use services::{Service, ServiceSet};
 
 use switchyard_auth::AuthService;
