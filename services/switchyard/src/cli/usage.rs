@@ -246,11 +246,12 @@ async fn summary(config_path: &str, args: SummaryArgs) -> anyhow::Result<()> {
             (Some(_), "") => "(none)",
             (Some(_), group) => group,
         };
-        summary_row(
-            &fmt_time(bucket.start.as_ref()),
-            group,
-            &bucket.totals.unwrap_or_default(),
-        );
+        // A summary without a start covers all time: say so rather than 1970.
+        let start = match bucket.start {
+            Some(t) if t.seconds > 0 => fmt_time(Some(&t)),
+            _ => "all time".to_string(),
+        };
+        summary_row(&start, group, &bucket.totals.unwrap_or_default());
     }
     summary_row("TOTAL", "", &answer.total.unwrap_or_default());
     Ok(())
