@@ -173,6 +173,7 @@ impl Mesh {
                 tenant: tenant.into(),
                 name: "test".into(),
                 allowed_models: models.iter().map(|m| m.to_string()).collect(),
+                create_tenant: true,
                 ..Default::default()
             }))
             .await
@@ -266,6 +267,8 @@ version = 1
 [edge]
 listen = "{edge}"
 router_url = "http://{router}"
+auth_url = "http://{auth}"
+metering_url = "http://{metering}"
 max_body_bytes = 65536
 
 [router]
@@ -283,6 +286,7 @@ data_dir = "{data}/auth"
 [metering]
 listen = "{metering}"
 data_dir = "{data}/metering"
+auth_url = "http://{auth}"
 
 [provider_adapter]
 listen = "{provider}"

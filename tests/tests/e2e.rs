@@ -136,6 +136,7 @@ both_shapes!(
     client_disconnect_unary_is_billed_as_cancelled,
     client_disconnect_mid_stream_is_billed_as_cancelled,
     stream_and_unary_bill_the_same,
+    admin_http_tenants_keys_audit_and_scoped_usage,
 );
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
@@ -763,5 +764,125 @@ async fn stream_and_unary_bill_the_same(shape: Shape) {
         );
         assert!(a.cost_micros > 0, "{model}");
     }
+    env.mesh.shutdown().await;
+}
+
+async fn admin_http_tenants_keys_audit_and_scoped_usage(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let admin = format!("Bearer {}", switchyard_tests::ADMIN_TOKEN);
+    let url = |path: &str| format!("{}{path}", env.mesh.base_url());
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    };
+
+    // A tenant with limits and a budget, then a key for it, over HTTP.
+    let (status, tenant) = send(
+        env.http
+            .post(url("/admin/v1/tenants"))
+            .header("authorization", &admin)
+            .header("x-switchyard-actor", "ops@example.com")
+            .json(&json!({"name": "globex", "allowed_models": ["mock-*"],
+                "limits": {"requests_per_minute": 600},
+                "budget": {"limit_micros": 5_000_000, "period": "monthly", "alert_percent": 80}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{tenant}");
+    assert_eq!(tenant["budget"]["limit_usd"], "5.000000");
+    let (status, created) = send(
+        env.http
+            .post(url("/admin/v1/keys"))
+            .header("authorization", &admin)
+            .json(&json!({"tenant": "globex", "name": "svc"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let key_id = created["key"]["id"].as_str().unwrap().to_string();
+    let (_, listed) = send(
+        env.http
+            .get(url("/admin/v1/keys?tenant=globex"))
+            .header("authorization", &admin),
+    )
+    .await;
+    assert!(
+        !listed.to_string().contains(&secret),
+        "listings never show secrets"
+    );
+
+    // The tenant's allowlist applies to its key.
+    let chat = |model: &str| {
+        env.http
+            .post(url("/v1/chat/completions"))
+            .bearer_auth(&secret)
+            .json(&chat_body(model, "hello"))
+            .send()
+    };
+    assert_eq!(chat("mock-model").await.unwrap().status(), 200);
+    assert_eq!(chat("chat-model").await.unwrap().status(), 403);
+
+    // The tenant's own key reads its own usage, and only its own.
+    let ok = chat("mock-model").await.unwrap();
+    env.mesh
+        .wait_usage(ok.headers()["x-request-id"].to_str().unwrap())
+        .await;
+    let (status, own) = send(
+        env.http
+            .get(url("/admin/v1/usage/summary"))
+            .bearer_auth(&secret),
+    )
+    .await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["total"]["requests"], 2, "{own}");
+    let (status, _) = send(
+        env.http
+            .get(url("/admin/v1/usage/summary?tenant=acme"))
+            .bearer_auth(&secret),
+    )
+    .await;
+    assert_eq!(status, 403, "another tenant's usage is refused");
+
+    // Disabling the tenant stops its keys at once; the audit trail says who did what.
+    let (status, _) = send(
+        env.http
+            .post(url("/admin/v1/tenants/globex/disable"))
+            .header("authorization", &admin)
+            .header("x-switchyard-actor", "ops@example.com"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(chat("mock-model").await.unwrap().status(), 401);
+    let (status, audit) = send(
+        env.http
+            .get(url("/admin/v1/audit?target=tenant:globex"))
+            .header("authorization", &admin),
+    )
+    .await;
+    assert_eq!(status, 200, "{audit}");
+    let actions: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.iter().any(|a| a.contains("DisableTenant")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a.contains("CreateTenant")),
+        "{actions:?}"
+    );
+    assert!(
+        audit["records"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .ends_with("as ops@example.com"),
+        "{audit}"
+    );
+    let (status, _) = send(env.http.get(url(&format!("/admin/v1/keys/{key_id}")))).await;
+    assert_eq!(status, 401, "admin routes need a token");
     env.mesh.shutdown().await;
 }

@@ -1,39 +1,36 @@
-//! The `KeyAdmin` gRPC service: create, list, get, revoke keys.
+//! The `KeyAdmin` gRPC service: create, list, get, revoke, update and rotate keys.
+//!
+//! Every change is written together with its audit record (see `audit`).
 
 use std::time::SystemTime;
 
+use serde_json::json;
 use switchyard_proto::auth::v1::key_admin_server::KeyAdmin;
 use switchyard_proto::auth::v1::{
     CreateKeyRequest, CreateKeyResponse, GetKeyRequest, Key, ListKeysRequest, ListKeysResponse,
-    RevokeKeyRequest,
+    RevokeKeyRequest, RotateKeyRequest, Tenant, UpdateKeyRequest,
 };
 use tonic::{Request, Response, Status};
 
+use crate::audit::{
+    AdminCall, budget_json, key_field_json, key_target, limits_json, tenant_target, time_json,
+    update_json,
+};
 use crate::key::{display_prefix, generate, hash};
-use crate::{AuthError, AuthService, StoredKey};
+use crate::store::Write;
+use crate::{AuthError, AuthService, StoredKey, validate};
+
+const KEY_PATHS: &str = "name, allowed_models, limits, budget, expires_at, labels";
 
 fn now() -> prost_types::Timestamp {
     prost_types::Timestamp::from(SystemTime::now())
 }
 
-fn valid_name(param: &str, value: &str) -> Result<(), AuthError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(AuthError::invalid(
-            param,
-            "must be 1-64 characters of letters, digits, '-', '_' or '.'",
-        ))
-    }
-}
-
 impl AuthService {
-    fn check_admin(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), AuthError> {
+    pub(crate) fn check_admin(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(), AuthError> {
         if self.admin.accepts(metadata) {
             Ok(())
         } else {
@@ -41,25 +38,38 @@ impl AuthService {
         }
     }
 
-    fn create_key(&self, req: CreateKeyRequest) -> Result<CreateKeyResponse, AuthError> {
-        valid_name("tenant", &req.tenant)?;
-        if !req.name.is_empty() && req.name.len() > 128 {
-            return Err(AuthError::invalid("name", "at most 128 characters"));
-        }
-        if req
-            .allowed_models
-            .iter()
-            .any(|m| m.is_empty() || m.len() > 256)
-        {
-            return Err(AuthError::invalid(
-                "allowed_models",
-                "entries must be 1-256 characters",
-            ));
-        }
-        if let Some(expires) = &req.expires_at
-            && SystemTime::try_from(*expires).map_or(true, |e| e <= SystemTime::now())
-        {
-            return Err(AuthError::invalid("expires_at", "must be in the future"));
+    /// Checks the admin token of a mutating call and captures who is calling.
+    pub(crate) fn admit<T>(&self, request: &Request<T>) -> Result<AdminCall, AuthError> {
+        self.check_admin(request.metadata())?;
+        Ok(AdminCall::from_request(request))
+    }
+
+    pub(crate) fn create_key(
+        &self,
+        call: &AdminCall,
+        req: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, AuthError> {
+        validate::name("tenant", &req.tenant)?;
+        validate::key_name("name", &req.name)?;
+        validate::models("allowed_models", &req.allowed_models)?;
+        validate::expiry("expires_at", req.expires_at.as_ref())?;
+        validate::limits("limits", req.limits.as_ref())?;
+        validate::budget("budget", req.budget.as_ref())?;
+        let mut writes = Vec::with_capacity(2);
+        if req.create_tenant {
+            let tenant = Tenant {
+                name: req.tenant.clone(),
+                created_at: Some(now()),
+                ..Default::default()
+            };
+            let record = call.record(
+                "KeyAdmin.CreateKey",
+                tenant_target(&req.tenant),
+                json!({ "name": req.tenant, "implicit": true }),
+            );
+            writes.push(Write::TenantIfAbsent(tenant, record));
+        } else if self.store.tenant(&req.tenant)?.is_none() {
+            return Err(AuthError::TenantNotFound(req.tenant));
         }
         let (id, secret) = generate();
         let key = Key {
@@ -70,16 +80,33 @@ impl AuthService {
             allowed_models: req.allowed_models,
             created_at: Some(now()),
             expires_at: req.expires_at,
-            revoked_at: None,
             labels: req.labels,
+            limits: req.limits,
+            budget: req.budget,
+            ..Default::default()
         };
-        self.store.put(
-            &id,
-            &StoredKey {
+        let record = call.record(
+            "KeyAdmin.CreateKey",
+            key_target(&id),
+            json!({
+                "tenant": key.tenant,
+                "name": key.name,
+                "allowed_models": key.allowed_models,
+                "expires_at": time_json(key.expires_at.as_ref()),
+                "labels": key.labels,
+                "limits": limits_json(key.limits.as_ref()),
+                "budget": budget_json(key.budget.as_ref()),
+                "create_tenant": req.create_tenant,
+            }),
+        );
+        writes.push(Write::Key(
+            id,
+            StoredKey {
                 key: Some(key.clone()),
                 hash: hash(&secret),
             },
-        )?;
+        ));
+        self.store.commit(&writes, &record)?;
         tracing::info!(key = %key.prefix, tenant = %key.tenant, "key created");
         Ok(CreateKeyResponse {
             key: Some(key),
@@ -87,11 +114,162 @@ impl AuthService {
         })
     }
 
-    fn get_key(&self, id: &str) -> Result<StoredKey, AuthError> {
+    pub(crate) fn get_key(&self, id: &str) -> Result<StoredKey, AuthError> {
         self.store
             .get(id)?
             .filter(|s| s.key.is_some())
             .ok_or_else(|| AuthError::KeyNotFound(id.to_string()))
+    }
+
+    pub(crate) fn revoke_key(&self, call: &AdminCall, id: &str) -> Result<Key, AuthError> {
+        let mut stored = self.get_key(id)?;
+        let mut key = stored.key.take().unwrap_or_default();
+        if key.revoked_at.is_none() {
+            key.revoked_at = Some(now());
+            stored.key = Some(key.clone());
+            let record = call.record(
+                "KeyAdmin.RevokeKey",
+                key_target(id),
+                json!({ "key_id": id }),
+            );
+            self.store
+                .commit(&[Write::Key(id.to_string(), stored)], &record)?;
+            tracing::info!(key = %key.prefix, "key revoked");
+        }
+        Ok(key)
+    }
+
+    pub(crate) fn update_key(
+        &self,
+        call: &AdminCall,
+        req: UpdateKeyRequest,
+    ) -> Result<Key, AuthError> {
+        let src = req
+            .key
+            .ok_or_else(|| AuthError::invalid("key", "is required"))?;
+        let paths = validate::mask_paths(req.update_mask.as_ref())?;
+        let mut stored = self.get_key(&src.id)?;
+        let mut key = stored.key.take().unwrap_or_default();
+        for path in paths {
+            let (head, sub) = match path.split_once('.') {
+                Some((h, s)) => (h, Some(s)),
+                None => (path.as_str(), None),
+            };
+            let known = match (head, sub) {
+                ("name", None) => {
+                    validate::key_name("key.name", &src.name)?;
+                    key.name.clone_from(&src.name);
+                    true
+                }
+                ("allowed_models", None) => {
+                    key.allowed_models.clone_from(&src.allowed_models);
+                    true
+                }
+                ("expires_at", None) => {
+                    validate::expiry("key.expires_at", src.expires_at.as_ref())?;
+                    key.expires_at = src.expires_at;
+                    true
+                }
+                ("labels", None) => {
+                    key.labels.clone_from(&src.labels);
+                    true
+                }
+                ("limits", sub) => {
+                    validate::apply_limits(&mut key.limits, src.limits.as_ref(), sub)
+                }
+                ("budget", sub) => {
+                    validate::apply_budget(&mut key.budget, src.budget.as_ref(), sub)
+                }
+                _ => false,
+            };
+            if !known {
+                return Err(validate::unknown_path(path, KEY_PATHS));
+            }
+        }
+        validate::models("key.allowed_models", &key.allowed_models)?;
+        validate::limits("key.limits", key.limits.as_ref())?;
+        validate::budget("key.budget", key.budget.as_ref())?;
+        let record = call.record(
+            "KeyAdmin.UpdateKey",
+            key_target(&key.id),
+            update_json(paths, |p| key_field_json(&key, p)),
+        );
+        stored.key = Some(key.clone());
+        self.store
+            .commit(&[Write::Key(key.id.clone(), stored)], &record)?;
+        tracing::info!(key = %key.prefix, "key updated");
+        Ok(key)
+    }
+
+    /// Issues a replacement for a key. The old key keeps working until the overlap
+    /// ends so clients can move over without an outage.
+    pub(crate) fn rotate_key(
+        &self,
+        call: &AdminCall,
+        req: RotateKeyRequest,
+    ) -> Result<CreateKeyResponse, AuthError> {
+        let overlap = validate::overlap(req.overlap_seconds)?;
+        let mut stored = self.get_key(&req.key_id)?;
+        let mut old = stored.key.take().unwrap_or_default();
+        if old.revoked_at.is_some() {
+            return Err(AuthError::invalid("key_id", "the key is revoked"));
+        }
+        if !old.replaced_by.is_empty() {
+            return Err(AuthError::invalid(
+                "key_id",
+                format!(
+                    "the key was already rotated (replaced by `{}`)",
+                    old.replaced_by
+                ),
+            ));
+        }
+        let (id, secret) = generate();
+        let new = Key {
+            id: id.clone(),
+            tenant: old.tenant.clone(),
+            name: old.name.clone(),
+            prefix: display_prefix(&id),
+            allowed_models: old.allowed_models.clone(),
+            created_at: Some(now()),
+            // A rotation renews the credential, not its lifetime.
+            expires_at: old.expires_at,
+            labels: old.labels.clone(),
+            limits: old.limits,
+            budget: old.budget,
+            ..Default::default()
+        };
+        // `overlap` is at most 30 days, so this cannot overflow.
+        let ends = SystemTime::now() + overlap;
+        old.replaced_by.clone_from(&id);
+        old.overlap_ends_at = Some(prost_types::Timestamp::from(ends));
+        let record = call.record(
+            "KeyAdmin.RotateKey",
+            key_target(&old.id),
+            json!({
+                "key_id": old.id,
+                "new_key_id": id,
+                "overlap_seconds": overlap.as_secs(),
+            }),
+        );
+        stored.key = Some(old.clone());
+        self.store.commit(
+            &[
+                Write::Key(old.id.clone(), stored),
+                Write::Key(
+                    id,
+                    StoredKey {
+                        key: Some(new.clone()),
+                        hash: hash(&secret),
+                    },
+                ),
+            ],
+            &record,
+        )?;
+        tracing::info!(old = %old.prefix, new = %new.prefix, "key rotated");
+        Ok(CreateKeyResponse {
+            key: Some(new),
+            secret,
+        })
     }
 }
 
@@ -101,9 +279,10 @@ impl KeyAdmin for AuthService {
         &self,
         request: Request<CreateKeyRequest>,
     ) -> Result<Response<CreateKeyResponse>, Status> {
-        self.check_admin(request.metadata())?;
+        let call = self.admit(&request)?;
         Ok(Response::new(AuthService::create_key(
             self,
+            &call,
             request.into_inner(),
         )?))
     }
@@ -134,34 +313,57 @@ impl KeyAdmin for AuthService {
         &self,
         request: Request<RevokeKeyRequest>,
     ) -> Result<Response<Key>, Status> {
-        self.check_admin(request.metadata())?;
+        let call = self.admit(&request)?;
         let id = request.into_inner().key_id;
-        let mut stored = AuthService::get_key(self, &id)?;
-        let mut key = stored.key.take().unwrap_or_default();
-        if key.revoked_at.is_none() {
-            key.revoked_at = Some(now());
-            stored.key = Some(key.clone());
-            self.store.put(&id, &stored)?;
-            tracing::info!(key = %key.prefix, "key revoked");
-        }
-        Ok(Response::new(key))
+        Ok(Response::new(AuthService::revoke_key(self, &call, &id)?))
+    }
+
+    async fn update_key(
+        &self,
+        request: Request<UpdateKeyRequest>,
+    ) -> Result<Response<Key>, Status> {
+        let call = self.admit(&request)?;
+        Ok(Response::new(AuthService::update_key(
+            self,
+            &call,
+            request.into_inner(),
+        )?))
+    }
+
+    async fn rotate_key(
+        &self,
+        request: Request<RotateKeyRequest>,
+    ) -> Result<Response<CreateKeyResponse>, Status> {
+        let call = self.admit(&request)?;
+        Ok(Response::new(AuthService::rotate_key(
+            self,
+            &call,
+            request.into_inner(),
+        )?))
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
     use crate::SledKeyStore;
     use switchyard_config::Secret;
 
-    fn service(dir: &tempfile::TempDir) -> AuthService {
+    pub(crate) fn service(dir: &tempfile::TempDir) -> AuthService {
         let store = SledKeyStore::open(dir.path().to_str().unwrap()).unwrap();
         AuthService::with_store(Arc::new(store), Some(Secret::new("admin")))
     }
 
-    fn admin<T>(msg: T) -> Request<T> {
+    pub(crate) fn call() -> AdminCall {
+        AdminCall {
+            actor: "admin:test".into(),
+            request_id: "req-test".into(),
+        }
+    }
+
+    pub(crate) fn admin<T>(msg: T) -> Request<T> {
         let mut r = Request::new(msg);
         r.metadata_mut()
             .insert("authorization", "Bearer admin".parse().unwrap());
@@ -177,6 +379,7 @@ mod tests {
             admin(CreateKeyRequest {
                 tenant: "acme".into(),
                 allowed_models: vec!["chat-*".into()],
+                create_tenant: true,
                 ..Default::default()
             }),
         )
@@ -222,10 +425,14 @@ mod tests {
         let secret = {
             let svc = service(&dir);
             let r = svc
-                .create_key(CreateKeyRequest {
-                    tenant: "t".into(),
-                    ..Default::default()
-                })
+                .create_key(
+                    &call(),
+                    CreateKeyRequest {
+                        tenant: "t".into(),
+                        create_tenant: true,
+                        ..Default::default()
+                    },
+                )
                 .unwrap();
             svc.flush().await.unwrap();
             r.secret
@@ -262,13 +469,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let svc = service(&dir);
         let r = svc
-            .create_key(CreateKeyRequest {
-                tenant: "t".into(),
-                expires_at: Some(prost_types::Timestamp::from(
-                    SystemTime::now() + std::time::Duration::from_secs(3600),
-                )),
-                ..Default::default()
-            })
+            .create_key(
+                &call(),
+                CreateKeyRequest {
+                    tenant: "t".into(),
+                    create_tenant: true,
+                    expires_at: Some(prost_types::Timestamp::from(
+                        SystemTime::now() + std::time::Duration::from_secs(3600),
+                    )),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert!(svc.authenticate(&r.secret, "").is_ok());
         // Move the stored expiry into the past.

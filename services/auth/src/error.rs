@@ -14,6 +14,12 @@ pub enum AuthError {
     /// The key is past its expiry.
     #[error("API key {0} has expired")]
     Expired(String),
+    /// The key was replaced by `RotateKey` and its overlap has ended.
+    #[error("API key rotated: {0} was replaced by a new key")]
+    Rotated(String),
+    /// The key's tenant is disabled.
+    #[error("tenant disabled: `{0}`")]
+    TenantDisabled(String),
     /// The key may not use the model.
     #[error("API key {prefix} may not use model `{model}`")]
     ModelNotAllowed {
@@ -36,6 +42,13 @@ pub enum AuthError {
     /// No key with this id.
     #[error("no key with id `{0}`")]
     KeyNotFound(String),
+    /// No tenant with this name.
+    #[error("no tenant named `{0}`")]
+    TenantNotFound(String),
+    /// A tenant with this name exists already. There is no ALREADY_EXISTS code in
+    /// the shared mapping, so this is an invalid request naming `tenant.name`.
+    #[error("tenant `{0}` already exists")]
+    TenantExists(String),
     /// The store failed.
     #[error("key store: {0}")]
     Store(#[from] sled::Error),
@@ -45,6 +58,9 @@ pub enum AuthError {
     /// Configuration problem at start-up.
     #[error(transparent)]
     Config(#[from] switchyard_config::ConfigError),
+    /// A background task failed (a bug).
+    #[error("{0}")]
+    Internal(&'static str),
     /// The server failed.
     #[error(transparent)]
     Grpc(#[from] switchyard_grpc::GrpcError),
@@ -62,7 +78,11 @@ impl AuthError {
 impl From<AuthError> for tonic::Status {
     fn from(err: AuthError) -> Self {
         let api = match &err {
-            AuthError::InvalidKey | AuthError::Revoked(_) | AuthError::Expired(_) => {
+            AuthError::InvalidKey
+            | AuthError::Revoked(_)
+            | AuthError::Expired(_)
+            | AuthError::Rotated(_)
+            | AuthError::TenantDisabled(_) => {
                 ApiError::new(ErrorCode::Unauthenticated, err.to_string())
             }
             AuthError::AdminUnauthenticated => {
@@ -72,10 +92,14 @@ impl From<AuthError> for tonic::Status {
                 ApiError::new(ErrorCode::PermissionDenied, err.to_string())
             }
             AuthError::InvalidArgument { param, message } => ApiError::invalid(param, message),
-            AuthError::KeyNotFound(_) => ApiError::new(ErrorCode::NotFound, err.to_string()),
+            AuthError::KeyNotFound(_) | AuthError::TenantNotFound(_) => {
+                ApiError::new(ErrorCode::NotFound, err.to_string())
+            }
+            AuthError::TenantExists(_) => ApiError::invalid("tenant.name", err.to_string()),
             AuthError::Store(_)
             | AuthError::Corrupt(_)
             | AuthError::Config(_)
+            | AuthError::Internal(_)
             | AuthError::Grpc(_) => {
                 tracing::error!(error = %err, "auth internal error");
                 ApiError::internal()

@@ -7,8 +7,10 @@ use subtle::ConstantTimeEq;
 use switchyard_config::{Config, Secret};
 use switchyard_grpc::AdminToken;
 use switchyard_grpc::MAX_MESSAGE_BYTES;
+use switchyard_proto::auth::v1::audit_log_server::AuditLogServer;
 use switchyard_proto::auth::v1::auth_server::{Auth, AuthServer};
 use switchyard_proto::auth::v1::key_admin_server::KeyAdminServer;
+use switchyard_proto::auth::v1::tenant_admin_server::TenantAdminServer;
 use switchyard_proto::auth::v1::{AuthenticateRequest, Principal};
 use tonic::{Request, Response, Status};
 
@@ -53,15 +55,26 @@ impl AuthService {
         KeyAdminServer::new(self.clone())
     }
 
+    /// The generated `TenantAdmin` server.
+    pub fn tenant_admin_server(&self) -> TenantAdminServer<Self> {
+        TenantAdminServer::new(self.clone())
+    }
+
+    /// The generated `AuditLog` server.
+    pub fn audit_server(&self) -> AuditLogServer<Self> {
+        AuditLogServer::new(self.clone())
+    }
+
     /// Makes every write durable (called on shutdown).
     pub async fn flush(&self) -> Result<(), AuthError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.flush())
             .await
-            .map_err(|_| AuthError::invalid("flush", "flush task failed"))?
+            .map_err(|_| AuthError::Internal("flush task failed"))?
     }
 
-    /// Checks a key and, when `model` is not empty, its allowlist.
+    /// Checks a key, its tenant and, when `model` is not empty, both allowlists
+    /// (the tenant's and the key's: a model must pass each; empty allows all).
     pub fn authenticate(&self, api_key: &str, model: &str) -> Result<Principal, AuthError> {
         let parsed = ParsedKey::parse(api_key).ok_or(AuthError::InvalidKey)?;
         let stored = self.store.get(parsed.id)?.ok_or(AuthError::InvalidKey)?;
@@ -70,15 +83,30 @@ impl AuthService {
             return Err(AuthError::InvalidKey);
         }
         let key = stored.key.ok_or(AuthError::InvalidKey)?;
+        let now = SystemTime::now();
+        let passed = |t: Option<&prost_types::Timestamp>| {
+            t.is_some_and(|t| SystemTime::try_from(*t).is_ok_and(|t| t <= now))
+        };
         if key.revoked_at.is_some() {
             return Err(AuthError::Revoked(key.prefix));
         }
-        if let Some(expires) = &key.expires_at
-            && SystemTime::try_from(*expires).is_ok_and(|e| e <= SystemTime::now())
-        {
+        if passed(key.expires_at.as_ref()) {
             return Err(AuthError::Expired(key.prefix));
         }
-        if !model.is_empty() && !model_allowed(&key.allowed_models, model) {
+        // A rotated key without an end (never written so) is treated as ended.
+        if !key.replaced_by.is_empty()
+            && (key.overlap_ends_at.is_none() || passed(key.overlap_ends_at.as_ref()))
+        {
+            return Err(AuthError::Rotated(key.prefix));
+        }
+        // Keys created before tenants were stored have no tenant record: they keep
+        // working, with no tenant-level restrictions, until the tenant is created.
+        let tenant = self.store.tenant(&key.tenant)?.unwrap_or_default();
+        if tenant.disabled_at.is_some() {
+            return Err(AuthError::TenantDisabled(key.tenant));
+        }
+        let allowed = |patterns: &[String]| model.is_empty() || model_allowed(patterns, model);
+        if !(allowed(&tenant.allowed_models) && allowed(&key.allowed_models)) {
             return Err(AuthError::ModelNotAllowed {
                 prefix: key.prefix,
                 model: model.to_string(),
@@ -90,6 +118,11 @@ impl AuthService {
             key_prefix: key.prefix,
             allowed_models: key.allowed_models,
             labels: key.labels,
+            key_limits: key.limits,
+            key_budget: key.budget,
+            tenant_limits: tenant.limits,
+            tenant_budget: tenant.budget,
+            tenant_allowed_models: tenant.allowed_models,
         })
     }
 }

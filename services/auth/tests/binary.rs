@@ -41,6 +41,7 @@ async fn serves_alone_and_keeps_keys_across_restarts() {
     assert_eq!(status, 1, "SERVING");
     let mut create = tonic::Request::new(CreateKeyRequest {
         tenant: "solo".into(),
+        create_tenant: true,
         ..Default::default()
     });
     create

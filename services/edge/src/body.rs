@@ -29,6 +29,16 @@ pub async fn read_json<T: DeserializeOwned>(
     body: Body,
     limit: usize,
 ) -> Result<T, HttpError> {
+    parse_json(&read_bytes(headers, body, limit).await?)
+}
+
+/// Reads at most `limit` bytes (413 beyond), for a caller that looks at the bytes
+/// before parsing them (an optional body).
+pub async fn read_bytes(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, HttpError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -47,7 +57,7 @@ pub async fn read_json<T: DeserializeOwned>(
             .into());
         }
     };
-    parse_json(&bytes)
+    Ok(bytes)
 }
 
 /// Deserializes `bytes` as `T`, mapping errors as [`read_json`] documents.
@@ -57,6 +67,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
+            Category::Data if let Some(field) = named_field(&path, &inner) => {
+                ApiError::invalid(field, format!("Invalid request body: {inner}"))
+            }
             Category::Data if path != "." => {
                 ApiError::invalid(path.clone(), format!("Invalid value for '{path}': {inner}"))
             }
@@ -69,6 +82,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
     })?;
     de.end().map_err(|e| malformed(&e))?;
     Ok(value)
+}
+
+/// The full path of the field an "unknown field" or "missing field" error names
+/// (a missing field is reported at the enclosing object's path), so `param` points
+/// at the field itself: `limits.requests_per_minute`, not `limits`.
+fn named_field(path: &str, error: &serde_json::Error) -> Option<String> {
+    let message = error.to_string();
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
+    let (field, _) = rest.split_once('`')?;
+    Some(if path == "." {
+        field.to_string()
+    } else if path == field || path.ends_with(&format!(".{field}")) {
+        path.to_string()
+    } else {
+        format!("{path}.{field}")
+    })
 }
 
 fn malformed(e: &serde_json::Error) -> ApiError {

@@ -28,6 +28,11 @@ use crate::error::HttpError;
 /// Header carrying routing tags: `x-switchyard-tags: team=search,env=prod`.
 pub const TAGS_HEADER: &str = "x-switchyard-tags";
 
+/// Header naming the person or system behind an admin call (`x-switchyard-actor:
+/// alice@example.com`); forwarded as gRPC metadata of the same name, so auth records
+/// it in the audit trail next to the credential's fingerprint.
+pub const ACTOR_HEADER: &str = "x-switchyard-actor";
+
 /// The request id chosen for the HTTP request being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
@@ -181,17 +186,42 @@ pub struct AdminCaller {
     request_id: String,
     /// `Bearer <token>`; never logged.
     authorization: AsciiMetadataValue,
+    /// [`ACTOR_HEADER`], when sent.
+    actor: Option<AsciiMetadataValue>,
 }
 
 impl AdminCaller {
-    /// A gRPC call carrying `message`, the request id, the trace and the token.
+    /// A gRPC call carrying `message`, the request id, the trace, the token and the
+    /// actor.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = outgoing(message, &self.request_id);
-        request
-            .metadata_mut()
-            .insert("authorization", self.authorization.clone());
+        let metadata = request.metadata_mut();
+        metadata.insert("authorization", self.authorization.clone());
+        if let Some(actor) = &self.actor {
+            metadata.insert(ACTOR_HEADER, actor.clone());
+        }
         request
     }
+}
+
+/// The actor header as metadata. One that cannot travel as ASCII metadata is a 400
+/// rather than dropped: an audit record must not silently lose who acted.
+fn actor(headers: &http::HeaderMap) -> Result<Option<AsciiMetadataValue>, HttpError> {
+    let Some(value) = headers.get(ACTOR_HEADER) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .and_then(|v| v.parse::<AsciiMetadataValue>().ok())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                ACTOR_HEADER,
+                format!("The '{ACTOR_HEADER}' header must be printable ASCII."),
+            )
+        })?;
+    Ok((!value.is_empty()).then_some(value))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
@@ -210,6 +240,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
         Ok(Self {
             request_id: request_id(parts),
             authorization,
+            actor: actor(&parts.headers)?,
         })
     }
 }

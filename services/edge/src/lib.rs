@@ -12,7 +12,11 @@
 //! `UsageQuery`: `GET /admin/v1/usage/summary`, `/admin/v1/usage/records`,
 //! `/admin/v1/usage/records/{request_id}` and `/admin/v1/usage/export` (JSONL or CSV,
 //! streamed). [`usage`] holds their JSON and export formats, shared with the CLI.
+//! The admin tenant, key and audit routes over auth's `TenantAdmin`, `KeyAdmin` and
+//! `AuditLog` (`/admin/v1/tenants…`, `/admin/v1/keys…`, `/admin/v1/audit`) live in
+//! `routes::admin_*`, their JSON in `admin`.
 
+mod admin;
 mod body;
 mod context;
 mod convert;
@@ -25,6 +29,9 @@ mod wire;
 use axum::serve::ListenerExt;
 use switchyard_config::{Config, EdgeConfig};
 use switchyard_grpc::{GrpcChannel, GrpcError, MAX_MESSAGE_BYTES, connect_lazy};
+use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
+use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
+use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tokio::net::TcpListener;
@@ -36,7 +43,8 @@ pub use routes::PROVIDER_HEADER;
 /// Why the edge could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
-    /// `edge.router_url` or `edge.metering_url` is not a usable gRPC URL.
+    /// `edge.router_url`, `edge.metering_url` or `edge.auth_url` is not a usable
+    /// gRPC URL.
     #[error(transparent)]
     Channel(#[from] GrpcError),
     /// The HTTP server failed.
@@ -44,12 +52,19 @@ pub enum EdgeError {
     Serve(#[source] std::io::Error),
 }
 
-/// The axum app over a Gateway channel and a metering `UsageQuery` channel (each
-/// in-process or network).
+/// The axum app over a Gateway channel, a metering `UsageQuery` channel and an auth
+/// admin channel (each in-process or network).
 ///
-/// The clients are built once here and cloned per request, so the hot path
-/// allocates no channel or codec state.
-pub fn app(gateway: GrpcChannel, usage: GrpcChannel, config: &EdgeConfig) -> axum::Router {
+/// `auth` must serve `KeyAdmin`, `TenantAdmin` and `AuditLog` (one auth endpoint, or
+/// one `tonic::service::Routes` in process): one channel, because they are one
+/// service's admin API and share its connection. The clients are built once here and
+/// cloned per request, so the hot path allocates no channel or codec state.
+pub fn app(
+    gateway: GrpcChannel,
+    usage: GrpcChannel,
+    auth: GrpcChannel,
+    config: &EdgeConfig,
+) -> axum::Router {
     let gateway = GatewayClient::new(gateway)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -59,13 +74,16 @@ pub fn app(gateway: GrpcChannel, usage: GrpcChannel, config: &EdgeConfig) -> axu
     routes::router(routes::AppState {
         gateway,
         usage,
+        keys: KeyAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        tenants: TenantAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        audit: AuditLogClient::new(auth).max_decoding_message_size(MAX_MESSAGE_BYTES),
         max_body_bytes: config.max_body_bytes,
     })
 }
 
-/// Serves the edge alone (split shape): connects lazily to `edge.router_url` and
-/// `edge.metering_url`, so the edge may start before either; until one is reachable
-/// the routes that need it answer 503.
+/// Serves the edge alone (split shape): connects lazily to `edge.router_url`,
+/// `edge.metering_url` and `edge.auth_url`, so the edge may start before any of
+/// them; until one is reachable the routes that need it answer 503.
 pub async fn serve(
     listener: TcpListener,
     config: &Config,
@@ -73,17 +91,20 @@ pub async fn serve(
 ) -> Result<(), EdgeError> {
     let gateway = connect_lazy("edge.router_url", &config.edge.router_url)?;
     let usage = connect_lazy("edge.metering_url", &config.edge.metering_url)?;
-    serve_with(listener, &config.edge, gateway, usage, shutdown).await
+    let auth = connect_lazy("edge.auth_url", &config.edge.auth_url)?;
+    serve_with(listener, &config.edge, gateway, usage, auth, shutdown).await
 }
 
-/// Serves the edge over given Gateway and `UsageQuery` channels (the all-in-one shape
-/// passes the router and metering in process). On `shutdown` it stops accepting and
-/// lets in-flight requests, streams and exports included, finish.
+/// Serves the edge over given Gateway, `UsageQuery` and auth admin channels (the
+/// all-in-one shape passes the router, metering and auth in process; see [`app`] for
+/// what `auth` must serve). On `shutdown` it stops accepting and lets in-flight
+/// requests, streams and exports included, finish.
 pub async fn serve_with(
     listener: TcpListener,
     config: &EdgeConfig,
     gateway: GrpcChannel,
     usage: GrpcChannel,
+    auth: GrpcChannel,
     shutdown: CancellationToken,
 ) -> Result<(), EdgeError> {
     if let Ok(addr) = listener.local_addr() {
@@ -95,7 +116,7 @@ pub async fn serve_with(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    axum::serve(listener, app(gateway, usage, config))
+    axum::serve(listener, app(gateway, usage, auth, config))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(EdgeError::Serve)

@@ -389,7 +389,10 @@ impl Gateway for Router {
             .inner
             .models
             .iter()
-            .filter(|m| switchyard_policy::model_allowed(&principal.allowed_models, &m.name))
+            .filter(|m| {
+                switchyard_policy::model_allowed(&principal.allowed_models, &m.name)
+                    && switchyard_policy::model_allowed(&principal.tenant_allowed_models, &m.name)
+            })
             .map(|m| Model {
                 id: m.name.clone(),
                 created: self.inner.models.created,

@@ -223,6 +223,7 @@ mod tests {
             key_prefix: String::new(),
             allowed_models: vec![],
             labels: HashMap::new(),
+            ..Default::default()
         };
         let draft = Draft::new(
             "r1",

@@ -179,6 +179,8 @@ pub async fn run(
 const ALL_IN_ONE_HEALTH: &[&str] = &[
     "switchyard.gateway.v1.Gateway",
     "switchyard.auth.v1.KeyAdmin",
+    "switchyard.auth.v1.TenantAdmin",
+    "switchyard.auth.v1.AuditLog",
     "switchyard.metering.v1.UsageQuery",
 ];
 
@@ -203,6 +205,8 @@ async fn run_all_in_one(
     let routes = tonic::service::Routes::default()
         .add_service(router.gateway_server())
         .add_service(auth.admin_server())
+        .add_service(auth.tenant_admin_server())
+        .add_service(auth.audit_server())
         .add_service(metering.query_server());
     let stop_shipping = CancellationToken::new();
     let shipping = tokio::spawn(shipper.run(stop_shipping.clone()));
@@ -218,6 +222,12 @@ async fn run_all_in_one(
             &config.edge,
             in_process(router.gateway_server()),
             in_process(metering.query_server()),
+            in_process(
+                tonic::service::Routes::default()
+                    .add_service(auth.admin_server())
+                    .add_service(auth.tenant_admin_server())
+                    .add_service(auth.audit_server())
+            ),
             shutdown.clone()
         ),
     );

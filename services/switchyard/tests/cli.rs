@@ -149,6 +149,98 @@ async fn keys_usage_and_graceful_shutdown() {
     );
     assert!(!listed.contains(&key), "listing must never show the secret");
 
+    // Tenants, key updates, rotation and the audit trail.
+    let run = |args: &'static [&'static str]| cli(&config, &served.grpc, args);
+    let tenant = stdout(
+        &run(&[
+            "tenants",
+            "create",
+            "team-a",
+            "--rpm",
+            "60",
+            "--budget-usd",
+            "12.50",
+            "--budget-period",
+            "monthly",
+            "--alert-percent",
+            "80",
+            "--label",
+            "env=prod",
+        ])
+        .await,
+    );
+    assert!(
+        tenant.contains("rpm=60") && tenant.contains("$12.500000 monthly alert@80%"),
+        "{tenant}"
+    );
+    let refused = run(&["keys", "create", "--tenant", "nobody", "--existing-tenant"]).await;
+    assert!(!refused.status.success());
+    let second = stdout(
+        &run(&[
+            "keys",
+            "create",
+            "--tenant",
+            "team-a",
+            "--existing-tenant",
+            "--models",
+            "mock-*",
+        ])
+        .await,
+    )
+    .trim()
+    .to_string();
+    let id = second["sy_".len()..].split('_').next().unwrap().to_string();
+    let updated = stdout(
+        &cli(
+            &config,
+            &served.grpc,
+            &["keys", "update", &id, "--tpm", "1000"],
+        )
+        .await,
+    );
+    assert!(
+        updated.contains("tpm=1000") && updated.contains("mock-*"),
+        "{updated}"
+    );
+    let rotated = stdout(
+        &cli(
+            &config,
+            &served.grpc,
+            &["keys", "rotate", &id, "--overlap-hours", "0"],
+        )
+        .await,
+    )
+    .trim()
+    .to_string();
+    assert!(rotated.starts_with("sy_") && rotated != second, "{rotated}");
+    let team_keys = stdout(&run(&["keys", "list", "--tenant", "team-a"]).await);
+    assert!(team_keys.contains("rotated"), "{team_keys}");
+    let target = format!("key:{id}");
+    let audit = stdout(
+        &cli(
+            &config,
+            &served.grpc,
+            &["audit", "--target", &target, "--json"],
+        )
+        .await,
+    );
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            r#""KeyAdmin.RotateKey""#,
+            r#""KeyAdmin.UpdateKey""#,
+            r#""KeyAdmin.CreateKey""#
+        ],
+        "{audit}"
+    );
+    assert!(!audit.contains(&second) && !audit.contains(&rotated));
+    let disabled = stdout(&run(&["tenants", "disable", "team-a"]).await);
+    assert!(disabled.contains("disabled"), "{disabled}");
+
     // A streaming request in flight when SIGTERM arrives completes normally.
     let http = reqwest::Client::new();
     let mut resp = http

@@ -228,6 +228,7 @@ async fn kill_nine_under_load_loses_and_duplicates_nothing() {
     let key = KeyAdminClient::new(auth_channel)
         .create_key(admin(CreateKeyRequest {
             tenant: "crash".into(),
+            create_tenant: true,
             ..Default::default()
         }))
         .await

@@ -54,6 +54,8 @@ pub struct EdgeConfig {
     pub router_url: String,
     /// Metering's gRPC URL (split shape), for the admin usage routes.
     pub metering_url: String,
+    /// Auth's gRPC URL (split shape), for the admin tenant, key and audit routes.
+    pub auth_url: String,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
 }
@@ -64,6 +66,7 @@ impl Default for EdgeConfig {
             listen: "127.0.0.1:8080".into(),
             router_url: "http://127.0.0.1:50051".into(),
             metering_url: "http://127.0.0.1:50053".into(),
+            auth_url: "http://127.0.0.1:50052".into(),
             max_body_bytes: 4 * 1024 * 1024,
         }
     }

@@ -25,6 +25,7 @@ impl Config {
         for (key, url) in [
             ("edge.router_url", &self.edge.router_url),
             ("edge.metering_url", &self.edge.metering_url),
+            ("edge.auth_url", &self.edge.auth_url),
             ("router.auth_url", &self.router.auth_url),
             ("router.metering_url", &self.router.metering_url),
             ("router.provider_url", &self.router.provider_url),

@@ -1,5 +1,8 @@
 //! The HTTP routes and the stack around them.
 
+mod admin_audit;
+mod admin_keys;
+mod admin_tenants;
 mod chat;
 mod embeddings;
 mod models;
@@ -10,16 +13,19 @@ use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::header::{CONTENT_TYPE, HeaderName};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName};
 use http::{HeaderValue, StatusCode};
 use switchyard_grpc::{GrpcChannel, REQUEST_ID_HEADER};
+use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
+use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
+use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::context::RequestContextLayer;
-use crate::error::{unknown_route, wrong_method};
+use crate::error::{HttpError, unknown_route, wrong_method};
 
 /// Response header naming the provider that answered.
 pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
@@ -32,6 +38,12 @@ pub struct AppState {
     pub gateway: GatewayClient<GrpcChannel>,
     /// Metering's usage query API, for the admin routes.
     pub usage: UsageQueryClient<GrpcChannel>,
+    /// Auth's key admin API, for the admin key routes.
+    pub keys: KeyAdminClient<GrpcChannel>,
+    /// Auth's tenant admin API, for the admin tenant routes.
+    pub tenants: TenantAdminClient<GrpcChannel>,
+    /// Auth's audit trail, for the admin audit route.
+    pub audit: AuditLogClient<GrpcChannel>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
 }
@@ -63,6 +75,34 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/usage/records", get(usage::records))
         .route("/admin/v1/usage/records/{request_id}", get(usage::record))
         .route("/admin/v1/usage/export", get(usage::export))
+        .route(
+            "/admin/v1/tenants",
+            get(admin_tenants::list).post(admin_tenants::create),
+        )
+        .route(
+            "/admin/v1/tenants/{name}",
+            get(admin_tenants::get).patch(admin_tenants::update),
+        )
+        .route(
+            "/admin/v1/tenants/{name}/disable",
+            post(admin_tenants::disable),
+        )
+        .route(
+            "/admin/v1/tenants/{name}/enable",
+            post(admin_tenants::enable),
+        )
+        .route(
+            "/admin/v1/keys",
+            get(admin_keys::list).post(admin_keys::create),
+        )
+        .route(
+            "/admin/v1/keys/{id}",
+            get(admin_keys::get)
+                .patch(admin_keys::update)
+                .delete(admin_keys::revoke),
+        )
+        .route("/admin/v1/keys/{id}/rotate", post(admin_keys::rotate))
+        .route("/admin/v1/audit", get(admin_audit::list))
         .route("/healthz", get(healthz))
         // After the routes: it applies to the routes that exist when it is called.
         .method_not_allowed_fallback(method_not_allowed)
@@ -100,8 +140,26 @@ fn json_response(body: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// Marks an answer uncacheable: admin answers hold billing data or a key's secret.
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An admin JSON answer with `status`, never cached.
+fn admin_response<T: serde::Serialize>(
+    status: StatusCode,
+    value: &T,
+) -> Result<Response, HttpError> {
+    let mut response = no_store(json_response(encode(value)?));
+    *response.status_mut() = status;
+    Ok(response)
+}
+
 /// The one JSON encode of an answer.
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, crate::error::HttpError> {
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, HttpError> {
     serde_json::to_vec(value).map_err(|e| {
         tracing::error!(error = %e, "response encoding failed");
         switchyard_error::ApiError::internal().into()

@@ -2,8 +2,8 @@
 //! parameter, or a value that does not parse, is a 400 whose `param` names it, so a
 //! typo (`group-by=model`) never silently widens a billing query.
 
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
 use prost_types::Timestamp;
 use switchyard_error::{ApiError, ErrorCode};
 
@@ -114,6 +114,13 @@ impl Params {
             }
         }
     }
+}
+
+/// A path segment such as a key id, or a 400 naming it when it does not decode.
+pub fn path(name: &str, value: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
+    let Path(value) =
+        value.map_err(|e| ApiError::invalid(name, format!("Invalid {name} in the path: {e}")))?;
+    Ok(value)
 }
 
 /// A start/end pair, checked to be in order.

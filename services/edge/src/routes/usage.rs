@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{StreamExt, stream};
-use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use switchyard_error::ApiError;
 use switchyard_proto::metering::v1::{
@@ -19,7 +19,7 @@ use switchyard_proto::metering::v1::{
 };
 
 use super::params::{Params, RawQuery, range};
-use super::{AppState, encode, json_response};
+use super::{AppState, encode, json_response, no_store};
 use crate::context::AdminCaller;
 use crate::error::HttpError;
 use crate::usage::{ExportFormat, RecordJson, RecordListJson, SummaryJson};
@@ -196,11 +196,4 @@ fn next_chunk(
 fn encoding_failed(e: serde_json::Error) -> HttpError {
     tracing::error!(error = %e, "usage record encoding failed");
     ApiError::internal().into()
-}
-
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

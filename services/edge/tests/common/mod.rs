@@ -1,7 +1,8 @@
-//! A scripted fake Gateway, a scripted fake UsageQuery, and an edge served on
-//! 127.0.0.1:0 in front of them.
+//! A scripted fake Gateway, a scripted fake UsageQuery, a scripted fake auth admin
+//! API, and an edge served on 127.0.0.1:0 in front of them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod auth;
 pub mod usage;
 
 use std::pin::Pin;
@@ -253,6 +254,7 @@ pub struct Edge {
     pub base: String,
     pub fake: FakeGateway,
     pub usage: usage::FakeUsage,
+    pub auth: auth::FakeAuth,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -272,21 +274,31 @@ impl Edge {
     pub async fn start_with(config: EdgeConfig) -> Self {
         let fake = FakeGateway::default();
         let usage = usage::FakeUsage::default();
+        let auth = auth::FakeAuth::default();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let channel = switchyard_grpc::in_process(GatewayServer::new(fake.clone()));
         let usage_channel = switchyard_grpc::in_process(usage.server());
+        let auth_channel = switchyard_grpc::in_process(auth.routes());
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
-            switchyard_edge::serve_with(listener, &config, channel, usage_channel, token)
-                .await
-                .unwrap();
+            switchyard_edge::serve_with(
+                listener,
+                &config,
+                channel,
+                usage_channel,
+                auth_channel,
+                token,
+            )
+            .await
+            .unwrap();
         });
         Self {
             base,
             fake,
             usage,
+            auth,
             http: client(),
             shutdown,
             server: Some(server),

@@ -1,4 +1,4 @@
-//! `switchyard keys …`, and what every admin command shares: the connection, the
+//! `switchyard keys …` (create, list, update, rotate, revoke), and what every admin command shares: the connection, the
 //! admin token, and the formatting of times and errors. The admin commands
 //! are thin clients of the admin gRPC APIs.
 
@@ -7,8 +7,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
-use switchyard_proto::auth::v1::{CreateKeyRequest, Key, ListKeysRequest, RevokeKeyRequest};
+use switchyard_proto::auth::v1::{
+    CreateKeyRequest, Key, ListKeysRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
+};
 use tonic::transport::Channel;
+
+use super::tenants::{PolicyFlags, fmt_budget, fmt_labels, fmt_limits, fmt_models};
 
 /// Where and how to reach an admin API.
 #[derive(Debug, Args)]
@@ -63,20 +67,46 @@ pub struct KeysArgs {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Create a key; the full key is printed once and never stored.
+    /// Create a key; the full key is printed once and never stored. The tenant is
+    /// created (with no limits) if it does not exist, unless --existing-tenant.
     Create {
         /// Tenant the key belongs to.
         #[arg(long)]
         tenant: String,
+        /// Refuse to create the tenant: it must exist already (`switchyard tenants
+        /// create`).
+        #[arg(long)]
+        existing_tenant: bool,
         /// A label for humans.
         #[arg(long, default_value = "")]
         name: String,
-        /// Allowed models (names or globs, comma-separated); default every model.
-        #[arg(long, value_delimiter = ',')]
-        models: Vec<String>,
         /// Expire after this many days.
         #[arg(long)]
         expires_in_days: Option<u64>,
+        #[command(flatten)]
+        policy: PolicyFlags,
+    },
+    /// Change a key; only the flags given change.
+    Update {
+        /// The key id (as listed).
+        key_id: String,
+        /// A new label for humans.
+        #[arg(long)]
+        name: Option<String>,
+        /// Expire this many days from now (0: never).
+        #[arg(long)]
+        expires_in_days: Option<u64>,
+        #[command(flatten)]
+        policy: PolicyFlags,
+    },
+    /// Issue a replacement key (same tenant, models, limits, budget, labels); the
+    /// new full key is printed once. The old key keeps working for the overlap.
+    Rotate {
+        /// The key id (as listed).
+        key_id: String,
+        /// Hours the old key keeps working (at most 720; 0: stop it now).
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: u32,
     },
     /// List keys (never their secrets).
     List {
@@ -96,20 +126,21 @@ pub async fn keys(config_path: &str, args: KeysArgs) -> anyhow::Result<()> {
     match args.command {
         KeysCommand::Create {
             tenant,
+            existing_tenant,
             name,
-            models,
             expires_in_days,
+            policy,
         } => {
-            let expires_at = expires_in_days.map(|d| {
-                prost_types::Timestamp::from(SystemTime::now() + Duration::from_secs(d * 86_400))
-            });
             let created = client
                 .create_key(args.conn.request(CreateKeyRequest {
                     tenant,
                     name,
-                    allowed_models: models,
-                    expires_at,
-                    labels: Default::default(),
+                    allowed_models: policy.models(),
+                    expires_at: expires_in_days.map(days_from_now).transpose()?,
+                    labels: policy.labels(),
+                    limits: policy.limits(),
+                    budget: policy.budget(),
+                    create_tenant: !existing_tenant,
                 })?)
                 .await
                 .map_err(status_error)?
@@ -119,6 +150,78 @@ pub async fn keys(config_path: &str, args: KeysArgs) -> anyhow::Result<()> {
             eprintln!(
                 "created key {} (id {}) for tenant {}; store it now, it is not shown again",
                 key.prefix, key.id, key.tenant
+            );
+        }
+        KeysCommand::Update {
+            key_id,
+            name,
+            expires_in_days,
+            policy,
+        } => {
+            let mut paths = policy.mask_paths();
+            if name.is_some() {
+                paths.push("name".into());
+            }
+            if expires_in_days.is_some() {
+                paths.push("expires_at".into());
+            }
+            if paths.is_empty() {
+                anyhow::bail!("nothing to change: give at least one flag");
+            }
+            let key = client
+                .update_key(
+                    args.conn.request(UpdateKeyRequest {
+                        key: Some(Key {
+                            id: key_id,
+                            name: name.unwrap_or_default(),
+                            allowed_models: policy.models(),
+                            expires_at: expires_in_days
+                                .filter(|d| *d > 0)
+                                .map(days_from_now)
+                                .transpose()?,
+                            labels: policy.labels(),
+                            limits: policy.limits(),
+                            budget: policy.budget(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(prost_types::FieldMask { paths }),
+                    })?,
+                )
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!(
+                "updated {} ({}): models {} limits {} budget {} labels {} expires {}",
+                key.prefix,
+                key.id,
+                fmt_models(&key.allowed_models),
+                fmt_limits(key.limits.as_ref()),
+                fmt_budget(key.budget.as_ref()),
+                fmt_labels(&key.labels),
+                fmt_time(key.expires_at.as_ref())
+            );
+        }
+        KeysCommand::Rotate {
+            key_id,
+            overlap_hours,
+        } => {
+            let overlap_seconds = overlap_hours
+                .checked_mul(3600)
+                .context("--overlap-hours is too large (at most 720)")?;
+            let rotated = client
+                .rotate_key(args.conn.request(RotateKeyRequest {
+                    key_id: key_id.clone(),
+                    overlap_seconds: Some(overlap_seconds),
+                })?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let key = rotated.key.unwrap_or_default();
+            println!("{}", rotated.secret);
+            eprintln!(
+                "rotated {key_id} to {} (id {}); the old key stops in {overlap_hours} h; \
+                 store the new key now, it is not shown again",
+                key.prefix, key.id
             );
         }
         KeysCommand::List { tenant } => {
@@ -160,9 +263,22 @@ pub async fn keys(config_path: &str, args: KeysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn days_from_now(days: u64) -> anyhow::Result<prost_types::Timestamp> {
+    days.checked_mul(86_400)
+        .and_then(|s| SystemTime::now().checked_add(Duration::from_secs(s)))
+        .map(prost_types::Timestamp::from)
+        .context("--expires-in-days is too large")
+}
+
 fn state(key: &Key) -> &'static str {
     if key.revoked_at.is_some() {
         "revoked"
+    } else if !key.replaced_by.is_empty() {
+        let ended = key
+            .overlap_ends_at
+            .and_then(|e| SystemTime::try_from(e).ok())
+            .is_none_or(|e| e <= SystemTime::now());
+        if ended { "rotated" } else { "rotating" }
     } else if key
         .expires_at
         .and_then(|e| SystemTime::try_from(e).ok())

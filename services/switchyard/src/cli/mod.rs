@@ -1,7 +1,9 @@
 //! Command-line parsing and dispatch.
 
 mod admin;
+mod audit;
 mod serve;
+mod tenants;
 mod usage;
 
 use clap::{Parser, Subcommand};
@@ -27,8 +29,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway: every service in one process, or the ones named.
     Serve(serve::ServeArgs),
-    /// Create, list and revoke virtual keys (admin token required).
+    /// Create, list, update, rotate and revoke virtual keys (admin token required).
     Keys(admin::KeysArgs),
+    /// Create, show, update, disable and enable tenants (admin token required).
+    Tenants(tenants::TenantsArgs),
+    /// Show the audit trail of admin changes (admin token required).
+    Audit(audit::AuditArgs),
     /// Read usage: records, summaries and exports (admin token required).
     Usage(usage::UsageArgs),
 }
@@ -37,6 +43,8 @@ pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.config, args, passed).await,
         Command::Keys(args) => admin::keys(&cli.config, args).await,
+        Command::Tenants(args) => tenants::run(&cli.config, args).await,
+        Command::Audit(args) => audit::run(&cli.config, args).await,
         Command::Usage(args) => usage::run(&cli.config, args).await,
     }
 }
