@@ -107,7 +107,7 @@ fn malformed(e: &serde_json::Error) -> ApiError {
         ErrorCode::InvalidRequest,
         format!(
             "We could not parse the JSON body of your request ({e}). \
-             The OpenAI API expects a JSON payload."
+             The API expects a JSON payload."
         ),
     )
 }

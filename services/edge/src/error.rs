@@ -1,4 +1,5 @@
-//! HTTP error answers in the OpenAI shape, rendered only from [`ApiError`].
+//! HTTP error answers in the OpenAI shape (or, on `/v1/messages`, Anthropic's),
+//! rendered only from [`ApiError`].
 //!
 //! Every failure the caller sees — a gRPC status from the router, or a request the edge
 //! rejects itself (bad JSON, too large, unknown route) — goes through [`HttpError`], so
@@ -18,6 +19,8 @@ pub struct HttpError {
     // Boxed: errors are the cold path, and a small `Result` keeps the hot path lean.
     error: Box<ApiError>,
     status: Option<StatusCode>,
+    /// Render Anthropic's `{"type":"error","error":{...}}` instead of OpenAI's body.
+    anthropic: bool,
 }
 
 impl HttpError {
@@ -27,6 +30,12 @@ impl HttpError {
         self.status = Some(status);
         self
     }
+
+    /// Renders this error in Anthropic's shape (same status, same headers).
+    pub fn anthropic(mut self) -> Self {
+        self.anthropic = true;
+        self
+    }
 }
 
 impl From<ApiError> for HttpError {
@@ -34,6 +43,7 @@ impl From<ApiError> for HttpError {
         Self {
             error: Box::new(error),
             status: None,
+            anthropic: false,
         }
     }
 }
@@ -83,6 +93,62 @@ impl<'a> ErrorBody<'a> {
     }
 }
 
+/// Anthropic's error `type` for a code. The status stays the table's, so no code
+/// reads as `overloaded_error` (529).
+pub fn anthropic_type(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidRequest
+        | ErrorCode::PayloadTooLarge
+        | ErrorCode::UpstreamRejected
+        | ErrorCode::ContextLengthExceeded
+        | ErrorCode::ContentFiltered => "invalid_request_error",
+        ErrorCode::Unauthenticated => "authentication_error",
+        ErrorCode::PermissionDenied => "permission_error",
+        ErrorCode::ModelNotFound | ErrorCode::NotFound => "not_found_error",
+        ErrorCode::RateLimited | ErrorCode::BudgetExceeded => "rate_limit_error",
+        ErrorCode::UpstreamTimeout
+        | ErrorCode::UpstreamUnavailable
+        | ErrorCode::ServiceUnavailable
+        | ErrorCode::Internal => "api_error",
+    }
+}
+
+/// Anthropic's `{"type":"error","error":{"type","message"}}`, for HTTP answers and
+/// the mid-stream `event: error`.
+#[derive(Debug, Serialize)]
+pub struct AnthropicErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: AnthropicErrorObject<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct AnthropicErrorObject<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: &'a str,
+}
+
+impl<'a> AnthropicErrorBody<'a> {
+    /// The Anthropic error object for `error`.
+    pub fn new(error: &'a ApiError) -> Self {
+        Self {
+            kind: "error",
+            error: AnthropicErrorObject {
+                kind: anthropic_type(error.code),
+                message: &error.message,
+            },
+        }
+    }
+
+    /// The encoded body (a fixed one should encoding ever fail).
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_else(|_| {
+            br#"{"type":"error","error":{"type":"api_error","message":"internal error"}}"#.to_vec()
+        })
+    }
+}
+
 /// Whole seconds for `retry-after`, rounded up and at least 1 (the SDK ignores 0).
 fn retry_after_secs(after: Duration) -> u64 {
     let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
@@ -101,7 +167,11 @@ impl IntoResponse for HttpError {
         } else {
             tracing::debug!(status = status.as_u16(), code = ?error.code, message = %error.message, "request rejected");
         }
-        let body = ErrorBody::new(&error).to_json();
+        let body = if self.anthropic {
+            AnthropicErrorBody::new(&error).to_json()
+        } else {
+            ErrorBody::new(&error).to_json()
+        };
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(

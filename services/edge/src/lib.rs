@@ -7,7 +7,8 @@
 //! from the one table in `switchyard_error`. It keeps no state and never judges a key:
 //! the router decides, the edge maps.
 //!
-//! Routes: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`,
+//! Routes: `POST /v1/chat/completions`, `POST /v1/messages` (Anthropic Messages API,
+//! in [`anthropic`]), `POST /v1/embeddings`, `GET /v1/models`,
 //! `GET /v1/models/{id}`, `GET /healthz`, and the admin usage views over metering's
 //! `UsageQuery`: `GET /admin/v1/usage/summary`, `/admin/v1/usage/records`,
 //! `/admin/v1/usage/records/{request_id}` and `/admin/v1/usage/export` (JSONL or CSV,
@@ -17,6 +18,7 @@
 //! `routes::admin_*`, their JSON in `admin`.
 
 mod admin;
+mod anthropic;
 mod body;
 mod context;
 mod convert;

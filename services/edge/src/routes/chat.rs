@@ -1,12 +1,10 @@
 //! `POST /v1/chat/completions`, unary and streamed.
 
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, StatusCode};
+use axum::response::Response;
 use switchyard_proto::types::v1::ChatRequest;
 
-use super::{AppState, PROVIDER_HEADER, encode, json_response};
+use super::{AppState, PROVIDER_HEADER, encode, event_stream, json_response, with_provider};
 use crate::body::read_json;
 use crate::context::{Caller, forwarded_header};
 use crate::convert::completion::completion;
@@ -39,13 +37,8 @@ async fn unary(
 ) -> Result<Response, HttpError> {
     let mut gateway = state.gateway;
     let answer = gateway.chat(caller.request(message)).await?.into_inner();
-    let mut response = json_response(encode(&completion(&answer))?);
-    if !answer.provider.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&answer.provider)
-    {
-        response.headers_mut().insert(PROVIDER_HEADER, value);
-    }
-    Ok(response)
+    let response = json_response(encode(&completion(&answer))?);
+    Ok(with_provider(response, &answer.provider))
 }
 
 /// Waits for the first message before answering, so a call that fails at once
@@ -63,14 +56,5 @@ async fn streamed(
     let mut grpc = answer.into_inner();
     let first = grpc.message().await?;
     let body = sse::body(first, grpc, include_usage, tracing::Span::current());
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Reverse proxies (nginx) must not buffer the events.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    if let Some(provider) = provider {
-        headers.insert(PROVIDER_HEADER, provider);
-    }
-    Ok(response)
+    Ok(event_stream(body, provider))
 }

@@ -5,6 +5,7 @@ mod admin_keys;
 mod admin_tenants;
 mod chat;
 mod embeddings;
+mod messages;
 mod models;
 mod params;
 mod usage;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         ]);
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/messages", post(messages::create))
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
@@ -138,6 +140,30 @@ fn json_response(body: Vec<u8>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Adds [`PROVIDER_HEADER`] when the router named the provider.
+fn with_provider(mut response: Response, provider: &str) -> Response {
+    if !provider.is_empty()
+        && let Ok(value) = HeaderValue::from_str(provider)
+    {
+        response.headers_mut().insert(PROVIDER_HEADER, value);
+    }
+    response
+}
+
+/// A 200 server-sent-events answer over `body`.
+fn event_stream(body: axum::body::Body, provider: Option<HeaderValue>) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Reverse proxies (nginx) must not buffer the events.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(provider) = provider {
+        headers.insert(PROVIDER_HEADER, provider);
+    }
+    response
 }
 
 /// Marks an answer uncacheable: admin answers hold billing data or a key's secret.

@@ -1,0 +1,253 @@
+//! The Anthropic event stream: `event: <type>` + `data: <json>` per event, in the
+//! order message_start, ping, (content_block_start, content_block_delta…,
+//! content_block_stop)…, message_delta, message_stop; a failure after the headers
+//! is an `event: error` and the end of the stream.
+//!
+//! Gateway chunks are translated as they arrive (nothing buffered); dropping the body
+//! drops the gRPC stream, so the router sees the cancel.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::Stream;
+use serde_json::{Map, Value};
+use switchyard_error::ApiError;
+use switchyard_proto::types::v1 as pb;
+use tonic::Streaming;
+
+use super::convert::{message_id, stop_reason, usage};
+use super::wire::{Block, BlockDelta, Event, Message, MessageDelta};
+use crate::error::AnthropicErrorBody;
+
+/// Appends one named event.
+fn push(buf: &mut Vec<u8>, event: &Event<'_>) -> serde_json::Result<()> {
+    buf.extend_from_slice(b"event: ");
+    buf.extend_from_slice(event.name().as_bytes());
+    buf.extend_from_slice(b"\ndata: ");
+    serde_json::to_writer(&mut *buf, event)?;
+    buf.extend_from_slice(b"\n\n");
+    Ok(())
+}
+
+/// The `event: error` that ends a stream which already answered 200.
+pub fn error_event(error: &ApiError) -> Bytes {
+    let body = AnthropicErrorBody::new(error).to_json();
+    let mut buf = Vec::with_capacity(body.len() + 24);
+    buf.extend_from_slice(b"event: error\ndata: ");
+    buf.extend_from_slice(&body);
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}
+
+/// The block being written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Text(u32),
+    /// Block index and the gateway's tool call index.
+    Tool(u32, u32),
+}
+
+impl Open {
+    fn index(self) -> u32 {
+        match self {
+            Self::Text(i) | Self::Tool(i, _) => i,
+        }
+    }
+}
+
+enum Next {
+    First(Option<pb::ChatChunk>),
+    Reading,
+    Finished,
+}
+
+struct State {
+    grpc: Streaming<pb::ChatChunk>,
+    next: Next,
+    /// The requested model, until a chunk names the one that answered.
+    model: String,
+    started: bool,
+    open: Option<Open>,
+    blocks: u32,
+    stop_reason: Option<&'static str>,
+    usage: Option<pb::Usage>,
+    span: tracing::Span,
+}
+
+impl State {
+    fn start(&mut self, buf: &mut Vec<u8>, id: &str, model: &str) -> serde_json::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        let model = if model.is_empty() { &self.model } else { model };
+        let message = Message {
+            id: message_id(id),
+            kind: "message",
+            role: "assistant",
+            model,
+            content: Vec::new(),
+            stop_reason: None,
+            stop_sequence: None,
+            // The gateway counts tokens at the end: the real counts are in message_delta.
+            usage: super::wire::Usage::default(),
+        };
+        push(buf, &Event::MessageStart { message })?;
+        push(buf, &Event::Ping)
+    }
+
+    fn close(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self.open.take() {
+            Some(open) => push(
+                buf,
+                &Event::ContentBlockStop {
+                    index: open.index(),
+                },
+            ),
+            None => Ok(()),
+        }
+    }
+
+    fn open(&mut self, buf: &mut Vec<u8>, open: Open, block: Block<'_>) -> serde_json::Result<()> {
+        self.close(buf)?;
+        self.open = Some(open);
+        self.blocks += 1;
+        push(
+            buf,
+            &Event::ContentBlockStart {
+                index: open.index(),
+                content_block: block,
+            },
+        )
+    }
+
+    fn chunk(&mut self, buf: &mut Vec<u8>, c: &pb::ChatChunk) -> serde_json::Result<()> {
+        self.start(buf, &c.id, &c.model)?;
+        if let Some(u) = &c.usage {
+            self.usage = Some(*u);
+        }
+        // One answer: Anthropic has no `n`.
+        let Some(choice) = c.choices.iter().find(|ch| ch.index == 0) else {
+            return Ok(());
+        };
+        if let Some(d) = &choice.delta {
+            if let Some(text) = d.content.as_deref().filter(|t| !t.is_empty()) {
+                let index = match self.open {
+                    Some(Open::Text(i)) => i,
+                    _ => {
+                        let i = self.blocks;
+                        let block = Block::Text {
+                            text: Cow::Borrowed(""),
+                        };
+                        self.open(buf, Open::Text(i), block)?;
+                        i
+                    }
+                };
+                let delta = BlockDelta::TextDelta { text };
+                push(buf, &Event::ContentBlockDelta { index, delta })?;
+            }
+            for call in &d.tool_calls {
+                let index = match self.open {
+                    Some(Open::Tool(i, k)) if k == call.index => i,
+                    _ => {
+                        let i = self.blocks;
+                        let f = call.function.as_ref();
+                        let block = Block::ToolUse {
+                            id: call.id.as_deref().map_or_else(
+                                || Cow::Owned(format!("toolu_{}_{}", c.id, call.index)),
+                                Cow::Borrowed,
+                            ),
+                            name: Cow::Borrowed(f.and_then(|f| f.name.as_deref()).unwrap_or("")),
+                            input: Value::Object(Map::new()),
+                        };
+                        self.open(buf, Open::Tool(i, call.index), block)?;
+                        i
+                    }
+                };
+                let args = call.function.as_ref().and_then(|f| f.arguments.as_deref());
+                if let Some(partial_json) = args.filter(|a| !a.is_empty()) {
+                    let delta = BlockDelta::InputJsonDelta { partial_json };
+                    push(buf, &Event::ContentBlockDelta { index, delta })?;
+                }
+            }
+        }
+        if choice.finish_reason != 0 {
+            self.stop_reason = Some(stop_reason(choice.finish_reason));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+        self.start(buf, "", "")?;
+        self.close(buf)?;
+        let delta = MessageDelta {
+            stop_reason: self.stop_reason.unwrap_or("end_turn"),
+            stop_sequence: None,
+        };
+        let usage = usage(self.usage.as_ref());
+        push(buf, &Event::MessageDelta { delta, usage })?;
+        push(buf, &Event::MessageStop)
+    }
+}
+
+/// The SSE body for a stream whose first message was `first`; `model` is the one
+/// requested, used only if no chunk names one.
+pub fn body(
+    first: Option<pb::ChatChunk>,
+    grpc: Streaming<pb::ChatChunk>,
+    model: String,
+    span: tracing::Span,
+) -> Body {
+    let state = State {
+        grpc,
+        next: Next::First(first),
+        model,
+        started: false,
+        open: None,
+        blocks: 0,
+        stop_reason: None,
+        usage: None,
+        span,
+    };
+    Body::from_stream(events(state))
+}
+
+fn events(state: State) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            let message = match std::mem::replace(&mut st.next, Next::Reading) {
+                Next::Finished => return None,
+                Next::First(first) => Ok(first),
+                Next::Reading => st.grpc.message().await,
+            };
+            let mut buf = Vec::with_capacity(512);
+            let written = match message {
+                Ok(Some(c)) => st.chunk(&mut buf, &c),
+                Ok(None) => {
+                    st.next = Next::Finished;
+                    st.finish(&mut buf)
+                }
+                Err(status) => {
+                    st.next = Next::Finished;
+                    let error = ApiError::from_status(&status);
+                    st.span.in_scope(|| {
+                        tracing::warn!(code = ?error.code, message = %error.message, "stream failed after headers")
+                    });
+                    return Some((Ok(error_event(&error)), st));
+                }
+            };
+            if let Err(e) = written {
+                st.next = Next::Finished;
+                st.span
+                    .in_scope(|| tracing::error!(error = %e, "event encoding failed"));
+                return Some((Ok(error_event(&ApiError::internal())), st));
+            }
+            if buf.is_empty() {
+                continue;
+            }
+            return Some((Ok(Bytes::from(buf)), st));
+        }
+    })
+}

@@ -1,0 +1,44 @@
+//! `POST /v1/messages` (Anthropic Messages API), unary and streamed, over the same
+//! Gateway calls as `/v1/chat/completions`. Every error is in Anthropic's shape.
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use switchyard_proto::types::v1::ChatRequest;
+
+use super::{AppState, encode, event_stream, json_response, with_provider};
+use crate::anthropic::{convert, sse, wire};
+use crate::body::read_json;
+use crate::context::{Caller, forwarded_header};
+use crate::error::HttpError;
+
+/// Translates the request, calls Chat or ChatStream, and answers in Anthropic's shape.
+/// Any `anthropic-version` is accepted; the key comes as `x-api-key` or Bearer.
+pub async fn create(State(state): State<AppState>, caller: Caller, request: Request) -> Response {
+    match handle(state, caller, request).await {
+        Ok(response) => response,
+        Err(error) => error.anthropic().into_response(),
+    }
+}
+
+async fn handle(state: AppState, caller: Caller, request: Request) -> Result<Response, HttpError> {
+    let (parts, body) = request.into_parts();
+    let wire: wire::MessagesRequest = read_json(&parts.headers, body, state.max_body_bytes).await?;
+    let stream = wire.stream.unwrap_or(false);
+    let mut message = ChatRequest::try_from(wire)?;
+    caller.add_tags(&mut message.metadata);
+    let mut gateway = state.gateway;
+    if !stream {
+        let answer = gateway.chat(caller.request(message)).await?.into_inner();
+        let response = json_response(encode(&convert::message(&answer))?);
+        return Ok(with_provider(response, &answer.provider));
+    }
+    // The first message is awaited before answering, so an immediate failure is a
+    // normal HTTP error with its status.
+    let model = message.model.clone();
+    let answer = gateway.chat_stream(caller.request(message)).await?;
+    let provider = forwarded_header(answer.metadata(), super::PROVIDER_HEADER);
+    let mut grpc = answer.into_inner();
+    let first = grpc.message().await?;
+    let body = sse::body(first, grpc, model, tracing::Span::current());
+    Ok(event_stream(body, provider))
+}
