@@ -22,7 +22,7 @@ pub use gateway::{COST_HEADER, Clients, PROVIDER_HEADER, Router};
 pub use models::{Deployment, ModelEntry, ModelTable};
 pub use outbox::Outbox;
 pub use pricing::{ResolvedPrices, resolve as resolve_prices};
-pub use usage::{UsageShipper, UsageSink};
+pub use usage::{ShippingTask, UsageShipper, UsageSink};
 
 use switchyard_config::Config;
 use switchyard_grpc::connect_lazy;
@@ -67,13 +67,9 @@ pub async fn serve_with(
     shipper: UsageShipper,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
-    let stop_shipping = CancellationToken::new();
-    let shipping = tokio::spawn(shipper.run(stop_shipping.clone()));
+    let shipping = shipper.spawn();
     let served = switchyard_grpc::serve(listener, routes, health_names, shutdown).await;
-    stop_shipping.cancel();
-    if shipping.await.is_err() {
-        tracing::error!("usage shipper panicked");
-    }
+    shipping.stop().await;
     served.map_err(RouterError::from)
 }
 

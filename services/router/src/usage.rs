@@ -106,6 +106,16 @@ impl UsageShipper {
         )
     }
 
+    /// Runs the shipper in its own task. Stop it only after every front door has
+    /// drained, so no usage appears after it stopped.
+    pub fn spawn(self) -> ShippingTask {
+        let stop = CancellationToken::new();
+        ShippingTask {
+            task: tokio::spawn(self.run(stop.clone())),
+            stop,
+        }
+    }
+
     /// Ships records until `stop` fires, then keeps delivering for at most the
     /// shutdown grace period; what is left stays in the outbox for the next start.
     pub async fn run(mut self, stop: CancellationToken) {
@@ -185,6 +195,23 @@ impl UsageShipper {
         }
         if let Err(e) = self.outbox.flush().await {
             tracing::error!(error = %e, "usage outbox flush at shutdown failed");
+        }
+    }
+}
+
+/// A running [`UsageShipper`].
+pub struct ShippingTask {
+    task: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl ShippingTask {
+    /// Delivers what is queued (within the shutdown grace period; the rest stays in
+    /// the outbox for the next start) and waits for the shipper to end.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if self.task.await.is_err() {
+            tracing::error!("usage shipper panicked");
         }
     }
 }

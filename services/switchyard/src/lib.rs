@@ -107,7 +107,7 @@ impl Listeners {
             if !wanted {
                 return Ok(None);
             }
-            if passed.len() > 0 {
+            let (std_listener, origin) = if passed.len() > 0 {
                 let index = next_passed;
                 next_passed += 1;
                 let listener = passed.take_tcp_listener(index).ok().flatten().ok_or(
@@ -116,32 +116,19 @@ impl Listeners {
                         service: service.name(),
                     },
                 )?;
-                listener
-                    .set_nonblocking(true)
-                    .and_then(|()| TcpListener::from_std(listener))
-                    .map(Some)
-                    .map_err(|source| ServeError::Bind {
-                        key,
-                        addr: format!("passed socket {index}"),
-                        source,
-                    })
+                (Ok(listener), format!("passed socket {index}"))
             } else {
-                let std_listener =
-                    std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind {
-                        key,
-                        addr: addr.to_string(),
-                        source,
-                    })?;
-                std_listener
-                    .set_nonblocking(true)
-                    .and_then(|()| TcpListener::from_std(std_listener))
-                    .map(Some)
-                    .map_err(|source| ServeError::Bind {
-                        key,
-                        addr: addr.to_string(),
-                        source,
-                    })
-            }
+                (std::net::TcpListener::bind(addr), addr.to_string())
+            };
+            std_listener
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(TcpListener::from_std)
+                .map(Some)
+                .map_err(|source| ServeError::Bind {
+                    key,
+                    addr: origin,
+                    source,
+                })
         };
         Ok(Listeners {
             edge: take(Service::Edge, "edge.listen", &config.edge.listen)?,
@@ -208,8 +195,7 @@ async fn run_all_in_one(
         .add_service(auth.tenant_admin_server())
         .add_service(auth.audit_server())
         .add_service(metering.query_server());
-    let stop_shipping = CancellationToken::new();
-    let shipping = tokio::spawn(shipper.run(stop_shipping.clone()));
+    let shipping = shipper.spawn();
     tracing::info!(
         edge = %edge_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         grpc = %router_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -233,10 +219,7 @@ async fn run_all_in_one(
     );
     // Both front doors are drained: no new usage can appear. Deliver what is queued,
     // then make the stores durable.
-    stop_shipping.cancel();
-    if shipping.await.is_err() {
-        tracing::error!("usage shipper panicked");
-    }
+    shipping.stop().await;
     metering.flush().await?;
     auth.flush().await?;
     grpc?;
