@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "switchyard/types/v1/chat.proto",
     "switchyard/gateway/v1/gateway.proto",
     "switchyard/auth/v1/auth.proto",
+    "switchyard/auth/v1/quota.proto",
     "switchyard/metering/v1/metering.proto",
     "switchyard/provider/v1/provider.proto",
 ];

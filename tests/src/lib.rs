@@ -4,8 +4,11 @@
 //! `127.0.0.1:0` listeners.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bound;
 pub mod mesh;
+mod shapes;
 pub mod upstream;
 
+pub use bound::{REVOCATION_BOUND, within};
 pub use mesh::{ADMIN_TOKEN, Mesh, Shape};
 pub use upstream::{RecordedRequest, Upstream};

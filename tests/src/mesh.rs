@@ -155,7 +155,8 @@ impl Mesh {
         switchyard_grpc::connect_lazy("test", &format!("http://{addr}")).unwrap()
     }
 
-    fn admin<T>(message: T) -> tonic::Request<T> {
+    /// `message` with the admin token attached.
+    pub fn admin<T>(message: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(message);
         r.metadata_mut().insert(
             "authorization",
@@ -175,6 +176,21 @@ impl Mesh {
                 allowed_models: models.iter().map(|m| m.to_string()).collect(),
                 create_tenant: true,
                 ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        (created.secret, created.key.unwrap().id)
+    }
+
+    /// Creates a key as `request` says (the tenant is created if missing); returns
+    /// the secret and the key id.
+    pub async fn create_key_with(&self, request: CreateKeyRequest) -> (String, String) {
+        let mut client = KeyAdminClient::new(Self::channel(self.auth_admin));
+        let created = client
+            .create_key(Self::admin(CreateKeyRequest {
+                create_tenant: true,
+                ..request
             }))
             .await
             .unwrap()
@@ -331,6 +347,10 @@ deployments = [{{ provider = "upstream", model = "hang", price = {{ input_per_mi
 [[models]]
 name = "mock-model"
 deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "1", output_per_million = "2" }} }}]
+
+[[models]]
+name = "priced-mock"
+deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "0", output_per_million = "1000" }} }}]
 
 [[models]]
 name = "embed-model"

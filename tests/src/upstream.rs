@@ -190,7 +190,8 @@ async fn chat(
     let hang = model == "hang";
     if body["stream"] != json!(true) {
         if hang {
-            let _permit = inner.release.acquire().await.unwrap();
+            // Consumed, not returned: one `release` lets exactly one request through.
+            inner.release.acquire().await.unwrap().forget();
         }
         return Json(json!({
             "id": id,
@@ -244,7 +245,8 @@ async fn chat(
         let rest = frames.split_off(2);
         let head = futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>));
         let tail = futures::stream::once(async move {
-            let _permit = inner.release.acquire().await.unwrap();
+            // Consumed, not returned: one `release` lets exactly one request through.
+            inner.release.acquire().await.unwrap().forget();
             Ok::<_, std::io::Error>(rest.concat())
         });
         Body::from_stream(futures::StreamExt::chain(head, tail))

@@ -134,6 +134,7 @@ impl AuthService {
             );
             self.store
                 .commit(&[Write::Key(id.to_string(), stored)], &record)?;
+            self.changes.key(id);
             tracing::info!(key = %key.prefix, "key revoked");
         }
         Ok(key)
@@ -197,6 +198,7 @@ impl AuthService {
         stored.key = Some(key.clone());
         self.store
             .commit(&[Write::Key(key.id.clone(), stored)], &record)?;
+        self.changes.key(&key.id);
         tracing::info!(key = %key.prefix, "key updated");
         Ok(key)
     }
@@ -265,6 +267,7 @@ impl AuthService {
             ],
             &record,
         )?;
+        self.changes.key(&old.id);
         tracing::info!(old = %old.prefix, new = %new.prefix, "key rotated");
         Ok(CreateKeyResponse {
             key: Some(new),

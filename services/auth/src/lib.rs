@@ -10,10 +10,12 @@ mod admin;
 mod audit;
 mod error;
 mod key;
+mod quota;
 mod service;
 mod store;
 mod tenant;
 mod validate;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -21,6 +23,7 @@ mod tests;
 pub use audit::ACTOR_HEADER;
 pub use error::AuthError;
 pub use key::{KEY_PREFIX, ParsedKey};
+pub use quota::{DEAD_AFTER_MS, LEASE_MS, QuotaShard, REPORT_INTERVAL_MS, period_start};
 pub use service::AuthService;
 pub use store::{KeyStore, SledKeyStore, StoredKey, Write};
 pub use switchyard_policy::model_allowed;
@@ -35,6 +38,7 @@ pub const HEALTH_NAMES: &[&str] = &[
     "switchyard.auth.v1.KeyAdmin",
     "switchyard.auth.v1.TenantAdmin",
     "switchyard.auth.v1.AuditLog",
+    "switchyard.auth.v1.Quota",
 ];
 
 /// Runs auth alone on `listener` until `shutdown`, then drains calls and flushes
@@ -44,9 +48,10 @@ pub async fn serve(
     config: &Config,
     shutdown: CancellationToken,
 ) -> Result<(), AuthError> {
-    let service = AuthService::open(config)?;
+    let service = AuthService::open(config)?.with_shutdown(shutdown.clone());
     let routes = tonic::service::Routes::default()
         .add_service(service.auth_server())
+        .add_service(service.quota_server())
         .add_service(service.admin_server())
         .add_service(service.tenant_admin_server())
         .add_service(service.audit_server());

@@ -11,17 +11,25 @@ use switchyard_proto::auth::v1::audit_log_server::AuditLogServer;
 use switchyard_proto::auth::v1::auth_server::{Auth, AuthServer};
 use switchyard_proto::auth::v1::key_admin_server::KeyAdminServer;
 use switchyard_proto::auth::v1::tenant_admin_server::TenantAdminServer;
-use switchyard_proto::auth::v1::{AuthenticateRequest, Principal};
+use switchyard_proto::auth::v1::{AuthenticateRequest, Principal, WatchChangesRequest};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::key::{ParsedKey, hash};
+use crate::quota::QuotaShard;
+use crate::watch::{ChangeStream, Changes};
 use crate::{AuthError, KeyStore, SledKeyStore, model_allowed};
+use switchyard_proto::auth::v1::quota_server::QuotaServer;
 
 /// The auth service state: the key store and the admin token. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthService {
     pub(crate) store: Arc<dyn KeyStore>,
     pub(crate) admin: Arc<AdminToken>,
+    /// The change stream routers watch to keep cached principals fresh.
+    pub(crate) changes: Arc<Changes>,
+    /// This replica's shard of the quota counters.
+    pub(crate) quota: QuotaShard,
 }
 
 impl AuthService {
@@ -29,18 +37,40 @@ impl AuthService {
     /// `[admin]` (none configured: the admin API refuses every call).
     pub fn open(config: &Config) -> Result<Self, AuthError> {
         let store = SledKeyStore::open(&config.auth.data_dir)?;
+        let quota = QuotaShard::open(store.db())?;
         Ok(Self {
+            quota,
             store: Arc::new(store),
             admin: Arc::new(AdminToken::from_config(&config.admin)),
+            changes: Arc::new(Changes::new(CancellationToken::new())),
         })
     }
 
     /// A service over any store (tests, other backends).
+    /// Quota counters live in a temporary database. Must be called within a tokio
+    /// runtime (the quota flusher is a task).
     pub fn with_store(store: Arc<dyn KeyStore>, admin_token: Option<Secret>) -> Self {
+        let quota = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(AuthError::from)
+            .and_then(|db| QuotaShard::open(&db));
+        #[allow(clippy::expect_used)]
+        let quota = quota.expect("a temporary sled database opens");
         Self {
+            quota,
             store,
             admin: Arc::new(AdminToken::new(admin_token)),
+            changes: Arc::new(Changes::new(CancellationToken::new())),
         }
+    }
+
+    /// Ends every `WatchChanges` stream when `shutdown` fires, so a router's
+    /// long-lived watch cannot hold up a graceful drain. Call before the service is
+    /// cloned into servers.
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.changes = Arc::new(Changes::new(shutdown));
+        self
     }
 
     /// The generated `Auth` server.
@@ -48,6 +78,11 @@ impl AuthService {
         AuthServer::new(self.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// The generated `Quota` server (this replica's shard of the counters).
+    pub fn quota_server(&self) -> QuotaServer<QuotaShard> {
+        self.quota.server()
     }
 
     /// The generated `KeyAdmin` server.
@@ -67,6 +102,7 @@ impl AuthService {
 
     /// Makes every write durable (called on shutdown).
     pub async fn flush(&self) -> Result<(), AuthError> {
+        self.quota.flush().await?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.flush())
             .await
@@ -112,7 +148,9 @@ impl AuthService {
                 model: model.to_string(),
             });
         }
+        let valid_until = earliest(key.expires_at, key.overlap_ends_at);
         Ok(Principal {
+            valid_until,
             tenant: key.tenant,
             key_id: key.id,
             key_prefix: key.prefix,
@@ -127,6 +165,21 @@ impl AuthService {
     }
 }
 
+/// The earlier of two optional times (unset: no such time).
+fn earliest(
+    a: Option<prost_types::Timestamp>,
+    b: Option<prost_types::Timestamp>,
+) -> Option<prost_types::Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if (a.seconds, a.nanos) <= (b.seconds, b.nanos) {
+            a
+        } else {
+            b
+        }),
+        (a, b) => a.or(b),
+    }
+}
+
 #[tonic::async_trait]
 impl Auth for AuthService {
     async fn authenticate(
@@ -136,5 +189,14 @@ impl Auth for AuthService {
         let req = request.into_inner();
         let principal = AuthService::authenticate(self, &req.api_key, &req.model)?;
         Ok(Response::new(principal))
+    }
+
+    type WatchChangesStream = ChangeStream;
+
+    async fn watch_changes(
+        &self,
+        _request: Request<WatchChangesRequest>,
+    ) -> Result<Response<Self::WatchChangesStream>, Status> {
+        Ok(Response::new(self.changes.watch()))
     }
 }

@@ -71,6 +71,12 @@ pub struct SledKeyStore {
 }
 
 impl SledKeyStore {
+    /// The database, shared with the quota counters (one sled database per
+    /// directory and process).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &str) -> Result<Self, AuthError> {
         let db = sled::open(dir)?;

@@ -51,6 +51,8 @@ impl AuthService {
         );
         self.store
             .commit(&[Write::NewTenant(tenant.clone())], &record)?;
+        // Keys of a tenant with no record had no tenant restrictions until now.
+        self.changes.tenant(&tenant.name);
         tracing::info!(tenant = %tenant.name, "tenant created");
         Ok(tenant)
     }
@@ -99,6 +101,7 @@ impl AuthService {
         );
         self.store
             .commit(&[Write::Tenant(tenant.clone())], &record)?;
+        self.changes.tenant(&tenant.name);
         tracing::info!(tenant = %tenant.name, "tenant updated");
         Ok(tenant)
     }
@@ -123,6 +126,7 @@ impl AuthService {
         let record = call.record(action, tenant_target(name), json!({ "name": name }));
         self.store
             .commit(&[Write::Tenant(tenant.clone())], &record)?;
+        self.changes.tenant(name);
         tracing::info!(tenant = %name, disabled = disable, "tenant state changed");
         Ok(tenant)
     }

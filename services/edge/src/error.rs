@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use switchyard_error::{ApiError, ErrorCode};
+use switchyard_error::{ApiError, ErrorCode, RateLimitInfo};
 
 /// An error answer: the [`ApiError`] and, rarely, an HTTP status the table has no row
 /// for (405 on a known path with the wrong method).
@@ -149,6 +149,49 @@ impl<'a> AnthropicErrorBody<'a> {
     }
 }
 
+/// OpenAI's `x-ratelimit-*` headers for the limits that exist.
+fn rate_limit_headers(headers: &mut http::HeaderMap, info: &RateLimitInfo) {
+    let counts = [
+        ("x-ratelimit-limit-requests", info.limit_requests),
+        ("x-ratelimit-remaining-requests", info.remaining_requests),
+        ("x-ratelimit-limit-tokens", info.limit_tokens),
+        ("x-ratelimit-remaining-tokens", info.remaining_tokens),
+    ];
+    for (name, value) in counts {
+        if let Some(v) = value {
+            headers.insert(name, HeaderValue::from(v));
+        }
+    }
+    let resets = [
+        ("x-ratelimit-reset-requests", info.reset_requests_ms),
+        ("x-ratelimit-reset-tokens", info.reset_tokens_ms),
+    ];
+    for (name, value) in resets {
+        if let Some(Ok(v)) = value.map(|ms| HeaderValue::from_str(&go_duration(ms))) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// A duration as OpenAI writes resets (Go's format): `20ms`, `1.5s`, `6m0s`.
+fn go_duration(ms: u64) -> String {
+    if ms < 1_000 {
+        return format!("{ms}ms");
+    }
+    let (minutes, ms) = (ms / 60_000, ms % 60_000);
+    let secs = if ms % 1_000 == 0 {
+        format!("{}s", ms / 1_000)
+    } else {
+        let s = format!("{}.{:03}", ms / 1_000, ms % 1_000);
+        format!("{}s", s.trim_end_matches('0'))
+    };
+    if minutes > 0 {
+        format!("{minutes}m{secs}")
+    } else {
+        secs
+    }
+}
+
 /// Whole seconds for `retry-after`, rounded up and at least 1 (the SDK ignores 0).
 fn retry_after_secs(after: Duration) -> u64 {
     let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
@@ -186,6 +229,9 @@ impl IntoResponse for HttpError {
                 HeaderValue::from(retry_after_secs(after)),
             );
         }
+        if let Some(info) = &error.rate_limit {
+            rate_limit_headers(headers, info);
+        }
         // The SDK retries 429 and 5xx on its own; tell it when that cannot help
         // (an exhausted budget, our own bug).
         if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) && !error.retryable
@@ -218,6 +264,16 @@ pub fn wrong_method(method: &http::Method, path: &str) -> HttpError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resets_are_written_like_openai() {
+        assert_eq!(go_duration(20), "20ms");
+        assert_eq!(go_duration(1_000), "1s");
+        assert_eq!(go_duration(1_500), "1.5s");
+        assert_eq!(go_duration(59_250), "59.25s");
+        assert_eq!(go_duration(360_000), "6m0s");
+        assert_eq!(go_duration(61_001), "1m1.001s");
+    }
 
     #[test]
     fn retry_after_rounds_up_to_at_least_one_second() {

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_grpc::{GrpcChannel, MAX_MESSAGE_BYTES, bearer_token, outgoing, request_id};
-use switchyard_proto::auth::v1::auth_client::AuthClient;
-use switchyard_proto::auth::v1::{AuthenticateRequest, Principal};
+use switchyard_proto::auth::v1::{Limits, Principal};
 use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model};
 use switchyard_proto::metering::v1::Outcome;
@@ -23,7 +22,9 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::admission::{Admission, Estimate};
 use crate::models::{Deployment, ModelTable};
+use crate::principals::PrincipalCache;
 use crate::record::{Draft, MarkCancelled};
 use crate::stream::Relay;
 use crate::usage::UsageSink;
@@ -43,6 +44,9 @@ pub struct Clients {
     pub provider: GrpcChannel,
     /// Metering (usage delivery).
     pub metering: GrpcChannel,
+    /// The quota shards (rate limits and budgets), each with its configured name;
+    /// the names decide which shard owns which key or tenant.
+    pub quota: Vec<(String, GrpcChannel)>,
 }
 
 /// The router's state behind the Gateway API. Cheap to clone.
@@ -52,26 +56,38 @@ pub struct Router {
 }
 
 struct Inner {
-    auth: AuthClient<GrpcChannel>,
+    /// Admission: cached principals, kept fresh by auth's change stream.
+    auth: Arc<PrincipalCache>,
     provider: ProviderClient<GrpcChannel>,
     models: ModelTable,
     usage: UsageSink,
     price_version: String,
     drain_timeout: Duration,
+    admission: Admission,
+    estimate_max_tokens: u64,
+}
+
+/// What a request is, for estimating its tokens and cost before it runs.
+enum Sizing<'a> {
+    Chat(&'a ChatRequest),
+    Embed(&'a EmbedRequest),
 }
 
 impl Router {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        auth: GrpcChannel,
+        auth: Arc<PrincipalCache>,
         provider: GrpcChannel,
         models: ModelTable,
         usage: UsageSink,
         price_version: String,
         drain_timeout: Duration,
+        admission: Admission,
+        estimate_max_tokens: u64,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                auth: AuthClient::new(auth),
+                auth,
                 provider: ProviderClient::new(provider)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_MESSAGE_BYTES),
@@ -79,6 +95,8 @@ impl Router {
                 usage,
                 price_version,
                 drain_timeout,
+                admission,
+                estimate_max_tokens,
             }),
         }
     }
@@ -104,15 +122,7 @@ impl Router {
                     "missing API key: send `authorization: Bearer <key>`",
                 )
             })?;
-        let call = AuthenticateRequest {
-            api_key: key.to_string(),
-            model: model.to_string(),
-        };
-        let mut auth = self.inner.auth.clone();
-        Ok(auth
-            .authenticate(outgoing(call, request_id))
-            .await?
-            .into_inner())
+        self.inner.auth.authenticate(key, model, request_id).await
     }
 
     fn route(&self, model: &str) -> Result<&Deployment, ApiError> {
@@ -129,7 +139,50 @@ impl Router {
             })
     }
 
-    /// Admits the caller and picks the deployment; the returned draft is what the
+    /// What the request may use at most, when some limit of the caller counts
+    /// tokens or money (prompt tokens counted, plus `max_tokens` or the configured
+    /// default); zero otherwise, so unlimited callers pay no tokenizer time.
+    fn estimate(
+        &self,
+        principal: &Principal,
+        deployment: &Deployment,
+        sizing: &Sizing<'_>,
+    ) -> Estimate {
+        let counts_tpm =
+            |l: &Option<Limits>| l.as_ref().is_some_and(|l| l.tokens_per_minute.is_some());
+        let needed = counts_tpm(&principal.key_limits)
+            || counts_tpm(&principal.tenant_limits)
+            || principal.key_budget.is_some()
+            || principal.tenant_budget.is_some();
+        if !needed {
+            return Estimate::default();
+        }
+        let usage = match sizing {
+            Sizing::Chat(req) => {
+                let completion = req
+                    .max_tokens
+                    .map_or(self.inner.estimate_max_tokens, u64::from);
+                // Every choice may produce up to `max_tokens`.
+                let choices = u64::from(req.n.unwrap_or(1).max(1));
+                Usage {
+                    prompt_tokens: switchyard_tokens::chat_prompt(req),
+                    completion_tokens: completion.saturating_mul(choices),
+                    ..Usage::default()
+                }
+            }
+            Sizing::Embed(req) => Usage {
+                prompt_tokens: switchyard_tokens::embed_input(req),
+                ..Usage::default()
+            },
+        };
+        Estimate {
+            tokens: usage.prompt_tokens.saturating_add(usage.completion_tokens),
+            micros: switchyard_pricing::cost_micros(&deployment.price, &usage),
+        }
+    }
+
+    /// Admits the caller, picks the deployment and takes the request's share of
+    /// the caller's rate limits and budgets; the returned draft is what the
     /// request's usage record will be built from, whatever happens next.
     async fn admit_and_route(
         &self,
@@ -137,6 +190,7 @@ impl Router {
         request_id: &str,
         model: &str,
         started: Instant,
+        sizing: Sizing<'_>,
     ) -> Result<Draft, Status> {
         let principal = self.admit(metadata, request_id, model).await?;
         if self.inner.usage.is_full() {
@@ -154,14 +208,22 @@ impl Router {
             .to_status());
         }
         let deployment = self.route(model)?;
-        Ok(Draft::new(
+        let estimate = self.estimate(&principal, deployment, &sizing);
+        let ticket = self
+            .inner
+            .admission
+            .admit(&principal, estimate, request_id)
+            .await?;
+        let mut draft = Draft::new(
             request_id,
             &principal,
             model,
             deployment,
             &self.inner.price_version,
             started,
-        ))
+        );
+        draft.ticket = Some(ticket);
+        Ok(draft)
     }
 }
 
@@ -197,7 +259,7 @@ impl Billable for EmbedResponse {
 /// carries the provider's real usage; past that it is estimated from `prompt`, the
 /// only time that is counted. Either way the record says `cancelled`.
 async fn unary<R: Billable>(
-    draft: Draft,
+    mut draft: Draft,
     call: impl Future<Output = Result<Response<R>, Status>> + Send + 'static,
     sink: UsageSink,
     drain: Duration,
@@ -212,6 +274,7 @@ async fn unary<R: Billable>(
                 result = &mut call => (Some(result), false),
                 () = tx.closed() => {
                     tracing::info!("client went away; waiting for the provider's usage");
+                    draft.release_slots();
                     (tokio::time::timeout(drain, call).await.ok(), true)
                 }
             };
@@ -271,7 +334,7 @@ impl Gateway for Router {
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
         let mut draft = self
-            .admit_and_route(&metadata, &id, &req.model, started)
+            .admit_and_route(&metadata, &id, &req.model, started, Sizing::Chat(&req))
             .await?;
         draft.metadata = req.metadata.clone();
         // The request is handed to the provider call, but its prompt count is needed
@@ -301,7 +364,7 @@ impl Gateway for Router {
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
         let mut draft = self
-            .admit_and_route(&metadata, &id, &req.model, started)
+            .admit_and_route(&metadata, &id, &req.model, started, Sizing::Chat(&req))
             .await?;
         draft.metadata = req.metadata.clone();
         draft.stream = true;
@@ -362,7 +425,7 @@ impl Gateway for Router {
         let (metadata, _, req) = request.into_parts();
         validate_embed(&req)?;
         let mut draft = self
-            .admit_and_route(&metadata, &id, &req.model, started)
+            .admit_and_route(&metadata, &id, &req.model, started, Sizing::Embed(&req))
             .await?;
         draft.metadata = req.metadata.clone();
         // Kept, not counted: see `chat`.

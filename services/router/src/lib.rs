@@ -1,15 +1,19 @@
 //! The router: Switchyard's public gRPC `Gateway` API.
 //!
 //! For every request it authenticates the key and checks the model allowlist (auth),
-//! maps the requested model name to a configured deployment, calls the provider
-//! adapter, prices the usage in integer micro-dollars, and hands exactly one usage
-//! record per routed request to the shipper that delivers it to metering.
+//! maps the requested model name to a configured deployment, takes the request's
+//! share of the caller's rate limits and budgets from leases granted by the owning
+//! auth shard ([`admission`]), calls the provider adapter, prices the usage in
+//! integer micro-dollars, and hands exactly one usage record per routed request to
+//! the shipper that delivers it to metering.
 
+pub mod admission;
 mod error;
 mod gateway;
 mod models;
 mod outbox;
 mod pricing;
+mod principals;
 mod record;
 mod stream;
 mod usage;
@@ -24,8 +28,9 @@ pub use outbox::Outbox;
 pub use pricing::{ResolvedPrices, resolve as resolve_prices};
 pub use usage::{ShippingTask, UsageShipper, UsageSink};
 
+use admission::Admission;
 use switchyard_config::Config;
-use switchyard_grpc::connect_lazy;
+use switchyard_grpc::{GrpcChannel, connect_lazy};
 use switchyard_proto::metering::v1::metering_client::MeteringClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -36,9 +41,58 @@ pub const HEALTH_NAMES: &[&str] = &["switchyard.gateway.v1.Gateway"];
 /// How long shutdown keeps trying to deliver queued usage records.
 const USAGE_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// A router and the task that ships its usage records. Opens the durable outbox at
-/// `router.outbox_dir` (records left by a previous run are shipped).
-pub fn build(config: &Config, clients: Clients) -> Result<(Router, UsageShipper), RouterError> {
+/// The router's background work: shipping usage to metering, and settling leases
+/// with the quota shards.
+pub struct Background {
+    shipper: UsageShipper,
+    admission: Admission,
+}
+
+impl Background {
+    /// Starts both tasks.
+    pub fn spawn(self) -> BackgroundTask {
+        let stop_reports = CancellationToken::new();
+        BackgroundTask {
+            reports: tokio::spawn(self.admission.run_reports(stop_reports.clone())),
+            stop_reports,
+            shipping: self.shipper.spawn(),
+        }
+    }
+}
+
+/// The running [`Background`].
+pub struct BackgroundTask {
+    reports: tokio::task::JoinHandle<()>,
+    stop_reports: CancellationToken,
+    shipping: ShippingTask,
+}
+
+impl BackgroundTask {
+    /// Stops after the front doors drained: hands unspent leases back and settles
+    /// the last requests, then delivers queued usage.
+    pub async fn stop(self) {
+        self.stop_reports.cancel();
+        if self.reports.await.is_err() {
+            tracing::error!("quota reporter panicked");
+        }
+        self.shipping.stop().await;
+    }
+}
+
+/// A random id for this router process, as quota shards know it.
+fn router_id() -> String {
+    format!("router-{:016x}", rand::random::<u64>())
+}
+
+/// A router and its background work (see [`Background`]). Opens the durable outbox at
+/// `router.outbox_dir` (records left by a previous run are shipped) and starts the
+/// watch of auth's changes that keeps cached principals fresh, until `shutdown`
+/// (so it must be called inside a Tokio runtime).
+pub fn build(
+    config: &Config,
+    clients: Clients,
+    shutdown: CancellationToken,
+) -> Result<(Router, Background), RouterError> {
     let prices = pricing::resolve(config)?;
     let outbox = Outbox::open(&config.router.outbox_dir, config.router.outbox_max_records)?;
     let (sink, shipper) = UsageShipper::new(
@@ -47,30 +101,58 @@ pub fn build(config: &Config, clients: Clients) -> Result<(Router, UsageShipper)
         config.router.usage_batch_size,
         USAGE_SHUTDOWN_GRACE,
     );
-    let router = Router::new(
+    let admission = Admission::new(router_id(), clients.quota);
+    let principal_cache = principals::PrincipalCache::new(
         clients.auth,
+        Duration::from_millis(config.router.principal_cache_ttl_ms),
+    );
+    principal_cache.spawn_watch(shutdown);
+    let router = Router::new(
+        principal_cache,
         clients.provider,
         ModelTable::from_config(config, &prices),
         sink,
         prices.version,
         Duration::from_millis(config.router.stream_drain_timeout_ms),
+        admission.clone(),
+        config.router.estimate_max_tokens,
     );
-    Ok((router, shipper))
+    Ok((router, Background { shipper, admission }))
 }
 
-/// Serves `routes` (the Gateway plus any co-hosted admin services) and ships usage;
-/// on `shutdown`, drains in-flight calls first, then delivers queued usage.
+/// Serves `routes` (the Gateway plus any co-hosted admin services), ships usage and
+/// settles leases; on `shutdown`, drains in-flight calls first, then hands leases
+/// back and delivers queued usage.
 pub async fn serve_with(
     listener: TcpListener,
     routes: tonic::service::Routes,
     health_names: &[&str],
-    shipper: UsageShipper,
+    background: Background,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
-    let shipping = shipper.spawn();
+    let running = background.spawn();
     let served = switchyard_grpc::serve(listener, routes, health_names, shutdown).await;
-    shipping.stop().await;
+    running.stop().await;
     served.map_err(RouterError::from)
+}
+
+/// Channels to the quota shards, named as configured (`router.quota_shards`, or
+/// `router.auth_url` alone).
+fn quota_shards(config: &Config) -> Result<Vec<(String, GrpcChannel)>, RouterError> {
+    if config.router.quota_shards.is_empty() {
+        let url = &config.router.auth_url;
+        return Ok(vec![(url.clone(), connect_lazy("router.auth_url", url)?)]);
+    }
+    config
+        .router
+        .quota_shards
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let key = format!("router.quota_shards[{i}]");
+            Ok((url.clone(), connect_lazy(&key, url)?))
+        })
+        .collect()
 }
 
 /// Runs the router alone on `listener`, reaching auth, metering and the provider
@@ -84,8 +166,9 @@ pub async fn serve(
         auth: connect_lazy("router.auth_url", &config.router.auth_url)?,
         provider: connect_lazy("router.provider_url", &config.router.provider_url)?,
         metering: connect_lazy("router.metering_url", &config.router.metering_url)?,
+        quota: quota_shards(config)?,
     };
-    let (router, shipper) = build(config, clients)?;
+    let (router, shipper) = build(config, clients, shutdown.clone())?;
     let routes = tonic::service::Routes::default().add_service(router.gateway_server());
     serve_with(listener, routes, HEALTH_NAMES, shipper, shutdown).await
 }

@@ -6,16 +6,16 @@
 //! by request id makes the redelivery harmless.
 //!
 //! Layout: sled tree `outbox`, key = sequence number (u64 BE, so iteration is oldest
-//! first), value = prost `UsageRecord`. Durability uses group commit: writers wait for
-//! one flusher task, which makes everything written so far durable with one flush, so
-//! concurrent requests share an fsync instead of paying one each.
+//! first), value = prost `UsageRecord`. Durability uses group commit
+//! ([`switchyard_durable::GroupCommit`]), so concurrent requests share an fsync
+//! instead of paying one each.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
+use switchyard_durable::GroupCommit;
 use switchyard_proto::metering::v1::UsageRecord;
-use tokio::sync::{Notify, watch};
 
 use crate::RouterError;
 
@@ -26,23 +26,11 @@ pub struct Outbox {
 }
 
 struct Inner {
-    db: sled::Db,
+    commit: GroupCommit,
     tree: sled::Tree,
     max_records: u64,
     /// Records waiting (sled's own `len` walks the whole tree).
     waiting: AtomicU64,
-    /// Writes issued so far (a writer's ticket).
-    written: AtomicU64,
-    /// The highest ticket known durable.
-    durable: watch::Sender<u64>,
-    wake_flusher: Arc<Notify>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // Let the flusher see that the outbox is gone and end.
-        self.wake_flusher.notify_one();
-    }
 }
 
 impl Outbox {
@@ -54,18 +42,13 @@ impl Outbox {
             message: format!("cannot open {dir}: {e}"),
         })?;
         let tree = db.open_tree("outbox").map_err(RouterError::outbox)?;
-        let (durable, _) = watch::channel(0);
-        let wake = Arc::new(Notify::new());
         let waiting = tree.len() as u64;
         let outbox = Self {
             inner: Arc::new(Inner {
-                db,
+                commit: GroupCommit::start(db, "usage outbox"),
                 tree,
                 max_records,
                 waiting: AtomicU64::new(waiting),
-                written: AtomicU64::new(0),
-                durable,
-                wake_flusher: wake.clone(),
             }),
         };
         if waiting > 0 {
@@ -74,24 +57,25 @@ impl Outbox {
                 "usage outbox holds records from a previous run"
             );
         }
-        tokio::spawn(flusher(Arc::downgrade(&outbox.inner), wake));
         Ok(outbox)
     }
 
     /// Writes a record and returns once it is durable.
     pub async fn push(&self, record: &UsageRecord) -> Result<(), RouterError> {
         let inner = &self.inner;
-        let seq = inner.db.generate_id().map_err(RouterError::outbox)?;
+        let seq = inner
+            .commit
+            .db()
+            .generate_id()
+            .map_err(RouterError::outbox)?;
         inner
             .tree
             .insert(seq.to_be_bytes(), record.encode_to_vec())
             .map_err(RouterError::outbox)?;
         inner.waiting.fetch_add(1, Ordering::AcqRel);
-        let ticket = inner.written.fetch_add(1, Ordering::AcqRel) + 1;
-        inner.wake_flusher.notify_one();
-        let mut durable = inner.durable.subscribe();
-        durable
-            .wait_for(|&done| done >= ticket)
+        inner
+            .commit
+            .durable()
             .await
             .map_err(|_| RouterError::Outbox {
                 key: "router.outbox_dir",
@@ -161,39 +145,7 @@ impl Outbox {
 
     /// Makes every write durable (shutdown).
     pub async fn flush(&self) -> Result<(), RouterError> {
-        self.inner
-            .db
-            .flush_async()
-            .await
-            .map_err(RouterError::outbox)?;
-        Ok(())
-    }
-}
-
-/// Group commit: whenever writes are pending, one flush covers all of them. Holds
-/// the outbox only while flushing, so dropping the outbox closes the database.
-async fn flusher(inner: std::sync::Weak<Inner>, wake: Arc<Notify>) {
-    loop {
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let target = strong.written.load(Ordering::Acquire);
-        if *strong.durable.borrow() >= target {
-            drop(strong);
-            // notify_one keeps a permit, so a write between the check and this wait
-            // is not missed.
-            wake.notified().await;
-            continue;
-        }
-        match strong.db.flush_async().await {
-            Ok(_) => {
-                strong.durable.send_replace(target);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "usage outbox flush failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
+        self.inner.commit.flush().await.map_err(RouterError::outbox)
     }
 }
 

@@ -7,12 +7,14 @@ use switchyard_proto::auth::v1::Principal;
 use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
 use switchyard_proto::types::v1::Usage;
 
+use crate::admission::Ticket;
 use crate::models::Deployment;
 use switchyard_pricing::cost_micros;
 
 /// What is known about a request before its answer: enough to write its record
-/// whatever happens next.
-#[derive(Debug, Clone)]
+/// whatever happens next. It also holds the request's claim on its rate limits and
+/// budgets, settled to the record's real usage when the record is finished.
+#[derive(Debug)]
 pub struct Draft {
     pub request_id: String,
     pub tenant: String,
@@ -25,6 +27,7 @@ pub struct Draft {
     pub price_version: String,
     pub started: Instant,
     pub wall_start: SystemTime,
+    pub ticket: Option<Ticket>,
 }
 
 impl Draft {
@@ -50,12 +53,21 @@ impl Draft {
             price_version: price_version.to_string(),
             started,
             wall_start: SystemTime::now(),
+            ticket: None,
         }
     }
 
-    /// The finished record.
+    /// Frees the request's concurrency slots early: its client is gone, though the
+    /// upstream may still be drained for usage.
+    pub fn release_slots(&mut self) {
+        if let Some(ticket) = &mut self.ticket {
+            ticket.release_slots();
+        }
+    }
+
+    /// The finished record; the ticket is settled to its usage and cost.
     pub fn finish(
-        self,
+        mut self,
         usage: &Usage,
         outcome: Outcome,
         error_reason: &str,
@@ -63,6 +75,10 @@ impl Draft {
     ) -> UsageRecord {
         let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let cost = cost_micros(&self.deployment.price, usage);
+        if let Some(mut ticket) = self.ticket.take() {
+            let tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
+            ticket.settle(tokens, cost);
+        }
         UsageRecord {
             request_id: self.request_id,
             time: Some(prost_types::Timestamp::from(self.wall_start)),

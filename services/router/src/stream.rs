@@ -67,7 +67,7 @@ impl Relay {
     /// stream's last item (the usage chunk, or the error) is held back until the
     /// record is durable, so a client that saw the stream end is always billed.
     pub async fn run(
-        self,
+        mut self,
         first: ChatChunk,
         mut upstream: impl Stream<Item = Result<ChatChunk, Status>> + Unpin,
         tx: mpsc::Sender<Result<ChatChunk, Status>>,
@@ -85,6 +85,11 @@ impl Relay {
         let mut held: Option<Result<ChatChunk, Status>> = None;
         let mut failure: Option<ApiError> = None;
         loop {
+            if drain_until.is_some() {
+                // The client is gone: its concurrency slot is free now, not when the
+                // drain ends.
+                self.draft.release_slots();
+            }
             let next = match drain_until {
                 None => tokio::select! {
                     next = upstream.next() => next,

@@ -187,8 +187,10 @@ async fn run_all_in_one(
         auth: in_process(auth.auth_server()),
         provider: in_process(adapter.into_server()),
         metering: in_process(metering.metering_server()),
+        // One process, one shard: the in-process auth holds every counter.
+        quota: vec![("in-process".into(), in_process(auth.quota_server()))],
     };
-    let (router, shipper) = switchyard_router::build(config, clients)?;
+    let (router, shipper) = switchyard_router::build(config, clients, shutdown.clone())?;
     let routes = tonic::service::Routes::default()
         .add_service(router.gateway_server())
         .add_service(auth.admin_server())

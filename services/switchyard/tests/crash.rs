@@ -6,164 +6,23 @@
 //! back at the same address and waiting clients queue instead of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use command_fds::{CommandFdExt, FdMapping};
-use sha2::{Digest, Sha256};
+use common::{Proc, admin, listener, write_config};
 use switchyard_proto::auth::v1::CreateKeyRequest;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use switchyard_proto::metering::v1::{ListUsageRequest, SummarizeUsageRequest, UsageRecord};
-use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-const ADMIN: &str = "crash-test-admin";
 /// Requests the load completes in all (bounded), and the time it may take.
 const TARGET: usize = 360;
 const LOAD_LIMIT: Duration = Duration::from_secs(120);
 const WORKERS: usize = 6;
-
-/// One process of the mesh, restartable on the same sockets.
-struct Proc {
-    services: &'static str,
-    sockets: Vec<Arc<std::net::TcpListener>>,
-    config: PathBuf,
-    log_dir: PathBuf,
-    starts: usize,
-    child: Option<Child>,
-}
-
-impl Proc {
-    fn start(&mut self) {
-        self.starts += 1;
-        let log = std::fs::File::create(
-            self.log_dir
-                .join(format!("{}-{}.log", self.services, self.starts)),
-        )
-        .unwrap();
-        let mappings = self
-            .sockets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| FdMapping {
-                parent_fd: s.as_fd().try_clone_to_owned().unwrap(),
-                child_fd: 3 + i as i32,
-            })
-            .collect();
-        let mut cmd = Command::new(BIN);
-        cmd.args([
-            "--config",
-            self.config.to_str().unwrap(),
-            "serve",
-            "--services",
-            self.services,
-        ])
-        .env("LISTEN_FDS", self.sockets.len().to_string())
-        .env_remove("LISTEN_PID")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true);
-        cmd.fd_mappings(mappings).unwrap();
-        self.child = Some(cmd.spawn().unwrap());
-    }
-
-    async fn kill9(&mut self) {
-        let mut child = self.child.take().unwrap();
-        child.start_kill().unwrap(); // SIGKILL
-        child.wait().await.unwrap();
-    }
-
-    async fn terminate(&mut self) {
-        let child = self.child.as_mut().unwrap();
-        let pid = child.id().unwrap().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .await
-                .unwrap()
-                .success()
-        );
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .expect("no exit within 30 s of SIGTERM")
-            .unwrap();
-        assert!(status.success(), "{} exited with {status}", self.services);
-        self.child = None;
-    }
-}
-
-fn listener() -> (Arc<std::net::TcpListener>, String) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    (Arc::new(l), addr)
-}
-
-fn write_config(dir: &Path, addrs: &HashMap<&str, String>) -> PathBuf {
-    let admin_hash: String = Sha256::digest(ADMIN.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let text = format!(
-        r#"
-version = 1
-[edge]
-listen = "{edge}"
-router_url = "http://{router}"
-metering_url = "http://{metering}"
-[router]
-listen = "{router}"
-auth_url = "http://{auth}"
-metering_url = "http://{metering}"
-provider_url = "http://{provider}"
-outbox_dir = "{d}/outbox"
-stream_drain_timeout_ms = 1000
-[auth]
-listen = "{auth}"
-data_dir = "{d}/auth"
-[metering]
-listen = "{metering}"
-data_dir = "{d}/metering"
-auth_url = "http://{auth}"
-[provider_adapter]
-listen = "{provider}"
-[admin]
-token_sha256 = "{admin_hash}"
-[telemetry]
-log_format = "json"
-log_filter = "warn"
-[[providers]]
-name = "mock"
-kind = "mock"
-latency_ms = 3
-completion_tokens = 8
-[[models]]
-name = "m"
-deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "3", output_per_million = "15" }} }}]
-"#,
-        edge = addrs["edge"],
-        router = addrs["router"],
-        auth = addrs["auth"],
-        metering = addrs["metering"],
-        provider = addrs["provider"],
-        d = dir.display(),
-    );
-    let path = dir.join("switchyard.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn admin<T>(message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
-    r
-}
 
 /// One request; `true` only if the client saw it complete.
 async fn one_request(
@@ -206,7 +65,7 @@ async fn kill_nine_under_load_loses_and_duplicates_nothing() {
         sockets.insert(n, l);
         addrs.insert(n, a);
     }
-    let config = write_config(dir.path(), &addrs);
+    let config = write_config(dir.path(), &addrs, "outbox");
     let proc = |services, socks: &[&str]| Proc {
         services,
         sockets: socks.iter().map(|s| sockets[s].clone()).collect(),

@@ -96,6 +96,20 @@ pub struct RouterConfig {
     /// Most records the outbox holds; when full, the router refuses new requests
     /// (UNAVAILABLE) rather than serve traffic it could not bill.
     pub outbox_max_records: u64,
+    /// The auth replicas holding rate-limit and budget counters (gRPC URLs). Each
+    /// key's and tenant's counters live on one of them, chosen by rendezvous
+    /// hashing; every router must list the same shards in the same form. Empty:
+    /// `auth_url` alone.
+    pub quota_shards: Vec<String>,
+    /// Completion tokens assumed for a request that sets no `max_tokens`, when
+    /// reserving tokens per minute and budget up front (settled to real usage
+    /// when the request ends).
+    pub estimate_max_tokens: u64,
+    /// How long a cached principal (the answer of `Auth.Authenticate` for a key) may
+    /// be served without asking auth again, as a safety net: changes already evict
+    /// it within one message of auth's change stream. 0 disables the cache, so every
+    /// request asks auth.
+    pub principal_cache_ttl_ms: u64,
 }
 
 impl Default for RouterConfig {
@@ -109,6 +123,9 @@ impl Default for RouterConfig {
             usage_batch_size: 256,
             outbox_dir: "data/router-outbox".into(),
             outbox_max_records: 1_000_000,
+            quota_shards: Vec::new(),
+            estimate_max_tokens: 4_096,
+            principal_cache_ttl_ms: 60_000,
         }
     }
 }

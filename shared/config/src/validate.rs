@@ -5,6 +5,10 @@ use std::net::SocketAddr;
 
 use crate::{Config, ConfigError, ProviderKind};
 
+/// The longest `router.principal_cache_ttl_ms`: the TTL is only a safety net behind
+/// auth's change stream, so a longer one would only hide a stuck stream for longer.
+const MAX_PRINCIPAL_CACHE_TTL_MS: u64 = 86_400_000;
+
 impl Config {
     /// Validates the whole configuration; the error names the exact key path.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -56,6 +60,12 @@ impl Config {
                 "must be positive",
             ));
         }
+        if self.router.principal_cache_ttl_ms > MAX_PRINCIPAL_CACHE_TTL_MS {
+            return Err(ConfigError::invalid(
+                "router.principal_cache_ttl_ms",
+                "must be at most 86400000 (one day; 0 disables the cache)",
+            ));
+        }
         if self.metering.compaction_interval_secs == 0 {
             return Err(ConfigError::invalid(
                 "metering.compaction_interval_secs",
@@ -67,6 +77,26 @@ impl Config {
                 "router.usage_batch_size",
                 "must be positive",
             ));
+        }
+        if !(1..=10_000_000).contains(&self.router.estimate_max_tokens) {
+            return Err(ConfigError::invalid(
+                "router.estimate_max_tokens",
+                "must be between 1 and 10000000",
+            ));
+        }
+        for (i, shard) in self.router.quota_shards.iter().enumerate() {
+            if !(shard.starts_with("http://") || shard.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    format!("router.quota_shards[{i}]"),
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            if self.router.quota_shards[..i].contains(shard) {
+                return Err(ConfigError::invalid(
+                    format!("router.quota_shards[{i}]"),
+                    "lists the same shard twice",
+                ));
+            }
         }
         if self.admin.token_env.is_empty() {
             return Err(ConfigError::invalid(
@@ -259,6 +289,8 @@ mod tests {
         assert!(e.contains("models[0].deployments[0].provider"), "{e}");
         let e = err_of(&format!("{base}[router]\nlisten = \"localhost\"\n"));
         assert!(e.contains("router.listen"), "{e}");
+        let e = err_of("version = 1\n[router]\nprincipal_cache_ttl_ms = 86400001\n");
+        assert!(e.contains("router.principal_cache_ttl_ms"), "{e}");
         let e = err_of("version = 1\n[[providers]]\nname = \"o\"\nkind = \"openai-compatible\"\n");
         assert!(e.contains("providers[0].base_url"), "{e}");
         let e = err_of(&format!("{base}failure_rate = 2.0\n"));

@@ -23,6 +23,76 @@ pub const META_UPSTREAM_CODE: &str = "upstream_code";
 /// `ErrorInfo.metadata` key naming the offending request parameter.
 pub const META_PARAM: &str = "param";
 
+/// `ErrorInfo.metadata` key prefix of the rate-limit state of a refusal
+/// (`ratelimit_limit_requests`, `ratelimit_remaining_tokens`, ...).
+pub const META_RATELIMIT: &str = "ratelimit_";
+
+/// The state of the per-minute limits when a request was refused, as OpenAI's
+/// `x-ratelimit-*` headers report it. Each field is set only for a limit that
+/// exists; resets are milliseconds until the limit is fully available again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    /// Requests per minute allowed.
+    pub limit_requests: Option<u64>,
+    /// Requests left in the current window.
+    pub remaining_requests: Option<u64>,
+    /// Until the request window is full again.
+    pub reset_requests_ms: Option<u64>,
+    /// Tokens per minute allowed.
+    pub limit_tokens: Option<u64>,
+    /// Tokens left in the current window.
+    pub remaining_tokens: Option<u64>,
+    /// Until the token window is full again.
+    pub reset_tokens_ms: Option<u64>,
+}
+
+impl RateLimitInfo {
+    const FIELDS: [&'static str; 6] = [
+        "limit_requests",
+        "remaining_requests",
+        "reset_requests_ms",
+        "limit_tokens",
+        "remaining_tokens",
+        "reset_tokens_ms",
+    ];
+
+    fn values(&self) -> [Option<u64>; 6] {
+        [
+            self.limit_requests,
+            self.remaining_requests,
+            self.reset_requests_ms,
+            self.limit_tokens,
+            self.remaining_tokens,
+            self.reset_tokens_ms,
+        ]
+    }
+
+    fn write(&self, metadata: &mut HashMap<String, String>) {
+        for (name, value) in Self::FIELDS.iter().zip(self.values()) {
+            if let Some(v) = value {
+                metadata.insert(format!("{META_RATELIMIT}{name}"), v.to_string());
+            }
+        }
+    }
+
+    fn read(metadata: &HashMap<String, String>) -> Option<Self> {
+        let get = |name: &str| {
+            metadata
+                .get(&format!("{META_RATELIMIT}{name}"))
+                .and_then(|v| v.parse().ok())
+        };
+        let info = Self {
+            limit_requests: get("limit_requests"),
+            remaining_requests: get("remaining_requests"),
+            reset_requests_ms: get("reset_requests_ms"),
+            limit_tokens: get("limit_tokens"),
+            remaining_tokens: get("remaining_tokens"),
+            reset_tokens_ms: get("reset_tokens_ms"),
+        };
+        (info != Self::default()).then_some(info)
+    }
+}
+
 /// Every condition a caller can see, with its mapping to gRPC and HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
@@ -228,7 +298,10 @@ pub struct ApiError {
     /// The provider's own error code, kept for callers who know the provider.
     pub upstream_code: Option<String>,
     /// For budgets: the exhausted quota's subject (`key:<id>`, `tenant:<name>`).
-    pub quota_subject: Option<String>,
+    pub quota_subject: Option<Box<str>>,
+    /// For rate limits: the limits' state, for `x-ratelimit-*` headers.
+    /// Boxed: it is rare, and keeps `Result<_, ApiError>` small.
+    pub rate_limit: Option<Box<RateLimitInfo>>,
 }
 
 impl ApiError {
@@ -242,6 +315,7 @@ impl ApiError {
             retryable: code.default_retryable(),
             upstream_code: None,
             quota_subject: None,
+            rate_limit: None,
         }
     }
 
@@ -281,7 +355,13 @@ impl ApiError {
 
     /// Names the exhausted quota.
     pub fn with_quota_subject(mut self, subject: impl Into<String>) -> Self {
-        self.quota_subject = Some(subject.into());
+        self.quota_subject = Some(subject.into().into_boxed_str());
+        self
+    }
+
+    /// Attaches the rate limits' state.
+    pub fn with_rate_limit(mut self, info: RateLimitInfo) -> Self {
+        self.rate_limit = Some(Box::new(info));
         self
     }
 
@@ -296,12 +376,15 @@ impl ApiError {
         if let Some(param) = &self.param {
             metadata.insert(META_PARAM.to_string(), param.clone());
         }
+        if let Some(info) = &self.rate_limit {
+            info.write(&mut metadata);
+        }
         let mut details = ErrorDetails::with_error_info(self.code.reason(), DOMAIN, metadata);
         if let Some(after) = self.retry_after {
             details.set_retry_info(Some(after));
         }
         if let Some(subject) = &self.quota_subject {
-            details.add_quota_failure_violation(subject.clone(), self.message.clone());
+            details.add_quota_failure_violation(subject.to_string(), self.message.clone());
         }
         if let Some(param) = &self.param {
             details.add_bad_request_violation(param.clone(), self.message.clone());
@@ -328,12 +411,13 @@ impl ApiError {
             }
             err.upstream_code = info.metadata.get(META_UPSTREAM_CODE).cloned();
             err.param = info.metadata.get(META_PARAM).cloned();
+            err.rate_limit = RateLimitInfo::read(&info.metadata).map(Box::new);
         }
         err.retry_after = details.retry_info().and_then(|r| r.retry_delay);
         err.quota_subject = details
             .quota_failure()
             .and_then(|q| q.violations.first())
-            .map(|v| v.subject.clone());
+            .map(|v| v.subject.clone().into_boxed_str());
         err
     }
 }
@@ -355,7 +439,13 @@ mod tests {
                 .with_param("messages[0]")
                 .with_retry_after(Duration::from_secs(3))
                 .with_upstream_code("x")
-                .with_quota_subject("key:abc");
+                .with_quota_subject("key:abc")
+                .with_rate_limit(RateLimitInfo {
+                    limit_requests: Some(60),
+                    remaining_requests: Some(0),
+                    reset_requests_ms: Some(1_500),
+                    ..RateLimitInfo::default()
+                });
             let back = ApiError::from_status(&err.to_status());
             assert_eq!(back, err, "{code:?}");
             assert_eq!(err.to_status().code(), code.grpc_code());

@@ -1,5 +1,8 @@
 //! Access policy shared by auth (which enforces it) and the router (which lists
-//! only what a key may use): model allowlists of exact names and `*` globs.
+//! only what a key may use): model allowlists of exact names and `*` globs, and the
+//! UTC calendar that budget periods and usage aggregates align to.
+
+pub mod calendar;
 
 /// Whether `model` matches any pattern; an empty allowlist allows every model.
 /// `*` matches any run of characters (`gpt-4o*`, `*-mini`, `openai/*`).

@@ -19,3 +19,22 @@ pub const REFUSED: &str = "switchyard_requests_refused_total";
 pub const LEDGER_INSERTED: &str = "switchyard_ledger_records_inserted_total";
 /// Counter: redelivered records acknowledged without rewriting (metering).
 pub const LEDGER_DUPLICATES: &str = "switchyard_ledger_duplicates_total";
+/// Counter: admissions answered from the router's principal cache (no auth call).
+pub const PRINCIPAL_CACHE_HITS: &str = "switchyard_principal_cache_hits_total";
+/// Counter: admissions that asked auth (not cached, expired, or the cache is off
+/// because auth's change stream is down).
+pub const PRINCIPAL_CACHE_MISSES: &str = "switchyard_principal_cache_misses_total";
+/// Gauge: principals in the router's cache.
+pub const PRINCIPAL_CACHE_ENTRIES: &str = "switchyard_principal_cache_entries";
+/// Gauge: 1 while the router's watch of auth's change stream is live (the cache
+/// serves only then).
+pub const PRINCIPAL_WATCH_LIVE: &str = "switchyard_principal_watch_live";
+/// Counter: times the router's change stream from auth ended or failed (each
+/// clears the principal cache).
+pub const PRINCIPAL_WATCH_BREAKS: &str = "switchyard_principal_watch_breaks_total";
+/// Counter (auth, quota shard): budgets whose period spend crossed their soft-alert
+/// threshold (`alert_percent`), by `subject_kind` (key, tenant).
+pub const BUDGET_ALERTS: &str = "switchyard_budget_alerts_total";
+/// Counter (auth, quota shard): capacity requests refused, by `dimension`
+/// (requests, tokens, concurrency, budget).
+pub const QUOTA_REFUSALS: &str = "switchyard_quota_refusals_total";

@@ -9,7 +9,7 @@ use switchyard_config::Secret;
 use switchyard_grpc::{AdminToken, GrpcChannel, in_process};
 use switchyard_metering::{MeteringService, SledLedger};
 use switchyard_proto::auth::v1::auth_server::{Auth, AuthServer};
-use switchyard_proto::auth::v1::{AuthenticateRequest, Principal};
+use switchyard_proto::auth::v1::{AuthenticateRequest, Change, Principal, WatchChangesRequest};
 use switchyard_proto::metering::v1::metering_client::MeteringClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use switchyard_proto::metering::v1::{
@@ -58,6 +58,18 @@ impl Auth for FakeAuth {
             })),
             None => Err(Status::unauthenticated("invalid API key")),
         }
+    }
+
+    type WatchChangesStream = tokio_stream::Empty<Result<Change, Status>>;
+
+    /// Metering does not cache principals, so it never watches.
+    async fn watch_changes(
+        &self,
+        _: Request<WatchChangesRequest>,
+    ) -> Result<Response<Self::WatchChangesStream>, Status> {
+        Err(Status::unimplemented(
+            "metering never watches auth's changes",
+        ))
     }
 }
 
