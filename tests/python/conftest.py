@@ -16,6 +16,18 @@ def api_key() -> str:
 
 
 @pytest.fixture(scope="session")
+def one_rpm_key() -> str:
+    """A key allowed one request per minute (its own tenant)."""
+    return os.environ["SWITCHYARD_ONE_RPM_KEY"]
+
+
+@pytest.fixture(scope="session")
+def no_budget_key() -> str:
+    """A key whose budget is zero micro-dollars (its own tenant)."""
+    return os.environ["SWITCHYARD_NO_BUDGET_KEY"]
+
+
+@pytest.fixture(scope="session")
 def grpc_target() -> str:
     return os.environ["SWITCHYARD_GRPC_TARGET"]
 

@@ -125,6 +125,30 @@ def test_rate_limit_error(base_url, api_key):
     assert e.value.response.headers["retry-after"] == "7"
 
 
+def test_gateway_rate_limit_is_rate_limit_error_with_openai_headers(base_url, one_rpm_key):
+    c = client(base_url, one_rpm_key)
+    c.chat.completions.create(model="priced-mock", messages=MESSAGES)
+    with pytest.raises(openai.RateLimitError) as e:
+        c.chat.completions.create(model="priced-mock", messages=MESSAGES)
+    headers = e.value.response.headers
+    assert int(headers["retry-after"]) >= 1
+    assert headers["x-ratelimit-limit-requests"] == "1"
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["x-ratelimit-reset-requests"].endswith("s")
+    assert e.value.code == "rate_limit_exceeded"
+
+
+def test_exhausted_budget_is_not_retried(base_url, no_budget_key):
+    # With the SDK's own retries on, the 429 still surfaces at once: the gateway
+    # says `x-should-retry: false`, so the SDK does not retry.
+    c = openai.OpenAI(base_url=f"{base_url}/v1", api_key=no_budget_key, max_retries=3)
+    with pytest.raises(openai.RateLimitError) as e:
+        c.chat.completions.create(model="priced-mock", max_tokens=12, messages=MESSAGES)
+    assert e.value.code == "budget_exceeded"
+    assert e.value.type == "insufficient_quota"
+    assert e.value.response.headers["x-should-retry"] == "false"
+
+
 def test_bad_request(base_url, api_key):
     with pytest.raises(openai.BadRequestError):
         client(base_url, api_key).chat.completions.create(model="chat-model", messages=[])

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use switchyard_proto::auth::v1::{Budget, BudgetPeriod, CreateKeyRequest, Limits};
 use switchyard_tests::{Mesh, Shape, Upstream};
 
 fn run(cmd: &mut Command) {
@@ -66,11 +67,34 @@ async fn official_sdks_and_generated_grpc_clients() {
     let upstream = Upstream::start().await;
     let mesh = Mesh::start(Shape::AllInOne, &upstream.base_url()).await;
     let (key, _) = mesh.create_key("python", &[]).await;
+    let (one_rpm_key, _) = mesh
+        .create_key_with(CreateKeyRequest {
+            tenant: "python-rpm".into(),
+            limits: Some(Limits {
+                requests_per_minute: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    let (no_budget_key, _) = mesh
+        .create_key_with(CreateKeyRequest {
+            tenant: "python-budget".into(),
+            budget: Some(Budget {
+                limit_micros: 0,
+                period: BudgetPeriod::Monthly as i32,
+                alert_percent: None,
+            }),
+            ..Default::default()
+        })
+        .await;
     let out = tokio::process::Command::new(&python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(&python_dir)
         .env("SWITCHYARD_BASE_URL", mesh.base_url())
         .env("SWITCHYARD_KEY", &key)
+        .env("SWITCHYARD_ONE_RPM_KEY", &one_rpm_key)
+        .env("SWITCHYARD_NO_BUDGET_KEY", &no_budget_key)
         .env("SWITCHYARD_GRPC_TARGET", mesh.grpc.to_string())
         .env("SWITCHYARD_PROTO_ROOT", root.join("proto"))
         .kill_on_drop(true)
