@@ -54,17 +54,25 @@ async fn bind() -> (TcpListener, SocketAddr) {
 impl Mesh {
     /// Starts the gateway with `upstream_base_url` as the `upstream` provider.
     pub async fn start(shape: Shape, upstream_base_url: &str) -> Self {
+        Self::start_with(shape, upstream_base_url, "").await
+    }
+
+    /// Like [`Mesh::start`], with `extra` TOML (more `[[providers]]` and
+    /// `[[models]]`) appended to the config: provider kinds under test, each
+    /// pointed at its own emulated upstream.
+    pub async fn start_with(shape: Shape, upstream_base_url: &str, extra: &str) -> Self {
         let data = tempfile::tempdir().unwrap();
         let (edge_l, edge) = bind().await;
         let (router_l, router) = bind().await;
         let (auth_l, auth) = bind().await;
         let (metering_l, metering) = bind().await;
         let (provider_l, provider) = bind().await;
-        let text = config_text(
+        let mut text = config_text(
             data.path().to_str().unwrap(),
             upstream_base_url,
             [edge, router, auth, metering, provider],
         );
+        text.push_str(extra);
         let config = switchyard_config::load_str(&text).unwrap();
         let mut tasks = Vec::new();
         let (auth_admin, usage_admin) = match shape {

@@ -19,6 +19,7 @@
 //! mid-stream ends the stream with an error status instead.
 
 mod error;
+pub mod http;
 mod mock;
 mod openai_compatible;
 mod openai_wire;

@@ -4,12 +4,12 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use futures::{Stream, StreamExt};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
 use switchyard_proto::types::v1::content_part::Part;
@@ -19,34 +19,19 @@ use switchyard_proto::types::v1::{
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
-use crate::error::retry_after;
+use crate::http::{self, Endpoint};
 use crate::openai_wire::{self as wire, WireChatResponse, WireChunk, WireEmbedResponse, WireUsage};
 use crate::sse::{self, SseError, SseEvent, StreamFailure};
 use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError};
 
-/// Largest error body read from a provider (only its error object is used).
-const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Largest complete answer read from a provider.
-const MAX_BODY: usize = switchyard_grpc::MAX_MESSAGE_BYTES;
-
 /// One OpenAI-compatible provider instance: its endpoints, credential and client.
+#[derive(Debug)]
 pub struct OpenAiCompatible {
     name: Arc<str>,
     chat_url: String,
     embed_url: String,
-    client: reqwest::Client,
-    /// `Bearer <key>`, marked sensitive so it never prints.
-    auth: Option<HeaderValue>,
-}
-
-impl std::fmt::Debug for OpenAiCompatible {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiCompatible")
-            .field("name", &self.name)
-            .field("chat_url", &self.chat_url)
-            .field("auth", &self.auth.as_ref().map(|_| "***"))
-            .finish()
-    }
+    /// The pooled client and the `authorization: Bearer` header (sensitive).
+    endpoint: Endpoint,
 }
 
 impl OpenAiCompatible {
@@ -72,18 +57,17 @@ impl OpenAiCompatible {
     ) -> Result<Self, AdapterError> {
         let key = |field: &str| format!("providers[{index}].{field}");
         let base_url = provider
-            .base_url
-            .as_deref()
+            .effective_base_url()
             .ok_or_else(|| AdapterError::Invalid {
                 key: key("base_url"),
-                message: "is required for kind openai-compatible".into(),
+                message: format!("is required for kind {}", provider.kind.as_str()),
             })?;
         let api_key = provider
             .api_key_env
             .as_deref()
             .map(|var| Secret::from_env(&key("api_key_env"), var))
             .transpose()?;
-        Self::build(&provider.name, base_url, api_key, settings, &key)
+        Self::build(&provider.name, &base_url, api_key, settings, &key)
     }
 
     fn build(
@@ -93,48 +77,24 @@ impl OpenAiCompatible {
         settings: &ProviderAdapterConfig,
         key: &dyn Fn(&str) -> String,
     ) -> Result<Self, AdapterError> {
-        let parsed = reqwest::Url::parse(base_url).map_err(|e| AdapterError::Invalid {
-            key: key("base_url"),
-            message: format!("not a URL: {e}"),
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(AdapterError::Invalid {
-                key: key("base_url"),
-                message: "must be an http or https URL".into(),
-            });
+        let base = http::base_url(&key("base_url"), base_url)?;
+        let mut headers = HeaderMap::new();
+        if let Some(secret) = api_key {
+            headers.insert(
+                AUTHORIZATION,
+                http::secret_header(&key("api_key_env"), "Bearer ", &secret)?,
+            );
         }
-        let auth = match api_key {
-            Some(secret) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
-                    .map_err(|_| AdapterError::Invalid {
-                        key: key("api_key_env"),
-                        message: "the key contains characters not allowed in an HTTP header".into(),
-                    })?;
-                value.set_sensitive(true);
-                Some(value)
-            }
-            None => None,
-        };
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .read_timeout(Duration::from_millis(settings.read_timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            // An API that redirects a POST is misconfigured; surface it, do not follow.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|source| AdapterError::HttpClient {
-                provider: name.to_string(),
-                source,
-            })?;
-        let base = base_url.trim_end_matches('/');
         Ok(Self {
             name: name.into(),
             chat_url: format!("{base}/chat/completions"),
             embed_url: format!("{base}/embeddings"),
-            client,
-            auth,
+            endpoint: Endpoint {
+                name: name.into(),
+                client: http::client(name, settings)?,
+                headers,
+                parse_error,
+            },
         })
     }
 
@@ -145,39 +105,9 @@ impl OpenAiCompatible {
         body: &Value,
         model: &str,
     ) -> Result<reqwest::Response, ProviderError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|_| ProviderError::invalid("request", "cannot be encoded as JSON"))?;
-        let mut request = self
-            .client
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(bytes);
-        if let Some(auth) = &self.auth {
-            request = request.header(AUTHORIZATION, auth.clone());
-        }
-        let response = request
-            .send()
+        self.endpoint
+            .post_json(url, body, HeaderMap::new(), model)
             .await
-            .map_err(|e| ProviderError::transport(&self.name, &e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        // Best effort: a body we cannot read still leaves the status to map.
-        let body = read_limited(response, MAX_ERROR_BODY, &self.name)
-            .await
-            .unwrap_or_default();
-        let error = serde_json::from_slice::<Value>(&body)
-            .map(|v| wire::upstream_error(&v).0)
-            .unwrap_or_default();
-        Err(ProviderError::Upstream {
-            provider: self.name.to_string(),
-            model: model.to_string(),
-            status: Some(status),
-            retry_after,
-            error: Box::new(error),
-        })
     }
 
     fn malformed(&self, what: &'static str) -> ProviderError {
@@ -208,7 +138,7 @@ impl ChatProvider for OpenAiCompatible {
     ) -> Result<ChatResponse, ProviderError> {
         let body = wire::chat_body(upstream_model, req, false)?;
         let response = self.post(&self.chat_url, &body, upstream_model).await?;
-        let bytes = read_limited(response, MAX_BODY, &self.name).await?;
+        let bytes = self.endpoint.read(response).await?;
         let answer: WireChatResponse =
             serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
         if let Some(error) = &answer.error {
@@ -232,7 +162,7 @@ impl ChatProvider for OpenAiCompatible {
         if is_json {
             // A server that ignored `stream` (or reported an error with a 200):
             // one complete answer, replayed as chunks under the same contract.
-            let bytes = read_limited(response, MAX_BODY, &self.name).await?;
+            let bytes = self.endpoint.read(response).await?;
             let answer: WireChatResponse =
                 serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
             if let Some(error) = &answer.error {
@@ -270,7 +200,7 @@ impl ChatProvider for OpenAiCompatible {
     ) -> Result<EmbedResponse, ProviderError> {
         let body = wire::embed_body(upstream_model, req)?;
         let response = self.post(&self.embed_url, &body, upstream_model).await?;
-        let bytes = read_limited(response, MAX_BODY, &self.name).await?;
+        let bytes = self.endpoint.read(response).await?;
         let answer: WireEmbedResponse =
             serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
         if let Some(error) = &answer.error {
@@ -329,27 +259,11 @@ struct ProviderHandle {
     name: Arc<str>,
 }
 
-/// Reads a body up to `limit` bytes; more is a malformed answer.
-async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-    provider: &str,
-) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| ProviderError::transport(provider, &e))?
-    {
-        if out.len() + chunk.len() > limit {
-            return Err(ProviderError::Malformed {
-                provider: provider.to_string(),
-                what: "oversized response",
-            });
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+/// An OpenAI-style error body (`{"error":{...}}`).
+fn parse_error(body: &[u8]) -> crate::UpstreamError {
+    serde_json::from_slice::<Value>(body)
+        .map(|v| wire::upstream_error(&v).0)
+        .unwrap_or_default()
 }
 
 /// An answer id for providers that send none.

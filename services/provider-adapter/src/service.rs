@@ -43,11 +43,19 @@ impl ProviderAdapter {
         for (i, p) in config.providers.iter().enumerate() {
             let backend: Arc<dyn ChatProvider> = match p.kind {
                 ProviderKind::Mock => Arc::new(MockProvider::from_config(p)),
-                ProviderKind::OpenaiCompatible => Arc::new(OpenAiCompatible::from_config(
-                    i,
-                    p,
-                    &config.provider_adapter,
-                )?),
+                ProviderKind::OpenaiCompatible | ProviderKind::Openai => Arc::new(
+                    OpenAiCompatible::from_config(i, p, &config.provider_adapter)?,
+                ),
+                ProviderKind::AzureOpenai
+                | ProviderKind::Anthropic
+                | ProviderKind::Gemini
+                | ProviderKind::Bedrock
+                | ProviderKind::Cohere => {
+                    return Err(AdapterError::Invalid {
+                        key: format!("providers[{i}].kind"),
+                        message: format!("kind {} is not available yet", p.kind.as_str()),
+                    });
+                }
             };
             if providers.insert(p.name.clone(), backend).is_some() {
                 return Err(AdapterError::Invalid {

@@ -42,7 +42,13 @@ pub fn resolve(config: &Config) -> Result<ResolvedPrices, RouterError> {
                 let provider = config.providers.iter().find(|p| p.name == d.provider);
                 let vendor = provider.map_or_else(
                     || SELF_HOSTED.to_string(),
-                    |p| vendor_for(p.kind, p.vendor.as_deref(), p.base_url.as_deref()),
+                    |p| {
+                        vendor_for(
+                            p.kind,
+                            p.vendor.as_deref(),
+                            p.effective_base_url().as_deref(),
+                        )
+                    },
                 );
                 table
                     .lookup(&vendor, &d.model)

@@ -265,9 +265,40 @@ pub enum LogFormat {
 pub enum ProviderKind {
     /// Deterministic local answers, for the quickstart, tests and benchmarks.
     Mock,
-    /// Any server speaking OpenAI's chat completions API (OpenAI, vLLM, llama.cpp,
-    /// Ollama, Groq, ...).
+    /// Any server speaking OpenAI's chat completions API; `preset` fills in the
+    /// base URL and known quirks of vLLM, llama.cpp, Ollama, Groq, Together,
+    /// Mistral, DeepSeek, Fireworks, xAI and OpenRouter.
     OpenaiCompatible,
+    /// OpenAI's own API (`https://api.openai.com/v1` unless `base_url` says
+    /// otherwise).
+    Openai,
+    /// Azure OpenAI: deployment URLs, `api-version`, the `api-key` header.
+    AzureOpenai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Google Gemini: Google AI `generateContent` / `streamGenerateContent`, or
+    /// Vertex AI when `project` is set.
+    Gemini,
+    /// AWS Bedrock Converse / ConverseStream, SigV4-signed.
+    Bedrock,
+    /// Cohere's v2 chat and embed API.
+    Cohere,
+}
+
+impl ProviderKind {
+    /// The name used in config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mock => "mock",
+            Self::OpenaiCompatible => "openai-compatible",
+            Self::Openai => "openai",
+            Self::AzureOpenai => "azure-openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Bedrock => "bedrock",
+            Self::Cohere => "cohere",
+        }
+    }
 }
 
 /// `[[providers]]`: one provider instance.
@@ -283,8 +314,29 @@ pub struct ProviderConfig {
     /// Environment variable with the API key; unset sends no credential.
     pub api_key_env: Option<String>,
     /// Who bills this provider's traffic (`openai`, `anthropic`, `self-hosted`,
-    /// ...), the key into the price table. Unset infers it from `base_url`.
+    /// ...), the key into the price table. Unset infers it from the kind, preset
+    /// or `base_url`.
     pub vendor: Option<String>,
+    /// openai-compatible: a known server or service (`vllm`, `llama-cpp`,
+    /// `ollama`, `groq`, `together`, `mistral`, `deepseek`, `fireworks`, `xai`,
+    /// `openrouter`) whose base URL and quirks apply.
+    pub preset: Option<String>,
+    /// azure-openai: the `api-version` query parameter; anthropic: the
+    /// `anthropic-version` header. Unset: the version Switchyard is tested with.
+    pub api_version: Option<String>,
+    /// bedrock: the AWS region (required); gemini on Vertex AI: the location.
+    pub region: Option<String>,
+    /// gemini: the Google Cloud project; set, requests go to Vertex AI.
+    pub project: Option<String>,
+    /// gemini on Vertex AI: environment variable with an OAuth access token.
+    pub access_token_env: Option<String>,
+    /// bedrock: environment variables with the AWS credentials (defaults:
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    pub aws_access_key_id_env: Option<String>,
+    /// See `aws_access_key_id_env`.
+    pub aws_secret_access_key_env: Option<String>,
+    /// See `aws_access_key_id_env`; the session token is optional.
+    pub aws_session_token_env: Option<String>,
     /// mock: fixed delay before answering.
     #[serde(default)]
     pub latency_ms: u64,
@@ -301,6 +353,46 @@ pub struct ProviderConfig {
 
 fn default_mock_completion_tokens() -> u32 {
     16
+}
+
+/// The known OpenAI-compatible servers and services: preset name and default base
+/// URL (including the version path). The adapter applies each one's quirks.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("vllm", "http://localhost:8000/v1"),
+    ("llama-cpp", "http://localhost:8080/v1"),
+    ("ollama", "http://localhost:11434/v1"),
+    ("groq", "https://api.groq.com/openai/v1"),
+    ("together", "https://api.together.xyz/v1"),
+    ("mistral", "https://api.mistral.ai/v1"),
+    ("deepseek", "https://api.deepseek.com/v1"),
+    ("fireworks", "https://api.fireworks.ai/inference/v1"),
+    ("xai", "https://api.x.ai/v1"),
+    ("openrouter", "https://openrouter.ai/api/v1"),
+];
+
+impl ProviderConfig {
+    /// `base_url`, or the default of the kind or preset (OpenAI's, Anthropic's,
+    /// Google AI's, Cohere's, a preset's); `None` where there is none (Azure,
+    /// Bedrock and Vertex AI URLs are built from their own settings).
+    pub fn effective_base_url(&self) -> Option<String> {
+        if let Some(url) = &self.base_url {
+            return Some(url.clone());
+        }
+        let default = match self.kind {
+            ProviderKind::Openai => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com/v1",
+            ProviderKind::Gemini if self.project.is_none() => {
+                "https://generativelanguage.googleapis.com/v1beta"
+            }
+            ProviderKind::Cohere => "https://api.cohere.com/v2",
+            ProviderKind::OpenaiCompatible => {
+                let preset = self.preset.as_deref()?;
+                PRESETS.iter().find(|(name, _)| *name == preset)?.1
+            }
+            _ => return None,
+        };
+        Some(default.to_string())
+    }
 }
 
 /// How a model alias picks among its deployments.

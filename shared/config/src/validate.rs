@@ -130,36 +130,57 @@ impl Config {
                     format!("duplicate provider name `{}`", p.name),
                 ));
             }
+            if let Some(url) = p.base_url.as_deref() {
+                check_url(&key("base_url"), url)?;
+            }
+            let needs = |field: &str, value: &Option<String>| match value {
+                Some(v) if !v.is_empty() => Ok(()),
+                _ => Err(ConfigError::invalid(
+                    key(field),
+                    format!("is required for kind {}", p.kind.as_str()),
+                )),
+            };
             match p.kind {
-                ProviderKind::OpenaiCompatible => {
-                    let url = p.base_url.as_deref().ok_or_else(|| {
-                        ConfigError::invalid(
-                            key("base_url"),
-                            "is required for kind openai-compatible",
-                        )
-                    })?;
-                    check_url(&key("base_url"), url)?;
-                    if p.latency_ms != 0 || p.tokens_per_second != 0 || p.failure_rate != 0.0 {
-                        return Err(ConfigError::invalid(
-                            key("kind"),
-                            "latency_ms, tokens_per_second and failure_rate are for kind mock only",
-                        ));
-                    }
+                ProviderKind::OpenaiCompatible if p.preset.is_none() => {
+                    needs("base_url", &p.base_url)?;
                 }
-                ProviderKind::Mock => {
-                    if !(0.0..=1.0).contains(&p.failure_rate) {
-                        return Err(ConfigError::invalid(
-                            key("failure_rate"),
-                            "must be between 0.0 and 1.0",
-                        ));
-                    }
-                    if p.completion_tokens == 0 {
-                        return Err(ConfigError::invalid(
-                            key("completion_tokens"),
-                            "must be positive",
-                        ));
-                    }
+                ProviderKind::AzureOpenai => needs("base_url", &p.base_url)?,
+                ProviderKind::Bedrock => needs("region", &p.region)?,
+                _ => {}
+            }
+            if let Some(preset) = &p.preset {
+                if p.kind != ProviderKind::OpenaiCompatible {
+                    return Err(ConfigError::invalid(
+                        key("preset"),
+                        "is for kind openai-compatible only",
+                    ));
                 }
+                if !crate::PRESETS.iter().any(|(name, _)| name == preset) {
+                    let known: Vec<&str> = crate::PRESETS.iter().map(|(n, _)| *n).collect();
+                    return Err(ConfigError::invalid(
+                        key("preset"),
+                        format!("unknown preset `{preset}`; known: {}", known.join(", ")),
+                    ));
+                }
+            }
+            if p.kind == ProviderKind::Mock {
+                if !(0.0..=1.0).contains(&p.failure_rate) {
+                    return Err(ConfigError::invalid(
+                        key("failure_rate"),
+                        "must be between 0.0 and 1.0",
+                    ));
+                }
+                if p.completion_tokens == 0 {
+                    return Err(ConfigError::invalid(
+                        key("completion_tokens"),
+                        "must be positive",
+                    ));
+                }
+            } else if p.latency_ms != 0 || p.tokens_per_second != 0 || p.failure_rate != 0.0 {
+                return Err(ConfigError::invalid(
+                    key("kind"),
+                    "latency_ms, tokens_per_second and failure_rate are for kind mock only",
+                ));
             }
             if p.api_key_env.as_deref() == Some("") {
                 return Err(ConfigError::invalid(

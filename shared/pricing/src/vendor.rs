@@ -50,8 +50,18 @@ pub fn vendor_for(kind: ProviderKind, explicit: Option<&str>, base_url: Option<&
     if let Some(vendor) = explicit.map(str::trim).filter(|v| !v.is_empty()) {
         return vendor.to_ascii_lowercase();
     }
-    if matches!(kind, ProviderKind::Mock) {
-        return SELF_HOSTED.into();
+    match kind {
+        ProviderKind::Mock => return SELF_HOSTED.into(),
+        // Hosted-only APIs bill as their vendor wherever the URL points (a proxy,
+        // a test server). Azure OpenAI's global list prices follow OpenAI's.
+        ProviderKind::Anthropic => return "anthropic".into(),
+        ProviderKind::Gemini => return "google".into(),
+        ProviderKind::Cohere => return "cohere".into(),
+        ProviderKind::AzureOpenai => return "openai".into(),
+        // Bedrock prices differ by region and model vendor: unknown to the shipped
+        // table, so paid Bedrock models need a configured price.
+        ProviderKind::Bedrock => return UNKNOWN.into(),
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => {}
     }
     let Some(host) = base_url.and_then(host_of) else {
         return UNKNOWN.into();

@@ -31,6 +31,20 @@ pub struct Recorded {
     pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub body: serde_json::Value,
+    /// Every header, for kinds that authenticate or version otherwise
+    /// (`x-api-key`, `anthropic-version`, `api-key`, SigV4's `authorization`).
+    pub headers: HeaderMap,
+    /// The query string, if any (`api-version=...`, `alt=sse`).
+    pub query: Option<String>,
+    /// The body as sent (signatures cover these bytes).
+    pub raw_body: Vec<u8>,
+}
+
+impl Recorded {
+    /// A header's value, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 /// One scripted answer.
@@ -43,6 +57,14 @@ pub enum Reply {
     },
     /// A 200 event stream sent in pieces of `piece` bytes.
     Sse { bytes: Vec<u8>, piece: usize },
+    /// A 200 streamed body of another content type (Bedrock's
+    /// `application/vnd.amazon.eventstream`, Gemini's JSON array stream), sent in
+    /// pieces of `piece` bytes.
+    Stream {
+        content_type: &'static str,
+        bytes: Vec<u8>,
+        piece: usize,
+    },
     /// A 200 event stream whose connection breaks after `bytes`, once the test
     /// calls [`Upstream::break_connection`].
     SseReset { bytes: Vec<u8> },
@@ -152,6 +174,9 @@ fn handle(shared: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: B
         authorization: header("authorization"),
         content_type: header("content-type"),
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        headers: headers.clone(),
+        query: uri.query().map(str::to_string),
+        raw_body: body.to_vec(),
     });
     let reply = shared.script.lock().unwrap().pop_front();
     let sse = |body: Body| {
@@ -183,6 +208,21 @@ fn handle(shared: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: B
                 .map(|c| Ok(Bytes::copy_from_slice(c)))
                 .collect();
             sse(Body::from_stream(futures::stream::iter(pieces)))
+        }
+        Some(Reply::Stream {
+            content_type,
+            bytes,
+            piece,
+        }) => {
+            let pieces: Vec<Result<Bytes, std::io::Error>> = bytes
+                .chunks(piece.max(1))
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            Response::builder()
+                .status(200)
+                .header("content-type", content_type)
+                .body(Body::from_stream(futures::stream::iter(pieces)))
+                .unwrap()
         }
         Some(Reply::SseReset { bytes }) => {
             let reset = shared.reset.clone();

@@ -1,0 +1,188 @@
+//! What every HTTP provider kind shares: one pooled client per provider instance
+//! (HTTP/2 where the server offers it over TLS, connect and read timeouts from
+//! `[provider_adapter]`, no redirects), bounded body reads, and turning a non-2xx
+//! answer into a [`ProviderError::Upstream`] carrying the status, the provider's
+//! `retry-after` and its error object as the kind's own parser reads it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use switchyard_config::{ProviderAdapterConfig, Secret};
+
+use crate::error::retry_after;
+use crate::{AdapterError, ProviderError, UpstreamError};
+
+/// Largest error body read from a provider (only its error object is used).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest complete answer read from a provider.
+pub const MAX_BODY: usize = switchyard_grpc::MAX_MESSAGE_BYTES;
+
+/// Reads a provider's error body into an [`UpstreamError`] (best effort: an
+/// unreadable body leaves the HTTP status to map).
+pub type ErrorParser = fn(&[u8]) -> UpstreamError;
+
+/// The pooled client of one provider instance. Built once at start-up; never per
+/// request.
+pub fn client(
+    name: &str,
+    settings: &ProviderAdapterConfig,
+) -> Result<reqwest::Client, AdapterError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .read_timeout(Duration::from_millis(settings.read_timeout_ms))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        // An API that redirects a POST is misconfigured; surface it, do not follow.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|source| AdapterError::HttpClient {
+            provider: name.to_string(),
+            source,
+        })
+}
+
+/// A credential header (`authorization: Bearer …`, `x-api-key: …`), marked
+/// sensitive so it never prints; `key` names the config key for the error.
+pub fn secret_header(
+    key: &str,
+    prefix: &str,
+    secret: &Secret,
+) -> Result<HeaderValue, AdapterError> {
+    let mut value =
+        HeaderValue::from_str(&format!("{prefix}{}", secret.expose())).map_err(|_| {
+            AdapterError::Invalid {
+                key: key.to_string(),
+                message: "the credential contains characters not allowed in an HTTP header".into(),
+            }
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Checks a configured base URL: http or https, no trailing slash kept.
+pub fn base_url(key: &str, url: &str) -> Result<String, AdapterError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| AdapterError::Invalid {
+        key: key.to_string(),
+        message: format!("not a URL: {e}"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(AdapterError::Invalid {
+            key: key.to_string(),
+            message: "must be an http or https URL".into(),
+        });
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// One provider instance's HTTP side: its name (for errors), client, the headers
+/// every request carries (credentials, versions) and how its errors read.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The provider instance, as errors name it.
+    pub name: Arc<str>,
+    /// The instance's pooled client.
+    pub client: reqwest::Client,
+    /// Sent with every request (credentials marked sensitive, API versions).
+    pub headers: HeaderMap,
+    /// Reads the kind's error bodies.
+    pub parse_error: ErrorParser,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values may be credentials: names only.
+        let names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
+        f.debug_struct("Endpoint")
+            .field("name", &self.name)
+            .field("headers", &names)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// POSTs a JSON body with the instance's headers plus `extra`; a non-2xx
+    /// answer becomes its mapped error, naming `model`.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        extra: HeaderMap,
+        model: &str,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|_| ProviderError::invalid("request", "cannot be encoded as JSON"))?;
+        let request = self
+            .client
+            .post(url)
+            .headers(self.headers.clone())
+            .headers(extra)
+            .header(CONTENT_TYPE, "application/json")
+            .body(bytes);
+        self.send(request, model).await
+    }
+
+    /// Sends a built request; a non-2xx answer becomes its mapped error.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        model: &str,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ProviderError::transport(&self.name, &e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = read_limited(response, MAX_ERROR_BODY, &self.name)
+            .await
+            .unwrap_or_default();
+        Err(ProviderError::Upstream {
+            provider: self.name.to_string(),
+            model: model.to_string(),
+            status: Some(status),
+            retry_after,
+            error: Box::new((self.parse_error)(&body)),
+        })
+    }
+
+    /// Reads a whole answer, bounded by [`MAX_BODY`].
+    pub async fn read(&self, response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+        read_limited(response, MAX_BODY, &self.name).await
+    }
+
+    /// A body that is not the provider's documented format.
+    pub fn malformed(&self, what: &'static str) -> ProviderError {
+        ProviderError::Malformed {
+            provider: self.name.to_string(),
+            what,
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of a body; more is a malformed (oversized) answer.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+    provider: &str,
+) -> Result<Vec<u8>, ProviderError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ProviderError::transport(provider, &e))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(ProviderError::Malformed {
+                provider: provider.to_string(),
+                what: "oversized response",
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
