@@ -18,6 +18,7 @@
 //! the last message is always a usage chunk (no choices, `usage` set); a failure
 //! mid-stream ends the stream with an error status instead.
 
+mod check;
 mod error;
 pub mod http;
 mod mock;
@@ -27,6 +28,7 @@ mod provider;
 mod service;
 mod sse;
 
+pub use check::{CheckRow, check};
 pub use error::{AdapterError, ProviderError, UpstreamError};
 pub use mock::MockProvider;
 pub use openai_compatible::OpenAiCompatible;

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use futures::{Stream, StreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
-use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
+use switchyard_config::{ProviderAdapterConfig, ProviderConfig, ProviderKind, Secret};
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
@@ -28,8 +28,8 @@ use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError};
 #[derive(Debug)]
 pub struct OpenAiCompatible {
     name: Arc<str>,
-    chat_url: String,
-    embed_url: String,
+    urls: Urls,
+    quirks: Quirks,
     /// The pooled client and the `authorization: Bearer` header (sensitive).
     endpoint: Endpoint,
 }
@@ -67,7 +67,46 @@ impl OpenAiCompatible {
             .as_deref()
             .map(|var| Secret::from_env(&key("api_key_env"), var))
             .transpose()?;
-        Self::build(&provider.name, &base_url, api_key, settings, &key)
+        let mut built = Self::build(&provider.name, &base_url, api_key.clone(), settings, &key)?;
+        match provider.kind {
+            ProviderKind::Openai => built.quirks = Quirks::OPENAI,
+            ProviderKind::AzureOpenai => {
+                // Azure authenticates with `api-key`, not a bearer token, and names
+                // the deployment in the path.
+                built.endpoint.headers.remove(AUTHORIZATION);
+                if let Some(secret) = &api_key {
+                    built.endpoint.headers.insert(
+                        "api-key",
+                        http::secret_header(&key("api_key_env"), "", secret)?,
+                    );
+                }
+                let api_version = provider
+                    .api_version
+                    .clone()
+                    .unwrap_or_else(|| AZURE_API_VERSION.to_string());
+                if api_version.is_empty()
+                    || !api_version
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
+                    return Err(AdapterError::Invalid {
+                        key: key("api_version"),
+                        message: "must look like 2024-10-21".into(),
+                    });
+                }
+                built.urls = Urls::Azure {
+                    base: http::base_url(&key("base_url"), &base_url)?,
+                    api_version,
+                };
+                built.quirks = Quirks::OPENAI;
+            }
+            _ => {
+                if let Some(preset) = &provider.preset {
+                    built.quirks = Quirks::for_preset(preset);
+                }
+            }
+        }
+        Ok(built)
     }
 
     fn build(
@@ -87,8 +126,11 @@ impl OpenAiCompatible {
         }
         Ok(Self {
             name: name.into(),
-            chat_url: format!("{base}/chat/completions"),
-            embed_url: format!("{base}/embeddings"),
+            urls: Urls::Fixed {
+                chat: format!("{base}/chat/completions"),
+                embed: format!("{base}/embeddings"),
+            },
+            quirks: Quirks::GENERIC,
             endpoint: Endpoint {
                 name: name.into(),
                 client: http::client(name, settings)?,
@@ -136,8 +178,9 @@ impl ChatProvider for OpenAiCompatible {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
-        let body = wire::chat_body(upstream_model, req, false)?;
-        let response = self.post(&self.chat_url, &body, upstream_model).await?;
+        let body = self.quirks.apply(wire::chat_body(upstream_model, req, false)?);
+        let url = self.urls.chat(upstream_model);
+        let response = self.post(&url, &body, upstream_model).await?;
         let bytes = self.endpoint.read(response).await?;
         let answer: WireChatResponse =
             serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
@@ -152,8 +195,9 @@ impl ChatProvider for OpenAiCompatible {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = wire::chat_body(upstream_model, req, true)?;
-        let response = self.post(&self.chat_url, &body, upstream_model).await?;
+        let body = self.quirks.apply(wire::chat_body(upstream_model, req, true)?);
+        let url = self.urls.chat(upstream_model);
+        let response = self.post(&url, &body, upstream_model).await?;
         let is_json = response
             .headers()
             .get(CONTENT_TYPE)
@@ -199,7 +243,8 @@ impl ChatProvider for OpenAiCompatible {
         req: &EmbedRequest,
     ) -> Result<EmbedResponse, ProviderError> {
         let body = wire::embed_body(upstream_model, req)?;
-        let response = self.post(&self.embed_url, &body, upstream_model).await?;
+        let url = self.urls.embed(upstream_model);
+        let response = self.post(&url, &body, upstream_model).await?;
         let bytes = self.endpoint.read(response).await?;
         let answer: WireEmbedResponse =
             serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
@@ -257,6 +302,111 @@ impl OpenAiCompatible {
 /// The provider identity a running stream keeps for its errors.
 struct ProviderHandle {
     name: Arc<str>,
+}
+
+/// The Azure OpenAI data-plane inference version used when `api_version` is unset
+/// (the latest GA release when this was written).
+const AZURE_API_VERSION: &str = "2024-10-21";
+
+/// Where an instance's requests go.
+#[derive(Debug)]
+enum Urls {
+    /// `{base}/chat/completions` and `{base}/embeddings`.
+    Fixed { chat: String, embed: String },
+    /// `{base}/openai/deployments/{deployment}/...?api-version=...`: the upstream
+    /// model is the Azure deployment name.
+    Azure { base: String, api_version: String },
+}
+
+impl Urls {
+    fn chat(&self, model: &str) -> String {
+        match self {
+            Self::Fixed { chat, .. } => chat.clone(),
+            Self::Azure { base, api_version } => format!(
+                "{base}/openai/deployments/{}/chat/completions?api-version={api_version}",
+                path_segment(model)
+            ),
+        }
+    }
+
+    fn embed(&self, model: &str) -> String {
+        match self {
+            Self::Fixed { embed, .. } => embed.clone(),
+            Self::Azure { base, api_version } => format!(
+                "{base}/openai/deployments/{}/embeddings?api-version={api_version}",
+                path_segment(model)
+            ),
+        }
+    }
+}
+
+/// `value` percent-encoded for one URL path segment.
+fn path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where a server departs from OpenAI's request format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Quirks {
+    /// The field the completion limit goes in: OpenAI's current API (and Azure's)
+    /// want `max_completion_tokens` (reasoning models refuse `max_tokens`).
+    max_tokens_field: &'static str,
+    /// Mistral calls the sampling seed `random_seed`.
+    seed_field: &'static str,
+    /// Whether to send `stream_options.include_usage`; Mistral rejects unknown
+    /// fields and reports streamed usage on its own.
+    stream_usage_option: bool,
+}
+
+impl Quirks {
+    const GENERIC: Self = Self {
+        max_tokens_field: "max_tokens",
+        seed_field: "seed",
+        stream_usage_option: true,
+    };
+    const OPENAI: Self = Self {
+        max_tokens_field: "max_completion_tokens",
+        ..Self::GENERIC
+    };
+
+    fn for_preset(preset: &str) -> Self {
+        match preset {
+            "mistral" => Self {
+                seed_field: "random_seed",
+                stream_usage_option: false,
+                ..Self::GENERIC
+            },
+            _ => Self::GENERIC,
+        }
+    }
+
+    /// Renames and drops fields of a generic OpenAI body for this server.
+    fn apply(&self, mut body: Value) -> Value {
+        if let Some(map) = body.as_object_mut() {
+            for (from, to) in [
+                ("max_tokens", self.max_tokens_field),
+                ("seed", self.seed_field),
+            ] {
+                if from != to
+                    && let Some(v) = map.remove(from)
+                {
+                    map.insert(to.to_string(), v);
+                }
+            }
+            if !self.stream_usage_option {
+                map.remove("stream_options");
+            }
+        }
+        body
+    }
 }
 
 /// An OpenAI-style error body (`{"error":{...}}`).

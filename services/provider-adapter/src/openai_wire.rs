@@ -354,6 +354,9 @@ pub struct WireUsage {
     pub total_tokens: u64,
     pub prompt_tokens_details: Option<WirePromptDetails>,
     pub completion_tokens_details: Option<WireCompletionDetails>,
+    /// DeepSeek reports cache hits here instead of in `prompt_tokens_details`.
+    #[serde(deserialize_with = "count")]
+    pub prompt_cache_hit_tokens: u64,
 }
 
 /// `usage.prompt_tokens_details`.
@@ -387,7 +390,8 @@ impl WireUsage {
             cached_prompt_tokens: self
                 .prompt_tokens_details
                 .as_ref()
-                .map_or(0, |d| d.cached_tokens),
+                .map_or(0, |d| d.cached_tokens)
+                .max(self.prompt_cache_hit_tokens),
             reasoning_tokens: self
                 .completion_tokens_details
                 .as_ref()

@@ -43,11 +43,14 @@ impl ProviderAdapter {
         for (i, p) in config.providers.iter().enumerate() {
             let backend: Arc<dyn ChatProvider> = match p.kind {
                 ProviderKind::Mock => Arc::new(MockProvider::from_config(p)),
-                ProviderKind::OpenaiCompatible | ProviderKind::Openai => Arc::new(
-                    OpenAiCompatible::from_config(i, p, &config.provider_adapter)?,
-                ),
-                ProviderKind::AzureOpenai
-                | ProviderKind::Anthropic
+                ProviderKind::OpenaiCompatible
+                | ProviderKind::Openai
+                | ProviderKind::AzureOpenai => Arc::new(OpenAiCompatible::from_config(
+                    i,
+                    p,
+                    &config.provider_adapter,
+                )?),
+                ProviderKind::Anthropic
                 | ProviderKind::Gemini
                 | ProviderKind::Bedrock
                 | ProviderKind::Cohere => {
@@ -67,6 +70,11 @@ impl ProviderAdapter {
         Ok(Self {
             providers: Arc::new(providers),
         })
+    }
+
+    /// The backend named `name`, if configured.
+    pub fn backend(&self, name: &str) -> Option<Arc<dyn ChatProvider>> {
+        self.providers.get(name).cloned()
     }
 
     /// An adapter over backends built elsewhere: for embedding custom providers

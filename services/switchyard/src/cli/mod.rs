@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod providers;
 mod serve;
 mod tenants;
 mod usage;
@@ -37,6 +38,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Read usage: records, summaries and exports (admin token required).
     Usage(usage::UsageArgs),
+    /// Check the configured providers: reachable, credential accepted, latency.
+    Providers(providers::ProvidersArgs),
 }
 
 pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
@@ -46,5 +49,6 @@ pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
         Command::Tenants(args) => tenants::run(&cli.config, args).await,
         Command::Audit(args) => audit::run(&cli.config, args).await,
         Command::Usage(args) => usage::run(&cli.config, args).await,
+        Command::Providers(args) => providers::run(&cli.config, args).await,
     }
 }
