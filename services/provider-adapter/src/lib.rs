@@ -11,13 +11,15 @@
 //! whether a fallback may help.
 //!
 //! Each provider kind is one file behind the [`ChatProvider`] trait:
-//! [`MockProvider`] (deterministic, no network: quickstart, tests, benchmarks) and
-//! [`OpenAiCompatible`] (OpenAI, vLLM, llama.cpp, Ollama, Groq, ...).
+//! [`MockProvider`] (deterministic, no network: quickstart, tests, benchmarks),
+//! [`OpenAiCompatible`] (OpenAI, vLLM, llama.cpp, Ollama, Groq, ...) and
+//! [`Anthropic`] (Anthropic's Messages API).
 //!
 //! Streams follow one contract the router depends on: chunks in upstream order, and
 //! the last message is always a usage chunk (no choices, `usage` set); a failure
 //! mid-stream ends the stream with an error status instead.
 
+mod anthropic;
 mod check;
 mod error;
 pub mod http;
@@ -28,6 +30,7 @@ mod provider;
 mod service;
 mod sse;
 
+pub use anthropic::Anthropic;
 pub use check::{CheckRow, check};
 pub use error::{AdapterError, ProviderError, UpstreamError};
 pub use mock::MockProvider;

@@ -13,7 +13,7 @@ use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{ChatChunk, ChatRequest, ChatResponse, EmbedResponse};
 use tonic::{Request, Response, Status};
 
-use crate::{AdapterError, ChatProvider, MockProvider, OpenAiCompatible, ProviderError};
+use crate::{AdapterError, Anthropic, ChatProvider, MockProvider, OpenAiCompatible, ProviderError};
 
 /// The provider adapter: every configured provider instance by name. Cheap to
 /// clone (one shared map), so the in-process and network servers can share it.
@@ -50,8 +50,10 @@ impl ProviderAdapter {
                     p,
                     &config.provider_adapter,
                 )?),
-                ProviderKind::Anthropic
-                | ProviderKind::Gemini
+                ProviderKind::Anthropic => {
+                    Arc::new(Anthropic::from_config(i, p, &config.provider_adapter)?)
+                }
+                ProviderKind::Gemini
                 | ProviderKind::Bedrock
                 | ProviderKind::Cohere => {
                     return Err(AdapterError::Invalid {

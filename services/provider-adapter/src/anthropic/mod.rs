@@ -1,0 +1,314 @@
+//! Kind `anthropic`: Anthropic's Messages API (`POST {base_url}/messages`), over one
+//! pooled HTTP client per provider instance, authenticated with `x-api-key` and
+//! versioned with `anthropic-version`.
+//!
+//! [`wire`] translates requests and answers, [`stream`] the event stream; this file
+//! holds the provider itself. Anthropic has no embeddings API, so `embed` is refused
+//! with INVALID_ARGUMENT rather than failing upstream.
+
+mod stream;
+mod wire;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
+use switchyard_proto::types::v1::content_part::Part;
+use switchyard_proto::types::v1::{
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
+    FunctionCallDelta, ToolCallDelta, Usage,
+};
+use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
+
+use crate::http::{self, Endpoint};
+use crate::openai_compatible::{new_id, now_secs};
+use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError};
+use wire::{DEFAULT_VERSION, WireMessage};
+
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+
+/// One Anthropic provider instance: its endpoint, credential, API version and client.
+#[derive(Debug)]
+pub struct Anthropic {
+    messages_url: String,
+    /// The pooled client, `x-api-key` (sensitive) and `anthropic-version`.
+    endpoint: Endpoint,
+}
+
+impl Anthropic {
+    /// A provider instance calling `base_url` (with the version path,
+    /// `https://api.anthropic.com/v1`), sending `api_key` as `x-api-key` when given
+    /// and `api_version` (default [`DEFAULT_VERSION`]) as `anthropic-version`.
+    /// Embedders and tests use this; the service builds instances from config.
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        api_key: Option<Secret>,
+        api_version: Option<&str>,
+        settings: &ProviderAdapterConfig,
+    ) -> Result<Self, AdapterError> {
+        Self::build(name, base_url, api_key, api_version, settings, &|field| {
+            field.to_string()
+        })
+    }
+
+    /// The instance for `[[providers]]` entry `index`; errors name its key paths.
+    pub(crate) fn from_config(
+        index: usize,
+        provider: &ProviderConfig,
+        settings: &ProviderAdapterConfig,
+    ) -> Result<Self, AdapterError> {
+        let key = |field: &str| format!("providers[{index}].{field}");
+        let base_url = provider
+            .effective_base_url()
+            .ok_or_else(|| AdapterError::Invalid {
+                key: key("base_url"),
+                message: "is required for kind anthropic".into(),
+            })?;
+        let api_key = provider
+            .api_key_env
+            .as_deref()
+            .map(|var| Secret::from_env(&key("api_key_env"), var))
+            .transpose()?;
+        Self::build(
+            &provider.name,
+            &base_url,
+            api_key,
+            provider.api_version.as_deref(),
+            settings,
+            &key,
+        )
+    }
+
+    fn build(
+        name: &str,
+        base_url: &str,
+        api_key: Option<Secret>,
+        api_version: Option<&str>,
+        settings: &ProviderAdapterConfig,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<Self, AdapterError> {
+        let base = http::base_url(&key("base_url"), base_url)?;
+        let mut headers = HeaderMap::new();
+        if let Some(secret) = api_key {
+            headers.insert(
+                X_API_KEY,
+                http::secret_header(&key("api_key_env"), "", &secret)?,
+            );
+        }
+        let version = api_version.unwrap_or(DEFAULT_VERSION);
+        let version = HeaderValue::from_str(version).map_err(|_| AdapterError::Invalid {
+            key: key("api_version"),
+            message: "is not a valid HTTP header value".into(),
+        })?;
+        headers.insert(ANTHROPIC_VERSION, version);
+        Ok(Self {
+            messages_url: format!("{base}/messages"),
+            endpoint: Endpoint {
+                name: name.into(),
+                client: http::client(name, settings)?,
+                headers,
+                parse_error: wire::parse_error,
+            },
+        })
+    }
+
+    /// POSTs a Messages request; a non-2xx answer becomes its mapped error.
+    async fn post(
+        &self,
+        model: &str,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let body = wire::messages_body(model, req, stream)?;
+        self.endpoint
+            .post_json(&self.messages_url, &body, HeaderMap::new(), model)
+            .await
+    }
+
+    /// Reads a complete answer; an error object sent with a 2xx is its error.
+    async fn read_answer(
+        &self,
+        response: reqwest::Response,
+        model: &str,
+    ) -> Result<WireMessage, ProviderError> {
+        let bytes = self.endpoint.read(response).await?;
+        let answer: WireMessage =
+            serde_json::from_slice(&bytes).map_err(|_| self.endpoint.malformed("response"))?;
+        if answer.error.is_some() || answer.kind.as_deref() == Some("error") {
+            let body = serde_json::from_slice(&bytes).unwrap_or_default();
+            return Err(ProviderError::Upstream {
+                provider: self.endpoint.name.to_string(),
+                model: model.to_string(),
+                status: None,
+                retry_after: None,
+                error: Box::new(wire::upstream_error(&body)),
+            });
+        }
+        Ok(answer)
+    }
+}
+
+#[async_trait]
+impl ChatProvider for Anthropic {
+    async fn chat(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        let response = self.post(upstream_model, req, false).await?;
+        let answer = self.read_answer(response, upstream_model).await?;
+        Ok(chat_response(answer, upstream_model, req).await)
+    }
+
+    async fn chat_stream(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<ChunkStream, ProviderError> {
+        let response = self.post(upstream_model, req, true).await?;
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        if is_json {
+            // A server that ignored `stream`: one complete answer, replayed as
+            // chunks under the same contract.
+            let answer = self.read_answer(response, upstream_model).await?;
+            let chunks = replay(chat_response(answer, upstream_model, req).await);
+            return Ok(futures::stream::iter(chunks.into_iter().map(Ok)).boxed());
+        }
+        Ok(stream::translate(
+            Box::pin(response.bytes_stream()),
+            self.endpoint.name.clone(),
+            upstream_model,
+            req,
+        ))
+    }
+
+    async fn embed(
+        &self,
+        _upstream_model: &str,
+        _req: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderError> {
+        Err(ProviderError::invalid(
+            "model",
+            "provider kind anthropic has no embeddings endpoint",
+        ))
+    }
+}
+
+/// A complete answer in Switchyard's types, with usage estimated if not reported.
+async fn chat_response(
+    answer: WireMessage,
+    upstream_model: &str,
+    req: &ChatRequest,
+) -> ChatResponse {
+    let message = wire::message(&answer);
+    let usage = match answer.usage.as_ref().and_then(wire::WireUsage::to_proto) {
+        Some(usage) => usage,
+        None => estimate_usage(DeferredPrompt::chat(req), answer_text(&answer)).await,
+    };
+    ChatResponse {
+        id: answer.id.filter(|id| !id.is_empty()).unwrap_or_else(new_id),
+        // Anthropic sends no creation time.
+        created: now_secs(),
+        model: answer
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| upstream_model.to_string()),
+        choices: vec![Choice {
+            index: 0,
+            message: Some(message),
+            finish_reason: wire::finish_reason(answer.stop_reason.as_deref()) as i32,
+        }],
+        usage: Some(usage),
+        system_fingerprint: None,
+        provider: String::new(),
+    }
+}
+
+/// What an answer produced, as a stream would have carried it: text, tool names
+/// and inputs.
+fn answer_text(answer: &WireMessage) -> Counter {
+    let mut text = Counter::new();
+    for block in &answer.content {
+        match block.kind.as_str() {
+            "text" => text.push(block.text.as_deref().unwrap_or_default()),
+            "tool_use" => {
+                let call = wire::tool_call(block);
+                if let Some(f) = &call.function {
+                    text.push(&f.name);
+                    text.push(&f.arguments);
+                }
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+/// A complete answer as the chunks a stream would have carried: the message, then
+/// the usage chunk.
+fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
+    let chunk = |choices: Vec<ChunkChoice>, usage: Option<Usage>| ChatChunk {
+        id: answer.id.clone(),
+        created: answer.created,
+        model: answer.model.clone(),
+        choices,
+        usage,
+        system_fingerprint: None,
+    };
+    let mut chunks: Vec<ChatChunk> = answer
+        .choices
+        .iter()
+        .map(|c| {
+            let message = c.message.clone().unwrap_or_default();
+            let content: Option<String> = (!message.content.is_empty()).then(|| {
+                message
+                    .content
+                    .iter()
+                    .filter_map(|p| match &p.part {
+                        Some(Part::Text(t)) => Some(t.as_str()),
+                        _ => None,
+                    })
+                    .collect()
+            });
+            let tool_calls = message
+                .tool_calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, call)| {
+                    let function = call.function.unwrap_or_default();
+                    ToolCallDelta {
+                        index: i as u32,
+                        id: Some(call.id),
+                        r#type: Some(call.r#type),
+                        function: Some(FunctionCallDelta {
+                            name: Some(function.name),
+                            arguments: Some(function.arguments),
+                        }),
+                    }
+                })
+                .collect();
+            let delta = Delta {
+                role: message.role,
+                content,
+                tool_calls,
+                refusal: None,
+            };
+            chunk(
+                vec![ChunkChoice {
+                    index: c.index,
+                    delta: Some(delta),
+                    finish_reason: c.finish_reason,
+                }],
+                None,
+            )
+        })
+        .collect();
+    chunks.push(chunk(Vec::new(), answer.usage));
+    chunks
+}

@@ -1,0 +1,602 @@
+//! Anthropic Messages API wire format (`POST /v1/messages`, API version
+//! `2023-06-01`): request bodies built from Switchyard's provider-neutral types, and
+//! tolerant answer, event and error types read back.
+//!
+//! What differs from OpenAI's chat format, and how it is bridged:
+//! - system and developer messages become the top-level `system` (text only);
+//! - roles must alternate, so consecutive same-role turns are merged into one, and
+//!   tool answers become `tool_result` blocks of a user turn (placed first, as
+//!   Anthropic requires);
+//! - assistant tool calls become `tool_use` blocks whose `input` is the parsed
+//!   arguments object;
+//! - `max_tokens` is required: the request's, or [`DEFAULT_MAX_TOKENS`];
+//! - `seed`, `presence_penalty`, `frequency_penalty` and `reasoning_effort` have no
+//!   equivalent and are not sent; `n > 1`, `logprobs` and the schema-less
+//!   `json_object` format cannot be honoured and are refused;
+//! - `json_schema` becomes `output_config.format` (Claude structured outputs).
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value, json};
+use switchyard_proto::types::v1::content_part::Part;
+use switchyard_proto::types::v1::response_format::Format;
+use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
+use switchyard_proto::types::v1::{
+    ChatRequest, ContentPart, FinishReason, FunctionCall, Message, Role, Tool, ToolCall, Usage,
+};
+
+use crate::openai_wire::{struct_json, value_json};
+use crate::{ProviderError, UpstreamError};
+
+/// `max_tokens` sent when the caller set none: Anthropic requires the field, and
+/// 4096 is within every current Claude model's output limit.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// The `anthropic-version` header sent when the config sets no `api_version`.
+pub const DEFAULT_VERSION: &str = "2023-06-01";
+
+/// Keys that `provider_options` may never override.
+const PROTECTED_KEYS: [&str; 3] = ["model", "messages", "stream"];
+
+/// The image media types Anthropic accepts in a base64 source.
+const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// The JSON body of `POST /messages`.
+pub fn messages_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(ProviderError::invalid(
+            "n",
+            "provider kind anthropic returns one choice per request; `n` must be 1",
+        ));
+    }
+    if req.logprobs == Some(true) {
+        return Err(ProviderError::invalid(
+            "logprobs",
+            "provider kind anthropic does not return log probabilities",
+        ));
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), model.into());
+    let (system, messages) = conversation(&req.messages)?;
+    if let Some(system) = system {
+        body.insert("system".into(), system);
+    }
+    body.insert("messages".into(), messages);
+    body.insert(
+        "max_tokens".into(),
+        req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).into(),
+    );
+    if stream {
+        body.insert("stream".into(), true.into());
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), t.into());
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), p.into());
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop_sequences".into(), req.stop.clone().into());
+    }
+    if !req.tools.is_empty() {
+        let tools = req
+            .tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| tool_json(i, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        body.insert("tools".into(), Value::Array(tools));
+        if let Some(choice) = tool_choice(req)? {
+            body.insert("tool_choice".into(), choice);
+        }
+    }
+    if let Some(format) = output_format(req)? {
+        body.insert("output_config".into(), json!({ "format": format }));
+    }
+    if let Some(user) = req.user.as_deref().filter(|u| !u.is_empty()) {
+        body.insert("metadata".into(), json!({ "user_id": user }));
+    }
+    for (key, value) in req.provider_options.iter().flat_map(|o| o.fields.iter()) {
+        if !PROTECTED_KEYS.contains(&key.as_str()) {
+            body.insert(key.clone(), value_json(value));
+        }
+    }
+    Ok(Value::Object(body))
+}
+
+/// One turn being assembled: Anthropic's role and its content blocks.
+struct Turn {
+    role: &'static str,
+    blocks: Vec<Value>,
+}
+
+/// The `system` value (a string, or text blocks when several messages gave one) and
+/// the alternating `messages`.
+fn conversation(messages: &[Message]) -> Result<(Option<Value>, Value), ProviderError> {
+    let mut system: Vec<Value> = Vec::new();
+    let mut turns: Vec<Turn> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let (role, blocks) = match Role::try_from(m.role) {
+            Ok(Role::System | Role::Developer) => {
+                system.extend(system_blocks(i, &m.content)?);
+                continue;
+            }
+            Ok(Role::User) => ("user", content_blocks(i, &m.content)?),
+            Ok(Role::Assistant) => ("assistant", assistant_blocks(i, m)?),
+            Ok(Role::Tool) => ("user", vec![tool_result(i, m)?]),
+            Ok(Role::Unspecified) | Err(_) => {
+                return Err(ProviderError::invalid(
+                    format!("messages[{i}].role"),
+                    "must be system, user, assistant, tool or developer",
+                ));
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some(turn) if turn.role == role => turn.blocks.extend(blocks),
+            _ => turns.push(Turn { role, blocks }),
+        }
+    }
+    let messages = turns
+        .into_iter()
+        .map(|mut turn| {
+            // Anthropic wants a user turn's tool results before anything else in it.
+            turn.blocks.sort_by_key(|b| b["type"] != "tool_result");
+            json!({ "role": turn.role, "content": blocks_value(turn.blocks) })
+        })
+        .collect();
+    let system = match system.len() {
+        0 => None,
+        1 => system.pop().map(|b| b["text"].clone()),
+        _ => Some(Value::Array(system)),
+    };
+    Ok((system, Value::Array(messages)))
+}
+
+/// Content as Anthropic's shorthand string when it is one text block, else blocks.
+fn blocks_value(mut blocks: Vec<Value>) -> Value {
+    if blocks.len() == 1
+        && blocks[0]["type"] == "text"
+        && let Some(block) = blocks.pop()
+    {
+        return block["text"].clone();
+    }
+    Value::Array(blocks)
+}
+
+fn text_block(text: &str) -> Value {
+    json!({ "type": "text", "text": text })
+}
+
+fn system_blocks(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, ProviderError> {
+    let mut blocks = Vec::new();
+    for (j, p) in parts.iter().enumerate() {
+        match &p.part {
+            Some(Part::Text(t)) if t.is_empty() => {}
+            Some(Part::Text(t)) => blocks.push(text_block(t)),
+            _ => {
+                return Err(ProviderError::invalid(
+                    format!("messages[{i}].content[{j}]"),
+                    "system messages take only text with provider kind anthropic",
+                ));
+            }
+        }
+    }
+    Ok(blocks)
+}
+
+/// Text and image blocks. Empty text parts are dropped: Anthropic rejects empty
+/// text blocks.
+fn content_blocks(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, ProviderError> {
+    let mut blocks = Vec::new();
+    for (j, p) in parts.iter().enumerate() {
+        match &p.part {
+            Some(Part::Text(t)) if t.is_empty() => {}
+            Some(Part::Text(t)) => blocks.push(text_block(t)),
+            Some(Part::ImageUrl(img)) => blocks.push(image_block(i, j, &img.url)?),
+            Some(Part::InputAudio(_)) => {
+                return Err(ProviderError::invalid(
+                    format!("messages[{i}].content[{j}]"),
+                    "provider kind anthropic does not accept audio input",
+                ));
+            }
+            None => {
+                return Err(ProviderError::invalid(
+                    format!("messages[{i}].content[{j}]"),
+                    "empty content part",
+                ));
+            }
+        }
+    }
+    Ok(blocks)
+}
+
+/// A data URL as a base64 source, an http(s) URL as a url source.
+fn image_block(i: usize, j: usize, url: &str) -> Result<Value, ProviderError> {
+    let param = || format!("messages[{i}].content[{j}].image_url.url");
+    if let Some(rest) = url.strip_prefix("data:") {
+        let (meta, data) = rest.split_once(',').ok_or_else(|| {
+            ProviderError::invalid(param(), "a data URL needs `,` before its data")
+        })?;
+        let media_type = meta
+            .strip_suffix(";base64")
+            .ok_or_else(|| ProviderError::invalid(param(), "only base64 data URLs are supported"))?
+            .to_ascii_lowercase();
+        if !IMAGE_TYPES.contains(&media_type.as_str()) {
+            return Err(ProviderError::invalid(
+                param(),
+                "provider kind anthropic accepts image/jpeg, image/png, image/gif and image/webp",
+            ));
+        }
+        return Ok(json!({
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }));
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
+    }
+    Err(ProviderError::invalid(
+        param(),
+        "must be an http(s) URL or a base64 data URL",
+    ))
+}
+
+/// Text (or the refusal it gave instead), then one `tool_use` block per call.
+fn assistant_blocks(i: usize, m: &Message) -> Result<Vec<Value>, ProviderError> {
+    let mut blocks = content_blocks(i, &m.content)?;
+    if blocks.is_empty()
+        && let Some(refusal) = m.refusal.as_deref().filter(|r| !r.is_empty())
+    {
+        blocks.push(text_block(refusal));
+    }
+    for (k, call) in m.tool_calls.iter().enumerate() {
+        let param = |field: &str| format!("messages[{i}].tool_calls[{k}].{field}");
+        if call.id.is_empty() {
+            return Err(ProviderError::invalid(param("id"), "is required"));
+        }
+        let function = call
+            .function
+            .as_ref()
+            .ok_or_else(|| ProviderError::invalid(param("function"), "is required"))?;
+        let input = match function.arguments.trim() {
+            "" => json!({}),
+            args => serde_json::from_str::<Value>(args)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| {
+                    ProviderError::invalid(
+                        param("function.arguments"),
+                        "must be a JSON object for provider kind anthropic",
+                    )
+                })?,
+        };
+        blocks.push(json!({
+            "type": "tool_use",
+            "id": call.id,
+            "name": function.name,
+            "input": input,
+        }));
+    }
+    Ok(blocks)
+}
+
+/// A tool message as a `tool_result` block answering its `tool_call_id`.
+fn tool_result(i: usize, m: &Message) -> Result<Value, ProviderError> {
+    let id = m
+        .tool_call_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            ProviderError::invalid(
+                format!("messages[{i}].tool_call_id"),
+                "tool messages need the tool_call_id they answer",
+            )
+        })?;
+    let mut block = json!({"type": "tool_result", "tool_use_id": id});
+    let content = content_blocks(i, &m.content)?;
+    if !content.is_empty() {
+        block["content"] = blocks_value(content);
+    }
+    Ok(block)
+}
+
+/// An OpenAI function tool as an Anthropic client tool.
+fn tool_json(i: usize, tool: &Tool) -> Result<Value, ProviderError> {
+    if !tool.r#type.is_empty() && tool.r#type != "function" {
+        return Err(ProviderError::invalid(
+            format!("tools[{i}].type"),
+            "provider kind anthropic supports function tools only",
+        ));
+    }
+    let f = tool
+        .function
+        .as_ref()
+        .ok_or_else(|| ProviderError::invalid(format!("tools[{i}].function"), "is required"))?;
+    let mut obj = Map::new();
+    obj.insert("name".into(), f.name.as_str().into());
+    if let Some(d) = &f.description {
+        obj.insert("description".into(), d.as_str().into());
+    }
+    // A function without parameters takes none; Anthropic requires a schema.
+    let schema = f
+        .parameters
+        .as_ref()
+        .map_or_else(|| json!({"type": "object", "properties": {}}), struct_json);
+    obj.insert("input_schema".into(), schema);
+    if let Some(strict) = f.strict {
+        obj.insert("strict".into(), strict.into());
+    }
+    Ok(Value::Object(obj))
+}
+
+/// `tool_choice`: auto, none, required → any, a named function → tool; with
+/// `parallel_tool_calls: false` as `disable_parallel_tool_use`.
+fn tool_choice(req: &ChatRequest) -> Result<Option<Value>, ProviderError> {
+    let serial = req.parallel_tool_calls == Some(false);
+    let mut choice = match req.tool_choice.as_ref().and_then(|c| c.choice.as_ref()) {
+        None if serial => json!({"type": "auto"}),
+        None => return Ok(None),
+        Some(ToolChoiceKind::Mode(mode)) => match mode.as_str() {
+            "auto" => json!({"type": "auto"}),
+            "required" => json!({"type": "any"}),
+            "none" => return Ok(Some(json!({"type": "none"}))),
+            _ => {
+                return Err(ProviderError::invalid(
+                    "tool_choice",
+                    "must be none, auto, required or a named function",
+                ));
+            }
+        },
+        Some(ToolChoiceKind::FunctionName(name)) => json!({"type": "tool", "name": name}),
+    };
+    if serial {
+        choice["disable_parallel_tool_use"] = true.into();
+    }
+    Ok(Some(choice))
+}
+
+/// `output_config.format` for a `json_schema` response format. Anthropic has no
+/// schema-less JSON mode, so `json_object` is refused rather than silently ignored.
+fn output_format(req: &ChatRequest) -> Result<Option<Value>, ProviderError> {
+    match req.response_format.as_ref().and_then(|f| f.format.as_ref()) {
+        None | Some(Format::Text(_)) => Ok(None),
+        Some(Format::JsonObject(_)) => Err(ProviderError::invalid(
+            "response_format",
+            "`response_format` `json_object` is not supported by provider kind \
+             anthropic, which has no JSON mode without a schema; use `json_schema` \
+             with a schema, or a tool",
+        )),
+        Some(Format::JsonSchema(s)) => {
+            let schema = s.schema.as_ref().ok_or_else(|| {
+                ProviderError::invalid(
+                    "response_format.json_schema.schema",
+                    "is required for provider kind anthropic",
+                )
+            })?;
+            Ok(Some(
+                json!({"type": "json_schema", "schema": struct_json(schema)}),
+            ))
+        }
+    }
+}
+
+/// `null` or missing becomes the default.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A Message object: a complete answer, or the skeleton of `message_start`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WireMessage {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub model: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub content: Vec<WireBlock>,
+    pub stop_reason: Option<String>,
+    pub usage: Option<WireUsage>,
+    /// Set when the body is an error object instead.
+    pub error: Option<Value>,
+}
+
+/// One content block (`text`, `tool_use`, `thinking`, server tool blocks, ...).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WireBlock {
+    #[serde(rename = "type", deserialize_with = "nullable")]
+    pub kind: String,
+    pub text: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub input: Option<Value>,
+}
+
+/// Token counts. In a stream, `message_start` carries the input side and each
+/// `message_delta` cumulative counts (at least `output_tokens`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct WireUsage {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cache_creation_input_tokens: Option<u64>,
+    pub cache_read_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Takes every count `later` reports (counts are cumulative, never summed).
+    pub fn merge(&mut self, later: &WireUsage) {
+        let fields = [
+            (&mut self.input_tokens, later.input_tokens),
+            (&mut self.output_tokens, later.output_tokens),
+            (
+                &mut self.cache_creation_input_tokens,
+                later.cache_creation_input_tokens,
+            ),
+            (
+                &mut self.cache_read_input_tokens,
+                later.cache_read_input_tokens,
+            ),
+        ];
+        for (mine, theirs) in fields {
+            if theirs.is_some() {
+                *mine = theirs;
+            }
+        }
+    }
+
+    /// Switchyard's usage, or `None` if nothing was reported. Anthropic's
+    /// `input_tokens` excludes cached tokens, so the prompt is the sum of all three
+    /// input counts (as OpenAI counts it); cache reads and writes stay visible as
+    /// the subsets `cached_prompt_tokens` and `cache_write_prompt_tokens`.
+    pub fn to_proto(&self) -> Option<Usage> {
+        let read = self.cache_read_input_tokens.unwrap_or(0);
+        let write = self.cache_creation_input_tokens.unwrap_or(0);
+        let prompt = self.input_tokens.unwrap_or(0) + read + write;
+        let completion = self.output_tokens.unwrap_or(0);
+        (prompt > 0 || completion > 0).then(|| Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            cached_prompt_tokens: read,
+            reasoning_tokens: 0,
+            estimated: false,
+            cache_write_prompt_tokens: write,
+        })
+    }
+}
+
+/// One streamed event's data. Fields are shared across event types:
+/// `message_start` has `message`; `content_block_start` has `index` and
+/// `content_block`; `content_block_delta` has `index` and `delta`; `message_delta`
+/// has `delta` (with `stop_reason`) and `usage`; `error` has `error`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WireEvent {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub message: Option<WireMessage>,
+    pub index: Option<u32>,
+    pub content_block: Option<WireBlock>,
+    pub delta: Option<WireDelta>,
+    pub usage: Option<WireUsage>,
+    pub error: Option<Value>,
+}
+
+/// A block delta (`text_delta`, `input_json_delta`, ...) or a message delta.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WireDelta {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub text: Option<String>,
+    pub partial_json: Option<String>,
+    pub stop_reason: Option<String>,
+}
+
+/// Switchyard's finish reason for a `stop_reason`.
+pub fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None | Some("") => FinishReason::Unspecified,
+        Some("max_tokens" | "model_context_window_exceeded") => FinishReason::Length,
+        Some("tool_use") => FinishReason::ToolCalls,
+        // Streaming classifiers stopped the answer for a potential policy violation.
+        Some("refusal") => FinishReason::ContentFilter,
+        // end_turn, stop_sequence, pause_turn and reasons added later: it stopped.
+        Some(_) => FinishReason::Stop,
+    }
+}
+
+/// A tool call from a `tool_use` block; arguments are the input object as JSON.
+pub fn tool_call(block: &WireBlock) -> ToolCall {
+    let input = block.input.clone().unwrap_or_else(|| json!({}));
+    ToolCall {
+        id: block.id.clone().unwrap_or_default(),
+        r#type: "function".into(),
+        function: Some(FunctionCall {
+            name: block.name.clone().unwrap_or_default(),
+            arguments: input.to_string(),
+        }),
+    }
+}
+
+/// An answer's assistant message: its text blocks joined, its tool calls in order.
+/// Thinking and server-tool blocks have no OpenAI equivalent and are left out.
+pub fn message(answer: &WireMessage) -> Message {
+    let texts: Vec<&str> = answer
+        .content
+        .iter()
+        .filter(|b| b.kind == "text")
+        .map(|b| b.text.as_deref().unwrap_or_default())
+        .collect();
+    let tool_calls: Vec<ToolCall> = answer
+        .content
+        .iter()
+        .filter(|b| b.kind == "tool_use")
+        .map(tool_call)
+        .collect();
+    let content = if texts.is_empty() && !tool_calls.is_empty() {
+        Vec::new()
+    } else {
+        vec![ContentPart {
+            part: Some(Part::Text(texts.concat())),
+        }]
+    };
+    Message {
+        role: Role::Assistant as i32,
+        content,
+        tool_calls,
+        ..Message::default()
+    }
+}
+
+/// The provider's error object from an error body or `error` event
+/// (`{"type":"error","error":{"type","message"}}`). A prompt over the context window
+/// gets `code = context_length_exceeded`, so it maps by meaning, not by status.
+pub fn upstream_error(body: &Value) -> UpstreamError {
+    let err = body.get("error").unwrap_or(body);
+    if let Value::String(message) = err {
+        return UpstreamError {
+            message: Some(message.clone()),
+            ..UpstreamError::default()
+        };
+    }
+    let text = |key: &str| err.get(key).and_then(Value::as_str).map(str::to_string);
+    let message = text("message");
+    let code = message
+        .as_deref()
+        .filter(|m| is_context_overflow(m))
+        .map(|_| "context_length_exceeded".to_string());
+    UpstreamError {
+        code,
+        kind: text("type"),
+        message,
+    }
+}
+
+/// An error body as the HTTP layer reads it (best effort).
+pub fn parse_error(body: &[u8]) -> UpstreamError {
+    serde_json::from_slice::<Value>(body)
+        .map(|v| upstream_error(&v))
+        .unwrap_or_default()
+}
+
+/// Anthropic's messages for a prompt beyond the context window:
+/// `prompt is too long: 208310 tokens > 200000 maximum`, and
+/// `input length and max_tokens exceed context limit: ...`.
+fn is_context_overflow(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("prompt is too long") || message.contains("exceed context limit")
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;

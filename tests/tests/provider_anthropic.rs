@@ -1,0 +1,457 @@
+//! Provider kind `anthropic` through the whole gateway: an OpenAI-format request with
+//! tools and an image goes in at the edge, reaches an emulated Anthropic Messages
+//! API translated (checked there), and the documented Messages answer comes back
+//! as OpenAI's format, non-streamed and streamed, with usage (cache reads and writes
+//! included) recorded and priced exactly.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use switchyard_proto::metering::v1::Outcome;
+use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+
+/// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
+/// for every test process, so no test mutates the environment.
+const EXPECTED_KEY: &str = "switchyard-tests";
+const UPSTREAM_MODEL: &str = "claude-sonnet-4-20250514";
+const IMAGE: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+/// A Messages answer that calls two tools in parallel, as the API documents it.
+fn message_answer() -> Value {
+    json!({
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "type": "message",
+        "role": "assistant",
+        "model": UPSTREAM_MODEL,
+        "content": [
+            {"type": "text", "text": "The image shows a red pixel. Checking the weather in both cities."},
+            {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "toolu_01B19r91rw91mr928946mr0", "name": "get_weather", "input": {"city": "Oslo"}}
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": 410,
+            "cache_creation_input_tokens": 1200,
+            "cache_read_input_tokens": 3000,
+            "output_tokens": 96,
+            "service_tier": "standard"
+        }
+    })
+}
+
+/// The same answer as Anthropic streams it.
+fn stream_answer() -> String {
+    let events: Vec<(&str, Value)> = vec![
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {
+                "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+                "content": [], "model": UPSTREAM_MODEL, "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 410, "cache_creation_input_tokens": 1200,
+                          "cache_read_input_tokens": 3000, "output_tokens": 1}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        ("ping", json!({"type": "ping"})),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "A red pixel."}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {
+                "type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {}}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Paris\"}"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 2, "content_block": {
+                "type": "tool_use", "id": "toolu_01B19r91rw91mr928946mr0", "name": "get_weather", "input": {}}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Oslo\"}"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 2}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+                   "usage": {"output_tokens": 96}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ];
+    events
+        .into_iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect()
+}
+
+/// What an emulated Anthropic API saw: one entry per request, or the reason a
+/// request was not what Anthropic documents.
+#[derive(Default)]
+struct Seen {
+    bodies: Mutex<Vec<Value>>,
+}
+
+struct Anthropic {
+    addr: SocketAddr,
+    seen: Arc<Seen>,
+}
+
+impl Anthropic {
+    async fn start() -> Self {
+        let seen = Arc::new(Seen::default());
+        let app = axum::Router::new()
+            .route("/v1/messages", post(messages))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, seen }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.seen.bodies.lock().unwrap().clone()
+    }
+}
+
+fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"type": "error", "error": {"type": kind, "message": message}})),
+    )
+        .into_response()
+}
+
+/// `POST /v1/messages`: checks the headers Anthropic requires, records the body and
+/// answers with the documented format.
+async fn messages(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: String) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("x-api-key") != Some(EXPECTED_KEY) {
+        return anthropic_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid x-api-key",
+        );
+    }
+    if header("anthropic-version") != Some("2023-06-01")
+        || header("content-type") != Some("application/json")
+    {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version and content-type headers are required",
+        );
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "body is not JSON",
+        );
+    };
+    let stream = body["stream"] == json!(true);
+    seen.bodies.lock().unwrap().push(body);
+    if stream {
+        Response::builder()
+            .header("content-type", "text/event-stream; charset=utf-8")
+            .body(Body::from(stream_answer()))
+            .unwrap()
+    } else {
+        Json(message_answer()).into_response()
+    }
+}
+
+fn extra_toml(anthropic: &Anthropic) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "claude"
+kind = "anthropic"
+base_url = "{}"
+api_key_env = "CARGO_PKG_NAME"
+
+[[models]]
+name = "claude-chat"
+deployments = [{{ provider = "claude", model = "{UPSTREAM_MODEL}", price = {{ input_per_million = "3", output_per_million = "15", cached_input_per_million = "0.30", cache_write_per_million = "3.75" }} }}]
+"#,
+        anthropic.base_url()
+    )
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }})
+}
+
+/// An OpenAI-format request with a system prompt, an image and tools.
+fn openai_request() -> Value {
+    json!({
+        "model": "claude-chat",
+        "messages": [
+            {"role": "system", "content": "You are a weather assistant."},
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is in this image? Then get the weather in Paris and Oslo."},
+                {"type": "image_url", "image_url": {"url": IMAGE}},
+            ]},
+        ],
+        "tools": [weather_tool()],
+        "tool_choice": "auto",
+        "max_tokens": 512,
+        "temperature": 0.3,
+    })
+}
+
+/// What the emulated Anthropic API must receive for [`openai_request`].
+fn expected_anthropic_body(stream: bool) -> Value {
+    let mut body = json!({
+        "model": UPSTREAM_MODEL,
+        "system": "You are a weather assistant.",
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image? Then get the weather in Paris and Oslo."},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                "data": IMAGE.trim_start_matches("data:image/png;base64,")}},
+        ]}],
+        "max_tokens": 512,
+        "temperature": 0.3,
+        "tools": [{
+            "name": "get_weather",
+            "description": "Current weather in a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        }],
+        "tool_choice": {"type": "auto"},
+    });
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+/// The OpenAI usage object for the answer: prompt = 410 + 3000 cache reads + 1200
+/// cache writes.
+fn expected_usage() -> Value {
+    json!({
+        "prompt_tokens": 4610,
+        "completion_tokens": 96,
+        "total_tokens": 4706,
+        "prompt_tokens_details": {"cached_tokens": 3000},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    })
+}
+
+/// $3 / $0.30 / $3.75 / $15 per million for uncached input, cache reads, cache
+/// writes and output, rounded half up once.
+const EXPECTED_COST_MICROS: i64 =
+    (410 * 3_000_000 + 3000 * 300_000 + 1200 * 3_750_000 + 96 * 15_000_000 + 500_000_i64)
+        / 1_000_000;
+
+struct Env {
+    anthropic: Anthropic,
+    mesh: Mesh,
+    _openai: Upstream,
+    key: String,
+    http: reqwest::Client,
+}
+
+async fn env(shape: Shape) -> Env {
+    let anthropic = Anthropic::start().await;
+    let openai = Upstream::start().await;
+    let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&anthropic)).await;
+    let (key, _) = mesh.create_key("acme", &["claude-chat"]).await;
+    Env {
+        anthropic,
+        mesh,
+        _openai: openai,
+        key,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    /// Posts a chat completion; returns the status, the request id and the body.
+    async fn chat(&self, body: &Value) -> (u16, String, String) {
+        let resp = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        (status, request_id, resp.text().await.unwrap())
+    }
+}
+
+/// A JSON object without the fields that vary per run.
+fn without_ids(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("id");
+        o.remove("created");
+    }
+    v
+}
+
+both_shapes!(chat_round_trip, stream_round_trip);
+
+async fn chat_round_trip(shape: Shape) {
+    let env = env(shape).await;
+    let (status, request_id, text) = env.chat(&openai_request()).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(env.anthropic.bodies(), vec![expected_anthropic_body(false)]);
+
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["id"], "msg_01XFDUDYJgAACzvnptvVoYEL");
+    assert!(body["created"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(
+        without_ids(body),
+        json!({
+            "object": "chat.completion",
+            "model": UPSTREAM_MODEL,
+            "choices": [{
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "refusal": null,
+                    "content": "The image shows a red pixel. Checking the weather in both cities.",
+                    "tool_calls": [
+                        {"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
+                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                        {"id": "toolu_01B19r91rw91mr928946mr0", "type": "function",
+                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
+                    ],
+                },
+                "finish_reason": "tool_calls",
+                "logprobs": null,
+            }],
+            "usage": expected_usage(),
+        })
+    );
+
+    let record = env.mesh.wait_usage(&request_id).await;
+    assert_eq!(record.provider, "claude");
+    assert_eq!(record.upstream_model, UPSTREAM_MODEL);
+    assert_eq!(record.requested_model, "claude-chat");
+    assert_eq!(
+        (
+            record.prompt_tokens,
+            record.completion_tokens,
+            record.cached_prompt_tokens,
+            record.cache_write_prompt_tokens,
+        ),
+        (4610, 96, 3000, 1200)
+    );
+    assert!(!record.usage_estimated);
+    assert!(!record.stream);
+    assert_eq!(record.outcome, Outcome::Ok as i32);
+    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
+    env.mesh.shutdown().await;
+}
+
+async fn stream_round_trip(shape: Shape) {
+    let env = env(shape).await;
+    let mut request = openai_request();
+    request["stream"] = json!(true);
+    request["stream_options"] = json!({"include_usage": true});
+    let (status, request_id, text) = env.chat(&request).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(env.anthropic.bodies(), vec![expected_anthropic_body(true)]);
+
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    for chunk in &chunks {
+        assert_eq!(chunk["id"], "msg_01XFDUDYJgAACzvnptvVoYEL");
+    }
+    // Every chunk but the last carries `usage: null`, as OpenAI streams it.
+    let chunk = |choices: Value| json!({"object": "chat.completion.chunk", "model": UPSTREAM_MODEL, "choices": choices, "usage": null});
+    let delta = |d: Value| {
+        chunk(json!([{"index": 0, "delta": d, "finish_reason": null, "logprobs": null}]))
+    };
+    let tool = |index: u32, id: &str, name: &str, args: &str| {
+        let mut call = json!({"index": index, "function": {"arguments": args}});
+        if !id.is_empty() {
+            call["id"] = json!(id);
+            call["type"] = json!("function");
+            call["function"]["name"] = json!(name);
+        }
+        delta(json!({"tool_calls": [call]}))
+    };
+    let mut usage_chunk = chunk(json!([]));
+    usage_chunk["usage"] = expected_usage();
+    assert_eq!(
+        chunks.into_iter().map(without_ids).collect::<Vec<_>>(),
+        vec![
+            delta(json!({"role": "assistant"})),
+            delta(json!({"content": "A red pixel."})),
+            tool(0, "toolu_01A09q90qw90lq917835lq9", "get_weather", ""),
+            tool(0, "", "", "{\"city\": \"Paris\"}"),
+            tool(1, "toolu_01B19r91rw91mr928946mr0", "get_weather", ""),
+            tool(1, "", "", "{\"city\": \"Oslo\"}"),
+            chunk(
+                json!([{"index": 0, "delta": {}, "finish_reason": "tool_calls", "logprobs": null}])
+            ),
+            usage_chunk,
+        ]
+    );
+
+    let record = env.mesh.wait_usage(&request_id).await;
+    assert!(record.stream);
+    assert_eq!(record.provider, "claude");
+    assert_eq!(
+        (
+            record.prompt_tokens,
+            record.completion_tokens,
+            record.cached_prompt_tokens,
+            record.cache_write_prompt_tokens,
+        ),
+        (4610, 96, 3000, 1200)
+    );
+    assert!(!record.usage_estimated);
+    assert_eq!(record.outcome, Outcome::Ok as i32);
+    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
+    env.mesh.shutdown().await;
+}
