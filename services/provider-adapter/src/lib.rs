@@ -14,6 +14,7 @@
 //! [`MockProvider`] (deterministic, no network: quickstart, tests, benchmarks),
 //! [`OpenAiCompatible`] (OpenAI, vLLM, llama.cpp, Ollama, Groq, ...) and
 //! [`Anthropic`] (Anthropic's Messages API).
+//! [`Gemini`] speaks Google's Gemini API (Google AI, or Vertex AI).
 //!
 //! Streams follow one contract the router depends on: chunks in upstream order, and
 //! the last message is always a usage chunk (no choices, `usage` set); a failure
@@ -21,6 +22,7 @@
 
 mod anthropic;
 mod check;
+mod gemini;
 mod error;
 pub mod http;
 mod mock;
@@ -32,6 +34,7 @@ mod sse;
 
 pub use anthropic::Anthropic;
 pub use check::{CheckRow, check};
+pub use gemini::Gemini;
 pub use error::{AdapterError, ProviderError, UpstreamError};
 pub use mock::MockProvider;
 pub use openai_compatible::OpenAiCompatible;

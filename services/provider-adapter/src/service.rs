@@ -53,8 +53,12 @@ impl ProviderAdapter {
                 ProviderKind::Anthropic => {
                     Arc::new(Anthropic::from_config(i, p, &config.provider_adapter)?)
                 }
-                ProviderKind::Gemini
-                | ProviderKind::Bedrock
+                ProviderKind::Gemini => Arc::new(crate::Gemini::from_config(
+                    i,
+                    p,
+                    &config.provider_adapter,
+                )?),
+                ProviderKind::Bedrock
                 | ProviderKind::Cohere => {
                     return Err(AdapterError::Invalid {
                         key: format!("providers[{i}].kind"),
