@@ -15,12 +15,14 @@
 //! [`OpenAiCompatible`] (OpenAI, vLLM, llama.cpp, Ollama, Groq, ...) and
 //! [`Anthropic`] (Anthropic's Messages API).
 //! [`Gemini`] speaks Google's Gemini API (Google AI, or Vertex AI).
+//! [`Bedrock`] speaks AWS Bedrock's Converse / ConverseStream, SigV4-signed.
 //!
 //! Streams follow one contract the router depends on: chunks in upstream order, and
 //! the last message is always a usage chunk (no choices, `usage` set); a failure
 //! mid-stream ends the stream with an error status instead.
 
 mod anthropic;
+mod bedrock;
 mod check;
 mod gemini;
 mod error;
@@ -33,6 +35,7 @@ mod service;
 mod sse;
 
 pub use anthropic::Anthropic;
+pub use bedrock::{AwsCredentials, Bedrock};
 pub use check::{CheckRow, check};
 pub use gemini::Gemini;
 pub use error::{AdapterError, ProviderError, UpstreamError};

@@ -58,8 +58,10 @@ impl ProviderAdapter {
                     p,
                     &config.provider_adapter,
                 )?),
-                ProviderKind::Bedrock
-                | ProviderKind::Cohere => {
+                ProviderKind::Bedrock => {
+                    Arc::new(crate::Bedrock::from_config(i, p, &config.provider_adapter)?)
+                }
+                ProviderKind::Cohere => {
                     return Err(AdapterError::Invalid {
                         key: format!("providers[{i}].kind"),
                         message: format!("kind {} is not available yet", p.kind.as_str()),

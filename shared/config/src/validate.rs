@@ -146,6 +146,8 @@ impl Config {
                 }
                 ProviderKind::AzureOpenai => needs("base_url", &p.base_url)?,
                 ProviderKind::Bedrock => needs("region", &p.region)?,
+                // Vertex AI URLs name the location.
+                ProviderKind::Gemini if p.project.is_some() => needs("region", &p.region)?,
                 _ => {}
             }
             if let Some(preset) = &p.preset {
