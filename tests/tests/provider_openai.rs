@@ -64,8 +64,14 @@ fn stream(model: &str) -> String {
                "model": model, "system_fingerprint": "fp_f9f4fb6dbf",
                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
     };
-    let mut events = vec![chunk(json!({"role": "assistant", "content": null}), Value::Null)];
-    for (i, (id, city)) in [("call_paris", "Paris"), ("call_oslo", "Oslo")].iter().enumerate() {
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": null}),
+        Value::Null,
+    )];
+    for (i, (id, city)) in [("call_paris", "Paris"), ("call_oslo", "Oslo")]
+        .iter()
+        .enumerate()
+    {
         events.push(chunk(
             json!({"tool_calls": [{"index": i, "id": id, "type": "function",
                    "function": {"name": "get_weather", "arguments": ""}}]}),
@@ -79,10 +85,12 @@ fn stream(model: &str) -> String {
         }
     }
     events.push(chunk(json!({}), json!("tool_calls")));
-    events.push(json!({"id": "chatcmpl-B9MHD", "object": "chat.completion.chunk",
+    events.push(
+        json!({"id": "chatcmpl-B9MHD", "object": "chat.completion.chunk",
         "created": 1741570283, "model": model, "choices": [],
         "usage": {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160,
-                  "prompt_tokens_details": {"cached_tokens": 64}}}));
+                  "prompt_tokens_details": {"cached_tokens": 64}}}),
+    );
     let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     text.push_str("data: [DONE]\n\n");
     text
@@ -96,7 +104,10 @@ async fn emulator() -> (String, Arc<Mutex<Vec<Seen>>>) {
         let state = state.clone();
         async move {
             let body: Value = serde_json::from_slice(&body).unwrap();
-            let model = body["model"].as_str().unwrap_or("gpt-4o-2024-08-06").to_string();
+            let model = body["model"]
+                .as_str()
+                .unwrap_or("gpt-4o-2024-08-06")
+                .to_string();
             let streamed = body["stream"] == json!(true);
             state.lock().unwrap().push(Seen {
                 path: uri.path().to_string(),
@@ -146,11 +157,20 @@ fn request(model: &str, stream: bool) -> Value {
 /// What every kind must send upstream for `request`, whatever its URL and key.
 fn assert_translated(seen: &Seen) {
     let body = &seen.body;
-    assert_eq!(body["messages"][0], json!({"role": "system", "content": "You are a weather assistant."}));
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "You are a weather assistant."})
+    );
     assert_eq!(body["messages"][1]["content"][1]["image_url"]["url"], IMAGE);
-    assert_eq!(body["messages"][1]["content"][1]["image_url"]["detail"], "low");
+    assert_eq!(
+        body["messages"][1]["content"][1]["image_url"]["detail"],
+        "low"
+    );
     assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
-    assert_eq!(body["tools"][0]["function"]["parameters"]["required"], json!(["city"]));
+    assert_eq!(
+        body["tools"][0]["function"]["parameters"]["required"],
+        json!(["city"])
+    );
     assert_eq!(body["max_completion_tokens"], 300);
     assert!(body.get("max_tokens").is_none());
 }
@@ -219,8 +239,15 @@ deployments = [{{ provider = "azure-east", model = "gpt4o-deploy", price = {{ in
             .collect();
         // Reassemble the streamed calls as a client does: by index.
         let mut calls: Vec<(String, String, String)> = Vec::new();
-        for delta in chunks.iter().flat_map(|c| c["choices"].as_array().cloned().unwrap_or_default()) {
-            for call in delta["delta"]["tool_calls"].as_array().cloned().unwrap_or_default() {
+        for delta in chunks
+            .iter()
+            .flat_map(|c| c["choices"].as_array().cloned().unwrap_or_default())
+        {
+            for call in delta["delta"]["tool_calls"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
                 let i = call["index"].as_u64().unwrap() as usize;
                 if calls.len() <= i {
                     calls.resize(i + 1, Default::default());
@@ -239,8 +266,16 @@ deployments = [{{ provider = "azure-east", model = "gpt4o-deploy", price = {{ in
         assert_eq!(
             calls,
             vec![
-                ("call_paris".into(), "get_weather".into(), "{\"city\":\"Paris\"}".into()),
-                ("call_oslo".into(), "get_weather".into(), "{\"city\":\"Oslo\"}".into()),
+                (
+                    "call_paris".into(),
+                    "get_weather".into(),
+                    "{\"city\":\"Paris\"}".into()
+                ),
+                (
+                    "call_oslo".into(),
+                    "get_weather".into(),
+                    "{\"city\":\"Oslo\"}".into()
+                ),
             ]
         );
         assert!(text.trim_end().ends_with("data: [DONE]"));
@@ -263,7 +298,10 @@ deployments = [{{ provider = "azure-east", model = "gpt4o-deploy", price = {{ in
         assert!(!s.headers.contains_key("authorization"));
         assert_translated(s);
     }
-    assert_eq!(seen[1].body["stream_options"], json!({"include_usage": true}));
+    assert_eq!(
+        seen[1].body["stream_options"],
+        json!({"include_usage": true})
+    );
     mesh.shutdown().await;
 }
 

@@ -62,9 +62,12 @@ pub async fn check(config: &Config, timeout: Duration) -> Result<Vec<CheckRow>, 
             let started = Instant::now();
             let answer = tokio::time::timeout(timeout, backend.chat(&model, &ping())).await;
             row.latency = Some(started.elapsed());
-            classify(&mut row, answer.unwrap_or(Err(ProviderError::Timeout {
-                provider: p.name.clone(),
-            })));
+            classify(
+                &mut row,
+                answer.unwrap_or(Err(ProviderError::Timeout {
+                    provider: p.name.clone(),
+                })),
+            );
             row
         }
     });
@@ -91,7 +94,7 @@ fn classify<T>(row: &mut CheckRow, answer: Result<T, ProviderError>) {
     let (reachable, credential, note) = match answer {
         Ok(_) => (Some(true), Some(true), "ok".to_string()),
         Err(ProviderError::Upstream {
-            status: Some(status @ (401 | 403)),
+            status: Some(status @ (401 | 403 | 498)),
             ..
         }) => (
             Some(true),

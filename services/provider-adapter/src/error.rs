@@ -229,12 +229,29 @@ fn upstream_api_error(
         }
     }
     let api = match status {
-        Some(401 | 403) => {
+        // 498: Cohere's invalid or expired token.
+        Some(401 | 403 | 498) => {
             return ApiError::new(
                 ErrorCode::UpstreamUnavailable,
                 format!("provider `{provider}` rejected the configured credential"),
             )
             .with_retryable(false);
+        }
+        // The operator's account is out of credit or over its spend limit: another
+        // deployment may still serve, and the provider's billing text stays out of
+        // callers' answers.
+        Some(402) => {
+            return ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                format!("provider `{provider}` refused: the configured account's billing limit"),
+            );
+        }
+        // 499: the provider dropped a request the gateway did not cancel (Cohere).
+        Some(499) => {
+            return ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                format!("provider `{provider}` cancelled the request (HTTP 499)"),
+            );
         }
         Some(404) => ApiError::new(
             ErrorCode::UpstreamUnavailable,
@@ -410,6 +427,27 @@ mod tests {
             bool,
         );
         let cases: &[Case] = &[
+            (
+                498,
+                None,
+                Some("invalid api token"),
+                ErrorCode::UpstreamUnavailable,
+                false,
+            ),
+            (
+                402,
+                None,
+                Some("Please add a payment method"),
+                ErrorCode::UpstreamUnavailable,
+                true,
+            ),
+            (
+                499,
+                None,
+                Some("request cancelled"),
+                ErrorCode::UpstreamUnavailable,
+                true,
+            ),
             (
                 400,
                 Some("context_length_exceeded"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use switchyard_config::{ProviderAdapterConfig, Secret};
+use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
 
 use crate::error::retry_after;
 use crate::{AdapterError, ProviderError, UpstreamError};
@@ -59,6 +59,39 @@ pub fn secret_header(
         })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// The config key path of `[[providers]]` entry `index`'s `field`
+/// (`providers[3].api_key_env`), for start-up errors.
+pub fn key_path(index: usize, field: &str) -> String {
+    format!("providers[{index}].{field}")
+}
+
+/// The entry's base URL: its own or its kind's / preset's default; an error names
+/// `providers[i].base_url` when there is neither.
+pub fn configured_base_url(
+    index: usize,
+    provider: &ProviderConfig,
+) -> Result<String, AdapterError> {
+    provider
+        .effective_base_url()
+        .ok_or_else(|| AdapterError::Invalid {
+            key: key_path(index, "base_url"),
+            message: format!("is required for kind {}", provider.kind.as_str()),
+        })
+}
+
+/// The entry's API key, read now from the variable `api_key_env` names (unset:
+/// none); a variable that is not set stops start-up naming the key.
+pub fn configured_api_key(
+    index: usize,
+    provider: &ProviderConfig,
+) -> Result<Option<Secret>, AdapterError> {
+    Ok(provider
+        .api_key_env
+        .as_deref()
+        .map(|var| Secret::from_env(&key_path(index, "api_key_env"), var))
+        .transpose()?)
 }
 
 /// Checks a configured base URL: http or https, no trailing slash kept.

@@ -16,6 +16,7 @@
 //! [`Anthropic`] (Anthropic's Messages API).
 //! [`Gemini`] speaks Google's Gemini API (Google AI, or Vertex AI).
 //! [`Bedrock`] speaks AWS Bedrock's Converse / ConverseStream, SigV4-signed.
+//! [`Cohere`] speaks Cohere's API v2 (chat and embed).
 //!
 //! Streams follow one contract the router depends on: chunks in upstream order, and
 //! the last message is always a usage chunk (no choices, `usage` set); a failure
@@ -24,9 +25,11 @@
 mod anthropic;
 mod bedrock;
 mod check;
-mod gemini;
+mod cohere;
 mod error;
+mod gemini;
 pub mod http;
+mod lenient;
 mod mock;
 mod openai_compatible;
 mod openai_wire;
@@ -37,8 +40,9 @@ mod sse;
 pub use anthropic::Anthropic;
 pub use bedrock::{AwsCredentials, Bedrock};
 pub use check::{CheckRow, check};
-pub use gemini::Gemini;
+pub use cohere::Cohere;
 pub use error::{AdapterError, ProviderError, UpstreamError};
+pub use gemini::Gemini;
 pub use mock::MockProvider;
 pub use openai_compatible::OpenAiCompatible;
 pub use provider::{ChatProvider, ChunkStream};

@@ -56,17 +56,8 @@ impl OpenAiCompatible {
         settings: &ProviderAdapterConfig,
     ) -> Result<Self, AdapterError> {
         let key = |field: &str| format!("providers[{index}].{field}");
-        let base_url = provider
-            .effective_base_url()
-            .ok_or_else(|| AdapterError::Invalid {
-                key: key("base_url"),
-                message: format!("is required for kind {}", provider.kind.as_str()),
-            })?;
-        let api_key = provider
-            .api_key_env
-            .as_deref()
-            .map(|var| Secret::from_env(&key("api_key_env"), var))
-            .transpose()?;
+        let base_url = http::configured_base_url(index, provider)?;
+        let api_key = http::configured_api_key(index, provider)?;
         let mut built = Self::build(&provider.name, &base_url, api_key.clone(), settings, &key)?;
         match provider.kind {
             ProviderKind::Openai => built.quirks = Quirks::OPENAI,
@@ -178,7 +169,9 @@ impl ChatProvider for OpenAiCompatible {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
-        let body = self.quirks.apply(wire::chat_body(upstream_model, req, false)?);
+        let body = self
+            .quirks
+            .apply(wire::chat_body(upstream_model, req, false)?);
         let url = self.urls.chat(upstream_model);
         let response = self.post(&url, &body, upstream_model).await?;
         let bytes = self.endpoint.read(response).await?;
@@ -195,7 +188,9 @@ impl ChatProvider for OpenAiCompatible {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = self.quirks.apply(wire::chat_body(upstream_model, req, true)?);
+        let body = self
+            .quirks
+            .apply(wire::chat_body(upstream_model, req, true)?);
         let url = self.urls.chat(upstream_model);
         let response = self.post(&url, &body, upstream_model).await?;
         let is_json = response
@@ -469,28 +464,34 @@ async fn chat_response(
 
 /// What a complete answer produced, as a stream's text would have carried it: text,
 /// refusals, tool-call names and arguments.
-fn answer_text(choices: &[Choice]) -> Counter {
+pub(crate) fn answer_text(choices: &[Choice]) -> Counter {
     let mut text = Counter::new();
     for m in choices.iter().filter_map(|c| c.message.as_ref()) {
-        for part in &m.content {
-            if let Some(Part::Text(t)) = &part.part {
-                text.push(t);
-            }
-        }
-        if let Some(refusal) = &m.refusal {
-            text.push(refusal);
-        }
-        for f in m.tool_calls.iter().filter_map(|c| c.function.as_ref()) {
-            text.push(&f.name);
-            text.push(&f.arguments);
-        }
+        message_text(m, &mut text);
     }
     text
 }
 
+/// Adds what one answer message produced to `text`: text, refusal, tool-call names
+/// and arguments.
+pub(crate) fn message_text(m: &switchyard_proto::types::v1::Message, text: &mut Counter) {
+    for part in &m.content {
+        if let Some(Part::Text(t)) = &part.part {
+            text.push(t);
+        }
+    }
+    if let Some(refusal) = &m.refusal {
+        text.push(refusal);
+    }
+    for f in m.tool_calls.iter().filter_map(|c| c.function.as_ref()) {
+        text.push(&f.name);
+        text.push(&f.arguments);
+    }
+}
+
 /// A complete answer as the chunks a stream would have carried: one per choice,
 /// then the usage chunk.
-fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
+pub(crate) fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
     let chunk = |choices: Vec<ChunkChoice>, usage: Option<Usage>| ChatChunk {
         id: answer.id.clone(),
         created: answer.created,

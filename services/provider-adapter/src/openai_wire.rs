@@ -6,7 +6,7 @@
 //! send `null` for lists and floats for integers, so every field is optional here.
 
 use prost_types::value::Kind;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
@@ -16,6 +16,7 @@ use switchyard_proto::types::v1::{
     Role, ToolCall, ToolCallDelta, Usage,
 };
 
+use crate::lenient::{count, nullable};
 use crate::{ProviderError, UpstreamError};
 
 /// Keys that `provider_options` may never override.
@@ -271,20 +272,6 @@ pub fn value_json(v: &prost_types::Value) -> Value {
         Some(Kind::StructValue(s)) => struct_json(s),
         Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(value_json).collect()),
     }
-}
-
-/// `null` or missing becomes the default.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// Any JSON number (or null) as a non-negative integer.
-fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.map_or(0, |n| n.max(0.0) as u64))
 }
 
 /// A chat completion, as providers send it.

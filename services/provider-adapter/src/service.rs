@@ -53,19 +53,14 @@ impl ProviderAdapter {
                 ProviderKind::Anthropic => {
                     Arc::new(Anthropic::from_config(i, p, &config.provider_adapter)?)
                 }
-                ProviderKind::Gemini => Arc::new(crate::Gemini::from_config(
-                    i,
-                    p,
-                    &config.provider_adapter,
-                )?),
+                ProviderKind::Gemini => {
+                    Arc::new(crate::Gemini::from_config(i, p, &config.provider_adapter)?)
+                }
                 ProviderKind::Bedrock => {
                     Arc::new(crate::Bedrock::from_config(i, p, &config.provider_adapter)?)
                 }
                 ProviderKind::Cohere => {
-                    return Err(AdapterError::Invalid {
-                        key: format!("providers[{i}].kind"),
-                        message: format!("kind {} is not available yet", p.kind.as_str()),
-                    });
+                    Arc::new(crate::Cohere::from_config(i, p, &config.provider_adapter)?)
                 }
             };
             if providers.insert(p.name.clone(), backend).is_some() {

@@ -918,14 +918,15 @@ async fn from_config_reads_credentials_and_names_bad_keys() {
         Some("switchyard-provider-adapter")
     );
 
-    let bad = |extra: &str| {
-        let config = switchyard_config::load_str(&format!(
-            "version = 1\n[[providers]]\nname = \"mock\"\nkind = \"mock\"\n[[providers]]\nname = \"g\"\nkind = \"gemini\"\n{extra}"
-        ))
-        .unwrap();
-        ProviderAdapter::from_config(&config)
+    // Config validation catches some (a project without a region), the adapter
+    // the rest; either way the error names the key.
+    let bad = |extra: &str| match switchyard_config::load_str(&format!(
+        "version = 1\n[[providers]]\nname = \"mock\"\nkind = \"mock\"\n[[providers]]\nname = \"g\"\nkind = \"gemini\"\n{extra}"
+    )) {
+        Err(e) => e.to_string(),
+        Ok(config) => ProviderAdapter::from_config(&config)
             .unwrap_err()
-            .to_string()
+            .to_string(),
     };
     assert!(bad("project = \"p\"\n").contains("providers[1].region"));
     assert!(bad("project = \"p\"\nregion = \"us/central1\"\n").contains("providers[1].region"));

@@ -42,10 +42,7 @@ async fn azure_uses_deployment_urls_api_version_and_api_key() {
     ])
     .await;
     let base = format!("http://{}", upstream.addr);
-    let mut client = client_of(adapter(
-        "azure-openai",
-        &format!("base_url = \"{base}\""),
-    ));
+    let mut client = client_of(adapter("azure-openai", &format!("base_url = \"{base}\"")));
     client
         .chat(chat(PROVIDER, "gpt-4o prod", limited_request()))
         .await
@@ -64,14 +61,20 @@ async fn azure_uses_deployment_urls_api_version_and_api_key() {
         .unwrap();
     let recorded = upstream.recorded();
     let chat_call = &recorded[0];
-    assert_eq!(chat_call.path, "/openai/deployments/gpt-4o%20prod/chat/completions");
+    assert_eq!(
+        chat_call.path,
+        "/openai/deployments/gpt-4o%20prod/chat/completions"
+    );
     assert_eq!(chat_call.query.as_deref(), Some("api-version=2024-10-21"));
     assert_eq!(chat_call.header("api-key"), Some(KEY_VALUE));
     assert_eq!(chat_call.authorization, None);
     assert_eq!(chat_call.body["max_completion_tokens"], 50);
     assert!(chat_call.body.get("max_tokens").is_none());
     let embed_call = &recorded[1];
-    assert_eq!(embed_call.path, "/openai/deployments/embed-small/embeddings");
+    assert_eq!(
+        embed_call.path,
+        "/openai/deployments/embed-small/embeddings"
+    );
     assert_eq!(embed_call.query.as_deref(), Some("api-version=2024-10-21"));
 }
 
@@ -115,7 +118,10 @@ async fn openai_kind_sends_max_completion_tokens_with_a_bearer_key() {
         .unwrap();
     let call = &upstream.recorded()[0];
     assert_eq!(call.path, "/v1/chat/completions");
-    assert_eq!(call.authorization.as_deref(), Some("Bearer switchyard-provider-adapter"));
+    assert_eq!(
+        call.authorization.as_deref(),
+        Some("Bearer switchyard-provider-adapter")
+    );
     assert_eq!(call.body["max_completion_tokens"], 50);
     assert_eq!(call.body["seed"], 7);
 }
@@ -131,7 +137,10 @@ async fn mistral_preset_renames_the_seed_and_asks_no_stream_options() {
     let upstream = Upstream::start(vec![Reply::sse(sse.as_bytes())]).await;
     let mut client = client_of(adapter(
         "openai-compatible",
-        &format!("preset = \"mistral\"\nbase_url = \"{}\"", upstream.base_url()),
+        &format!(
+            "preset = \"mistral\"\nbase_url = \"{}\"",
+            upstream.base_url()
+        ),
     ));
     let mut stream = client
         .chat_stream(chat(PROVIDER, "mistral-small-latest", limited_request()))
@@ -158,7 +167,10 @@ async fn deepseek_cache_hits_count_as_cached_prompt_tokens() {
     let upstream = Upstream::start(vec![Reply::json(200, body)]).await;
     let mut client = client_of(adapter(
         "openai-compatible",
-        &format!("preset = \"deepseek\"\nbase_url = \"{}\"", upstream.base_url()),
+        &format!(
+            "preset = \"deepseek\"\nbase_url = \"{}\"",
+            upstream.base_url()
+        ),
     ));
     let answer = client
         .chat(chat(PROVIDER, "deepseek-chat", simple_request()))

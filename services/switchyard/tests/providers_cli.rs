@@ -125,7 +125,11 @@ deployments = [{{ provider = "gone", model = "llama" }}]
     };
     let mock = row("local-mock");
     assert_eq!(
-        (&mock["reachable"], &mock["credential_accepted"], &mock["note"]),
+        (
+            &mock["reachable"],
+            &mock["credential_accepted"],
+            &mock["note"]
+        ),
         (&true.into(), &true.into(), &"ok".into())
     );
     assert!(mock["latency_ms"].is_u64());

@@ -13,14 +13,11 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
-use switchyard_proto::types::v1::content_part::Part;
-use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
-    FunctionCallDelta, ToolCallDelta, Usage,
-};
+use switchyard_proto::types::v1::{ChatRequest, ChatResponse, Choice, EmbedRequest, EmbedResponse};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use crate::http::{self, Endpoint};
+use crate::openai_compatible::replay;
 use crate::openai_compatible::{new_id, now_secs};
 use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError};
 use wire::{DEFAULT_VERSION, WireMessage};
@@ -60,17 +57,8 @@ impl Anthropic {
         settings: &ProviderAdapterConfig,
     ) -> Result<Self, AdapterError> {
         let key = |field: &str| format!("providers[{index}].{field}");
-        let base_url = provider
-            .effective_base_url()
-            .ok_or_else(|| AdapterError::Invalid {
-                key: key("base_url"),
-                message: "is required for kind anthropic".into(),
-            })?;
-        let api_key = provider
-            .api_key_env
-            .as_deref()
-            .map(|var| Secret::from_env(&key("api_key_env"), var))
-            .transpose()?;
+        let base_url = http::configured_base_url(index, provider)?;
+        let api_key = http::configured_api_key(index, provider)?;
         Self::build(
             &provider.name,
             &base_url,
@@ -248,67 +236,4 @@ fn answer_text(answer: &WireMessage) -> Counter {
         }
     }
     text
-}
-
-/// A complete answer as the chunks a stream would have carried: the message, then
-/// the usage chunk.
-fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
-    let chunk = |choices: Vec<ChunkChoice>, usage: Option<Usage>| ChatChunk {
-        id: answer.id.clone(),
-        created: answer.created,
-        model: answer.model.clone(),
-        choices,
-        usage,
-        system_fingerprint: None,
-    };
-    let mut chunks: Vec<ChatChunk> = answer
-        .choices
-        .iter()
-        .map(|c| {
-            let message = c.message.clone().unwrap_or_default();
-            let content: Option<String> = (!message.content.is_empty()).then(|| {
-                message
-                    .content
-                    .iter()
-                    .filter_map(|p| match &p.part {
-                        Some(Part::Text(t)) => Some(t.as_str()),
-                        _ => None,
-                    })
-                    .collect()
-            });
-            let tool_calls = message
-                .tool_calls
-                .into_iter()
-                .enumerate()
-                .map(|(i, call)| {
-                    let function = call.function.unwrap_or_default();
-                    ToolCallDelta {
-                        index: i as u32,
-                        id: Some(call.id),
-                        r#type: Some(call.r#type),
-                        function: Some(FunctionCallDelta {
-                            name: Some(function.name),
-                            arguments: Some(function.arguments),
-                        }),
-                    }
-                })
-                .collect();
-            let delta = Delta {
-                role: message.role,
-                content,
-                tool_calls,
-                refusal: None,
-            };
-            chunk(
-                vec![ChunkChoice {
-                    index: c.index,
-                    delta: Some(delta),
-                    finish_reason: c.finish_reason,
-                }],
-                None,
-            )
-        })
-        .collect();
-    chunks.push(chunk(Vec::new(), answer.usage));
-    chunks
 }

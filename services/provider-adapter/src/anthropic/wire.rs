@@ -15,7 +15,7 @@
 //!   `json_object` format cannot be honoured and are refused;
 //! - `json_schema` becomes `output_config.format` (Claude structured outputs).
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
@@ -24,6 +24,7 @@ use switchyard_proto::types::v1::{
     ChatRequest, ContentPart, FinishReason, FunctionCall, Message, Role, Tool, ToolCall, Usage,
 };
 
+use crate::lenient::nullable;
 use crate::openai_wire::{struct_json, value_json};
 use crate::{ProviderError, UpstreamError};
 
@@ -381,15 +382,6 @@ fn output_format(req: &ChatRequest) -> Result<Option<Value>, ProviderError> {
             ))
         }
     }
-}
-
-/// `null` or missing becomes the default.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A Message object: a complete answer, or the skeleton of `message_start`.

@@ -8,11 +8,12 @@
 //!   vectors, or by type, `{"float": [...]}`, when `embedding_types` is asked for).
 
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchyard_proto::types::v1::EmbedRequest;
 
 use crate::ProviderError;
+use crate::lenient::count;
 use crate::openai_wire::value_json;
 
 /// Most texts Cohere embeds in one call.
@@ -85,11 +86,6 @@ fn merge_options(body: &mut Map<String, Value>, req: &EmbedRequest, protected: &
             body.insert(key.clone(), value_json(value));
         }
     }
-}
-
-/// Any JSON number (or null) as a non-negative integer.
-fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.map_or(0, |n| n.max(0.0) as u64))
 }
 
 /// A Titan answer.

@@ -1,7 +1,7 @@
 //! Converse answers in Switchyard's types: the response body, stop reasons and
 //! token usage (shared by the streamed `metadata` event).
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
@@ -10,21 +10,8 @@ use switchyard_proto::types::v1::{
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
+use crate::lenient::{count, nullable};
 use crate::openai_compatible::{new_id, now_secs};
-
-/// Any JSON number (or null) as a non-negative integer.
-fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.map_or(0, |n| n.max(0.0) as u64))
-}
-
-/// `null` or missing becomes the default.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
 
 /// A Converse answer (`output.message`, `stopReason`, `usage`; `metrics` and
 /// `trace` are not needed).

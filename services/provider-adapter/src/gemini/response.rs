@@ -5,7 +5,7 @@
 //! Parsed leniently like the OpenAI wire: every field optional, `null` lists empty,
 //! counts as any JSON number, so a field Google adds or drops never fails a request.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
@@ -16,26 +16,8 @@ use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use super::error::{self, Google};
 use crate::ProviderError;
+use crate::lenient::{count, nullable};
 use crate::openai_compatible::{new_id, now_secs};
-
-/// `null` or missing becomes the default.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// Any JSON number, numeric string (int64 fields in proto3 JSON), or null as a
-/// non-negative count.
-fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => n.as_f64().map_or(0, |f| f.max(0.0) as u64),
-        Some(Value::String(s)) => s.parse().unwrap_or(0),
-        _ => 0,
-    })
-}
 
 /// A `GenerateContentResponse`: a whole answer, or one streamed event.
 #[derive(Debug, Default, Deserialize)]
