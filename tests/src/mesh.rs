@@ -61,6 +61,17 @@ impl Mesh {
     /// `[[models]]`) appended to the config: provider kinds under test, each
     /// pointed at its own emulated upstream.
     pub async fn start_with(shape: Shape, upstream_base_url: &str, extra: &str) -> Self {
+        Self::start_configured(shape, upstream_base_url, "", extra).await
+    }
+
+    /// Like [`Mesh::start_with`], with `router_extra` lines added to `[router]`
+    /// (`max_attempts = 2`, ...).
+    pub async fn start_configured(
+        shape: Shape,
+        upstream_base_url: &str,
+        router_extra: &str,
+        extra: &str,
+    ) -> Self {
         let data = tempfile::tempdir().unwrap();
         let (edge_l, edge) = bind().await;
         let (router_l, router) = bind().await;
@@ -72,6 +83,7 @@ impl Mesh {
             upstream_base_url,
             [edge, router, auth, metering, provider],
         );
+        text = text.replace("\n[auth]\n", &format!("{router_extra}\n\n[auth]\n"));
         text.push_str(extra);
         let config = switchyard_config::load_str(&text).unwrap();
         let mut tasks = Vec::new();

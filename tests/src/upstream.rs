@@ -172,6 +172,22 @@ async fn chat(
                 None,
             );
         }
+        "too-long" => {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.",
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+            );
+        }
+        "bad-request" => {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "Invalid value for 'temperature': must be at most 2.",
+                "invalid_request_error",
+                Some("invalid_value"),
+            );
+        }
         "rate-limited" => {
             let mut r = openai_error(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -23,6 +23,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::admission::{Admission, Estimate};
+use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
 use crate::models::{Deployment, ModelTable};
 use crate::principals::PrincipalCache;
 use crate::record::{Draft, MarkCancelled};
@@ -65,6 +66,7 @@ struct Inner {
     drain_timeout: Duration,
     admission: Admission,
     estimate_max_tokens: u64,
+    retry: RetryPolicy,
 }
 
 /// What a request is, for estimating its tokens and cost before it runs.
@@ -84,6 +86,7 @@ impl Router {
         drain_timeout: Duration,
         admission: Admission,
         estimate_max_tokens: u64,
+        retry: RetryPolicy,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -97,6 +100,7 @@ impl Router {
                 drain_timeout,
                 admission,
                 estimate_max_tokens,
+                retry,
             }),
         }
     }
@@ -125,11 +129,12 @@ impl Router {
         self.inner.auth.authenticate(key, model, request_id).await
     }
 
-    fn route(&self, model: &str) -> Result<&Deployment, ApiError> {
+    /// The deployments to try for `model`, in order (see `ModelEntry::plan`).
+    fn route(&self, model: &str) -> Result<Vec<Deployment>, ApiError> {
         self.inner
             .models
             .get(model)
-            .map(|m| m.pick())
+            .map(|m| m.plan().into_iter().cloned().collect())
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::ModelNotFound,
@@ -137,6 +142,34 @@ impl Router {
                 )
                 .with_param("model")
             })
+    }
+
+    /// Tries the draft's deployments, then its model's fallbacks, with `call`
+    /// (given the adapter client and the deployment of each attempt), in a future
+    /// that owns what it needs, so it can outlive the handler.
+    fn attempts<T, F, Fut>(
+        &self,
+        draft: &Draft,
+        mut call: F,
+    ) -> impl Future<Output = Tried<T>> + Send + 'static
+    where
+        F: FnMut(ProviderClient<GrpcChannel>, Deployment) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Status>> + Send,
+        T: Send,
+    {
+        let router = self.clone();
+        let (model, first, rest) = (
+            draft.requested_model.clone(),
+            draft.deployment.clone(),
+            draft.plan.clone(),
+        );
+        async move {
+            let inner = &router.inner;
+            with_fallbacks(&inner.models, &model, first, rest, &inner.retry, |d| {
+                call(inner.provider.clone(), d)
+            })
+            .await
+        }
     }
 
     /// What the request may use at most, when some limit of the caller counts
@@ -207,7 +240,13 @@ impl Router {
             )
             .to_status());
         }
-        let deployment = self.route(model)?;
+        let mut plan = self.route(model)?.into_iter();
+        let Some(first) = plan.next() else {
+            return Err(
+                ApiError::new(ErrorCode::ModelNotFound, "model has no deployments").to_status(),
+            );
+        };
+        let deployment = &first;
         let estimate = self.estimate(&principal, deployment, &sizing);
         let ticket = self
             .inner
@@ -223,6 +262,7 @@ impl Router {
             started,
         );
         draft.ticket = Some(ticket);
+        draft.plan = plan.collect();
         Ok(draft)
     }
 }
@@ -260,13 +300,12 @@ impl Billable for EmbedResponse {
 /// only time that is counted. Either way the record says `cancelled`.
 async fn unary<R: Billable>(
     mut draft: Draft,
-    call: impl Future<Output = Result<Response<R>, Status>> + Send + 'static,
+    call: impl Future<Output = Tried<Response<R>>> + Send + 'static,
     sink: UsageSink,
     drain: Duration,
     prompt: DeferredPrompt,
 ) -> Result<Response<R>, Status> {
-    let provider = draft.deployment.provider.clone();
-    let (mut tx, rx) = oneshot::channel::<Result<(R, i64), Status>>();
+    let (mut tx, rx) = oneshot::channel::<Result<(R, i64, String), Status>>();
     tokio::spawn(
         async move {
             let mut call = std::pin::pin!(call);
@@ -278,8 +317,11 @@ async fn unary<R: Billable>(
                     (tokio::time::timeout(drain, call).await.ok(), true)
                 }
             };
-            let result = result.map(|r| {
-                r.map(|r| {
+            let result = result.map(|tried| {
+                // The deployment that answered (or failed last) is the record's.
+                draft.deployment = tried.deployment;
+                draft.attempts = tried.earlier;
+                tried.result.map(|r| {
                     let mut r = r.into_inner();
                     r.set_provider(&draft.deployment.provider);
                     r
@@ -302,14 +344,16 @@ async fn unary<R: Billable>(
                 record.mark_cancelled();
             }
             let cost = record.cost_micros;
+            let draft_provider = record.provider.clone();
             sink.record(record).await;
             if let (Some(result), false) = (result, client_gone) {
-                let _ = tx.send(result.map(|r| (r, cost)));
+                let provider = draft_provider;
+                let _ = tx.send(result.map(|r| (r, cost, provider)));
             }
         }
         .in_current_span(),
     );
-    let (response, cost) = rx.await.map_err(|_| Status::from(ApiError::internal()))??;
+    let (response, cost, provider) = rx.await.map_err(|_| Status::from(ApiError::internal()))??;
     Ok(with_headers(response, &provider, Some(cost)))
 }
 
@@ -342,13 +386,15 @@ impl Gateway for Router {
         // stream): keep what the count reads instead of counting now. Copying that
         // text costs ~0.3 µs for a 1,000-token prompt; tokenizing it, 100-150 µs.
         let prompt = DeferredPrompt::chat(&req);
-        let mut provider = self.inner.provider.clone();
-        let call = ProviderChatRequest {
-            provider: draft.deployment.provider.clone(),
-            upstream_model: draft.deployment.upstream_model.clone(),
-            request: Some(req),
-        };
-        let call = async move { provider.chat(outgoing(call, &id)).await };
+        let call = self.attempts(&draft, move |mut provider, d: Deployment| {
+            let call = ProviderChatRequest {
+                provider: d.provider,
+                upstream_model: d.upstream_model,
+                request: Some(req.clone()),
+            };
+            let id = id.clone();
+            async move { provider.chat(outgoing(call, &id)).await }
+        });
         let drain = self.inner.drain_timeout;
         unary(draft, call, self.inner.usage.clone(), drain, prompt).await
     }
@@ -368,38 +414,48 @@ impl Gateway for Router {
             .await?;
         draft.metadata = req.metadata.clone();
         draft.stream = true;
-        let deployment = draft.deployment.clone();
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::chat(&req);
-        let call = ProviderChatRequest {
-            provider: deployment.provider.clone(),
-            upstream_model: deployment.upstream_model.clone(),
-            request: Some(req),
-        };
-        let mut provider = self.inner.provider.clone();
-        let sink = self.inner.usage.clone();
-        let fail = |draft: Draft, status: Status| async move {
-            let reason = ApiError::from_status(&status).code.reason();
-            sink.record(draft.finish(&Usage::default(), Outcome::Error, reason, 0))
-                .await;
-            status
-        };
-        // Wait for the first chunk before answering, so a failure before any token
-        // reaches the client as a plain error status, not a broken stream.
-        let mut upstream = match provider.chat_stream(outgoing(call, &id)).await {
-            Ok(s) => s.into_inner(),
-            Err(status) => return Err(fail(draft, status).await),
-        };
-        let first = match upstream.message().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => {
-                let err = ApiError::new(
-                    ErrorCode::UpstreamUnavailable,
-                    "provider returned an empty stream",
-                );
-                return Err(fail(draft, err.to_status()).await);
+        // Each attempt opens the stream and waits for its first chunk, so a failure
+        // before any token moves on to the next deployment and never reaches the
+        // client as a broken stream.
+        let tried = self
+            .attempts(&draft, move |mut provider, d: Deployment| {
+                let call = ProviderChatRequest {
+                    provider: d.provider,
+                    upstream_model: d.upstream_model,
+                    request: Some(req.clone()),
+                };
+                let id = id.clone();
+                async move {
+                    let mut upstream = provider
+                        .chat_stream(outgoing(call, &id))
+                        .await?
+                        .into_inner();
+                    match upstream.message().await? {
+                        Some(first) => Ok((upstream, first)),
+                        None => Err(ApiError::new(
+                            ErrorCode::UpstreamUnavailable,
+                            "provider returned an empty stream",
+                        )
+                        .to_status()),
+                    }
+                }
+            })
+            .await;
+        draft.deployment = tried.deployment;
+        draft.attempts = tried.earlier;
+        let deployment = draft.deployment.clone();
+        let (upstream, first) = match tried.result {
+            Ok(opened) => opened,
+            Err(status) => {
+                let reason = ApiError::from_status(&status).code.reason();
+                self.inner
+                    .usage
+                    .record(draft.finish(&Usage::default(), Outcome::Error, reason, 0))
+                    .await;
+                return Err(status);
             }
-            Err(status) => return Err(fail(draft, status).await),
         };
         let (tx, rx) = mpsc::channel(32);
         let relay = Relay {
@@ -431,13 +487,15 @@ impl Gateway for Router {
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::embed(&req);
         draft.operation = "embeddings";
-        let mut provider = self.inner.provider.clone();
-        let call = ProviderEmbedRequest {
-            provider: draft.deployment.provider.clone(),
-            upstream_model: draft.deployment.upstream_model.clone(),
-            request: Some(req),
-        };
-        let call = async move { provider.embed(outgoing(call, &id)).await };
+        let call = self.attempts(&draft, move |mut provider, d: Deployment| {
+            let call = ProviderEmbedRequest {
+                provider: d.provider,
+                upstream_model: d.upstream_model,
+                request: Some(req.clone()),
+            };
+            let id = id.clone();
+            async move { provider.embed(outgoing(call, &id)).await }
+        });
         let drain = self.inner.drain_timeout;
         unary(draft, call, self.inner.usage.clone(), drain, prompt).await
     }

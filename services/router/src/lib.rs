@@ -8,6 +8,7 @@
 //! the shipper that delivers it to metering.
 
 pub mod admission;
+mod attempts;
 mod error;
 mod gateway;
 mod models;
@@ -15,6 +16,7 @@ mod outbox;
 mod pricing;
 mod principals;
 mod record;
+mod retry;
 mod stream;
 mod usage;
 mod validate;
@@ -116,6 +118,15 @@ pub fn build(
         Duration::from_millis(config.router.stream_drain_timeout_ms),
         admission.clone(),
         config.router.estimate_max_tokens,
+        attempts::RetryPolicy {
+            max_attempts: config.router.max_attempts,
+            budget: retry::RetryBudget::new(
+                config.router.retry_budget_percent,
+                config.router.retry_budget_min_per_second,
+            ),
+            backoff: Duration::from_millis(config.router.retry_backoff_ms),
+            backoff_max: Duration::from_millis(config.router.retry_backoff_max_ms),
+        },
     );
     Ok((router, Background { shipper, admission }))
 }

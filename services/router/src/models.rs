@@ -31,11 +31,55 @@ pub struct ModelEntry {
     pub owned_by: String,
     /// Where it is served.
     pub deployments: Vec<Deployment>,
+    /// Models tried when every deployment failed retryably.
+    pub fallbacks: Vec<String>,
+    /// The model tried when a prompt exceeds this one's context window.
+    pub context_fallback: Option<String>,
+    /// The model tried when this one's provider refuses the content.
+    pub content_filter_fallback: Option<String>,
     strategy: Strategy,
     total_weight: u64,
 }
 
 impl ModelEntry {
+    /// The order in which one request tries the deployments: the strategy's pick
+    /// first, then the others (config order under `ordered`; the weighted pick
+    /// repeated over those left under `weighted`).
+    pub fn plan(&self) -> Vec<&Deployment> {
+        let first = self.pick();
+        let mut plan = vec![first];
+        let mut rest: Vec<&Deployment> = self
+            .deployments
+            .iter()
+            .filter(|d| !std::ptr::eq(*d, first))
+            .collect();
+        if self.strategy == Strategy::Weighted {
+            while !rest.is_empty() {
+                let total: u64 = rest.iter().map(|d| u64::from(d.weight)).sum();
+                let i = if total == 0 {
+                    0
+                } else {
+                    let mut ticket = rand::rng().random_range(0..total);
+                    rest.iter()
+                        .position(|d| {
+                            let w = u64::from(d.weight);
+                            if ticket < w {
+                                true
+                            } else {
+                                ticket -= w;
+                                false
+                            }
+                        })
+                        .unwrap_or(0)
+                };
+                plan.push(rest.remove(i));
+            }
+        } else {
+            plan.extend(rest);
+        }
+        plan
+    }
+
     /// Picks the deployment for one request.
     pub fn pick(&self) -> &Deployment {
         let first = &self.deployments[0];
@@ -79,6 +123,9 @@ impl ModelTable {
             .map(|(i, m)| ModelEntry {
                 name: m.name.clone(),
                 owned_by: m.owned_by.clone(),
+                fallbacks: m.fallbacks.clone(),
+                context_fallback: m.context_fallback.clone(),
+                content_filter_fallback: m.content_filter_fallback.clone(),
                 strategy: m.strategy,
                 total_weight: m.deployments.iter().map(|d| u64::from(d.weight)).sum(),
                 deployments: m
@@ -153,6 +200,17 @@ deployments = [{ provider = "b", model = "y" }, { provider = "a", model = "x" }]
             assert_eq!(m.pick().provider, "a");
         }
         assert_eq!(table.get("o").unwrap().pick().provider, "b");
+        let plan: Vec<&str> = table
+            .get("o")
+            .unwrap()
+            .plan()
+            .iter()
+            .map(|d| d.provider.as_str())
+            .collect();
+        assert_eq!(plan, ["b", "a"]);
+        // Weighted: the zero-weight deployment still comes, last.
+        let plan: Vec<&str> = m.plan().iter().map(|d| d.provider.as_str()).collect();
+        assert_eq!(plan, ["a", "b"]);
         assert!(table.get("nope").is_none());
         assert_eq!(table.iter().count(), 2);
     }

@@ -28,6 +28,11 @@ pub struct Draft {
     pub started: Instant,
     pub wall_start: SystemTime,
     pub ticket: Option<Ticket>,
+    /// Deployments still to try after `deployment` (fallbacks come from the model
+    /// table).
+    pub plan: Vec<Deployment>,
+    /// Failed attempts before the final one.
+    pub attempts: Vec<Attempt>,
 }
 
 impl Draft {
@@ -54,6 +59,8 @@ impl Draft {
             started,
             wall_start: SystemTime::now(),
             ticket: None,
+            plan: Vec::new(),
+            attempts: Vec::new(),
         }
     }
 
@@ -101,13 +108,19 @@ impl Draft {
             outcome: outcome as i32,
             error_reason: error_reason.to_string(),
             metadata: self.metadata,
-            attempts: vec![Attempt {
-                provider: self.deployment.provider,
-                upstream_model: self.deployment.upstream_model,
-                outcome: outcome as i32,
-                error_reason: error_reason.to_string(),
-                latency_us,
-            }],
+            attempts: {
+                // The final attempt's latency is what is left after the earlier ones.
+                let earlier: u64 = self.attempts.iter().map(|a| a.latency_us).sum();
+                let mut attempts = self.attempts;
+                attempts.push(Attempt {
+                    provider: self.deployment.provider,
+                    upstream_model: self.deployment.upstream_model,
+                    outcome: outcome as i32,
+                    error_reason: error_reason.to_string(),
+                    latency_us: latency_us.saturating_sub(earlier),
+                });
+                attempts
+            },
             operation: self.operation.to_string(),
         }
     }

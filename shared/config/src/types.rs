@@ -105,6 +105,21 @@ pub struct RouterConfig {
     /// reserving tokens per minute and budget up front (settled to real usage
     /// when the request ends).
     pub estimate_max_tokens: u64,
+    /// Most upstream attempts for one request, across its deployments and
+    /// fallback models (1 disables retries and fallbacks).
+    pub max_attempts: u32,
+    /// Retries may add at most this percentage to recent first attempts (the
+    /// retry budget), so retries cannot multiply an outage.
+    pub retry_budget_percent: u32,
+    /// Retries always allowed per second, whatever the budget (keeps low-traffic
+    /// routers able to fall back).
+    pub retry_budget_min_per_second: u32,
+    /// First backoff before retrying the same deployment; doubles per attempt,
+    /// with jitter, up to `retry_backoff_max_ms`.
+    pub retry_backoff_ms: u64,
+    /// Longest backoff (and longest provider `retry-after` honoured in place;
+    /// a longer one moves on to the next deployment instead).
+    pub retry_backoff_max_ms: u64,
     /// How long a cached principal (the answer of `Auth.Authenticate` for a key) may
     /// be served without asking auth again, as a safety net: changes already evict
     /// it within one message of auth's change stream. 0 disables the cache, so every
@@ -125,6 +140,11 @@ impl Default for RouterConfig {
             outbox_max_records: 1_000_000,
             quota_shards: Vec::new(),
             estimate_max_tokens: 4_096,
+            max_attempts: 3,
+            retry_budget_percent: 20,
+            retry_budget_min_per_second: 10,
+            retry_backoff_ms: 25,
+            retry_backoff_max_ms: 2_000,
             principal_cache_ttl_ms: 60_000,
         }
     }
@@ -420,6 +440,17 @@ pub struct ModelConfig {
     /// Shown as `owned_by` in model listings.
     #[serde(default = "default_owned_by")]
     pub owned_by: String,
+    /// Models tried, in order, when every deployment of this one failed in a way a
+    /// retry may help (unavailable, rate limited, timed out).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// The model tried when the prompt exceeds this one's context window.
+    #[serde(default)]
+    pub context_fallback: Option<String>,
+    /// The model tried when this one's provider refuses the content (only where
+    /// an operator chose one).
+    #[serde(default)]
+    pub content_filter_fallback: Option<String>,
 }
 
 fn default_owned_by() -> String {

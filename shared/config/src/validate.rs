@@ -78,6 +78,24 @@ impl Config {
                 "must be positive",
             ));
         }
+        if !(1..=10).contains(&self.router.max_attempts) {
+            return Err(ConfigError::invalid(
+                "router.max_attempts",
+                "must be between 1 and 10",
+            ));
+        }
+        if self.router.retry_budget_percent > 100 {
+            return Err(ConfigError::invalid(
+                "router.retry_budget_percent",
+                "must be at most 100",
+            ));
+        }
+        if self.router.retry_backoff_ms > self.router.retry_backoff_max_ms {
+            return Err(ConfigError::invalid(
+                "router.retry_backoff_ms",
+                "must not exceed router.retry_backoff_max_ms",
+            ));
+        }
         if !(1..=10_000_000).contains(&self.router.estimate_max_tokens) {
             return Err(ConfigError::invalid(
                 "router.estimate_max_tokens",
@@ -231,6 +249,28 @@ impl Config {
                     key("name"),
                     format!("duplicate model name `{}`", m.name),
                 ));
+            }
+            let all: HashSet<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+            let check_fallback = |field: String, name: &str| {
+                if name == m.name {
+                    Err(ConfigError::invalid(field, "cannot fall back to itself"))
+                } else if !all.contains(name) {
+                    Err(ConfigError::invalid(
+                        field,
+                        format!("no model named `{name}` is configured"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            for (j, f) in m.fallbacks.iter().enumerate() {
+                check_fallback(key(&format!("fallbacks[{j}]")), f)?;
+            }
+            if let Some(f) = &m.context_fallback {
+                check_fallback(key("context_fallback"), f)?;
+            }
+            if let Some(f) = &m.content_filter_fallback {
+                check_fallback(key("content_filter_fallback"), f)?;
             }
             if m.deployments.is_empty() {
                 return Err(ConfigError::invalid(

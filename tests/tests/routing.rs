@@ -1,0 +1,197 @@
+//! Fallbacks and retries through the real mesh (both shapes), against an emulated
+//! upstream with failing models: callers see no error while any deployment or
+//! fallback model can answer, see the right error fast when none can or when a
+//! retry cannot help, and the retry budget caps what a failing provider is sent.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use serde_json::{Value, json};
+use switchyard_proto::metering::v1::{Outcome, UsageRecord};
+use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+
+/// Models over the emulated upstream (`fail-500` always fails with 500,
+/// `too-long` with context_length_exceeded, `bad-request` with a 400, `gpt-test`
+/// answers).
+const MODELS: &str = r#"
+[[models]]
+name = "resilient"
+strategy = "ordered"
+deployments = [{ provider = "upstream", model = "fail-500" }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
+
+[[models]]
+name = "primary-down"
+deployments = [{ provider = "upstream", model = "fail-500" }]
+fallbacks = ["chat-model"]
+
+[[models]]
+name = "all-down"
+strategy = "ordered"
+deployments = [{ provider = "upstream", model = "fail-500" }]
+fallbacks = ["failing"]
+
+[[models]]
+name = "bad-then-good"
+strategy = "ordered"
+deployments = [{ provider = "upstream", model = "bad-request" }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
+
+[[models]]
+name = "small-context"
+deployments = [{ provider = "upstream", model = "too-long" }]
+context_fallback = "chat-model"
+"#;
+
+struct Env {
+    upstream: Upstream,
+    mesh: Mesh,
+    key: String,
+    http: reqwest::Client,
+}
+
+async fn env(shape: Shape, router_extra: &str) -> Env {
+    let upstream = Upstream::start().await;
+    let mesh = Mesh::start_configured(shape, &upstream.base_url(), router_extra, MODELS).await;
+    let (key, _) = mesh.create_key("routing", &[]).await;
+    Env {
+        upstream,
+        mesh,
+        key,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    /// A chat request; returns the status, the request id and the body.
+    async fn chat(&self, model: &str, stream: bool) -> (u16, String, String) {
+        let response = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
+            .bearer_auth(&self.key)
+            .json(&json!({"model": model, "stream": stream,
+                "messages": [{"role": "user", "content": "route me"}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (status, id, response.text().await.unwrap())
+    }
+
+    fn upstream_models(&self) -> Vec<String> {
+        self.upstream
+            .requests()
+            .iter()
+            .map(|r| r.body["model"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn attempts(record: &UsageRecord) -> Vec<(String, i32, String)> {
+    record
+        .attempts
+        .iter()
+        .map(|a| (a.upstream_model.clone(), a.outcome, a.error_reason.clone()))
+        .collect()
+}
+
+async fn one_deployment_down_callers_see_no_errors(shape: Shape) {
+    let env = env(shape, "").await;
+    for stream in [false, true] {
+        let (status, id, body) = env.chat("resilient", stream).await;
+        assert_eq!(status, 200, "{body}");
+        if stream {
+            assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+        } else {
+            let answer: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(answer["choices"][0]["message"]["content"], "echo: route me");
+        }
+        let record = env.mesh.wait_usage(&id).await;
+        assert_eq!(record.upstream_model, "gpt-test");
+        assert_eq!(record.outcome, Outcome::Ok as i32);
+        assert_eq!(
+            attempts(&record),
+            vec![
+                (
+                    "fail-500".into(),
+                    Outcome::Error as i32,
+                    "UPSTREAM_UNAVAILABLE".into()
+                ),
+                ("gpt-test".into(), Outcome::Ok as i32, String::new()),
+            ]
+        );
+        assert!(record.cost_micros > 0);
+    }
+    env.mesh.shutdown().await;
+}
+
+async fn a_fallback_model_answers_when_every_deployment_fails(shape: Shape) {
+    let env = env(shape, "").await;
+    let (status, id, body) = env.chat("primary-down", false).await;
+    assert_eq!(status, 200, "{body}");
+    let record = env.mesh.wait_usage(&id).await;
+    assert_eq!(record.requested_model, "primary-down");
+    assert_eq!(record.upstream_model, "gpt-test");
+    assert_eq!(record.attempts.len(), 2);
+    env.mesh.shutdown().await;
+}
+
+async fn all_down_is_one_clean_error_after_bounded_attempts(shape: Shape) {
+    let env = env(shape, "").await;
+    let (status, id, body) = env.chat("all-down", false).await;
+    assert_eq!(status, 502, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "api_error");
+    // fail-500, then the fallback model `failing` (fail-500): two attempts, no more.
+    assert_eq!(env.upstream_models(), ["fail-500", "fail-500"]);
+    let record = env.mesh.wait_usage(&id).await;
+    assert_eq!(record.outcome, Outcome::Error as i32);
+    assert_eq!(record.attempts.len(), 2);
+    assert_eq!(record.cost_micros, 0);
+    env.mesh.shutdown().await;
+}
+
+async fn a_failure_no_retry_can_help_is_answered_at_once(shape: Shape) {
+    let env = env(shape, "").await;
+    let (status, _, body) = env.chat("bad-then-good", false).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(env.upstream_models(), ["bad-request"]);
+    env.mesh.shutdown().await;
+}
+
+async fn a_prompt_too_long_moves_to_the_context_fallback(shape: Shape) {
+    let env = env(shape, "").await;
+    let (status, id, body) = env.chat("small-context", false).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(env.upstream_models(), ["too-long", "gpt-test"]);
+    let record = env.mesh.wait_usage(&id).await;
+    assert_eq!(record.attempts[0].error_reason, "CONTEXT_LENGTH_EXCEEDED");
+    env.mesh.shutdown().await;
+}
+
+async fn the_retry_budget_caps_load_on_a_failing_provider(shape: Shape) {
+    // Retries may add 10 % to first attempts and nothing else: 20 requests to a
+    // model whose deployment and fallback both fail may send 22 upstream requests,
+    // not the 40 that two attempts each would.
+    let env = env(
+        shape,
+        "retry_budget_percent = 10\nretry_budget_min_per_second = 0",
+    )
+    .await;
+    for _ in 0..20 {
+        let (status, _, _) = env.chat("all-down", false).await;
+        assert_eq!(status, 502);
+    }
+    let sent = env.upstream_models().len();
+    assert!((20..=22).contains(&sent), "{sent} upstream requests");
+    env.mesh.shutdown().await;
+}
+
+both_shapes!(
+    one_deployment_down_callers_see_no_errors,
+    a_fallback_model_answers_when_every_deployment_fails,
+    all_down_is_one_clean_error_after_bounded_attempts,
+    a_failure_no_retry_can_help_is_answered_at_once,
+    a_prompt_too_long_moves_to_the_context_fallback,
+    the_retry_budget_caps_load_on_a_failing_provider,
+);
