@@ -122,7 +122,10 @@ def test_unknown_model_is_not_found(base_url, api_key):
 def test_rate_limit_error(base_url, api_key):
     with pytest.raises(openai.RateLimitError) as e:
         client(base_url, api_key).chat.completions.create(model="limited", messages=MESSAGES)
-    assert e.value.response.headers["retry-after"] == "7"
+    # The provider asked for 7 s. An earlier test may have met the same 429, in
+    # which case the gateway answers from the deployment's cool-down without
+    # asking the provider again, with what is left of the 7 s.
+    assert 1 <= int(e.value.response.headers["retry-after"]) <= 7
 
 
 def test_gateway_rate_limit_is_rate_limit_error_with_openai_headers(base_url, one_rpm_key):

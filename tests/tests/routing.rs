@@ -175,7 +175,8 @@ async fn the_retry_budget_caps_load_on_a_failing_provider(shape: Shape) {
     // not the 40 that two attempts each would.
     let env = env(
         shape,
-        "retry_budget_percent = 10\nretry_budget_min_per_second = 0",
+        // Breakers off (they would stop the load sooner, and are tested apart).
+        "retry_budget_percent = 10\nretry_budget_min_per_second = 0\nbreaker_failures = 1000",
     )
     .await;
     for _ in 0..20 {
@@ -187,7 +188,81 @@ async fn the_retry_budget_caps_load_on_a_failing_provider(shape: Shape) {
     env.mesh.shutdown().await;
 }
 
+async fn an_open_breaker_skips_a_failing_deployment(shape: Shape) {
+    let env = env(shape, "breaker_failures = 2\nbreaker_cooldown_ms = 60000").await;
+    for _ in 0..5 {
+        let (status, _, body) = env.chat("resilient", false).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Two failures opened the breaker; the three requests after went straight to
+    // the healthy deployment.
+    let failing = env
+        .upstream_models()
+        .iter()
+        .filter(|m| *m == "fail-500")
+        .count();
+    assert_eq!(failing, 2);
+    env.mesh.shutdown().await;
+}
+
+async fn all_down_is_a_fast_503_not_a_pile_up(shape: Shape) {
+    let env = env(shape, "breaker_failures = 1\nbreaker_cooldown_ms = 60000").await;
+    let (status, _, _) = env.chat("all-down", false).await;
+    assert_eq!(status, 502);
+    // Every deployment (the model's and its fallback's are the same one) is now
+    // cooling down: later requests are answered without reaching the provider.
+    for _ in 0..3 {
+        let (status, _, body) = env.chat("all-down", false).await;
+        assert_eq!(status, 503, "{body}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cooling down"),
+            "{body}"
+        );
+    }
+    assert_eq!(env.upstream_models(), ["fail-500"]);
+    env.mesh.shutdown().await;
+}
+
+async fn a_providers_429_cools_the_deployment_for_its_retry_after(shape: Shape) {
+    let env = env(shape, "").await;
+    let first = env
+        .http
+        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+        .bearer_auth(&env.key)
+        .json(&json!({"model": "limited", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 429);
+    assert_eq!(first.headers()["retry-after"], "7");
+    // Within the 7 s the provider asked for, the gateway answers without asking.
+    let second = env
+        .http
+        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+        .bearer_auth(&env.key)
+        .json(&json!({"model": "limited", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 429);
+    let retry: u64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=7).contains(&retry), "{retry}");
+    assert_eq!(env.upstream_models(), ["rate-limited"]);
+    env.mesh.shutdown().await;
+}
+
 both_shapes!(
+    a_providers_429_cools_the_deployment_for_its_retry_after,
+    an_open_breaker_skips_a_failing_deployment,
+    all_down_is_a_fast_503_not_a_pile_up,
     one_deployment_down_callers_see_no_errors,
     a_fallback_model_answers_when_every_deployment_fails,
     all_down_is_one_clean_error_after_bounded_attempts,

@@ -19,6 +19,7 @@ use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::metering::v1::{Attempt, Outcome};
 use tonic::Status;
 
+use crate::health::{Gate, Health, Report};
 use crate::models::{Deployment, ModelTable};
 use crate::retry::{RetryBudget, backoff};
 
@@ -67,6 +68,7 @@ pub async fn with_fallbacks<T, F, Fut>(
     first: Deployment,
     rest: Vec<Deployment>,
     policy: &RetryPolicy,
+    health: &Health,
     mut call: F,
 ) -> Tried<T>
 where
@@ -86,7 +88,7 @@ where
         if let Some(entry) = models.get(name) {
             queue.extend(
                 entry
-                    .plan()
+                    .plan(health)
                     .into_iter()
                     .map(|d| (name.to_string(), d.clone())),
             );
@@ -96,6 +98,9 @@ where
     let mut earlier: Vec<Attempt> = Vec::new();
     let mut last: Option<Failure> = None;
     let mut attempts = 0;
+    // The soonest an open breaker skipped along the way may close.
+    let mut skipped: Option<Duration> = None;
+    let mut rate_limited = false;
     while attempts < policy.max_attempts {
         let (current, deployment) = match queue.pop_front() {
             Some(next) => next,
@@ -107,6 +112,23 @@ where
                 None => break,
             },
         };
+        let gate = health.gate(&deployment);
+        if let Gate::Open {
+            retry_in,
+            rate_limited: asked,
+        } = gate
+        {
+            skipped = Some(skipped.map_or(retry_in, |s| s.min(retry_in)));
+            rate_limited |= asked;
+            continue;
+        }
+        // A probe that is not sent after all must be handed back, or the
+        // deployment would stay out for good.
+        let give_back = |health: &Health| {
+            if gate == Gate::Probe {
+                health.release_probe(&deployment);
+            }
+        };
         if let Some(prev) = &last {
             if prev.deployment.provider == deployment.provider
                 && prev.deployment.upstream_model == deployment.upstream_model
@@ -115,25 +137,31 @@ where
                     .max(prev.err.retry_after.unwrap_or_default());
                 if wait > policy.backoff_max {
                     // Not back within our patience: try whatever comes next.
+                    give_back(health);
                     continue;
                 }
                 if !policy.budget.try_withdraw() {
+                    give_back(health);
                     break;
                 }
                 tokio::time::sleep(wait).await;
             } else if !policy.budget.try_withdraw() {
+                give_back(health);
                 break;
             }
         }
         attempts += 1;
         let started = Instant::now();
+        let running = health.begin(&deployment);
         let outcome = call(deployment.clone()).await;
-        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = started.elapsed();
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         if let Some(prev) = last.take() {
             earlier.push(prev.attempt());
         }
         let status = match outcome {
             Ok(answer) => {
+                running.end(Report::Answered(elapsed));
                 if let Some(first_failure) = earlier.first() {
                     tracing::info!(
                         provider = %deployment.provider,
@@ -151,6 +179,15 @@ where
             Err(status) => status,
         };
         let err = ApiError::from_status(&status);
+        running.end(if err.retryable {
+            Report::Failed {
+                cooldown: (err.code == ErrorCode::RateLimited)
+                    .then_some(err.retry_after)
+                    .flatten(),
+            }
+        } else {
+            Report::Refused
+        });
         let fallback = match err.code {
             ErrorCode::ContextLengthExceeded => models
                 .get(&current)
@@ -183,16 +220,36 @@ where
             deployment: failure.deployment,
             earlier,
         },
-        None => Tried {
-            // Only when the budget or max_attempts allowed no attempt at all,
-            // which max_attempts >= 1 rules out; kept total for safety.
-            result: Err(ApiError::new(
-                ErrorCode::UpstreamUnavailable,
-                "no deployment could be tried",
-            )
-            .to_status()),
-            deployment: first_deployment,
-            earlier,
-        },
+        // Nothing was tried: every deployment's breaker is open. Answer at once
+        // rather than pile requests onto failing providers.
+        None => {
+            let retry_in = skipped.unwrap_or_default();
+            let secs = retry_in.as_secs().max(1);
+            // A provider that asked for a pause is a rate limit the caller can wait
+            // out (429); failing ones are unavailable (503).
+            let mut err = if rate_limited {
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "the providers of `{model}` are rate limiting requests; retry in {secs}s"
+                    ),
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    format!(
+                        "every deployment of `{model}` is failing and cooling down; retry in {secs}s"
+                    ),
+                )
+            };
+            if !retry_in.is_zero() {
+                err = err.with_retry_after(retry_in);
+            }
+            Tried {
+                result: Err(err.to_status()),
+                deployment: first_deployment,
+                earlier,
+            }
+        }
     }
 }

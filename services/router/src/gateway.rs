@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
+use crate::health::Health;
 use crate::models::{Deployment, ModelTable};
 use crate::principals::PrincipalCache;
 use crate::record::{Draft, MarkCancelled};
@@ -67,6 +68,7 @@ struct Inner {
     admission: Admission,
     estimate_max_tokens: u64,
     retry: RetryPolicy,
+    health: Health,
 }
 
 /// What a request is, for estimating its tokens and cost before it runs.
@@ -87,6 +89,7 @@ impl Router {
         admission: Admission,
         estimate_max_tokens: u64,
         retry: RetryPolicy,
+        health: Health,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -101,6 +104,7 @@ impl Router {
                 admission,
                 estimate_max_tokens,
                 retry,
+                health,
             }),
         }
     }
@@ -134,7 +138,7 @@ impl Router {
         self.inner
             .models
             .get(model)
-            .map(|m| m.plan().into_iter().cloned().collect())
+            .map(|m| m.plan(&self.inner.health).into_iter().cloned().collect())
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::ModelNotFound,
@@ -165,9 +169,15 @@ impl Router {
         );
         async move {
             let inner = &router.inner;
-            with_fallbacks(&inner.models, &model, first, rest, &inner.retry, |d| {
-                call(inner.provider.clone(), d)
-            })
+            with_fallbacks(
+                &inner.models,
+                &model,
+                first,
+                rest,
+                &inner.retry,
+                &inner.health,
+                |d| call(inner.provider.clone(), d),
+            )
             .await
         }
     }

@@ -11,6 +11,7 @@ pub mod admission;
 mod attempts;
 mod error;
 mod gateway;
+mod health;
 mod models;
 mod outbox;
 mod pricing;
@@ -127,6 +128,10 @@ pub fn build(
             backoff: Duration::from_millis(config.router.retry_backoff_ms),
             backoff_max: Duration::from_millis(config.router.retry_backoff_max_ms),
         },
+        health::Health::new(
+            config.router.breaker_failures,
+            Duration::from_millis(config.router.breaker_cooldown_ms),
+        ),
     );
     Ok((router, Background { shipper, admission }))
 }

@@ -7,6 +7,7 @@ use rand::Rng;
 use switchyard_config::{Config, Strategy};
 use switchyard_pricing::Price;
 
+use crate::health::Health;
 use crate::pricing::ResolvedPrices;
 
 /// One place a model is served.
@@ -44,8 +45,50 @@ pub struct ModelEntry {
 impl ModelEntry {
     /// The order in which one request tries the deployments: the strategy's pick
     /// first, then the others (config order under `ordered`; the weighted pick
-    /// repeated over those left under `weighted`).
-    pub fn plan(&self) -> Vec<&Deployment> {
+    /// repeated over those left under `weighted`; by in-flight requests, latency
+    /// or price under the others, from what `health` knows).
+    pub fn plan(&self, health: &Health) -> Vec<&Deployment> {
+        match self.strategy {
+            Strategy::Weighted | Strategy::Ordered => self.weighted_or_ordered(),
+            Strategy::LeastBusy => {
+                let mut plan: Vec<&Deployment> = self.deployments.iter().collect();
+                plan.sort_by_key(|d| health.in_flight(d));
+                plan
+            }
+            Strategy::LeastLatency => {
+                let latency = |d: &Deployment| health.latency_us(d).unwrap_or(0.0);
+                let mut plan: Vec<&Deployment> = self.deployments.iter().collect();
+                plan.sort_by(|a, b| latency(a).total_cmp(&latency(b)));
+                // Power of two choices: the faster of two random deployments goes
+                // first, so one fast deployment does not take every request.
+                if plan.len() > 2 {
+                    let mut rng = rand::rng();
+                    let a = rng.random_range(0..plan.len());
+                    let b = rng.random_range(0..plan.len());
+                    let first = if latency(plan[a]) <= latency(plan[b]) {
+                        a
+                    } else {
+                        b
+                    };
+                    let chosen = plan.remove(first);
+                    plan.insert(0, chosen);
+                }
+                plan
+            }
+            Strategy::LowestCost => {
+                let typical = switchyard_proto::types::v1::Usage {
+                    prompt_tokens: 1_000,
+                    completion_tokens: 250,
+                    ..Default::default()
+                };
+                let mut plan: Vec<&Deployment> = self.deployments.iter().collect();
+                plan.sort_by_key(|d| switchyard_pricing::cost_micros(&d.price, &typical));
+                plan
+            }
+        }
+    }
+
+    fn weighted_or_ordered(&self) -> Vec<&Deployment> {
         let first = self.pick();
         let mut plan = vec![first];
         let mut rest: Vec<&Deployment> = self
@@ -84,7 +127,10 @@ impl ModelEntry {
     pub fn pick(&self) -> &Deployment {
         let first = &self.deployments[0];
         match self.strategy {
-            Strategy::Ordered => first,
+            Strategy::Ordered
+            | Strategy::LeastBusy
+            | Strategy::LeastLatency
+            | Strategy::LowestCost => first,
             Strategy::Weighted => {
                 if self.deployments.len() == 1 {
                     return first;
@@ -203,15 +249,57 @@ deployments = [{ provider = "b", model = "y" }, { provider = "a", model = "x" }]
         let plan: Vec<&str> = table
             .get("o")
             .unwrap()
-            .plan()
+            .plan(&Health::new(1, std::time::Duration::ZERO))
             .iter()
             .map(|d| d.provider.as_str())
             .collect();
         assert_eq!(plan, ["b", "a"]);
         // Weighted: the zero-weight deployment still comes, last.
-        let plan: Vec<&str> = m.plan().iter().map(|d| d.provider.as_str()).collect();
+        let plan: Vec<&str> = m
+            .plan(&Health::new(1, std::time::Duration::ZERO))
+            .iter()
+            .map(|d| d.provider.as_str())
+            .collect();
         assert_eq!(plan, ["a", "b"]);
         assert!(table.get("nope").is_none());
+
+        // The other strategies order by what the router knows.
+        let config = switchyard_config::load_str(
+            r#"
+version = 1
+[[providers]]
+name = "a"
+kind = "mock"
+[[models]]
+name = "busy"
+strategy = "least-busy"
+deployments = [{ provider = "a", model = "x" }, { provider = "a", model = "y" }]
+[[models]]
+name = "cheap"
+strategy = "lowest-cost"
+deployments = [{ provider = "a", model = "dear", price = { input_per_million = "3", output_per_million = "15" } }, { provider = "a", model = "cheap", price = { input_per_million = "0.1", output_per_million = "0.4" } }]
+"#,
+        )
+        .unwrap();
+        let prices = crate::pricing::resolve(&config).unwrap();
+        let table = ModelTable::from_config(&config, &prices);
+        let health = Health::new(1, std::time::Duration::ZERO);
+        let busy = table.get("busy").unwrap();
+        let _running = health.begin(&busy.deployments[0]);
+        let order: Vec<&str> = busy
+            .plan(&health)
+            .iter()
+            .map(|d| d.upstream_model.as_str())
+            .collect();
+        assert_eq!(order, ["y", "x"]);
+        let order: Vec<&str> = table
+            .get("cheap")
+            .unwrap()
+            .plan(&health)
+            .iter()
+            .map(|d| d.upstream_model.as_str())
+            .collect();
+        assert_eq!(order, ["cheap", "dear"]);
         assert_eq!(table.iter().count(), 2);
     }
 }

@@ -120,6 +120,12 @@ pub struct RouterConfig {
     /// Longest backoff (and longest provider `retry-after` honoured in place;
     /// a longer one moves on to the next deployment instead).
     pub retry_backoff_max_ms: u64,
+    /// Consecutive retryable failures that open a deployment's circuit breaker:
+    /// requests skip it until the cooldown ends, then one probe tests it.
+    pub breaker_failures: u32,
+    /// How long an open breaker keeps a deployment out (a provider's longer
+    /// `retry-after` on a 429 keeps it out that long instead).
+    pub breaker_cooldown_ms: u64,
     /// How long a cached principal (the answer of `Auth.Authenticate` for a key) may
     /// be served without asking auth again, as a safety net: changes already evict
     /// it within one message of auth's change stream. 0 disables the cache, so every
@@ -145,6 +151,8 @@ impl Default for RouterConfig {
             retry_budget_min_per_second: 10,
             retry_backoff_ms: 25,
             retry_backoff_max_ms: 2_000,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 10_000,
             principal_cache_ttl_ms: 60_000,
         }
     }
@@ -424,6 +432,14 @@ pub enum Strategy {
     Weighted,
     /// The first deployment.
     Ordered,
+    /// Power of two choices on each deployment's recent latency (an exponentially
+    /// weighted moving average); untried deployments count as fastest.
+    LeastLatency,
+    /// The deployment with the fewest requests in flight from this router.
+    LeastBusy,
+    /// The deployment whose price makes a typical request (1,000 prompt and 250
+    /// completion tokens) cheapest.
+    LowestCost,
 }
 
 /// `[[models]]`: a model name clients ask for.

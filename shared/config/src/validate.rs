@@ -84,6 +84,12 @@ impl Config {
                 "must be between 1 and 10",
             ));
         }
+        if self.router.breaker_failures == 0 {
+            return Err(ConfigError::invalid(
+                "router.breaker_failures",
+                "must be positive",
+            ));
+        }
         if self.router.retry_budget_percent > 100 {
             return Err(ConfigError::invalid(
                 "router.retry_budget_percent",

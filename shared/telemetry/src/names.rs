@@ -32,6 +32,11 @@ pub const PRINCIPAL_WATCH_LIVE: &str = "switchyard_principal_watch_live";
 /// Counter: times the router's change stream from auth ended or failed (each
 /// clears the principal cache).
 pub const PRINCIPAL_WATCH_BREAKS: &str = "switchyard_principal_watch_breaks_total";
+/// Gauge (router): 1 while a deployment's circuit breaker is open (requests skip
+/// it), by `provider` and `model`.
+pub const DEPLOYMENT_OPEN: &str = "switchyard_deployment_breaker_open";
+/// Counter (router): breaker openings, by `provider` and `model`.
+pub const BREAKER_OPENED: &str = "switchyard_deployment_breaker_opened_total";
 /// Counter (auth, quota shard): budgets whose period spend crossed their soft-alert
 /// threshold (`alert_percent`), by `subject_kind` (key, tenant).
 pub const BUDGET_ALERTS: &str = "switchyard_budget_alerts_total";
