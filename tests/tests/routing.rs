@@ -59,17 +59,26 @@ async fn env(shape: Shape, router_extra: &str) -> Env {
 }
 
 impl Env {
-    /// A chat request; returns the status, the request id and the body.
-    async fn chat(&self, model: &str, stream: bool) -> (u16, String, String) {
-        let response = self
-            .http
+    /// A chat request, as sent.
+    async fn request(&self, model: &str, stream: bool) -> reqwest::Response {
+        self.http
             .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
             .bearer_auth(&self.key)
             .json(&json!({"model": model, "stream": stream,
                 "messages": [{"role": "user", "content": "route me"}]}))
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A non-streamed chat request's response.
+    async fn send(&self, model: &str) -> reqwest::Response {
+        self.request(model, false).await
+    }
+
+    /// A chat request; returns the status, the request id and the body.
+    async fn chat(&self, model: &str, stream: bool) -> (u16, String, String) {
+        let response = self.request(model, stream).await;
         let status = response.status().as_u16();
         let id = response.headers()["x-request-id"]
             .to_str()
@@ -229,25 +238,11 @@ async fn all_down_is_a_fast_503_not_a_pile_up(shape: Shape) {
 
 async fn a_providers_429_cools_the_deployment_for_its_retry_after(shape: Shape) {
     let env = env(shape, "").await;
-    let first = env
-        .http
-        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
-        .bearer_auth(&env.key)
-        .json(&json!({"model": "limited", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let first = env.send("limited").await;
     assert_eq!(first.status(), 429);
     assert_eq!(first.headers()["retry-after"], "7");
     // Within the 7 s the provider asked for, the gateway answers without asking.
-    let second = env
-        .http
-        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
-        .bearer_auth(&env.key)
-        .json(&json!({"model": "limited", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let second = env.send("limited").await;
     assert_eq!(second.status(), 429);
     let retry: u64 = second.headers()["retry-after"]
         .to_str()
