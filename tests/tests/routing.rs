@@ -34,6 +34,17 @@ strategy = "ordered"
 deployments = [{ provider = "upstream", model = "bad-request" }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
 
 [[models]]
+name = "slow-then-good"
+strategy = "ordered"
+deployments = [{ provider = "upstream", model = "hang" }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
+timeouts = { first_token_ms = 300 }
+
+[[models]]
+name = "stalls"
+deployments = [{ provider = "upstream", model = "hang" }]
+timeouts = { stall_ms = 300 }
+
+[[models]]
 name = "small-context"
 deployments = [{ provider = "upstream", model = "too-long" }]
 context_fallback = "chat-model"
@@ -254,7 +265,65 @@ async fn a_providers_429_cools_the_deployment_for_its_retry_after(shape: Shape) 
     env.mesh.shutdown().await;
 }
 
+async fn a_slow_first_token_times_out_and_falls_back(shape: Shape) {
+    let env = env(shape, "").await;
+    let (status, id, body) = env.chat("slow-then-good", false).await;
+    assert_eq!(status, 200, "{body}");
+    let record = env.mesh.wait_usage(&id).await;
+    assert_eq!(record.upstream_model, "gpt-test");
+    assert_eq!(record.attempts[0].upstream_model, "hang");
+    assert_eq!(record.attempts[0].error_reason, "UPSTREAM_TIMEOUT");
+    env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
+async fn a_stalled_stream_ends_with_a_timeout_error_event(shape: Shape) {
+    let env = env(shape, "").await;
+    let (status, id, body) = env.chat("stalls", true).await;
+    // The stream started (200), delivered its first chunks, then stalled.
+    assert_eq!(status, 200);
+    assert!(body.contains("\"role\":\"assistant\""), "{body}");
+    assert!(!body.contains("[DONE]"), "{body}");
+    let last = body
+        .split("\n\n")
+        .filter(|e| e.starts_with("data: "))
+        .last()
+        .unwrap();
+    let event: Value = serde_json::from_str(&last["data: ".len()..]).unwrap();
+    assert_eq!(event["error"]["code"], "timeout", "{last}");
+    let record = env.mesh.wait_usage(&id).await;
+    assert_eq!(record.outcome, Outcome::Error as i32);
+    assert_eq!(record.error_reason, "UPSTREAM_TIMEOUT");
+    env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
+async fn a_request_sets_its_own_timeout_by_header(shape: Shape) {
+    let env = env(shape, "").await;
+    let send = |value: &'static str| {
+        env.http
+            .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+            .bearer_auth(&env.key)
+            .header("x-switchyard-timeout-ms", value)
+            .json(&json!({"model": "hang", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let response = send("300").await.unwrap();
+    assert_eq!(response.status(), 504);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "timeout");
+    let response = send("soon").await.unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["param"], "x-switchyard-timeout-ms");
+    env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
 both_shapes!(
+    a_slow_first_token_times_out_and_falls_back,
+    a_stalled_stream_ends_with_a_timeout_error_event,
+    a_request_sets_its_own_timeout_by_header,
     a_providers_429_cools_the_deployment_for_its_retry_after,
     an_open_breaker_skips_a_failing_deployment,
     all_down_is_a_fast_503_not_a_pile_up,

@@ -260,6 +260,38 @@ pub fn forwarded_header(metadata: &MetadataMap, name: &'static str) -> Option<He
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
 }
 
+/// Per-request timeouts from `x-switchyard-timeout-ms` (the whole request),
+/// `x-switchyard-first-token-timeout-ms` and `x-switchyard-stall-timeout-ms`
+/// (milliseconds; each replaces the model's configured value). A value that is
+/// not a positive integer is a 400 naming the header.
+pub fn timeouts(
+    headers: &http::HeaderMap,
+) -> Result<Option<switchyard_proto::types::v1::Timeouts>, switchyard_error::ApiError> {
+    let read = |name: &str| -> Result<Option<u32>, switchyard_error::ApiError> {
+        let Some(value) = headers.get(name) else {
+            return Ok(None);
+        };
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|v| *v > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                switchyard_error::ApiError::invalid(
+                    name,
+                    format!("header `{name}` must be a positive number of milliseconds"),
+                )
+            })
+    };
+    let t = switchyard_proto::types::v1::Timeouts {
+        total_ms: read("x-switchyard-timeout-ms")?,
+        first_token_ms: read("x-switchyard-first-token-timeout-ms")?,
+        stall_ms: read("x-switchyard-stall-timeout-ms")?,
+    };
+    Ok((t != switchyard_proto::types::v1::Timeouts::default()).then_some(t))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -13,7 +13,7 @@ use switchyard_proto::metering::v1::Outcome;
 use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage,
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio::sync::{mpsc, oneshot};
@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
 use crate::health::Health;
-use crate::models::{Deployment, ModelTable};
+use crate::models::{Deployment, ModelEntry, ModelTable};
 use crate::principals::PrincipalCache;
 use crate::record::{Draft, MarkCancelled};
 use crate::stream::Relay;
@@ -69,6 +69,64 @@ struct Inner {
     estimate_max_tokens: u64,
     retry: RetryPolicy,
     health: Health,
+}
+
+/// How long one request may wait (its timeouts): its own, else its model's.
+#[derive(Debug, Clone, Copy, Default)]
+struct Waits {
+    first_token: Option<Duration>,
+    stall: Option<Duration>,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Waits {
+    fn new(model: Option<&ModelEntry>, request: Option<&Timeouts>) -> Self {
+        let configured = model.map(|m| m.timeouts).unwrap_or_default();
+        let pick = |asked: Option<u32>, configured: Option<u64>| {
+            asked
+                .map(u64::from)
+                .or(configured)
+                .map(Duration::from_millis)
+        };
+        let request = request.copied().unwrap_or_default();
+        Self {
+            first_token: pick(request.first_token_ms, configured.first_token_ms),
+            stall: pick(request.stall_ms, configured.stall_ms),
+            deadline: pick(request.total_ms, configured.total_ms)
+                .map(|total| tokio::time::Instant::now() + total),
+        }
+    }
+
+    /// One attempt, bounded by the first-token timeout and what is left of the
+    /// request's time; running out is a retryable DEADLINE_EXCEEDED.
+    async fn bound<T>(self, attempt: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+        let left = self
+            .deadline
+            .map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let limit = match (self.first_token, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(limit) = limit else {
+            return attempt.await;
+        };
+        let timeout = || {
+            ApiError::new(
+                ErrorCode::UpstreamTimeout,
+                format!(
+                    "no answer from the provider within {} ms",
+                    limit.as_millis()
+                ),
+            )
+            .to_status()
+        };
+        if limit.is_zero() {
+            return Err(timeout());
+        }
+        tokio::time::timeout(limit, attempt)
+            .await
+            .unwrap_or_else(|_| Err(timeout()))
+    }
 }
 
 /// What a request is, for estimating its tokens and cost before it runs.
@@ -154,6 +212,7 @@ impl Router {
     fn attempts<T, F, Fut>(
         &self,
         draft: &Draft,
+        limits: Waits,
         mut call: F,
     ) -> impl Future<Output = Tried<T>> + Send + 'static
     where
@@ -176,7 +235,7 @@ impl Router {
                 rest,
                 &inner.retry,
                 &inner.health,
-                |d| call(inner.provider.clone(), d),
+                |d| limits.bound(call(inner.provider.clone(), d)),
             )
             .await
         }
@@ -396,7 +455,8 @@ impl Gateway for Router {
         // stream): keep what the count reads instead of counting now. Copying that
         // text costs ~0.3 µs for a 1,000-token prompt; tokenizing it, 100-150 µs.
         let prompt = DeferredPrompt::chat(&req);
-        let call = self.attempts(&draft, move |mut provider, d: Deployment| {
+        let limits = Waits::new(self.inner.models.get(&req.model), req.timeouts.as_ref());
+        let call = self.attempts(&draft, limits, move |mut provider, d: Deployment| {
             let call = ProviderChatRequest {
                 provider: d.provider,
                 upstream_model: d.upstream_model,
@@ -426,11 +486,12 @@ impl Gateway for Router {
         draft.stream = true;
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::chat(&req);
+        let limits = Waits::new(self.inner.models.get(&req.model), req.timeouts.as_ref());
         // Each attempt opens the stream and waits for its first chunk, so a failure
         // before any token moves on to the next deployment and never reaches the
         // client as a broken stream.
         let tried = self
-            .attempts(&draft, move |mut provider, d: Deployment| {
+            .attempts(&draft, limits, move |mut provider, d: Deployment| {
                 let call = ProviderChatRequest {
                     provider: d.provider,
                     upstream_model: d.upstream_model,
@@ -473,6 +534,8 @@ impl Gateway for Router {
             usage: self.inner.usage.clone(),
             drain_timeout: self.inner.drain_timeout,
             prompt,
+            stall: limits.stall,
+            deadline: limits.deadline,
         };
         tokio::spawn(relay.run(first, upstream, tx).in_current_span());
         Ok(with_headers(
@@ -497,7 +560,8 @@ impl Gateway for Router {
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::embed(&req);
         draft.operation = "embeddings";
-        let call = self.attempts(&draft, move |mut provider, d: Deployment| {
+        let limits = Waits::new(self.inner.models.get(&req.model), None);
+        let call = self.attempts(&draft, limits, move |mut provider, d: Deployment| {
             let call = ProviderEmbedRequest {
                 provider: d.provider,
                 upstream_model: d.upstream_model,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use switchyard_config::{Config, Strategy};
+use switchyard_config::{Config, Strategy, TimeoutsConfig};
 use switchyard_pricing::Price;
 
 use crate::health::Health;
@@ -38,6 +38,8 @@ pub struct ModelEntry {
     pub context_fallback: Option<String>,
     /// The model tried when this one's provider refuses the content.
     pub content_filter_fallback: Option<String>,
+    /// How long its requests may wait (each request may replace these).
+    pub timeouts: TimeoutsConfig,
     strategy: Strategy,
     total_weight: u64,
 }
@@ -172,6 +174,7 @@ impl ModelTable {
                 fallbacks: m.fallbacks.clone(),
                 context_fallback: m.context_fallback.clone(),
                 content_filter_fallback: m.content_filter_fallback.clone(),
+                timeouts: m.timeouts,
                 strategy: m.strategy,
                 total_weight: m.deployments.iter().map(|d| u64::from(d.weight)).sum(),
                 deployments: m

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use switchyard_error::ApiError;
+use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::metering::v1::Outcome;
 use switchyard_proto::types::v1::{ChatChunk, Usage};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
@@ -27,6 +27,10 @@ pub struct Relay {
     pub drain_timeout: Duration,
     /// What the prompt's count needs, counted only if no usage report arrives.
     pub prompt: DeferredPrompt,
+    /// The longest gap allowed between two upstream chunks.
+    pub stall: Option<Duration>,
+    /// When the whole request must be done.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 #[derive(Default)]
@@ -90,6 +94,14 @@ impl Relay {
                 // drain ends.
                 self.draft.release_slots();
             }
+            // A stall or the request's deadline ends the stream as a timeout.
+            let timer = [
+                self.stall.map(|s| tokio::time::Instant::now() + s),
+                self.deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let next = match drain_until {
                 None => tokio::select! {
                     next = upstream.next() => next,
@@ -97,6 +109,11 @@ impl Relay {
                         drain_until = start_draining("client went away mid-stream");
                         continue;
                     }
+                    () = sleep_until(timer) => Some(Err(ApiError::new(
+                        ErrorCode::UpstreamTimeout,
+                        "the provider's stream stalled or ran past the request's timeout",
+                    )
+                    .to_status())),
                 },
                 Some(deadline) => match tokio::time::timeout_at(deadline, upstream.next()).await {
                     Ok(next) => next,
@@ -156,6 +173,14 @@ impl Relay {
         if let Some(item) = held {
             let _ = tx.send(item).await;
         }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is no such time.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -243,6 +268,8 @@ mod tests {
             usage: sink,
             drain_timeout: Duration::from_secs(30),
             prompt: DeferredPrompt::chat(&prompt()),
+            stall: None,
+            deadline: None,
         };
         (relay, Records { outbox, _dir: dir })
     }

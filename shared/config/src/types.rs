@@ -467,6 +467,23 @@ pub struct ModelConfig {
     /// an operator chose one).
     #[serde(default)]
     pub content_filter_fallback: Option<String>,
+    /// How long requests for this model may wait; a request's own timeouts
+    /// replace these field by field.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+/// `[[models]] timeouts`: milliseconds; unset waits as long as the provider takes
+/// (bounded by `[provider_adapter] read_timeout_ms` between reads).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Until the first token (a whole answer, for unary calls), per attempt.
+    pub first_token_ms: Option<u64>,
+    /// The longest gap between two streamed chunks.
+    pub stall_ms: Option<u64>,
+    /// The whole request, every attempt included.
+    pub total_ms: Option<u64>,
 }
 
 fn default_owned_by() -> String {

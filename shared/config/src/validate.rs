@@ -278,6 +278,15 @@ impl Config {
             if let Some(f) = &m.content_filter_fallback {
                 check_fallback(key("content_filter_fallback"), f)?;
             }
+            for (field, value) in [
+                ("timeouts.first_token_ms", m.timeouts.first_token_ms),
+                ("timeouts.stall_ms", m.timeouts.stall_ms),
+                ("timeouts.total_ms", m.timeouts.total_ms),
+            ] {
+                if value == Some(0) {
+                    return Err(ConfigError::invalid(key(field), "must be positive"));
+                }
+            }
             if m.deployments.is_empty() {
                 return Err(ConfigError::invalid(
                     key("deployments"),

@@ -90,6 +90,8 @@ impl TryFrom<wire::ChatCompletionRequest> for pb::ChatRequest {
             logprobs: req.logprobs,
             top_logprobs: req.top_logprobs,
             reasoning_effort: req.reasoning_effort,
+            // From headers, set by the route.
+            timeouts: None,
         })
     }
 }

@@ -22,6 +22,7 @@ pub async fn completions(
     let wire: ChatCompletionRequest = read_json(&parts.headers, body, state.max_body_bytes).await?;
     let stream = wire.stream.unwrap_or(false);
     let mut message = ChatRequest::try_from(wire)?;
+    message.timeouts = crate::context::timeouts(&parts.headers)?;
     caller.add_tags(&mut message.metadata);
     if stream {
         streamed(state, &caller, message).await

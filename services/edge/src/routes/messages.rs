@@ -25,6 +25,7 @@ async fn handle(state: AppState, caller: Caller, request: Request) -> Result<Res
     let wire: wire::MessagesRequest = read_json(&parts.headers, body, state.max_body_bytes).await?;
     let stream = wire.stream.unwrap_or(false);
     let mut message = ChatRequest::try_from(wire)?;
+    message.timeouts = crate::context::timeouts(&parts.headers)?;
     caller.add_tags(&mut message.metadata);
     let mut gateway = state.gateway;
     if !stream {
