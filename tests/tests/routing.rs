@@ -320,7 +320,40 @@ async fn a_request_sets_its_own_timeout_by_header(shape: Shape) {
     env.mesh.shutdown().await;
 }
 
+async fn every_answer_says_what_served_it(shape: Shape) {
+    let env = env(shape, "").await;
+    let unary = env.send("resilient").await;
+    let headers = unary.headers().clone();
+    assert_eq!(headers["x-switchyard-provider"], "upstream");
+    assert_eq!(headers["x-switchyard-upstream-model"], "gpt-test");
+    assert_eq!(headers["x-switchyard-attempts"], "2");
+    let cost: i64 = headers["x-switchyard-cost-micros"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cost > 0);
+    // Streams: known at the first chunk, so no cost (it is in the usage record).
+    let streamed = env.request("resilient", true).await;
+    assert_eq!(streamed.headers()["x-switchyard-attempts"], "2");
+    assert_eq!(
+        streamed.headers()["x-switchyard-upstream-model"],
+        "gpt-test"
+    );
+    assert!(!streamed.headers().contains_key("x-switchyard-cost-micros"));
+    assert!(
+        streamed
+            .text()
+            .await
+            .unwrap()
+            .trim_end()
+            .ends_with("[DONE]")
+    );
+    env.mesh.shutdown().await;
+}
+
 both_shapes!(
+    every_answer_says_what_served_it,
     a_slow_first_token_times_out_and_falls_back,
     a_stalled_stream_ends_with_a_timeout_error_event,
     a_request_sets_its_own_timeout_by_header,

@@ -36,6 +36,18 @@ use crate::validate::{validate_chat, validate_embed};
 pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
 /// Response metadata with the request's cost in micro-dollars (unary calls).
 pub const COST_HEADER: &str = "x-switchyard-cost-micros";
+/// Response metadata naming the provider's model that served.
+pub const UPSTREAM_MODEL_HEADER: &str = "x-switchyard-upstream-model";
+/// Response metadata with the number of upstream attempts the answer took.
+pub const ATTEMPTS_HEADER: &str = "x-switchyard-attempts";
+
+/// What the answer metadata says about how a request was served.
+struct Served {
+    provider: String,
+    upstream_model: String,
+    attempts: usize,
+    cost: Option<i64>,
+}
 
 /// Clients of the services the router calls: in-process or over the network.
 #[derive(Clone)]
@@ -374,7 +386,7 @@ async fn unary<R: Billable>(
     drain: Duration,
     prompt: DeferredPrompt,
 ) -> Result<Response<R>, Status> {
-    let (mut tx, rx) = oneshot::channel::<Result<(R, i64, String), Status>>();
+    let (mut tx, rx) = oneshot::channel::<Result<(R, Served), Status>>();
     tokio::spawn(
         async move {
             let mut call = std::pin::pin!(call);
@@ -412,27 +424,38 @@ async fn unary<R: Billable>(
             if client_gone {
                 record.mark_cancelled();
             }
-            let cost = record.cost_micros;
-            let draft_provider = record.provider.clone();
+            let served = Served {
+                provider: record.provider.clone(),
+                upstream_model: record.upstream_model.clone(),
+                attempts: record.attempts.len(),
+                cost: Some(record.cost_micros),
+            };
             sink.record(record).await;
             if let (Some(result), false) = (result, client_gone) {
-                let provider = draft_provider;
-                let _ = tx.send(result.map(|r| (r, cost, provider)));
+                let _ = tx.send(result.map(|r| (r, served)));
             }
         }
         .in_current_span(),
     );
-    let (response, cost, provider) = rx.await.map_err(|_| Status::from(ApiError::internal()))??;
-    Ok(with_headers(response, &provider, Some(cost)))
+    let (response, served) = rx.await.map_err(|_| Status::from(ApiError::internal()))??;
+    Ok(with_headers(response, &served))
 }
 
-fn with_headers<T>(message: T, provider: &str, cost: Option<i64>) -> Response<T> {
+/// The answer with metadata saying what served it (HTTP callers see the same
+/// as response headers).
+fn with_headers<T>(message: T, served: &Served) -> Response<T> {
     let mut response = Response::new(message);
-    if let Ok(v) = provider.parse() {
-        response.metadata_mut().insert(PROVIDER_HEADER, v);
-    }
-    if let Some(Ok(v)) = cost.map(|c| c.to_string().parse()) {
-        response.metadata_mut().insert(COST_HEADER, v);
+    let metadata = response.metadata_mut();
+    let values = [
+        (PROVIDER_HEADER, Some(served.provider.clone())),
+        (UPSTREAM_MODEL_HEADER, Some(served.upstream_model.clone())),
+        (ATTEMPTS_HEADER, Some(served.attempts.to_string())),
+        (COST_HEADER, served.cost.map(|c| c.to_string())),
+    ];
+    for (name, value) in values {
+        if let Some(Ok(v)) = value.map(|v| v.parse()) {
+            metadata.insert(name, v);
+        }
     }
     response
 }
@@ -517,6 +540,7 @@ impl Gateway for Router {
         draft.deployment = tried.deployment;
         draft.attempts = tried.earlier;
         let deployment = draft.deployment.clone();
+        let attempts = draft.attempts.len() + 1;
         let (upstream, first) = match tried.result {
             Ok(opened) => opened,
             Err(status) => {
@@ -540,8 +564,13 @@ impl Gateway for Router {
         tokio::spawn(relay.run(first, upstream, tx).in_current_span());
         Ok(with_headers(
             ReceiverStream::new(rx),
-            &deployment.provider,
-            None,
+            &Served {
+                provider: deployment.provider,
+                upstream_model: deployment.upstream_model,
+                attempts,
+                // Known only when the stream ends: in its usage record.
+                cost: None,
+            },
         ))
     }
 

@@ -25,7 +25,9 @@ mod validate;
 use std::time::Duration;
 
 pub use error::RouterError;
-pub use gateway::{COST_HEADER, Clients, PROVIDER_HEADER, Router};
+pub use gateway::{
+    ATTEMPTS_HEADER, COST_HEADER, Clients, PROVIDER_HEADER, Router, UPSTREAM_MODEL_HEADER,
+};
 pub use models::{Deployment, ModelEntry, ModelTable};
 pub use outbox::Outbox;
 pub use pricing::{ResolvedPrices, resolve as resolve_prices};

@@ -4,7 +4,9 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use switchyard_proto::types::v1::ChatRequest;
 
-use super::{AppState, PROVIDER_HEADER, encode, event_stream, json_response, with_provider};
+use super::{
+    AppState, PROVIDER_HEADER, encode, event_stream, json_response, with_provider, with_served,
+};
 use crate::body::read_json;
 use crate::context::{Caller, forwarded_header};
 use crate::convert::completion::completion;
@@ -37,9 +39,14 @@ async fn unary(
     message: ChatRequest,
 ) -> Result<Response, HttpError> {
     let mut gateway = state.gateway;
-    let answer = gateway.chat(caller.request(message)).await?.into_inner();
+    let answer = gateway.chat(caller.request(message)).await?;
+    let metadata = answer.metadata().clone();
+    let answer = answer.into_inner();
     let response = json_response(encode(&completion(&answer))?);
-    Ok(with_provider(response, &answer.provider))
+    Ok(with_served(
+        with_provider(response, &answer.provider),
+        &metadata,
+    ))
 }
 
 /// Waits for the first message before answering, so a call that fails at once
@@ -54,8 +61,9 @@ async fn streamed(
     let mut gateway = state.gateway;
     let answer = gateway.chat_stream(caller.request(message)).await?;
     let provider = forwarded_header(answer.metadata(), PROVIDER_HEADER);
+    let metadata = answer.metadata().clone();
     let mut grpc = answer.into_inner();
     let first = grpc.message().await?;
     let body = sse::body(first, grpc, include_usage, tracing::Span::current());
-    Ok(event_stream(body, provider))
+    Ok(with_served(event_stream(body, provider), &metadata))
 }

@@ -22,12 +22,14 @@ pub async fn create(
     let (mut message, encoding) = embed_request(wire)?;
     caller.add_tags(&mut message.metadata);
     let mut gateway = state.gateway;
-    let answer = gateway.embed(caller.request(message)).await?.into_inner();
+    let answer = gateway.embed(caller.request(message)).await?;
+    let metadata = answer.metadata().clone();
+    let answer = answer.into_inner();
     let mut response = json_response(encode(&embeddings_response(&answer, encoding))?);
     if !answer.provider.is_empty()
         && let Ok(value) = HeaderValue::from_str(&answer.provider)
     {
         response.headers_mut().insert(PROVIDER_HEADER, value);
     }
-    Ok(response)
+    Ok(super::with_served(response, &metadata))
 }

@@ -29,17 +29,23 @@ async fn handle(state: AppState, caller: Caller, request: Request) -> Result<Res
     caller.add_tags(&mut message.metadata);
     let mut gateway = state.gateway;
     if !stream {
-        let answer = gateway.chat(caller.request(message)).await?.into_inner();
+        let answer = gateway.chat(caller.request(message)).await?;
+        let metadata = answer.metadata().clone();
+        let answer = answer.into_inner();
         let response = json_response(encode(&convert::message(&answer))?);
-        return Ok(with_provider(response, &answer.provider));
+        return Ok(super::with_served(
+            with_provider(response, &answer.provider),
+            &metadata,
+        ));
     }
     // The first message is awaited before answering, so an immediate failure is a
     // normal HTTP error with its status.
     let model = message.model.clone();
     let answer = gateway.chat_stream(caller.request(message)).await?;
     let provider = forwarded_header(answer.metadata(), super::PROVIDER_HEADER);
+    let metadata = answer.metadata().clone();
     let mut grpc = answer.into_inner();
     let first = grpc.message().await?;
     let body = sse::body(first, grpc, model, tracing::Span::current());
-    Ok(event_stream(body, provider))
+    Ok(super::with_served(event_stream(body, provider), &metadata))
 }

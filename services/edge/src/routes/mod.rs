@@ -31,6 +31,26 @@ use crate::error::{HttpError, unknown_route, wrong_method};
 /// Response header naming the provider that answered.
 pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
 
+/// The router's answer metadata HTTP callers see as headers of the same names:
+/// the provider and model that served, after how many attempts, and (unary
+/// answers) the cost in micro-dollars.
+const SERVED_HEADERS: [&str; 4] = [
+    PROVIDER_HEADER,
+    "x-switchyard-upstream-model",
+    "x-switchyard-attempts",
+    "x-switchyard-cost-micros",
+];
+
+/// Copies [`SERVED_HEADERS`] from the router's answer metadata.
+fn with_served(mut response: Response, metadata: &tonic::metadata::MetadataMap) -> Response {
+    for name in SERVED_HEADERS {
+        if let Some(value) = crate::context::forwarded_header(metadata, name) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
 /// What every handler shares: the gRPC clients (cloned per request, which is cheap)
 /// and the body limit.
 #[derive(Clone)]
@@ -65,6 +85,9 @@ pub fn router(state: AppState) -> Router {
         .expose_headers([
             HeaderName::from_static(REQUEST_ID_HEADER),
             HeaderName::from_static(PROVIDER_HEADER),
+            HeaderName::from_static("x-switchyard-upstream-model"),
+            HeaderName::from_static("x-switchyard-attempts"),
+            HeaderName::from_static("x-switchyard-cost-micros"),
             http::header::CONTENT_DISPOSITION,
         ]);
     Router::new()
