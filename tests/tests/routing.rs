@@ -45,6 +45,15 @@ deployments = [{ provider = "upstream", model = "hang" }]
 timeouts = { stall_ms = 300 }
 
 [[models]]
+name = "regional"
+deployments = [{ provider = "upstream", model = "gpt-test", tags = { region = "eu" }, price = { input_per_million = "0.15", output_per_million = "0.60" } }, { provider = "mock", model = "mock-1" }]
+
+[[models]]
+name = "ab"
+sticky = "key"
+deployments = [{ provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }, { provider = "mock", model = "mock-1" }]
+
+[[models]]
 name = "small-context"
 deployments = [{ provider = "upstream", model = "too-long" }]
 context_fallback = "chat-model"
@@ -352,7 +361,51 @@ async fn every_answer_says_what_served_it(shape: Shape) {
     env.mesh.shutdown().await;
 }
 
+async fn request_tags_route_to_their_deployments(shape: Shape) {
+    let env = env(shape, "").await;
+    for _ in 0..5 {
+        let tagged = env
+            .http
+            .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+            .bearer_auth(&env.key)
+            .header("x-switchyard-tags", "region=eu")
+            .json(&json!({"model": "regional", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tagged.headers()["x-switchyard-provider"], "upstream");
+        // Untagged requests never use the deployment kept for the tag.
+        let plain = env.send("regional").await;
+        assert_eq!(plain.headers()["x-switchyard-provider"], "mock");
+    }
+    env.mesh.shutdown().await;
+}
+
+async fn a_sticky_split_keeps_each_caller_on_one_side(shape: Shape) {
+    let env = env(shape, "").await;
+    let (other_key, _) = env.mesh.create_key("routing-b", &[]).await;
+    for key in [env.key.clone(), other_key] {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..8 {
+            let response = env
+                .http
+                .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+                .bearer_auth(&key)
+                .json(&json!({"model": "ab", "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            seen.insert(response.headers()["x-switchyard-provider"].clone());
+        }
+        assert_eq!(seen.len(), 1, "{seen:?}");
+    }
+    env.mesh.shutdown().await;
+}
+
 both_shapes!(
+    request_tags_route_to_their_deployments,
+    a_sticky_split_keeps_each_caller_on_one_side,
     every_answer_says_what_served_it,
     a_slow_first_token_times_out_and_falls_back,
     a_stalled_stream_ends_with_a_timeout_error_event,

@@ -20,7 +20,7 @@ use switchyard_proto::metering::v1::{Attempt, Outcome};
 use tonic::Status;
 
 use crate::health::{Gate, Health, Report};
-use crate::models::{Deployment, ModelTable};
+use crate::models::{Deployment, ModelTable, RouteInput};
 use crate::retry::{RetryBudget, backoff};
 
 /// The retry settings of a router.
@@ -62,6 +62,7 @@ impl Failure {
 
 /// Runs `call` on `first`, then along the plan, until an answer or a failure no
 /// other deployment can help with.
+#[allow(clippy::too_many_arguments)]
 pub async fn with_fallbacks<T, F, Fut>(
     models: &ModelTable,
     model: &str,
@@ -69,6 +70,7 @@ pub async fn with_fallbacks<T, F, Fut>(
     rest: Vec<Deployment>,
     policy: &RetryPolicy,
     health: &Health,
+    route: RouteInput<'_>,
     mut call: F,
 ) -> Tried<T>
 where
@@ -88,7 +90,7 @@ where
         if let Some(entry) = models.get(name) {
             queue.extend(
                 entry
-                    .plan(health)
+                    .plan(health, route)
                     .into_iter()
                     .map(|d| (name.to_string(), d.clone())),
             );

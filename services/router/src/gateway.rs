@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
 use crate::health::Health;
-use crate::models::{Deployment, ModelEntry, ModelTable};
+use crate::models::{Deployment, ModelEntry, ModelTable, RouteInput, RouteKey};
 use crate::principals::PrincipalCache;
 use crate::record::{Draft, MarkCancelled};
 use crate::stream::Relay;
@@ -147,6 +147,24 @@ enum Sizing<'a> {
     Embed(&'a EmbedRequest),
 }
 
+impl Sizing<'_> {
+    /// The request's metadata (routing tags).
+    fn metadata(&self) -> &std::collections::HashMap<String, String> {
+        match self {
+            Self::Chat(r) => &r.metadata,
+            Self::Embed(r) => &r.metadata,
+        }
+    }
+
+    /// The request's `user`, or "".
+    fn user(&self) -> &str {
+        match self {
+            Self::Chat(r) => r.user.as_deref().unwrap_or(""),
+            Self::Embed(r) => r.user.as_deref().unwrap_or(""),
+        }
+    }
+}
+
 impl Router {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -204,11 +222,16 @@ impl Router {
     }
 
     /// The deployments to try for `model`, in order (see `ModelEntry::plan`).
-    fn route(&self, model: &str) -> Result<Vec<Deployment>, ApiError> {
+    fn route(&self, model: &str, input: RouteInput<'_>) -> Result<Vec<Deployment>, ApiError> {
         self.inner
             .models
             .get(model)
-            .map(|m| m.plan(&self.inner.health).into_iter().cloned().collect())
+            .map(|m| {
+                m.plan(&self.inner.health, input)
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            })
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::ModelNotFound,
@@ -233,10 +256,11 @@ impl Router {
         T: Send,
     {
         let router = self.clone();
-        let (model, first, rest) = (
+        let (model, first, rest, route) = (
             draft.requested_model.clone(),
             draft.deployment.clone(),
             draft.plan.clone(),
+            draft.route.clone(),
         );
         async move {
             let inner = &router.inner;
@@ -247,6 +271,7 @@ impl Router {
                 rest,
                 &inner.retry,
                 &inner.health,
+                route.input(),
                 |d| limits.bound(call(inner.provider.clone(), d)),
             )
             .await
@@ -321,11 +346,19 @@ impl Router {
             )
             .to_status());
         }
-        let mut plan = self.route(model)?.into_iter();
+        let route = RouteKey {
+            tags: sizing.metadata().clone(),
+            key: principal.key_id.clone(),
+            user: sizing.user().to_string(),
+        };
+        let mut plan = self.route(model, route.input())?.into_iter();
         let Some(first) = plan.next() else {
-            return Err(
-                ApiError::new(ErrorCode::ModelNotFound, "model has no deployments").to_status(),
-            );
+            // Every deployment is tagged for other requests.
+            return Err(ApiError::invalid(
+                "metadata",
+                format!("no deployment of `{model}` serves requests with these tags"),
+            )
+            .to_status());
         };
         let deployment = &first;
         let estimate = self.estimate(&principal, deployment, &sizing);
@@ -344,6 +377,7 @@ impl Router {
         );
         draft.ticket = Some(ticket);
         draft.plan = plan.collect();
+        draft.route = route;
         Ok(draft)
     }
 }

@@ -230,6 +230,7 @@ mod tests {
             upstream_model: model.into(),
             weight: 1,
             price: switchyard_pricing::Price::default(),
+            tags: Default::default(),
         }
     }
 

@@ -1,10 +1,10 @@
 //! The model table: names clients ask for → deployments, and how one is picked.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use switchyard_config::{Config, Strategy, TimeoutsConfig};
+use switchyard_config::{Config, Sticky, Strategy, TimeoutsConfig};
 use switchyard_pricing::Price;
 
 use crate::health::Health;
@@ -21,6 +21,8 @@ pub struct Deployment {
     pub weight: u32,
     /// What it bills at (resolved at start-up).
     pub price: Price,
+    /// The request tags it is for (empty: any request).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A model name clients ask for.
@@ -40,42 +42,167 @@ pub struct ModelEntry {
     pub content_filter_fallback: Option<String>,
     /// How long its requests may wait (each request may replace these).
     pub timeouts: TimeoutsConfig,
+    /// Sticky assignment of the weighted pick, when configured.
+    pub sticky: Option<Sticky>,
     strategy: Strategy,
-    total_weight: u64,
+}
+
+/// What about a request decides its route: its tags and who sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInput<'a> {
+    /// The request's metadata (tags from `x-switchyard-tags` included).
+    pub tags: &'a HashMap<String, String>,
+    /// The caller's virtual key id.
+    pub key: &'a str,
+    /// The request's `user`, if any.
+    pub user: &'a str,
+}
+
+/// An owned [`RouteInput`], kept with a request for the fallback models it may
+/// reach later.
+#[derive(Debug, Clone, Default)]
+pub struct RouteKey {
+    /// The request's metadata (tags).
+    pub tags: HashMap<String, String>,
+    /// The caller's virtual key id.
+    pub key: String,
+    /// The request's `user`, or "".
+    pub user: String,
+}
+
+impl RouteKey {
+    /// Borrowed, for planning.
+    pub fn input(&self) -> RouteInput<'_> {
+        RouteInput {
+            tags: &self.tags,
+            key: &self.key,
+            user: &self.user,
+        }
+    }
+}
+
+impl RouteInput<'_> {
+    /// A request with no tags from no one (tests, listings).
+    pub fn none() -> RouteInput<'static> {
+        static EMPTY: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
+        RouteInput {
+            tags: EMPTY.get_or_init(HashMap::new),
+            key: "",
+            user: "",
+        }
+    }
+}
+
+/// A stable 64-bit hash (FNV-1a), so a sticky assignment survives restarts and
+/// agrees across routers.
+fn stable_hash(parts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain(std::iter::once(0xff)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 impl ModelEntry {
-    /// The order in which one request tries the deployments: the strategy's pick
-    /// first, then the others (config order under `ordered`; the weighted pick
-    /// repeated over those left under `weighted`; by in-flight requests, latency
-    /// or price under the others, from what `health` knows).
-    pub fn plan(&self, health: &Health) -> Vec<&Deployment> {
+    /// The order in which one request tries the deployments. Deployments whose
+    /// `tags` the request carries come first, then untagged ones; tagged
+    /// deployments the request does not match are left out. Within each group, the
+    /// strategy orders: its pick first, then the others (config order under
+    /// `ordered`; the weighted pick repeated over those left under `weighted`,
+    /// sticky when configured; by in-flight requests, latency or price under the
+    /// others, from what `health` knows).
+    pub fn plan(&self, health: &Health, input: RouteInput<'_>) -> Vec<&Deployment> {
+        let matches = |d: &&Deployment| {
+            !d.tags.is_empty()
+                && d.tags
+                    .iter()
+                    .all(|(k, v)| input.tags.get(k).is_some_and(|have| have == v))
+        };
+        let tagged: Vec<&Deployment> = self.deployments.iter().filter(matches).collect();
+        let untagged: Vec<&Deployment> = self
+            .deployments
+            .iter()
+            .filter(|d| d.tags.is_empty())
+            .collect();
+        let sticky = self.sticky.map(|sticky| {
+            let who = match sticky {
+                Sticky::User if !input.user.is_empty() => input.user,
+                _ => input.key,
+            };
+            stable_hash(&[&self.name, who])
+        });
+        let mut plan = self.order(tagged, health, sticky);
+        plan.extend(self.order(untagged, health, sticky));
+        plan
+    }
+
+    fn order<'a>(
+        &self,
+        mut group: Vec<&'a Deployment>,
+        health: &Health,
+        sticky: Option<u64>,
+    ) -> Vec<&'a Deployment> {
+        if group.len() < 2 {
+            return group;
+        }
         match self.strategy {
-            Strategy::Weighted | Strategy::Ordered => self.weighted_or_ordered(),
-            Strategy::LeastBusy => {
-                let mut plan: Vec<&Deployment> = self.deployments.iter().collect();
-                plan.sort_by_key(|d| health.in_flight(d));
+            Strategy::Ordered => group,
+            Strategy::Weighted => {
+                let mut plan = Vec::with_capacity(group.len());
+                // The sticky ticket decides the first pick; the order after it
+                // only matters when the first fails.
+                let mut ticket = sticky;
+                while !group.is_empty() {
+                    let total: u64 = group.iter().map(|d| u64::from(d.weight)).sum();
+                    let i = if total == 0 {
+                        0
+                    } else {
+                        let mut t = match ticket.take() {
+                            Some(hash) => hash % total,
+                            None => rand::rng().random_range(0..total),
+                        };
+                        group
+                            .iter()
+                            .position(|d| {
+                                let w = u64::from(d.weight);
+                                if t < w {
+                                    true
+                                } else {
+                                    t -= w;
+                                    false
+                                }
+                            })
+                            .unwrap_or(0)
+                    };
+                    plan.push(group.remove(i));
+                }
                 plan
+            }
+            Strategy::LeastBusy => {
+                group.sort_by_key(|d| health.in_flight(d));
+                group
             }
             Strategy::LeastLatency => {
                 let latency = |d: &Deployment| health.latency_us(d).unwrap_or(0.0);
-                let mut plan: Vec<&Deployment> = self.deployments.iter().collect();
-                plan.sort_by(|a, b| latency(a).total_cmp(&latency(b)));
+                group.sort_by(|a, b| latency(a).total_cmp(&latency(b)));
                 // Power of two choices: the faster of two random deployments goes
                 // first, so one fast deployment does not take every request.
-                if plan.len() > 2 {
+                if group.len() > 2 {
                     let mut rng = rand::rng();
-                    let a = rng.random_range(0..plan.len());
-                    let b = rng.random_range(0..plan.len());
-                    let first = if latency(plan[a]) <= latency(plan[b]) {
+                    let a = rng.random_range(0..group.len());
+                    let b = rng.random_range(0..group.len());
+                    let first = if latency(group[a]) <= latency(group[b]) {
                         a
                     } else {
                         b
                     };
-                    let chosen = plan.remove(first);
-                    plan.insert(0, chosen);
+                    let chosen = group.remove(first);
+                    group.insert(0, chosen);
                 }
-                plan
+                group
             }
             Strategy::LowestCost => {
                 let typical = switchyard_proto::types::v1::Usage {
@@ -83,69 +210,8 @@ impl ModelEntry {
                     completion_tokens: 250,
                     ..Default::default()
                 };
-                let mut plan: Vec<&Deployment> = self.deployments.iter().collect();
-                plan.sort_by_key(|d| switchyard_pricing::cost_micros(&d.price, &typical));
-                plan
-            }
-        }
-    }
-
-    fn weighted_or_ordered(&self) -> Vec<&Deployment> {
-        let first = self.pick();
-        let mut plan = vec![first];
-        let mut rest: Vec<&Deployment> = self
-            .deployments
-            .iter()
-            .filter(|d| !std::ptr::eq(*d, first))
-            .collect();
-        if self.strategy == Strategy::Weighted {
-            while !rest.is_empty() {
-                let total: u64 = rest.iter().map(|d| u64::from(d.weight)).sum();
-                let i = if total == 0 {
-                    0
-                } else {
-                    let mut ticket = rand::rng().random_range(0..total);
-                    rest.iter()
-                        .position(|d| {
-                            let w = u64::from(d.weight);
-                            if ticket < w {
-                                true
-                            } else {
-                                ticket -= w;
-                                false
-                            }
-                        })
-                        .unwrap_or(0)
-                };
-                plan.push(rest.remove(i));
-            }
-        } else {
-            plan.extend(rest);
-        }
-        plan
-    }
-
-    /// Picks the deployment for one request.
-    pub fn pick(&self) -> &Deployment {
-        let first = &self.deployments[0];
-        match self.strategy {
-            Strategy::Ordered
-            | Strategy::LeastBusy
-            | Strategy::LeastLatency
-            | Strategy::LowestCost => first,
-            Strategy::Weighted => {
-                if self.deployments.len() == 1 {
-                    return first;
-                }
-                let mut ticket = rand::rng().random_range(0..self.total_weight);
-                for d in &self.deployments {
-                    let w = u64::from(d.weight);
-                    if ticket < w {
-                        return d;
-                    }
-                    ticket -= w;
-                }
-                first
+                group.sort_by_key(|d| switchyard_pricing::cost_micros(&d.price, &typical));
+                group
             }
         }
     }
@@ -175,8 +241,8 @@ impl ModelTable {
                 context_fallback: m.context_fallback.clone(),
                 content_filter_fallback: m.content_filter_fallback.clone(),
                 timeouts: m.timeouts,
+                sticky: m.sticky,
                 strategy: m.strategy,
-                total_weight: m.deployments.iter().map(|d| u64::from(d.weight)).sum(),
                 deployments: m
                     .deployments
                     .iter()
@@ -186,6 +252,7 @@ impl ModelTable {
                         upstream_model: d.model.clone(),
                         weight: d.weight,
                         price: prices.prices[i][j],
+                        tags: d.tags.clone(),
                     })
                     .collect(),
             })
@@ -245,21 +312,31 @@ deployments = [{ provider = "b", model = "y" }, { provider = "a", model = "x" }]
         let prices = crate::pricing::resolve(&config).unwrap();
         let table = ModelTable::from_config(&config, &prices);
         let m = table.get("m").unwrap();
+        let h = Health::new(1, std::time::Duration::ZERO);
         for _ in 0..200 {
-            assert_eq!(m.pick().provider, "a");
+            assert_eq!(m.plan(&h, RouteInput::none())[0].provider, "a");
         }
-        assert_eq!(table.get("o").unwrap().pick().provider, "b");
+        assert_eq!(
+            table.get("o").unwrap().plan(&h, RouteInput::none())[0].provider,
+            "b"
+        );
         let plan: Vec<&str> = table
             .get("o")
             .unwrap()
-            .plan(&Health::new(1, std::time::Duration::ZERO))
+            .plan(
+                &Health::new(1, std::time::Duration::ZERO),
+                RouteInput::none(),
+            )
             .iter()
             .map(|d| d.provider.as_str())
             .collect();
         assert_eq!(plan, ["b", "a"]);
         // Weighted: the zero-weight deployment still comes, last.
         let plan: Vec<&str> = m
-            .plan(&Health::new(1, std::time::Duration::ZERO))
+            .plan(
+                &Health::new(1, std::time::Duration::ZERO),
+                RouteInput::none(),
+            )
             .iter()
             .map(|d| d.provider.as_str())
             .collect();
@@ -290,7 +367,7 @@ deployments = [{ provider = "a", model = "dear", price = { input_per_million = "
         let busy = table.get("busy").unwrap();
         let _running = health.begin(&busy.deployments[0]);
         let order: Vec<&str> = busy
-            .plan(&health)
+            .plan(&health, RouteInput::none())
             .iter()
             .map(|d| d.upstream_model.as_str())
             .collect();
@@ -298,7 +375,7 @@ deployments = [{ provider = "a", model = "dear", price = { input_per_million = "
         let order: Vec<&str> = table
             .get("cheap")
             .unwrap()
-            .plan(&health)
+            .plan(&health, RouteInput::none())
             .iter()
             .map(|d| d.upstream_model.as_str())
             .collect();

@@ -8,7 +8,7 @@ use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
 use switchyard_proto::types::v1::Usage;
 
 use crate::admission::Ticket;
-use crate::models::Deployment;
+use crate::models::{Deployment, RouteKey};
 use switchyard_pricing::cost_micros;
 
 /// What is known about a request before its answer: enough to write its record
@@ -33,6 +33,8 @@ pub struct Draft {
     pub plan: Vec<Deployment>,
     /// Failed attempts before the final one.
     pub attempts: Vec<Attempt>,
+    /// What routes the request (tags, caller), for fallback models planned later.
+    pub route: RouteKey,
 }
 
 impl Draft {
@@ -61,6 +63,7 @@ impl Draft {
             ticket: None,
             plan: Vec::new(),
             attempts: Vec::new(),
+            route: RouteKey::default(),
         }
     }
 

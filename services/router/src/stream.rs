@@ -246,6 +246,7 @@ mod tests {
             upstream_model: "m".into(),
             weight: 1,
             price: Default::default(),
+            tags: Default::default(),
         };
         let principal = Principal {
             tenant: "t".into(),

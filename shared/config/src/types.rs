@@ -471,6 +471,21 @@ pub struct ModelConfig {
     /// replace these field by field.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// Sticky assignment for A/B splits under `weighted`: the same caller always
+    /// gets the same first deployment (still in proportion to the weights across
+    /// callers), by its `key` or its request's `user`.
+    #[serde(default)]
+    pub sticky: Option<Sticky>,
+}
+
+/// Who a sticky assignment follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sticky {
+    /// The virtual key.
+    Key,
+    /// The request's `user` field (the key when a request names no user).
+    User,
 }
 
 /// `[[models]] timeouts`: milliseconds; unset waits as long as the provider takes
@@ -505,6 +520,11 @@ pub struct DeploymentConfig {
     /// for the provider's vendor; self-hosted deployments are free.
     #[serde(default)]
     pub price: Option<PriceConfig>,
+    /// Request tags (`x-switchyard-tags`, or the request's `metadata`) this
+    /// deployment is for: a request carrying all of them is routed to the matching
+    /// deployments first; requests without them never use it.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 fn default_weight() -> u32 {
