@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use serde_json::{Value, json};
+use switchyard_proto::gateway::v1::ListRoutesRequest;
+use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
 use switchyard_proto::metering::v1::{Outcome, UsageRecord};
 use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
 
@@ -231,6 +233,38 @@ async fn an_open_breaker_skips_a_failing_deployment(shape: Shape) {
         .filter(|m| *m == "fail-500")
         .count();
     assert_eq!(failing, 2);
+    // Operators see it in the router's admin API (the admin token required).
+    let mut admin = RouteAdminClient::new(Mesh::channel(env.mesh.grpc));
+    let refused = admin
+        .list_routes(tonic::Request::new(ListRoutesRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let routes = admin
+        .list_routes(Mesh::admin(ListRoutesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .routes;
+    let resilient = routes.iter().find(|r| r.model == "resilient").unwrap();
+    assert_eq!(resilient.strategy, "ordered");
+    let state = |model: &str| {
+        resilient
+            .deployments
+            .iter()
+            .find(|d| d.upstream_model == model)
+            .unwrap()
+            .clone()
+    };
+    let down = state("fail-500");
+    assert_eq!(
+        (down.breaker.as_str(), down.consecutive_failures),
+        ("open", 2)
+    );
+    assert!(down.open_for_ms > 0);
+    let up = state("gpt-test");
+    assert_eq!(up.breaker, "closed");
+    assert!(up.latency_ms.is_some());
     env.mesh.shutdown().await;
 }
 

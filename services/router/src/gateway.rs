@@ -197,6 +197,11 @@ impl Router {
         }
     }
 
+    /// The model table and deployment health, for the admin view.
+    pub(crate) fn routing_state(&self) -> (&ModelTable, &Health) {
+        (&self.inner.models, &self.inner.health)
+    }
+
     /// The generated Gateway server over this router.
     pub fn gateway_server(&self) -> GatewayServer<Self> {
         GatewayServer::new(self.clone())

@@ -209,6 +209,29 @@ impl Health {
         }
     }
 
+    /// What this router knows of `d`, for the admin API: breaker (`closed`,
+    /// `open`, `probing`), time until the next probe, consecutive failures,
+    /// requests in flight and the latency average.
+    pub fn describe(&self, d: &Deployment) -> (&'static str, Duration, u32, u32, Option<f64>) {
+        let states = self.states();
+        let Some(s) = states.get(&key(d)) else {
+            return ("closed", Duration::ZERO, 0, 0, None);
+        };
+        let now = Instant::now();
+        let (breaker, open_for) = match s.open_until {
+            None => ("closed", Duration::ZERO),
+            Some(_) if s.probing => ("probing", Duration::ZERO),
+            Some(until) => ("open", until.saturating_duration_since(now)),
+        };
+        (
+            breaker,
+            open_for,
+            s.failures,
+            s.in_flight,
+            s.latency_us.map(|us| us / 1_000.0),
+        )
+    }
+
     /// Requests in flight on `d` from this router.
     pub fn in_flight(&self, d: &Deployment) -> u32 {
         self.states().get(&key(d)).map_or(0, |s| s.in_flight)

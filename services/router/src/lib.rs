@@ -18,6 +18,7 @@ mod pricing;
 mod principals;
 mod record;
 mod retry;
+mod routes;
 mod stream;
 mod usage;
 mod validate;
@@ -31,6 +32,7 @@ pub use gateway::{
 pub use models::{Deployment, ModelEntry, ModelTable};
 pub use outbox::Outbox;
 pub use pricing::{ResolvedPrices, resolve as resolve_prices};
+pub use routes::RoutesView;
 pub use usage::{ShippingTask, UsageShipper, UsageSink};
 
 use admission::Admission;
@@ -41,7 +43,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Health names the Gateway API reports.
-pub const HEALTH_NAMES: &[&str] = &["switchyard.gateway.v1.Gateway"];
+pub const HEALTH_NAMES: &[&str] = &[
+    "switchyard.gateway.v1.Gateway",
+    "switchyard.gateway.v1.RouteAdmin",
+];
 
 /// How long shutdown keeps trying to deliver queued usage records.
 const USAGE_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -187,6 +192,12 @@ pub async fn serve(
         quota: quota_shards(config)?,
     };
     let (router, shipper) = build(config, clients, shutdown.clone())?;
-    let routes = tonic::service::Routes::default().add_service(router.gateway_server());
+    let view = RoutesView::new(
+        router.clone(),
+        switchyard_grpc::AdminToken::from_config(&config.admin),
+    );
+    let routes = tonic::service::Routes::default()
+        .add_service(router.gateway_server())
+        .add_service(view.server());
     serve_with(listener, routes, HEALTH_NAMES, shipper, shutdown).await
 }

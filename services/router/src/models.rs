@@ -107,6 +107,17 @@ fn stable_hash(parts: &[&str]) -> u64 {
 }
 
 impl ModelEntry {
+    /// The strategy, as config names it.
+    pub fn strategy_name(&self) -> &'static str {
+        match self.strategy {
+            Strategy::Weighted => "weighted",
+            Strategy::Ordered => "ordered",
+            Strategy::LeastLatency => "least-latency",
+            Strategy::LeastBusy => "least-busy",
+            Strategy::LowestCost => "lowest-cost",
+        }
+    }
+
     /// The order in which one request tries the deployments. Deployments whose
     /// `tags` the request carries come first, then untagged ones; tagged
     /// deployments the request does not match are left out. Within each group, the

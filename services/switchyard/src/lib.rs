@@ -165,6 +165,7 @@ pub async fn run(
 /// Health names served on the router port in the all-in-one shape.
 const ALL_IN_ONE_HEALTH: &[&str] = &[
     "switchyard.gateway.v1.Gateway",
+    "switchyard.gateway.v1.RouteAdmin",
     "switchyard.auth.v1.KeyAdmin",
     "switchyard.auth.v1.TenantAdmin",
     "switchyard.auth.v1.AuditLog",
@@ -193,6 +194,13 @@ async fn run_all_in_one(
     let (router, shipper) = switchyard_router::build(config, clients, shutdown.clone())?;
     let routes = tonic::service::Routes::default()
         .add_service(router.gateway_server())
+        .add_service(
+            switchyard_router::RoutesView::new(
+                router.clone(),
+                switchyard_grpc::AdminToken::from_config(&config.admin),
+            )
+            .server(),
+        )
         .add_service(auth.admin_server())
         .add_service(auth.tenant_admin_server())
         .add_service(auth.audit_server())

@@ -281,6 +281,14 @@ async fn keys_usage_and_graceful_shutdown() {
     assert_eq!(records[0]["completion_tokens"], 20);
     assert_eq!(records[0]["outcome"], "ok");
     assert_eq!(records[0]["tenant"], "demo");
+    // The router's routes and what it knows of each deployment.
+    let routes = stdout(&cli(&config, &served.grpc, &["routes", "--json"]).await);
+    let first: serde_json::Value = serde_json::from_str(routes.lines().next().unwrap()).unwrap();
+    assert_eq!(first["breaker"], "closed", "{routes}");
+    assert!(
+        first["model"].is_string() && first["provider"].is_string(),
+        "{routes}"
+    );
     let table = stdout(&cli(&config, &served.grpc, &["usage"]).await);
     assert!(
         table.contains(&request_id) && table.contains("mock-chat"),

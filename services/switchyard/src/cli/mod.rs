@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod providers;
+mod routes;
 mod serve;
 mod tenants;
 mod usage;
@@ -40,6 +41,9 @@ pub enum Command {
     Usage(usage::UsageArgs),
     /// Check the configured providers: reachable, credential accepted, latency.
     Providers(providers::ProvidersArgs),
+    /// Show each model's deployments and their health as the router sees it
+    /// (admin token required).
+    Routes(routes::RoutesArgs),
 }
 
 pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
@@ -50,5 +54,6 @@ pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(&cli.config, args).await,
         Command::Usage(args) => usage::run(&cli.config, args).await,
         Command::Providers(args) => providers::run(&cli.config, args).await,
+        Command::Routes(args) => routes::run(&cli.config, args).await,
     }
 }
