@@ -6,6 +6,7 @@
 
 pub mod bound;
 pub mod mesh;
+pub mod roundtrip;
 mod shapes;
 pub mod upstream;
 

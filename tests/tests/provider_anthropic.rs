@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use switchyard_proto::metering::v1::Outcome;
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
 /// for every test process, so no test mutates the environment.
@@ -133,9 +133,7 @@ impl Anthropic {
         let app = axum::Router::new()
             .route("/v1/messages", post(messages))
             .with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = roundtrip::serve(app).await;
         Self { addr, seen }
     }
 
@@ -306,27 +304,8 @@ async fn env(shape: Shape) -> Env {
 impl Env {
     /// Posts a chat completion; returns the status, the request id and the body.
     async fn chat(&self, body: &Value) -> (u16, String, String) {
-        let resp = self
-            .http
-            .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
-            .bearer_auth(&self.key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-        (status, request_id, resp.text().await.unwrap())
+        roundtrip::post_chat(&self.http, &self.mesh.base_url(), &self.key, body).await
     }
-}
-
-/// A JSON object without the fields that vary per run.
-fn without_ids(mut v: Value) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.remove("id");
-        o.remove("created");
-    }
-    v
 }
 
 both_shapes!(chat_round_trip, stream_round_trip);
@@ -341,7 +320,7 @@ async fn chat_round_trip(shape: Shape) {
     assert_eq!(body["id"], "msg_01XFDUDYJgAACzvnptvVoYEL");
     assert!(body["created"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(
-        without_ids(body),
+        roundtrip::without_ids(body),
         json!({
             "object": "chat.completion",
             "model": UPSTREAM_MODEL,
@@ -394,15 +373,7 @@ async fn stream_round_trip(shape: Shape) {
     assert_eq!(status, 200, "{text}");
     assert_eq!(env.anthropic.bodies(), vec![expected_anthropic_body(true)]);
 
-    let events: Vec<&str> = text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .collect();
-    assert_eq!(events.last(), Some(&"[DONE]"));
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks: Vec<Value> = roundtrip::stream_chunks(&text);
     for chunk in &chunks {
         assert_eq!(chunk["id"], "msg_01XFDUDYJgAACzvnptvVoYEL");
     }
@@ -423,7 +394,10 @@ async fn stream_round_trip(shape: Shape) {
     let mut usage_chunk = chunk(json!([]));
     usage_chunk["usage"] = expected_usage();
     assert_eq!(
-        chunks.into_iter().map(without_ids).collect::<Vec<_>>(),
+        chunks
+            .into_iter()
+            .map(roundtrip::without_ids)
+            .collect::<Vec<_>>(),
         vec![
             delta(json!({"role": "assistant"})),
             delta(json!({"content": "A red pixel."})),

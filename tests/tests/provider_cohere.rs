@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use switchyard_proto::metering::v1::Outcome;
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
 /// for every test process, so no test mutates the environment.
@@ -107,9 +107,7 @@ impl Cohere {
             .route("/v2/chat", post(chat))
             .route("/v2/embed", post(embed))
             .with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = roundtrip::serve(app).await;
         Self { addr, seen }
     }
 
@@ -303,15 +301,6 @@ impl Env {
     }
 }
 
-/// A JSON object without the fields that vary per run.
-fn without_ids(mut v: Value) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.remove("id");
-        o.remove("created");
-    }
-    v
-}
-
 both_shapes!(chat_round_trip, stream_round_trip, embeddings_round_trip);
 
 async fn chat_round_trip(shape: Shape) {
@@ -324,7 +313,7 @@ async fn chat_round_trip(shape: Shape) {
     assert_eq!(body["id"], ANSWER_ID);
     assert!(body["created"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(
-        without_ids(body),
+        roundtrip::without_ids(body),
         json!({
             "object": "chat.completion",
             "model": UPSTREAM_MODEL,
@@ -371,15 +360,7 @@ async fn stream_round_trip(shape: Shape) {
     assert_eq!(status, 200, "{text}");
     assert_eq!(env.cohere.bodies(), vec![expected_cohere_body(true)]);
 
-    let events: Vec<&str> = text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .collect();
-    assert_eq!(events.last(), Some(&"[DONE]"));
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks: Vec<Value> = roundtrip::stream_chunks(&text);
     for chunk in &chunks {
         assert_eq!(chunk["id"], ANSWER_ID);
     }
@@ -400,7 +381,10 @@ async fn stream_round_trip(shape: Shape) {
     let mut usage_chunk = chunk(json!([]));
     usage_chunk["usage"] = expected_usage();
     assert_eq!(
-        chunks.into_iter().map(without_ids).collect::<Vec<_>>(),
+        chunks
+            .into_iter()
+            .map(roundtrip::without_ids)
+            .collect::<Vec<_>>(),
         vec![
             delta(json!({"role": "assistant"})),
             start(0, "get_weather_p1t92w7gfgq7"),

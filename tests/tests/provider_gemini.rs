@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use switchyard_proto::metering::v1::Outcome;
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
 /// for every test process, so no test mutates the environment.
@@ -124,9 +124,7 @@ impl Gemini {
         let app = axum::Router::new()
             .route("/v1beta/models/{call}", post(generate))
             .with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = roundtrip::serve(app).await;
         Self { addr, seen }
     }
 
@@ -310,17 +308,7 @@ async fn env(shape: Shape) -> Env {
 impl Env {
     /// Posts a chat completion; returns the status, the request id and the body.
     async fn chat(&self, body: &Value) -> (u16, String, String) {
-        let resp = self
-            .http
-            .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
-            .bearer_auth(&self.key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-        (status, request_id, resp.text().await.unwrap())
+        roundtrip::post_chat(&self.http, &self.mesh.base_url(), &self.key, body).await
     }
 }
 
@@ -340,15 +328,6 @@ fn take_call_ids(v: &mut Value, ids: &mut Vec<String>) {
         Value::Array(a) => a.iter_mut().for_each(|v| take_call_ids(v, ids)),
         _ => {}
     }
-}
-
-/// A JSON object without the fields that vary per run.
-fn without_ids(mut v: Value) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.remove("id");
-        o.remove("created");
-    }
-    v
 }
 
 both_shapes!(chat_round_trip, stream_round_trip);
@@ -371,7 +350,7 @@ async fn chat_round_trip(shape: Shape) {
     assert_ne!(ids[0], ids[1]);
     let calls = body["choices"][0]["message"]["tool_calls"].clone();
     assert_eq!(
-        without_ids(body),
+        roundtrip::without_ids(body),
         json!({
             "object": "chat.completion",
             "model": UPSTREAM_MODEL,
@@ -456,15 +435,7 @@ async fn stream_round_trip(shape: Shape) {
         vec![("streamGenerateContent".to_string(), expected_gemini_body())]
     );
 
-    let events: Vec<&str> = text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .collect();
-    assert_eq!(events.last(), Some(&"[DONE]"));
-    let mut chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let mut chunks: Vec<Value> = roundtrip::stream_chunks(&text);
     for chunk in &chunks {
         assert_eq!(chunk["id"], RESPONSE_ID);
     }
@@ -484,7 +455,10 @@ async fn stream_round_trip(shape: Shape) {
     let mut usage_chunk = chunk(json!([]));
     usage_chunk["usage"] = expected_usage();
     assert_eq!(
-        chunks.into_iter().map(without_ids).collect::<Vec<_>>(),
+        chunks
+            .into_iter()
+            .map(roundtrip::without_ids)
+            .collect::<Vec<_>>(),
         vec![
             delta(
                 json!({"role": "assistant", "content": "A red pixel."}),

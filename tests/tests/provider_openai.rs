@@ -128,9 +128,7 @@ async fn emulator() -> (String, Arc<Mutex<Vec<Seen>>>) {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = switchyard_tests::roundtrip::serve(app).await;
     (format!("http://{addr}"), seen)
 }
 

@@ -14,15 +14,13 @@ use serde_json::json;
 use switchyard_config::{ProviderAdapterConfig, Secret};
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_grpc::GrpcChannel;
-use switchyard_proto::provider::v1::ProviderChatRequest;
 use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall,
-    FunctionDefinition, ImageUrl, JsonSchemaFormat, Message, ResponseFormat, Role, Tool, ToolCall,
-    ToolChoice, Usage,
+    ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall, FunctionDefinition,
+    ImageUrl, JsonSchemaFormat, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 use switchyard_provider_adapter::{Anthropic, ChatProvider, ProviderAdapter};
 use tonic::{Code, Status};
@@ -47,30 +45,6 @@ fn client(upstream: &Upstream) -> Client {
 
 fn fixture_text(name: &str) -> String {
     String::from_utf8(fixture(&format!("anthropic/{name}"))).unwrap()
-}
-
-/// All items of a stream: the chunks, and the error that ended it, if any.
-async fn drain(client: &mut Client, req: ProviderChatRequest) -> (Vec<ChatChunk>, Option<Status>) {
-    let mut stream = client.chat_stream(req).await.unwrap().into_inner();
-    let mut chunks = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => chunks.push(chunk),
-            Err(status) => {
-                assert!(stream.next().await.is_none(), "an error ends the stream");
-                return (chunks, Some(status));
-            }
-        }
-    }
-    (chunks, None)
-}
-
-fn streamed_text(chunks: &[ChatChunk]) -> String {
-    chunks
-        .iter()
-        .flat_map(|c| &c.choices)
-        .filter_map(|c| c.delta.as_ref()?.content.clone())
-        .collect()
 }
 
 fn api_error(status: &Status) -> ApiError {

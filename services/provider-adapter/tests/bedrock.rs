@@ -17,16 +17,15 @@ use sha2::{Digest, Sha256};
 use switchyard_config::{ProviderAdapterConfig, Secret};
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_grpc::GrpcChannel;
-use switchyard_proto::provider::v1::ProviderChatRequest;
 use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall,
-    FunctionDefinition, ImageUrl, Message, Role, Tool, ToolCall, ToolChoice, Usage,
+    ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall, FunctionDefinition,
+    ImageUrl, Message, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 use switchyard_provider_adapter::{AwsCredentials, Bedrock, ChatProvider, ProviderAdapter};
-use tonic::{Code, Status};
+use tonic::Code;
 
 const REGION: &str = "us-west-2";
 const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -209,30 +208,6 @@ fn assert_signed(seen: &Recorded, token: Option<&str>) {
         String::from_utf8_lossy(&seen.raw_body)
     );
     assert!(!sent.contains(SECRET), "the secret key was sent");
-}
-
-/// All items of a stream: the chunks, and the error that ended it, if any.
-async fn drain(client: &mut Client, req: ProviderChatRequest) -> (Vec<ChatChunk>, Option<Status>) {
-    let mut stream = client.chat_stream(req).await.unwrap().into_inner();
-    let mut chunks = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => chunks.push(chunk),
-            Err(status) => {
-                assert!(stream.next().await.is_none(), "an error ends the stream");
-                return (chunks, Some(status));
-            }
-        }
-    }
-    (chunks, None)
-}
-
-fn streamed_text(chunks: &[ChatChunk]) -> String {
-    chunks
-        .iter()
-        .flat_map(|c| &c.choices)
-        .filter_map(|c| c.delta.as_ref()?.content.clone())
-        .collect()
 }
 
 fn weather_tool() -> Tool {

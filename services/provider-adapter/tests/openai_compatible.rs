@@ -10,38 +10,8 @@ use futures::StreamExt;
 use serde_json::json;
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1::content_part::Part;
-use switchyard_proto::types::v1::{ChatChunk, EmbedRequest, FinishReason, Role, Usage};
+use switchyard_proto::types::v1::{EmbedRequest, FinishReason, Role, Usage};
 use tonic::{Code, Status};
-
-/// All items of a stream: the chunks, and the error that ended it, if any.
-async fn drain(
-    client: &mut ProviderClientT,
-    req: switchyard_proto::provider::v1::ProviderChatRequest,
-) -> (Vec<ChatChunk>, Option<Status>) {
-    let mut stream = client.chat_stream(req).await.unwrap().into_inner();
-    let mut chunks = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => chunks.push(chunk),
-            Err(status) => {
-                assert!(stream.next().await.is_none(), "an error ends the stream");
-                return (chunks, Some(status));
-            }
-        }
-    }
-    (chunks, None)
-}
-
-type ProviderClientT =
-    switchyard_proto::provider::v1::provider_client::ProviderClient<switchyard_grpc::GrpcChannel>;
-
-fn streamed_text(chunks: &[ChatChunk]) -> String {
-    chunks
-        .iter()
-        .flat_map(|c| &c.choices)
-        .filter_map(|c| c.delta.as_ref()?.content.clone())
-        .collect()
-}
 
 /// Usage estimated for `simple_request()` by the o200k_base tokenizer: "be brief" (2)
 /// and "Name three colors." (4), each message + 4, the reply + 3.

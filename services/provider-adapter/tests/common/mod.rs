@@ -280,3 +280,35 @@ pub fn embed(provider: &str, model: &str, request: EmbedRequest) -> ProviderEmbe
         request: Some(request),
     }
 }
+
+/// All items of a stream: the chunks, and the error that ended it, if any (an
+/// error must be the last item).
+pub async fn drain(
+    client: &mut ProviderClient<GrpcChannel>,
+    req: ProviderChatRequest,
+) -> (
+    Vec<switchyard_proto::types::v1::ChatChunk>,
+    Option<tonic::Status>,
+) {
+    let mut stream = client.chat_stream(req).await.unwrap().into_inner();
+    let mut chunks = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => chunks.push(chunk),
+            Err(status) => {
+                assert!(stream.next().await.is_none(), "an error ends the stream");
+                return (chunks, Some(status));
+            }
+        }
+    }
+    (chunks, None)
+}
+
+/// The text a stream's chunks carried, in order.
+pub fn streamed_text(chunks: &[switchyard_proto::types::v1::ChatChunk]) -> String {
+    chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .filter_map(|c| c.delta.as_ref()?.content.clone())
+        .collect()
+}
