@@ -59,6 +59,24 @@ deployments = [{ provider = "upstream", model = "gpt-test", price = { input_per_
 name = "small-context"
 deployments = [{ provider = "upstream", model = "too-long" }]
 context_fallback = "chat-model"
+
+[[models]]
+name = "hedged"
+strategy = "ordered"
+hedge_after_ms = 50
+deployments = [{ provider = "upstream", model = "hang", price = { input_per_million = "0.15", output_per_million = "0.60" } }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
+
+# A mock whose first token takes a minute: `hang` streams its first chunks at once.
+[[providers]]
+name = "slow"
+kind = "mock"
+latency_ms = 60000
+
+[[models]]
+name = "hedged-stream"
+strategy = "ordered"
+hedge_after_ms = 50
+deployments = [{ provider = "slow", model = "slow-1", price = { input_per_million = "1", output_per_million = "2" } }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
 "#;
 
 struct Env {
@@ -207,7 +225,7 @@ async fn the_retry_budget_caps_load_on_a_failing_provider(shape: Shape) {
     let env = env(
         shape,
         // Breakers off (they would stop the load sooner, and are tested apart).
-        "retry_budget_percent = 10\nretry_budget_min_per_second = 0\nbreaker_failures = 1000",
+        "retry_budget_percent = 10\nretry_budget_min_per_second = 0\nbreaker_failures = 1000\nbreaker_failure_rate_percent = 0",
     )
     .await;
     for _ in 0..20 {
@@ -437,7 +455,64 @@ async fn a_sticky_split_keeps_each_caller_on_one_side(shape: Shape) {
     env.mesh.shutdown().await;
 }
 
+/// Checks a hedged request's answer and record: served by `gpt-test` after the
+/// first deployment (`loser`) was hedged and cancelled; the record bills the
+/// loser's prompt on top of what the same request costs unhedged (`plain_cost`).
+async fn check_hedged(env: &Env, model: &str, stream: bool, loser: &str, plain_cost: i64) {
+    let response = env.request(model, stream).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["x-switchyard-upstream-model"], "gpt-test");
+    assert_eq!(headers["x-switchyard-attempts"], "2");
+    let id = headers["x-request-id"].to_str().unwrap().to_string();
+    let body = response.text().await.unwrap();
+    if stream {
+        assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    } else {
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["choices"][0]["message"]["content"], "echo: route me");
+    }
+    let record = env.mesh.wait_usage(&id).await;
+    assert_eq!(record.outcome, Outcome::Ok as i32);
+    assert_eq!(record.upstream_model, "gpt-test");
+    assert_eq!(
+        attempts(&record),
+        vec![
+            (loser.into(), Outcome::Cancelled as i32, String::new()),
+            ("gpt-test".into(), Outcome::Ok as i32, String::new()),
+        ]
+    );
+    let (hedge, winner) = (&record.attempts[0], &record.attempts[1]);
+    assert!(hedge.hedged && !winner.hedged);
+    // The loser was sent the same prompt: billed at its own price.
+    assert!(record.prompt_tokens > 0);
+    assert_eq!(hedge.prompt_tokens, record.prompt_tokens);
+    assert!(hedge.cost_micros > 0);
+    assert_eq!(record.cost_micros, plain_cost + hedge.cost_micros);
+}
+
+async fn a_slow_first_deployment_is_hedged_and_both_are_billed(shape: Shape) {
+    let env = env(shape, "").await;
+    for stream in [false, true] {
+        // The same request unhedged, for the winner's cost.
+        let (status, id, body) = env.chat("chat-model", stream).await;
+        assert_eq!(status, 200, "{body}");
+        let plain = env.mesh.wait_usage(&id).await;
+        assert!(plain.cost_micros > 0);
+        if !stream {
+            check_hedged(&env, "hedged", false, "hang", plain.cost_micros).await;
+        }
+        check_hedged(&env, "hedged-stream", stream, "slow-1", plain.cost_micros).await;
+    }
+    // Both deployments of `hedged` were sent the request.
+    let sent = env.upstream_models();
+    assert!(sent.iter().any(|m| m == "hang"), "{sent:?}");
+    env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
 both_shapes!(
+    a_slow_first_deployment_is_hedged_and_both_are_billed,
     request_tags_route_to_their_deployments,
     a_sticky_split_keeps_each_caller_on_one_side,
     every_answer_says_what_served_it,

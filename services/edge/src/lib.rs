@@ -15,7 +15,8 @@
 //! streamed). [`usage`] holds their JSON and export formats, shared with the CLI.
 //! The admin tenant, key and audit routes over auth's `TenantAdmin`, `KeyAdmin` and
 //! `AuditLog` (`/admin/v1/tenants…`, `/admin/v1/keys…`, `/admin/v1/audit`) live in
-//! `routes::admin_*`, their JSON in `admin`.
+//! `routes::admin_*`, their JSON in `admin`. `GET /admin/v1/routes` forwards to the
+//! router's `RouteAdmin` (models, deployments, breakers) over the Gateway channel.
 
 mod admin;
 mod anthropic;
@@ -35,6 +36,7 @@ use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
+use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +59,9 @@ pub enum EdgeError {
 /// The axum app over a Gateway channel, a metering `UsageQuery` channel and an auth
 /// admin channel (each in-process or network).
 ///
+/// `gateway` must also serve the router's `RouteAdmin` (the router's port does; in
+/// process, one `tonic::service::Routes` with both).
+///
 /// `auth` must serve `KeyAdmin`, `TenantAdmin` and `AuditLog` (one auth endpoint, or
 /// one `tonic::service::Routes` in process): one channel, because they are one
 /// service's admin API and share its connection. The clients are built once here and
@@ -67,6 +72,8 @@ pub fn app(
     auth: GrpcChannel,
     config: &EdgeConfig,
 ) -> axum::Router {
+    let routes =
+        RouteAdminClient::new(gateway.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let gateway = GatewayClient::new(gateway)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -79,6 +86,7 @@ pub fn app(
         keys: KeyAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
         tenants: TenantAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
         audit: AuditLogClient::new(auth).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        routes,
         max_body_bytes: config.max_body_bytes,
     })
 }

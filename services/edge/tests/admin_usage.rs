@@ -176,6 +176,7 @@ async fn records_forward_paging_and_render_records() {
         outcome: Outcome::Error.into(),
         error_reason: "UPSTREAM_UNAVAILABLE".into(),
         latency_us: 900,
+        ..Default::default()
     }];
     edge.usage.answer_list(Ok(ListUsageResponse {
         records: vec![first, record("req-2", JAN31 + 60)],
@@ -206,7 +207,8 @@ async fn records_forward_paging_and_render_records() {
             "stream": true, "outcome": "ok", "error_reason": "",
             "metadata": {"env": "prod", "team": "search"},
             "attempts": [{"provider": "groq", "upstream_model": "llama", "outcome": "error",
-                "error_reason": "UPSTREAM_UNAVAILABLE", "latency_us": 900}],
+                "error_reason": "UPSTREAM_UNAVAILABLE", "latency_us": 900, "hedged": false,
+                "prompt_tokens": 0, "cost_micros": 0}],
         })
     );
     let UsageCall::List(metadata, message) = edge.usage.last() else {

@@ -63,7 +63,21 @@ pub async fn serve(
     config: &Config,
     shutdown: CancellationToken,
 ) -> Result<(), AdapterError> {
+    serve_following(listener, config, None, shutdown).await
+}
+
+/// [`serve`], applying the provider configs published on `updates` (a reload)
+/// while it runs.
+pub async fn serve_following(
+    listener: TcpListener,
+    config: &Config,
+    updates: Option<switchyard_bootstrap::ConfigUpdates>,
+    shutdown: CancellationToken,
+) -> Result<(), AdapterError> {
     let adapter = ProviderAdapter::from_config(config)?;
+    if let Some(updates) = updates {
+        adapter.follow(updates, shutdown.clone());
+    }
     let routes = tonic::service::Routes::default().add_service(adapter.into_server());
     switchyard_grpc::serve(listener, routes, HEALTH_NAMES, shutdown).await?;
     Ok(())

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use switchyard_config::{Config, ProviderKind};
+use switchyard_config::{Config, ProviderConfig, ProviderKind};
 use switchyard_error::ApiError;
 use switchyard_proto::provider::v1::provider_server::{Provider, ProviderServer};
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
@@ -15,21 +16,76 @@ use tonic::{Request, Response, Status};
 
 use crate::{AdapterError, Anthropic, ChatProvider, MockProvider, OpenAiCompatible, ProviderError};
 
+/// One configured backend, with the config it was built from (so a reload keeps
+/// the backends whose config did not change, and their warm connection pools).
+struct Built {
+    config: Option<ProviderConfig>,
+    backend: Arc<dyn ChatProvider>,
+}
+
+type Backends = HashMap<String, Built>;
+
 /// The provider adapter: every configured provider instance by name. Cheap to
-/// clone (one shared map), so the in-process and network servers can share it.
+/// clone (one shared, swappable map), so the in-process and network servers share
+/// it and a config reload reaches both.
 #[derive(Clone)]
 pub struct ProviderAdapter {
-    providers: Arc<HashMap<String, Arc<dyn ChatProvider>>>,
+    providers: Arc<ArcSwap<Backends>>,
 }
 
 impl std::fmt::Debug for ProviderAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&String> = self.providers.keys().collect();
+        let providers = self.providers.load();
+        let mut names: Vec<&String> = providers.keys().collect();
         names.sort();
         f.debug_struct("ProviderAdapter")
             .field("providers", &names)
             .finish()
     }
+}
+
+/// Builds the backend of `providers[i]`.
+fn build(
+    i: usize,
+    p: &ProviderConfig,
+    settings: &switchyard_config::ProviderAdapterConfig,
+) -> Result<Arc<dyn ChatProvider>, AdapterError> {
+    Ok(match p.kind {
+        ProviderKind::Mock => Arc::new(MockProvider::from_config(p)),
+        ProviderKind::OpenaiCompatible | ProviderKind::Openai | ProviderKind::AzureOpenai => {
+            Arc::new(OpenAiCompatible::from_config(i, p, settings)?)
+        }
+        ProviderKind::Anthropic => Arc::new(Anthropic::from_config(i, p, settings)?),
+        ProviderKind::Gemini => Arc::new(crate::Gemini::from_config(i, p, settings)?),
+        ProviderKind::Bedrock => Arc::new(crate::Bedrock::from_config(i, p, settings)?),
+        ProviderKind::Cohere => Arc::new(crate::Cohere::from_config(i, p, settings)?),
+    })
+}
+
+/// Every backend of `config`, reusing those of `old` whose config is unchanged.
+fn build_all(config: &Config, old: Option<&Backends>) -> Result<Backends, AdapterError> {
+    let mut providers = Backends::new();
+    for (i, p) in config.providers.iter().enumerate() {
+        let kept = old
+            .and_then(|old| old.get(&p.name))
+            .filter(|b| b.config.as_ref() == Some(p))
+            .map(|b| b.backend.clone());
+        let backend = match kept {
+            Some(backend) => backend,
+            None => build(i, p, &config.provider_adapter)?,
+        };
+        let built = Built {
+            config: Some(p.clone()),
+            backend,
+        };
+        if providers.insert(p.name.clone(), built).is_some() {
+            return Err(AdapterError::Invalid {
+                key: format!("providers[{i}].name"),
+                message: format!("duplicate provider name `{}`", p.name),
+            });
+        }
+    }
+    Ok(providers)
 }
 
 impl ProviderAdapter {
@@ -39,45 +95,42 @@ impl ProviderAdapter {
     /// named by `api_key_env`. Fails at start-up, naming the key path
     /// (`providers[0].api_key_env`), rather than at the first request.
     pub fn from_config(config: &Config) -> Result<Self, AdapterError> {
-        let mut providers: HashMap<String, Arc<dyn ChatProvider>> = HashMap::new();
-        for (i, p) in config.providers.iter().enumerate() {
-            let backend: Arc<dyn ChatProvider> = match p.kind {
-                ProviderKind::Mock => Arc::new(MockProvider::from_config(p)),
-                ProviderKind::OpenaiCompatible
-                | ProviderKind::Openai
-                | ProviderKind::AzureOpenai => Arc::new(OpenAiCompatible::from_config(
-                    i,
-                    p,
-                    &config.provider_adapter,
-                )?),
-                ProviderKind::Anthropic => {
-                    Arc::new(Anthropic::from_config(i, p, &config.provider_adapter)?)
-                }
-                ProviderKind::Gemini => {
-                    Arc::new(crate::Gemini::from_config(i, p, &config.provider_adapter)?)
-                }
-                ProviderKind::Bedrock => {
-                    Arc::new(crate::Bedrock::from_config(i, p, &config.provider_adapter)?)
-                }
-                ProviderKind::Cohere => {
-                    Arc::new(crate::Cohere::from_config(i, p, &config.provider_adapter)?)
-                }
-            };
-            if providers.insert(p.name.clone(), backend).is_some() {
-                return Err(AdapterError::Invalid {
-                    key: format!("providers[{i}].name"),
-                    message: format!("duplicate provider name `{}`", p.name),
-                });
-            }
-        }
         Ok(Self {
-            providers: Arc::new(providers),
+            providers: Arc::new(ArcSwap::from_pointee(build_all(config, None)?)),
         })
+    }
+
+    /// Whether `config`'s providers would build (credentials present, URLs
+    /// valid): what a reload checks before anything is applied.
+    pub fn check(config: &Config) -> Result<(), AdapterError> {
+        build_all(config, None).map(drop)
+    }
+
+    /// Replaces the backends with those of `config` (a reload). Requests already
+    /// running keep the backend they started with; unchanged providers keep
+    /// theirs, connection pools included. On error nothing changes.
+    pub fn apply(&self, config: &Config) -> Result<(), AdapterError> {
+        let old = self.providers.load();
+        let new = build_all(config, Some(&old))?;
+        self.providers.store(Arc::new(new));
+        Ok(())
+    }
+
+    /// Applies every config published on `updates` until `shutdown` (see
+    /// [`ProviderAdapter::apply`]); one the adapter cannot build is logged and
+    /// skipped, the running backends kept.
+    pub fn follow(
+        &self,
+        updates: switchyard_bootstrap::ConfigUpdates,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let adapter = self.clone();
+        switchyard_bootstrap::follow(updates, shutdown, "provider", move |c| adapter.apply(c))
     }
 
     /// The backend named `name`, if configured.
     pub fn backend(&self, name: &str) -> Option<Arc<dyn ChatProvider>> {
-        self.providers.get(name).cloned()
+        self.providers.load().get(name).map(|b| b.backend.clone())
     }
 
     /// An adapter over backends built elsewhere: for embedding custom providers
@@ -85,8 +138,20 @@ impl ProviderAdapter {
     pub fn from_providers(
         providers: impl IntoIterator<Item = (String, Arc<dyn ChatProvider>)>,
     ) -> Self {
+        let backends = providers
+            .into_iter()
+            .map(|(name, backend)| {
+                (
+                    name,
+                    Built {
+                        config: None,
+                        backend,
+                    },
+                )
+            })
+            .collect();
         Self {
-            providers: Arc::new(providers.into_iter().collect()),
+            providers: Arc::new(ArcSwap::from_pointee(backends)),
         }
     }
 
@@ -98,9 +163,8 @@ impl ProviderAdapter {
             .max_encoding_message_size(switchyard_grpc::MAX_MESSAGE_BYTES)
     }
 
-    fn provider(&self, name: &str) -> Result<&Arc<dyn ChatProvider>, ProviderError> {
-        self.providers
-            .get(name)
+    fn provider(&self, name: &str) -> Result<Arc<dyn ChatProvider>, ProviderError> {
+        self.backend(name)
             .ok_or_else(|| ProviderError::UnknownProvider(name.to_string()))
     }
 }

@@ -2,14 +2,18 @@
 //! pricing, and one usage record per routed request.
 
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
+use switchyard_config::Config;
+use tokio_util::sync::CancellationToken;
 
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_grpc::{GrpcChannel, MAX_MESSAGE_BYTES, bearer_token, outgoing, request_id};
 use switchyard_proto::auth::v1::{Limits, Principal};
 use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model};
-use switchyard_proto::metering::v1::Outcome;
+use switchyard_proto::metering::v1::{Outcome, UsageRecord};
 use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{
@@ -22,6 +26,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::RouterError;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
 use crate::health::Health;
@@ -29,6 +34,7 @@ use crate::models::{Deployment, ModelEntry, ModelTable, RouteInput, RouteKey};
 use crate::principals::PrincipalCache;
 use crate::record::{Draft, MarkCancelled};
 use crate::stream::Relay;
+use crate::trailers::ServedTrailers;
 use crate::usage::UsageSink;
 use crate::validate::{validate_chat, validate_embed};
 
@@ -42,11 +48,40 @@ pub const UPSTREAM_MODEL_HEADER: &str = "x-switchyard-upstream-model";
 pub const ATTEMPTS_HEADER: &str = "x-switchyard-attempts";
 
 /// What the answer metadata says about how a request was served.
-struct Served {
+pub(crate) struct Served {
     provider: String,
     upstream_model: String,
     attempts: usize,
     cost: Option<i64>,
+}
+
+impl Served {
+    /// What `record` says.
+    pub(crate) fn of(record: &UsageRecord) -> Self {
+        Self {
+            provider: record.provider.clone(),
+            upstream_model: record.upstream_model.clone(),
+            attempts: record.attempts.len(),
+            cost: Some(record.cost_micros),
+        }
+    }
+
+    /// As gRPC metadata (HTTP callers see the same as response headers).
+    pub(crate) fn metadata(&self) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        let values = [
+            (PROVIDER_HEADER, Some(self.provider.clone())),
+            (UPSTREAM_MODEL_HEADER, Some(self.upstream_model.clone())),
+            (ATTEMPTS_HEADER, Some(self.attempts.to_string())),
+            (COST_HEADER, self.cost.map(|c| c.to_string())),
+        ];
+        for (name, value) in values {
+            if let Some(Ok(v)) = value.map(|v| v.parse()) {
+                metadata.insert(name, v);
+            }
+        }
+        metadata
+    }
 }
 
 /// Clients of the services the router calls: in-process or over the network.
@@ -73,9 +108,10 @@ struct Inner {
     /// Admission: cached principals, kept fresh by auth's change stream.
     auth: Arc<PrincipalCache>,
     provider: ProviderClient<GrpcChannel>,
-    models: ModelTable,
+    /// The routing table, replaced whole by a config reload; each request
+    /// keeps the table it started with.
+    models: ArcSwap<ModelTable>,
     usage: UsageSink,
-    price_version: String,
     drain_timeout: Duration,
     admission: Admission,
     estimate_max_tokens: u64,
@@ -156,6 +192,14 @@ impl Sizing<'_> {
         }
     }
 
+    /// The model asked for.
+    fn model(&self) -> &str {
+        match self {
+            Self::Chat(r) => &r.model,
+            Self::Embed(r) => &r.model,
+        }
+    }
+
     /// The request's `user`, or "".
     fn user(&self) -> &str {
         match self {
@@ -172,7 +216,6 @@ impl Router {
         provider: GrpcChannel,
         models: ModelTable,
         usage: UsageSink,
-        price_version: String,
         drain_timeout: Duration,
         admission: Admission,
         estimate_max_tokens: u64,
@@ -185,9 +228,8 @@ impl Router {
                 provider: ProviderClient::new(provider)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_MESSAGE_BYTES),
-                models,
+                models: ArcSwap::from_pointee(models),
                 usage,
-                price_version,
                 drain_timeout,
                 admission,
                 estimate_max_tokens,
@@ -198,15 +240,47 @@ impl Router {
     }
 
     /// The model table and deployment health, for the admin view.
-    pub(crate) fn routing_state(&self) -> (&ModelTable, &Health) {
-        (&self.inner.models, &self.inner.health)
+    pub(crate) fn routing_state(&self) -> (Arc<ModelTable>, &Health) {
+        (self.inner.models.load_full(), &self.inner.health)
     }
 
-    /// The generated Gateway server over this router.
-    pub fn gateway_server(&self) -> GatewayServer<Self> {
-        GatewayServer::new(self.clone())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    /// Whether `config`'s models would route (every deployment priced): what a
+    /// reload checks before anything is applied.
+    pub fn check(config: &Config) -> Result<(), RouterError> {
+        crate::pricing::resolve(config).map(drop)
+    }
+
+    /// Routes new requests by `config`'s models and prices (a reload). Requests
+    /// already running finish on the table they started with; deployment health
+    /// carries over by provider and upstream model. On error nothing changes.
+    pub fn apply(&self, config: &Config) -> Result<(), RouterError> {
+        let prices = crate::pricing::resolve(config)?;
+        self.inner
+            .models
+            .store(Arc::new(ModelTable::from_config(config, &prices)));
+        Ok(())
+    }
+
+    /// Applies every config published on `updates` until `shutdown` (see
+    /// [`Router::apply`]); one that does not apply is logged, the running table
+    /// kept.
+    pub fn follow(
+        &self,
+        updates: switchyard_bootstrap::ConfigUpdates,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let router = self.clone();
+        switchyard_bootstrap::follow(updates, shutdown, "routing", move |c| router.apply(c))
+    }
+
+    /// The generated Gateway server over this router, its served-by metadata
+    /// repeated in trailers (see `trailers.rs`).
+    pub fn gateway_server(&self) -> ServedTrailers<GatewayServer<Self>> {
+        ServedTrailers::new(
+            GatewayServer::new(self.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
     }
 
     async fn admit(
@@ -227,9 +301,13 @@ impl Router {
     }
 
     /// The deployments to try for `model`, in order (see `ModelEntry::plan`).
-    fn route(&self, model: &str, input: RouteInput<'_>) -> Result<Vec<Deployment>, ApiError> {
-        self.inner
-            .models
+    fn route(
+        &self,
+        table: &ModelTable,
+        model: &str,
+        input: RouteInput<'_>,
+    ) -> Result<Vec<Deployment>, ApiError> {
+        table
             .get(model)
             .map(|m| {
                 m.plan(&self.inner.health, input)
@@ -238,11 +316,16 @@ impl Router {
                     .collect()
             })
             .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ModelNotFound,
-                    format!("The model `{model}` does not exist or you do not have access to it."),
-                )
-                .with_param("model")
+                let message = match table.unpriced_wildcard(model) {
+                    Some(pattern) => format!(
+                        "The model `{model}` matches `{pattern}`, but no price is known for it; \
+                         the operator can add a [[prices]] entry."
+                    ),
+                    None => format!(
+                        "The model `{model}` does not exist or you do not have access to it."
+                    ),
+                };
+                ApiError::new(ErrorCode::ModelNotFound, message).with_param("model")
             })
     }
 
@@ -251,6 +334,7 @@ impl Router {
     /// that owns what it needs, so it can outlive the handler.
     fn attempts<T, F, Fut>(
         &self,
+        table: Arc<ModelTable>,
         draft: &mut Draft,
         limits: Waits,
         mut call: F,
@@ -271,7 +355,7 @@ impl Router {
         async move {
             let inner = &router.inner;
             with_fallbacks(
-                &inner.models,
+                &table,
                 &model,
                 first,
                 rest,
@@ -282,6 +366,23 @@ impl Router {
             )
             .await
         }
+    }
+
+    /// The tokens a request needs of a context window (prompt counted, plus
+    /// `max_tokens` × `n`): counted only when some deployment declares a
+    /// `context_window`.
+    fn context_need(&self, table: &ModelTable, sizing: &Sizing<'_>) -> Option<u64> {
+        if !table.has_context_windows() {
+            return None;
+        }
+        Some(match sizing {
+            Sizing::Chat(req) => {
+                let choices = u64::from(req.n.unwrap_or(1).max(1));
+                switchyard_tokens::chat_prompt(req)
+                    .saturating_add(u64::from(req.max_tokens.unwrap_or(0)).saturating_mul(choices))
+            }
+            Sizing::Embed(req) => switchyard_tokens::embed_input(req),
+        })
     }
 
     /// What the request may use at most, when some limit of the caller counts
@@ -329,14 +430,21 @@ impl Router {
     /// Admits the caller, picks the deployment and takes the request's share of
     /// the caller's rate limits and budgets; the returned draft is what the
     /// request's usage record will be built from, whatever happens next.
+    ///
+    /// The routing table is loaded once here and returned, so the whole request
+    /// (its attempts, fallbacks and timeouts) follows one config even if a reload
+    /// lands meanwhile.
     async fn admit_and_route(
         &self,
         metadata: &MetadataMap,
         request_id: &str,
-        model: &str,
         started: Instant,
         sizing: Sizing<'_>,
-    ) -> Result<Draft, Status> {
+        timeouts: Option<&Timeouts>,
+    ) -> Result<(Arc<ModelTable>, Draft, Waits), Status> {
+        let table = self.inner.models.load_full();
+        let table = &table;
+        let model = sizing.model();
         let principal = self.admit(metadata, request_id, model).await?;
         if self.inner.usage.is_full() {
             // Serving now would produce usage we could not store: refuse instead.
@@ -356,8 +464,9 @@ impl Router {
             tags: sizing.metadata().clone(),
             key: principal.key_id.clone(),
             user: sizing.user().to_string(),
+            need: self.context_need(table, &sizing),
         };
-        let mut plan = self.route(model, route.input())?.into_iter();
+        let mut plan = self.route(table, model, route.input())?.into_iter();
         let Some(first) = plan.next() else {
             // Every deployment is tagged for other requests.
             return Err(ApiError::invalid(
@@ -378,13 +487,15 @@ impl Router {
             &principal,
             model,
             deployment,
-            &self.inner.price_version,
+            &table.price_version,
             started,
         );
         draft.ticket = Some(ticket);
         draft.plan = plan.collect();
         draft.route = route;
-        Ok(draft)
+        draft.metadata = sizing.metadata().clone();
+        let waits = Waits::new(table.get(model).as_deref(), timeouts);
+        Ok((table.clone(), draft, waits))
     }
 }
 
@@ -464,12 +575,7 @@ async fn unary<R: Billable>(
             if client_gone {
                 record.mark_cancelled();
             }
-            let served = Served {
-                provider: record.provider.clone(),
-                upstream_model: record.upstream_model.clone(),
-                attempts: record.attempts.len(),
-                cost: Some(record.cost_micros),
-            };
+            let served = Served::of(&record);
             sink.record(record).await;
             if let (Some(result), false) = (result, client_gone) {
                 let _ = tx.send(result.map(|r| (r, served)));
@@ -485,18 +591,7 @@ async fn unary<R: Billable>(
 /// as response headers).
 fn with_headers<T>(message: T, served: &Served) -> Response<T> {
     let mut response = Response::new(message);
-    let metadata = response.metadata_mut();
-    let values = [
-        (PROVIDER_HEADER, Some(served.provider.clone())),
-        (UPSTREAM_MODEL_HEADER, Some(served.upstream_model.clone())),
-        (ATTEMPTS_HEADER, Some(served.attempts.to_string())),
-        (COST_HEADER, served.cost.map(|c| c.to_string())),
-    ];
-    for (name, value) in values {
-        if let Some(Ok(v)) = value.map(|v| v.parse()) {
-            metadata.insert(name, v);
-        }
-    }
+    *response.metadata_mut() = served.metadata();
     response
 }
 
@@ -509,25 +604,34 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
-        let mut draft = self
-            .admit_and_route(&metadata, &id, &req.model, started, Sizing::Chat(&req))
+        let (table, mut draft, limits) = self
+            .admit_and_route(
+                &metadata,
+                &id,
+                started,
+                Sizing::Chat(&req),
+                req.timeouts.as_ref(),
+            )
             .await?;
-        draft.metadata = req.metadata.clone();
         // The request is handed to the provider call, but its prompt count is needed
         // only if no usage comes back (a disconnect past the drain timeout, a broken
         // stream): keep what the count reads instead of counting now. Copying that
         // text costs ~0.3 µs for a 1,000-token prompt; tokenizing it, 100-150 µs.
         let prompt = DeferredPrompt::chat(&req);
-        let limits = Waits::new(self.inner.models.get(&req.model), req.timeouts.as_ref());
-        let call = self.attempts(&mut draft, limits, move |mut provider, d: Deployment| {
-            let call = ProviderChatRequest {
-                provider: d.provider,
-                upstream_model: d.upstream_model,
-                request: Some(req.clone()),
-            };
-            let id = id.clone();
-            async move { provider.chat(outgoing(call, &id)).await }
-        });
+        let call = self.attempts(
+            table,
+            &mut draft,
+            limits,
+            move |mut provider, d: Deployment| {
+                let call = ProviderChatRequest {
+                    provider: d.provider,
+                    upstream_model: d.upstream_model,
+                    request: Some(req.clone()),
+                };
+                let id = id.clone();
+                async move { provider.chat(outgoing(call, &id)).await }
+            },
+        );
         let drain = self.inner.drain_timeout;
         unary(draft, call, self.inner.usage.clone(), drain, prompt).await
     }
@@ -542,40 +646,49 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
-        let mut draft = self
-            .admit_and_route(&metadata, &id, &req.model, started, Sizing::Chat(&req))
+        let (table, mut draft, limits) = self
+            .admit_and_route(
+                &metadata,
+                &id,
+                started,
+                Sizing::Chat(&req),
+                req.timeouts.as_ref(),
+            )
             .await?;
-        draft.metadata = req.metadata.clone();
         draft.stream = true;
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::chat(&req);
-        let limits = Waits::new(self.inner.models.get(&req.model), req.timeouts.as_ref());
         // Each attempt opens the stream and waits for its first chunk, so a failure
         // before any token moves on to the next deployment and never reaches the
         // client as a broken stream.
         let tried = self
-            .attempts(&mut draft, limits, move |mut provider, d: Deployment| {
-                let call = ProviderChatRequest {
-                    provider: d.provider,
-                    upstream_model: d.upstream_model,
-                    request: Some(req.clone()),
-                };
-                let id = id.clone();
-                async move {
-                    let mut upstream = provider
-                        .chat_stream(outgoing(call, &id))
-                        .await?
-                        .into_inner();
-                    match upstream.message().await? {
-                        Some(first) => Ok((upstream, first)),
-                        None => Err(ApiError::new(
-                            ErrorCode::UpstreamUnavailable,
-                            "provider returned an empty stream",
-                        )
-                        .to_status()),
+            .attempts(
+                table,
+                &mut draft,
+                limits,
+                move |mut provider, d: Deployment| {
+                    let call = ProviderChatRequest {
+                        provider: d.provider,
+                        upstream_model: d.upstream_model,
+                        request: Some(req.clone()),
+                    };
+                    let id = id.clone();
+                    async move {
+                        let mut upstream = provider
+                            .chat_stream(outgoing(call, &id))
+                            .await?
+                            .into_inner();
+                        match upstream.message().await? {
+                            Some(first) => Ok((upstream, first)),
+                            None => Err(ApiError::new(
+                                ErrorCode::UpstreamUnavailable,
+                                "provider returned an empty stream",
+                            )
+                            .to_status()),
+                        }
                     }
-                }
-            })
+                },
+            )
             .await;
         draft.deployment = tried.deployment;
         draft.attempts = tried.earlier;
@@ -622,23 +735,26 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_embed(&req)?;
-        let mut draft = self
-            .admit_and_route(&metadata, &id, &req.model, started, Sizing::Embed(&req))
+        let (table, mut draft, limits) = self
+            .admit_and_route(&metadata, &id, started, Sizing::Embed(&req), None)
             .await?;
-        draft.metadata = req.metadata.clone();
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::embed(&req);
         draft.operation = "embeddings";
-        let limits = Waits::new(self.inner.models.get(&req.model), None);
-        let call = self.attempts(&mut draft, limits, move |mut provider, d: Deployment| {
-            let call = ProviderEmbedRequest {
-                provider: d.provider,
-                upstream_model: d.upstream_model,
-                request: Some(req.clone()),
-            };
-            let id = id.clone();
-            async move { provider.embed(outgoing(call, &id)).await }
-        });
+        let call = self.attempts(
+            table,
+            &mut draft,
+            limits,
+            move |mut provider, d: Deployment| {
+                let call = ProviderEmbedRequest {
+                    provider: d.provider,
+                    upstream_model: d.upstream_model,
+                    request: Some(req.clone()),
+                };
+                let id = id.clone();
+                async move { provider.embed(outgoing(call, &id)).await }
+            },
+        );
         let drain = self.inner.drain_timeout;
         unary(draft, call, self.inner.usage.clone(), drain, prompt).await
     }
@@ -649,20 +765,65 @@ impl Gateway for Router {
     ) -> Result<Response<ListModelsResponse>, Status> {
         let id = request_id(&request);
         let principal = self.admit(request.metadata(), &id, "").await?;
-        let models = self
-            .inner
-            .models
+        let table = self.inner.models.load();
+        let models = table
             .iter()
+            // A wildcard stands for names it cannot list.
+            .filter(|m| !m.name.ends_with('*'))
             .filter(|m| {
                 switchyard_policy::model_allowed(&principal.allowed_models, &m.name)
                     && switchyard_policy::model_allowed(&principal.tenant_allowed_models, &m.name)
             })
             .map(|m| Model {
                 id: m.name.clone(),
-                created: self.inner.models.created,
+                created: table.created,
                 owned_by: m.owned_by.clone(),
             })
             .collect();
         Ok(Response::new(ListModelsResponse { models }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::{Instant, sleep};
+
+    use super::*;
+
+    /// An attempt answering after `after`.
+    async fn answer(after: Duration) -> Result<(), Status> {
+        sleep(after).await;
+        Ok(())
+    }
+
+    fn timed_out(result: Result<(), Status>) -> bool {
+        matches!(result, Err(s) if ApiError::from_status(&s).code == ErrorCode::UpstreamTimeout)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_is_bounded_by_its_first_token_limit_and_what_is_left_of_the_total() {
+        let secs = Duration::from_secs;
+        let waits = Waits {
+            first_token: Some(secs(2)),
+            stall: None,
+            deadline: Some(Instant::now() + secs(5)),
+        };
+        assert!(waits.bound(answer(secs(1))).await.is_ok());
+        let started = Instant::now();
+        assert!(timed_out(waits.bound(answer(secs(3))).await));
+        assert_eq!(started.elapsed(), secs(2));
+        // 3 s have passed: 2 s of the total are left, and the first-token limit
+        // no longer binds.
+        assert!(timed_out(waits.bound(answer(secs(60))).await));
+        assert_eq!(started.elapsed(), secs(4));
+        // Past the deadline, an attempt is not even started.
+        sleep(secs(1)).await;
+        let started = Instant::now();
+        assert!(timed_out(waits.bound(answer(Duration::ZERO)).await));
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // No limits: as long as it takes.
+        assert!(Waits::default().bound(answer(secs(3600))).await.is_ok());
     }
 }

@@ -2,13 +2,21 @@
 //! requests in flight and recent latency. Shared by all requests of the router;
 //! the strategies read it and every attempt reports to it.
 //!
-//! Breaker: `router.breaker_failures` consecutive retryable failures (or one 429
-//! with a `retry-after`) open it; requests then skip the deployment until the
-//! cooldown (`router.breaker_cooldown_ms`, or the provider's longer `retry-after`)
-//! ends. The next request after that is a probe: while it runs, others still skip
-//! the deployment; its success closes the breaker, its failure opens it again. Any
-//! answer from the provider, even a refusal of the request, counts as the
-//! deployment being up.
+//! Breaker: `router.breaker_failures` consecutive retryable failures, a failure
+//! rate of at least `router.breaker_failure_rate_percent` over the last
+//! `router.breaker_window_ms` (once `router.breaker_min_requests` attempts fell in
+//! it), or one 429 with a `retry-after` open it; requests then skip the deployment
+//! until the cooldown (`router.breaker_cooldown_ms`, or the provider's longer
+//! `retry-after`) ends. The next request after that is a probe: while it runs,
+//! others still skip the deployment; its success closes the breaker, its failure
+//! opens it again. Any answer from the provider, even a refusal of the request,
+//! counts as the deployment being up.
+//!
+//! The failure-rate window is a ring of [`WINDOW_BUCKETS`] buckets, each a tenth
+//! of the window, counting successes and failures: a report touches one bucket
+//! and the verdict sums ten, so both are O(1) and nothing is allocated per
+//! request. The window therefore slides in steps of a tenth. A breaker closing
+//! after a successful probe starts a fresh window.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +28,9 @@ use crate::models::Deployment;
 
 /// Weight of the newest latency in the moving average.
 const EWMA_ALPHA: f64 = 0.2;
+
+/// Buckets of the failure-rate window (each a tenth of it).
+const WINDOW_BUCKETS: usize = 10;
 
 /// Whether a deployment may be tried now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +59,93 @@ pub enum Report {
     Failed { cooldown: Option<Duration> },
 }
 
+/// What this router knows of one deployment, for the admin API.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Described {
+    /// `closed`, `open` or `probing`.
+    pub breaker: &'static str,
+    /// While open: until the next probe.
+    pub open_for: Duration,
+    /// Consecutive retryable failures.
+    pub consecutive_failures: u32,
+    /// Requests in flight from this router.
+    pub in_flight: u32,
+    /// Moving average of answer latency, before the first answer `None`.
+    pub latency_ms: Option<f64>,
+    /// Attempts in the failure-rate window (0 when the rate is off).
+    pub window_attempts: u32,
+    /// Percent of them that failed; `None` without any (or with the rate off).
+    pub failure_rate_percent: Option<f64>,
+}
+
+/// The failure-rate rule (`router.breaker_failure_rate_percent`, ...).
+#[derive(Debug, Clone, Copy)]
+struct FailureRate {
+    /// 1..=100.
+    percent: u32,
+    /// At least 1.
+    min_requests: u32,
+    /// A tenth of the window, never zero.
+    bucket: Duration,
+}
+
+/// Attempts that ended in one tenth of the window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    /// Which tenth (counted in bucket widths since [`Health`] was made).
+    epoch: u64,
+    ok: u32,
+    failed: u32,
+}
+
+/// The failure-rate window: a ring of buckets indexed by `epoch % WINDOW_BUCKETS`.
+#[derive(Debug, Default)]
+struct Window {
+    buckets: [Bucket; WINDOW_BUCKETS],
+}
+
+impl Window {
+    /// Counts an attempt that ended in tenth `epoch`.
+    fn record(&mut self, epoch: u64, failed: bool) {
+        let slot = &mut self.buckets[(epoch % WINDOW_BUCKETS as u64) as usize];
+        if slot.epoch > epoch {
+            // Ended a whole window before a report already counted (a racing
+            // report's clock): too old to matter.
+            return;
+        }
+        if slot.epoch != epoch {
+            // A stale tenth (a whole window ago or more): start it over.
+            *slot = Bucket {
+                epoch,
+                ok: 0,
+                failed: 0,
+            };
+        }
+        if failed {
+            slot.failed = slot.failed.saturating_add(1);
+        } else {
+            slot.ok = slot.ok.saturating_add(1);
+        }
+    }
+
+    /// Attempts and failures in the window ending with tenth `epoch`.
+    fn counts(&self, epoch: u64) -> (u32, u32) {
+        self.buckets
+            .iter()
+            .filter(|b| b.epoch <= epoch && epoch - b.epoch < WINDOW_BUCKETS as u64)
+            .fold((0u32, 0u32), |(total, failed), b| {
+                (
+                    total.saturating_add(b.ok).saturating_add(b.failed),
+                    failed.saturating_add(b.failed),
+                )
+            })
+    }
+
+    fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     failures: u32,
@@ -57,6 +155,7 @@ struct State {
     probing: bool,
     latency_us: Option<f64>,
     in_flight: u32,
+    window: Window,
 }
 
 /// An attempt in progress (see [`Health::begin`]).
@@ -68,9 +167,14 @@ pub struct Running<'a> {
 
 impl Running<'_> {
     /// The attempt ended so.
-    pub fn end(mut self, report: Report) {
+    pub fn end(self, report: Report) {
+        self.end_at(report, Instant::now());
+    }
+
+    /// The attempt ended so, at `now`.
+    fn end_at(mut self, report: Report, now: Instant) {
         self.ended = true;
-        self.health.end(self.deployment, report);
+        self.health.end(self.deployment, report, now);
     }
 }
 
@@ -88,6 +192,10 @@ pub struct Health {
     states: Mutex<HashMap<(String, String), State>>,
     failures_to_open: u32,
     cooldown: Duration,
+    /// Off unless [`Health::with_failure_rate`] turned it on.
+    rate: Option<FailureRate>,
+    /// Where window tenths are counted from.
+    origin: Instant,
 }
 
 fn key(d: &Deployment) -> (String, String) {
@@ -102,7 +210,21 @@ impl Health {
             states: Mutex::new(HashMap::new()),
             failures_to_open: failures_to_open.max(1),
             cooldown,
+            rate: None,
+            origin: Instant::now(),
         }
+    }
+
+    /// Also opens a breaker when at least `percent` of the attempts that ended in
+    /// the last `window` failed, once there were at least `min_requests` of them.
+    /// `percent` 0 (or an empty window) leaves the rule off.
+    pub fn with_failure_rate(mut self, percent: u32, min_requests: u32, window: Duration) -> Self {
+        self.rate = (percent > 0 && !window.is_zero()).then(|| FailureRate {
+            percent: percent.min(100),
+            min_requests: min_requests.max(1),
+            bucket: (window / WINDOW_BUCKETS as u32).max(Duration::from_nanos(1)),
+        });
+        self
     }
 
     fn states(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), State>> {
@@ -111,8 +233,18 @@ impl Health {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The window tenth `now` falls in.
+    fn epoch(&self, rate: &FailureRate, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since / rate.bucket.as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Whether `d` may be tried now; a `Probe` answer makes this request the probe.
     pub fn gate(&self, d: &Deployment) -> Gate {
+        self.gate_at(d, Instant::now())
+    }
+
+    fn gate_at(&self, d: &Deployment, now: Instant) -> Gate {
         let mut states = self.states();
         let Some(state) = states.get_mut(&key(d)) else {
             return Gate::Closed;
@@ -120,7 +252,6 @@ impl Health {
         let Some(until) = state.open_until else {
             return Gate::Closed;
         };
-        let now = Instant::now();
         if now < until {
             return Gate::Open {
                 retry_in: until - now,
@@ -164,39 +295,61 @@ impl Health {
         }
     }
 
-    fn end(&self, d: &Deployment, report: Report) {
+    fn end(&self, d: &Deployment, report: Report, now: Instant) {
+        let epoch = self.rate.as_ref().map(|r| self.epoch(r, now));
         let mut states = self.states();
         let state = states.entry(key(d)).or_default();
         state.in_flight = state.in_flight.saturating_sub(1);
         let was_open = state.open_until.is_some();
         state.probing = false;
         match report {
-            Report::Answered(latency) => {
-                let us = latency.as_secs_f64() * 1e6;
-                state.latency_us = Some(match state.latency_us {
-                    Some(avg) => avg + EWMA_ALPHA * (us - avg),
-                    None => us,
-                });
+            Report::Answered(_) | Report::Refused => {
+                if let Report::Answered(latency) = report {
+                    let us = latency.as_secs_f64() * 1e6;
+                    state.latency_us = Some(match state.latency_us {
+                        Some(avg) => avg + EWMA_ALPHA * (us - avg),
+                        None => us,
+                    });
+                }
                 state.failures = 0;
                 state.open_until = None;
-            }
-            Report::Refused => {
-                state.failures = 0;
-                state.open_until = None;
+                if was_open {
+                    // Back up: what failed before the breaker opened is history.
+                    state.window.reset();
+                } else if let Some(epoch) = epoch {
+                    state.window.record(epoch, false);
+                }
             }
             Report::Failed { cooldown } => {
                 state.failures = state.failures.saturating_add(1);
-                let tripped = state.failures >= self.failures_to_open || was_open;
+                let by_rate = match (&self.rate, epoch) {
+                    (Some(rate), Some(epoch)) => {
+                        state.window.record(epoch, true);
+                        let (total, failed) = state.window.counts(epoch);
+                        total >= rate.min_requests
+                            && u64::from(failed) * 100 >= u64::from(rate.percent) * u64::from(total)
+                    }
+                    _ => false,
+                };
+                let consecutive = state.failures >= self.failures_to_open;
+                let tripped = consecutive || by_rate || was_open;
                 if cooldown.is_some() || tripped {
                     let wait = cooldown.unwrap_or(self.cooldown).max(if tripped {
                         self.cooldown
                     } else {
                         Duration::ZERO
                     });
-                    state.open_until = Some(Instant::now() + wait);
+                    state.open_until = Some(now + wait);
                     state.rate_limited = cooldown.is_some() && !tripped;
                     if !was_open {
-                        tracing::warn!(provider = %d.provider, model = %d.upstream_model, cooldown_ms = wait.as_millis() as u64, "circuit breaker opened");
+                        let reason = if consecutive {
+                            "consecutive failures"
+                        } else if by_rate {
+                            "failure rate"
+                        } else {
+                            "rate limited"
+                        };
+                        tracing::warn!(provider = %d.provider, model = %d.upstream_model, cooldown_ms = wait.as_millis() as u64, reason, "circuit breaker opened");
                         metrics::counter!(names::BREAKER_OPENED, "provider" => d.provider.clone(), "model" => d.upstream_model.clone()).increment(1);
                     }
                 }
@@ -209,27 +362,42 @@ impl Health {
         }
     }
 
-    /// What this router knows of `d`, for the admin API: breaker (`closed`,
-    /// `open`, `probing`), time until the next probe, consecutive failures,
-    /// requests in flight and the latency average.
-    pub fn describe(&self, d: &Deployment) -> (&'static str, Duration, u32, u32, Option<f64>) {
+    /// What this router knows of `d`, for the admin API.
+    pub fn describe(&self, d: &Deployment) -> Described {
+        self.describe_at(d, Instant::now())
+    }
+
+    fn describe_at(&self, d: &Deployment, now: Instant) -> Described {
         let states = self.states();
         let Some(s) = states.get(&key(d)) else {
-            return ("closed", Duration::ZERO, 0, 0, None);
+            return Described {
+                breaker: "closed",
+                open_for: Duration::ZERO,
+                consecutive_failures: 0,
+                in_flight: 0,
+                latency_ms: None,
+                window_attempts: 0,
+                failure_rate_percent: None,
+            };
         };
-        let now = Instant::now();
         let (breaker, open_for) = match s.open_until {
             None => ("closed", Duration::ZERO),
             Some(_) if s.probing => ("probing", Duration::ZERO),
             Some(until) => ("open", until.saturating_duration_since(now)),
         };
-        (
+        let (total, failed) = self
+            .rate
+            .as_ref()
+            .map_or((0, 0), |r| s.window.counts(self.epoch(r, now)));
+        Described {
             breaker,
             open_for,
-            s.failures,
-            s.in_flight,
-            s.latency_us.map(|us| us / 1_000.0),
-        )
+            consecutive_failures: s.failures,
+            in_flight: s.in_flight,
+            latency_ms: s.latency_us.map(|us| us / 1_000.0),
+            window_attempts: total,
+            failure_rate_percent: (total > 0).then(|| f64::from(failed) * 100.0 / f64::from(total)),
+        }
     }
 
     /// Requests in flight on `d` from this router.
@@ -242,7 +410,6 @@ impl Health {
         self.states().get(&key(d)).and_then(|s| s.latency_us)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +421,7 @@ mod tests {
             weight: 1,
             price: switchyard_pricing::Price::default(),
             tags: Default::default(),
+            context_window: None,
         }
     }
 
@@ -319,5 +487,99 @@ mod tests {
         let avg = h.latency_us(&d).unwrap();
         assert!((avg - 12_000.0).abs() < 1.0, "{avg}");
         assert_eq!(h.in_flight(&d), 0);
+    }
+
+    /// Reports `n` attempts on `d` ending at `at`, failed or answered.
+    fn report(h: &Health, d: &Deployment, at: Instant, n: usize, failed: bool) {
+        for _ in 0..n {
+            let report = if failed {
+                Report::Failed { cooldown: None }
+            } else {
+                Report::Answered(Duration::from_millis(5))
+            };
+            h.begin(d).end_at(report, at);
+        }
+    }
+
+    #[test]
+    fn opens_on_a_failure_rate_once_enough_attempts_fell_in_the_window() {
+        // Consecutive failures never trip here (threshold 1000): only the rate.
+        let h = Health::new(1000, Duration::from_secs(30)).with_failure_rate(
+            50,
+            6,
+            Duration::from_secs(10),
+        );
+        let d = dep("m");
+        let t0 = Instant::now();
+        report(&h, &d, t0, 3, false);
+        report(&h, &d, t0, 2, true);
+        // 2 of 5: too few attempts, and under half.
+        assert_eq!(h.gate_at(&d, t0), Gate::Closed);
+        let seen = h.describe_at(&d, t0);
+        assert_eq!(seen.window_attempts, 5);
+        assert_eq!(seen.failure_rate_percent, Some(40.0));
+        // 3 of 6: half failed, with enough attempts: open, for the cooldown.
+        report(&h, &d, t0, 1, true);
+        assert!(matches!(
+            h.gate_at(&d, t0),
+            Gate::Open { retry_in, rate_limited: false } if retry_in == Duration::from_secs(30)
+        ));
+        assert_eq!(h.describe_at(&d, t0).breaker, "open");
+        // The cooldown ends: one probe; its success closes the breaker and starts
+        // a fresh window, so one more failure does not reopen it.
+        let later = t0 + Duration::from_secs(31);
+        assert_eq!(h.gate_at(&d, later), Gate::Probe);
+        report(&h, &d, later, 1, false);
+        assert_eq!(h.gate_at(&d, later), Gate::Closed);
+        let seen = h.describe_at(&d, later);
+        assert_eq!((seen.breaker, seen.window_attempts), ("closed", 0));
+        assert_eq!(seen.failure_rate_percent, None);
+        report(&h, &d, later, 1, true);
+        assert_eq!(h.gate_at(&d, later), Gate::Closed);
+    }
+
+    #[test]
+    fn the_failure_rate_window_slides() {
+        let h = Health::new(1000, Duration::from_secs(30)).with_failure_rate(
+            50,
+            4,
+            Duration::from_secs(10),
+        );
+        let d = dep("m");
+        let t0 = Instant::now();
+        report(&h, &d, t0, 3, true);
+        // Within the window the old failures still count...
+        let mid = t0 + Duration::from_secs(5);
+        assert_eq!(h.describe_at(&d, mid).window_attempts, 3);
+        // ...a window later they are gone: these four (one failed) alone count.
+        let next = t0 + Duration::from_secs(11);
+        report(&h, &d, next, 3, false);
+        report(&h, &d, next, 1, true);
+        assert_eq!(h.gate_at(&d, next), Gate::Closed);
+        let seen = h.describe_at(&d, next);
+        assert_eq!(seen.window_attempts, 4);
+        assert_eq!(seen.failure_rate_percent, Some(25.0));
+        // Failures spread over the window add up: 3 of 6 within 10 s.
+        let last = next + Duration::from_secs(9);
+        report(&h, &d, last, 2, true);
+        assert!(matches!(h.gate_at(&d, last), Gate::Open { .. }));
+    }
+
+    #[test]
+    fn a_zero_percent_leaves_the_failure_rate_off() {
+        let h = Health::new(1000, Duration::from_secs(30)).with_failure_rate(
+            0,
+            1,
+            Duration::from_secs(10),
+        );
+        let d = dep("m");
+        let t0 = Instant::now();
+        for _ in 0..50 {
+            report(&h, &d, t0, 1, true);
+            report(&h, &d, t0, 1, false);
+        }
+        assert_eq!(h.gate_at(&d, t0), Gate::Closed);
+        let seen = h.describe_at(&d, t0);
+        assert_eq!((seen.window_attempts, seen.failure_rate_percent), (0, None));
     }
 }

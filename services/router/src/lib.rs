@@ -20,6 +20,7 @@ mod record;
 mod retry;
 mod routes;
 mod stream;
+mod trailers;
 mod usage;
 mod validate;
 
@@ -33,6 +34,7 @@ pub use models::{Deployment, ModelEntry, ModelTable};
 pub use outbox::Outbox;
 pub use pricing::{ResolvedPrices, resolve as resolve_prices};
 pub use routes::RoutesView;
+pub use trailers::ServedTrailers;
 pub use usage::{ShippingTask, UsageShipper, UsageSink};
 
 use admission::Admission;
@@ -122,7 +124,6 @@ pub fn build(
         clients.provider,
         ModelTable::from_config(config, &prices),
         sink,
-        prices.version,
         Duration::from_millis(config.router.stream_drain_timeout_ms),
         admission.clone(),
         config.router.estimate_max_tokens,
@@ -138,6 +139,11 @@ pub fn build(
         health::Health::new(
             config.router.breaker_failures,
             Duration::from_millis(config.router.breaker_cooldown_ms),
+        )
+        .with_failure_rate(
+            config.router.breaker_failure_rate_percent,
+            config.router.breaker_min_requests,
+            Duration::from_millis(config.router.breaker_window_ms),
         ),
     );
     Ok((router, Background { shipper, admission }))
@@ -185,6 +191,17 @@ pub async fn serve(
     config: &Config,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
+    serve_following(listener, config, None, shutdown).await
+}
+
+/// [`serve`], applying the routing configs published on `updates` (a reload)
+/// while it runs.
+pub async fn serve_following(
+    listener: TcpListener,
+    config: &Config,
+    updates: Option<switchyard_bootstrap::ConfigUpdates>,
+    shutdown: CancellationToken,
+) -> Result<(), RouterError> {
     let clients = Clients {
         auth: connect_lazy("router.auth_url", &config.router.auth_url)?,
         provider: connect_lazy("router.provider_url", &config.router.provider_url)?,
@@ -192,6 +209,9 @@ pub async fn serve(
         quota: quota_shards(config)?,
     };
     let (router, shipper) = build(config, clients, shutdown.clone())?;
+    if let Some(updates) = updates {
+        router.follow(updates, shutdown.clone());
+    }
     let view = RoutesView::new(
         router.clone(),
         switchyard_grpc::AdminToken::from_config(&config.admin),

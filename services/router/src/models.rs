@@ -1,11 +1,12 @@
 //! The model table: names clients ask for → deployments, and how one is picked.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use switchyard_config::{Config, Sticky, Strategy, TimeoutsConfig};
-use switchyard_pricing::Price;
+use switchyard_pricing::{Price, PriceTable};
 
 use crate::health::Health;
 use crate::pricing::ResolvedPrices;
@@ -23,6 +24,8 @@ pub struct Deployment {
     pub price: Price,
     /// The request tags it is for (empty: any request).
     pub tags: BTreeMap<String, String>,
+    /// The most tokens it takes (prompt plus `max_tokens`), when configured.
+    pub context_window: Option<u64>,
 }
 
 /// A model name clients ask for.
@@ -44,6 +47,9 @@ pub struct ModelEntry {
     pub timeouts: TimeoutsConfig,
     /// Sticky assignment of the weighted pick, when configured.
     pub sticky: Option<Sticky>,
+    /// When an attempt has not answered by then, a second one starts on the
+    /// next deployment in line (`hedge_after_ms`; see `attempts.rs`).
+    pub hedge_after: Option<std::time::Duration>,
     strategy: Strategy,
 }
 
@@ -56,6 +62,9 @@ pub struct RouteInput<'a> {
     pub key: &'a str,
     /// The request's `user`, if any.
     pub user: &'a str,
+    /// The tokens it needs of a context window (prompt plus `max_tokens`),
+    /// counted only when some deployment declares a `context_window`.
+    pub need: Option<u64>,
 }
 
 /// An owned [`RouteInput`], kept with a request for the fallback models it may
@@ -68,6 +77,8 @@ pub struct RouteKey {
     pub key: String,
     /// The request's `user`, or "".
     pub user: String,
+    /// See [`RouteInput::need`].
+    pub need: Option<u64>,
 }
 
 impl RouteKey {
@@ -77,11 +88,17 @@ impl RouteKey {
             tags: &self.tags,
             key: &self.key,
             user: &self.user,
+            need: self.need,
         }
     }
 }
 
 impl RouteInput<'_> {
+    /// Whether `d`'s context window is too small for this request.
+    pub fn too_big_for(&self, d: &Deployment) -> bool {
+        matches!((self.need, d.context_window), (Some(need), Some(window)) if need > window)
+    }
+
     /// A request with no tags from no one (tests, listings).
     pub fn none() -> RouteInput<'static> {
         static EMPTY: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
@@ -89,6 +106,7 @@ impl RouteInput<'_> {
             tags: EMPTY.get_or_init(HashMap::new),
             key: "",
             user: "",
+            need: None,
         }
     }
 }
@@ -233,8 +251,17 @@ impl ModelEntry {
 pub struct ModelTable {
     by_name: HashMap<String, usize>,
     entries: Vec<ModelEntry>,
+    /// Wildcard entries (`openai/*`), longest prefix first.
+    wildcards: Vec<usize>,
+    /// Per entry and deployment, the vendor pricing what a wildcard passes
+    /// through (see `ResolvedPrices::passthrough`).
+    passthrough: Vec<Vec<Option<String>>>,
+    prices: PriceTable,
+    context_windows: bool,
     /// When this table was built (listed as `created`).
     pub created: i64,
+    /// The price table's version, recorded with each usage record.
+    pub price_version: String,
 }
 
 impl ModelTable {
@@ -253,6 +280,7 @@ impl ModelTable {
                 content_filter_fallback: m.content_filter_fallback.clone(),
                 timeouts: m.timeouts,
                 sticky: m.sticky,
+                hedge_after: m.hedge_after_ms.map(std::time::Duration::from_millis),
                 strategy: m.strategy,
                 deployments: m
                     .deployments
@@ -264,6 +292,7 @@ impl ModelTable {
                         weight: d.weight,
                         price: prices.prices[i][j],
                         tags: d.tags.clone(),
+                        context_window: d.context_window,
                     })
                     .collect(),
             })
@@ -273,6 +302,17 @@ impl ModelTable {
             .enumerate()
             .map(|(i, e)| (e.name.clone(), i))
             .collect();
+        let mut wildcards: Vec<usize> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.name.ends_with('*'))
+            .map(|(i, _)| i)
+            .collect();
+        wildcards.sort_by_key(|&i| std::cmp::Reverse(entries[i].name.len()));
+        let context_windows = entries
+            .iter()
+            .flat_map(|e| &e.deployments)
+            .any(|d| d.context_window.is_some());
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
@@ -281,15 +321,79 @@ impl ModelTable {
             by_name,
             entries,
             created,
+            price_version: prices.version.clone(),
+            wildcards,
+            passthrough: prices.passthrough.clone(),
+            prices: prices.table.clone(),
+            context_windows,
         }
     }
 
-    /// The entry for a name.
-    pub fn get(&self, name: &str) -> Option<&ModelEntry> {
-        self.by_name.get(name).map(|&i| &self.entries[i])
+    /// The entry for a name: the entry of that exact name, else the wildcard with
+    /// the longest matching prefix, its deployments naming the model the `*`
+    /// matched and priced by it. `None` also when the table prices none of the
+    /// models a wildcard passes the name through to (never billed at zero).
+    pub fn get(&self, name: &str) -> Option<Cow<'_, ModelEntry>> {
+        if let Some(&i) = self.by_name.get(name) {
+            return Some(Cow::Borrowed(&self.entries[i]));
+        }
+        let (i, rest) = self.wildcard(name)?;
+        let pattern = &self.entries[i];
+        let deployments: Vec<Deployment> = pattern
+            .deployments
+            .iter()
+            .zip(&self.passthrough[i])
+            .filter_map(|(d, vendor)| {
+                let upstream_model = d.upstream_model.replace('*', rest);
+                let price = match vendor {
+                    Some(vendor) => self.prices.lookup(vendor, &upstream_model)?,
+                    None => d.price,
+                };
+                Some(Deployment {
+                    upstream_model,
+                    price,
+                    ..d.clone()
+                })
+            })
+            .collect();
+        if deployments.is_empty() {
+            return None;
+        }
+        Some(Cow::Owned(ModelEntry {
+            name: name.to_string(),
+            deployments,
+            ..pattern.clone()
+        }))
     }
 
-    /// Every entry, in config order.
+    /// Whether any deployment declares a `context_window` (only then are
+    /// prompts counted against one).
+    pub fn has_context_windows(&self) -> bool {
+        self.context_windows
+    }
+
+    /// The wildcard entry serving `name` and the part its `*` matches.
+    fn wildcard<'n>(&self, name: &'n str) -> Option<(usize, &'n str)> {
+        self.wildcards.iter().find_map(|&i| {
+            let prefix = self.entries[i].name.strip_suffix('*')?;
+            name.strip_prefix(prefix)
+                .filter(|rest| !rest.is_empty())
+                .map(|rest| (i, rest))
+        })
+    }
+
+    /// The wildcard `name` matches though no price is known for what it passes
+    /// through, for the error that says so.
+    pub fn unpriced_wildcard(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(_) => None,
+            None => self
+                .wildcard(name)
+                .map(|(i, _)| self.entries[i].name.as_str()),
+        }
+    }
+
+    /// Every entry, in config order (wildcards included, as configured).
     pub fn iter(&self) -> impl Iterator<Item = &ModelEntry> {
         self.entries.iter()
     }
@@ -331,9 +435,8 @@ deployments = [{ provider = "b", model = "y" }, { provider = "a", model = "x" }]
             table.get("o").unwrap().plan(&h, RouteInput::none())[0].provider,
             "b"
         );
-        let plan: Vec<&str> = table
-            .get("o")
-            .unwrap()
+        let o = table.get("o").unwrap();
+        let plan: Vec<&str> = o
             .plan(
                 &Health::new(1, std::time::Duration::ZERO),
                 RouteInput::none(),
@@ -383,14 +486,67 @@ deployments = [{ provider = "a", model = "dear", price = { input_per_million = "
             .map(|d| d.upstream_model.as_str())
             .collect();
         assert_eq!(order, ["y", "x"]);
-        let order: Vec<&str> = table
-            .get("cheap")
-            .unwrap()
+        let cheap = table.get("cheap").unwrap();
+        let order: Vec<&str> = cheap
             .plan(&health, RouteInput::none())
             .iter()
             .map(|d| d.upstream_model.as_str())
             .collect();
         assert_eq!(order, ["cheap", "dear"]);
         assert_eq!(table.iter().count(), 2);
+    }
+
+    #[test]
+    fn wildcards_pass_the_name_through_and_price_it() {
+        let config = switchyard_config::load_str(
+            r#"
+version = 1
+[[providers]]
+name = "openai"
+kind = "openai"
+api_key_env = "CARGO_PKG_NAME"
+[[providers]]
+name = "local"
+kind = "mock"
+[[models]]
+name = "openai/*"
+deployments = [{ provider = "openai", model = "*" }]
+[[models]]
+name = "openai/gpt-4o-mini"
+deployments = [{ provider = "local", model = "pinned" }]
+[[models]]
+name = "*"
+deployments = [{ provider = "local", model = "local-*", price = { input_per_million = "1", output_per_million = "2" } }]
+"#,
+        )
+        .unwrap();
+        let prices = crate::pricing::resolve(&config).unwrap();
+        let table = ModelTable::from_config(&config, &prices);
+        let gpt = table.get("openai/gpt-4o").unwrap();
+        assert_eq!(gpt.name, "openai/gpt-4o");
+        assert_eq!(gpt.deployments[0].upstream_model, "gpt-4o");
+        // Priced by the shipped table, not at zero.
+        assert!(gpt.deployments[0].price.input > 0);
+        // An exact name wins over a wildcard.
+        assert_eq!(
+            table.get("openai/gpt-4o-mini").unwrap().deployments[0].upstream_model,
+            "pinned"
+        );
+        // The longest prefix wins; a deployment's own price applies as is.
+        let other = table.get("llama").unwrap();
+        assert_eq!(other.deployments[0].upstream_model, "local-llama");
+        assert_eq!(other.deployments[0].price.input, 1_000_000);
+        // No price known: not routed, and the error can say why.
+        assert!(table.get("openai/no-such-model").is_none());
+        assert_eq!(
+            table.unpriced_wildcard("openai/no-such-model"),
+            Some("openai/*")
+        );
+        assert_eq!(table.unpriced_wildcard("openai/gpt-4o"), None);
+        // The bare prefix is no name under `openai/*`: the catch-all takes it.
+        assert_eq!(
+            table.get("openai/").unwrap().deployments[0].upstream_model,
+            "local-openai/"
+        );
     }
 }

@@ -14,8 +14,15 @@ use crate::RouterError;
 /// The price of every deployment, in config order (`[models][deployments]`), and the
 /// version string recorded with each usage record.
 pub struct ResolvedPrices {
-    /// `prices[i][j]` is the price of `models[i].deployments[j]`.
+    /// `prices[i][j]` is the price of `models[i].deployments[j]` (a placeholder
+    /// for wildcard deployments priced per request: see `passthrough`).
     pub prices: Vec<Vec<Price>>,
+    /// `passthrough[i][j]`: the vendor whose table prices each model a wildcard
+    /// deployment (`model = "*"`, no `price`) passes through, looked up per
+    /// request in `table`.
+    pub passthrough: Vec<Vec<Option<String>>>,
+    /// The price table with the config's overrides.
+    pub table: PriceTable,
     /// The table version, plus a hash of deployment-level prices when any are set.
     pub version: String,
 }
@@ -31,8 +38,10 @@ pub fn resolve(config: &Config) -> Result<ResolvedPrices, RouterError> {
     let mut explicit = Fnv::default();
     let mut any_explicit = false;
     let mut prices = Vec::with_capacity(config.models.len());
+    let mut passthrough = Vec::with_capacity(config.models.len());
     for (i, model) in config.models.iter().enumerate() {
         let mut row = Vec::with_capacity(model.deployments.len());
+        let mut vendors = vec![None; model.deployments.len()];
         for (j, d) in model.deployments.iter().enumerate() {
             let price = if let Some(p) = &d.price {
                 any_explicit = true;
@@ -50,6 +59,12 @@ pub fn resolve(config: &Config) -> Result<ResolvedPrices, RouterError> {
                         )
                     },
                 );
+                if d.model.contains('*') {
+                    // Priced per request, by the model the name passes through.
+                    vendors[j] = Some(vendor);
+                    row.push(Price::default());
+                    continue;
+                }
                 table
                     .lookup(&vendor, &d.model)
                     .ok_or_else(|| RouterError::Pricing {
@@ -66,13 +81,19 @@ pub fn resolve(config: &Config) -> Result<ResolvedPrices, RouterError> {
             row.push(price);
         }
         prices.push(row);
+        passthrough.push(vendors);
     }
     let version = if any_explicit {
         format!("{}+dep-{:016x}", table.version(), explicit.0)
     } else {
         table.version().to_string()
     };
-    Ok(ResolvedPrices { prices, version })
+    Ok(ResolvedPrices {
+        prices,
+        passthrough,
+        table,
+        version,
+    })
 }
 
 /// FNV-1a: a stable hash for the version string (not for security).

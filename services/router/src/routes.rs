@@ -1,6 +1,6 @@
 //! The `RouteAdmin` gRPC service: the router's routes and what it knows of each
-//! deployment's health (breaker, in flight, latency), for operators (`switchyard
-//! routes`, `GET /admin/v1/routes`). Admin token required.
+//! deployment's health (breaker, failure rate, in flight, latency), for operators
+//! (`switchyard routes`, `GET /admin/v1/routes`). Admin token required.
 
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::gateway::v1::route_admin_server::{RouteAdmin, RouteAdminServer};
@@ -57,17 +57,19 @@ impl RouteAdmin for RoutesView {
                     .deployments
                     .iter()
                     .map(|d| {
-                        let (breaker, open_for, failures, in_flight, latency_ms) =
-                            health.describe(d);
+                        let seen = health.describe(d);
                         DeploymentState {
                             provider: d.provider.clone(),
                             upstream_model: d.upstream_model.clone(),
                             weight: d.weight,
-                            breaker: breaker.to_string(),
-                            open_for_ms: u64::try_from(open_for.as_millis()).unwrap_or(u64::MAX),
-                            consecutive_failures: failures,
-                            in_flight,
-                            latency_ms,
+                            breaker: seen.breaker.to_string(),
+                            open_for_ms: u64::try_from(seen.open_for.as_millis())
+                                .unwrap_or(u64::MAX),
+                            consecutive_failures: seen.consecutive_failures,
+                            in_flight: seen.in_flight,
+                            latency_ms: seen.latency_ms,
+                            window_attempts: seen.window_attempts,
+                            failure_rate_percent: seen.failure_rate_percent,
                         }
                     })
                     .collect(),

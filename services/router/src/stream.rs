@@ -16,7 +16,9 @@ use switchyard_proto::types::v1::{ChatChunk, Usage};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio::sync::mpsc;
 use tonic::Status;
+use tonic::metadata::MetadataMap;
 
+use crate::gateway::Served;
 use crate::record::Draft;
 use crate::usage::UsageSink;
 
@@ -167,11 +169,35 @@ impl Relay {
             (Some(err), false) => (Outcome::Error, err.code.reason().to_string()),
             (None, false) => (Outcome::Ok, String::new()),
         };
-        self.usage
-            .record(self.draft.finish(&usage, outcome, &reason, ttft_us))
-            .await;
-        if let Some(item) = held {
-            let _ = tx.send(item).await;
+        let record = self.draft.finish(&usage, outcome, &reason, ttft_us);
+        // The stream's trailers say what served it and what it cost.
+        let served = Served::of(&record).metadata();
+        self.usage.record(record).await;
+        if drain_until.is_some() {
+            return;
+        }
+        match held {
+            Some(Err(status)) => {
+                let mut metadata = status.metadata().clone().into_headers();
+                metadata.extend(served.into_headers());
+                // The error details (ErrorInfo, RetryInfo) stay.
+                let status = Status::with_details_and_metadata(
+                    status.code(),
+                    status.message(),
+                    bytes::Bytes::copy_from_slice(status.details()),
+                    MetadataMap::from_headers(metadata),
+                );
+                let _ = tx.send(Err(status)).await;
+            }
+            held => {
+                if let Some(item) = held {
+                    let _ = tx.send(item).await;
+                }
+                // An OK status ends the stream normally, with these trailers.
+                let _ = tx
+                    .send(Err(Status::with_metadata(tonic::Code::Ok, "", served)))
+                    .await;
+            }
         }
     }
 }
@@ -247,6 +273,7 @@ mod tests {
             weight: 1,
             price: Default::default(),
             tags: Default::default(),
+            context_window: None,
         };
         let principal = Principal {
             tenant: "t".into(),
@@ -318,6 +345,62 @@ mod tests {
         // Counted by the tokenizer: the prompt kept, and the text that was produced.
         assert_eq!(switchyard_tokens::chat_prompt(&prompt()), 11);
         assert_eq!((record.prompt_tokens, record.completion_tokens), (11, 4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_ends_the_stream_with_a_timeout_and_bills_what_came() {
+        let (mut relay, mut records) = relay();
+        relay.stall = Some(Duration::from_secs(2));
+        let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
+        let (tx, mut rx) = mpsc::channel(8);
+        up_tx.unbounded_send(Ok(chunk(" jumps over"))).unwrap();
+        // Then silence, the upstream still open.
+        let task = tokio::spawn(relay.run(chunk("The quick brown fox"), up_rx, tx));
+        let started = tokio::time::Instant::now();
+        let mut received = Vec::new();
+        while let Some(item) = rx.recv().await {
+            received.push(item);
+        }
+        task.await.unwrap();
+        // Paused time: the 2 s stall elapsed without real waiting.
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(received.len(), 3);
+        let status = received[2].as_ref().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        // The error carries what served the stream and its cost.
+        assert_eq!(status.metadata().get("x-switchyard-provider").unwrap(), "p");
+        assert!(status.metadata().get("x-switchyard-cost-micros").is_some());
+        let record = records.recv().await.unwrap();
+        assert_eq!(record.outcome, Outcome::Error as i32);
+        assert_eq!(record.error_reason, "UPSTREAM_TIMEOUT");
+        assert_eq!((record.prompt_tokens, record.completion_tokens), (11, 6));
+        drop(up_tx);
+    }
+
+    #[tokio::test]
+    async fn a_complete_stream_ends_with_trailers_naming_its_cost() {
+        let (relay, mut records) = relay();
+        let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
+        let (tx, mut rx) = mpsc::channel(8);
+        up_tx.unbounded_send(Ok(usage_chunk(5))).unwrap();
+        drop(up_tx);
+        let task = tokio::spawn(relay.run(chunk("hi"), up_rx, tx));
+        let mut received = Vec::new();
+        while let Some(item) = rx.recv().await {
+            received.push(item);
+        }
+        task.await.unwrap();
+        // The text, the usage chunk, then an OK status: the trailers.
+        assert_eq!(received.len(), 3);
+        assert!(received[1].as_ref().unwrap().usage.is_some());
+        let end = received[2].as_ref().unwrap_err();
+        assert_eq!(end.code(), tonic::Code::Ok);
+        let record = records.recv().await.unwrap();
+        assert_eq!(
+            end.metadata().get("x-switchyard-cost-micros").unwrap(),
+            record.cost_micros.to_string().as_str()
+        );
+        assert_eq!(end.metadata().get("x-switchyard-attempts").unwrap(), "1");
     }
 
     #[tokio::test]

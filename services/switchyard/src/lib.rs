@@ -15,6 +15,7 @@ mod services;
 pub use services::{Service, ServiceSet};
 
 use switchyard_auth::AuthService;
+use switchyard_bootstrap::{Check, ConfigUpdates};
 use switchyard_config::Config;
 use switchyard_grpc::in_process;
 use switchyard_metering::MeteringService;
@@ -155,11 +156,41 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    run_following(config, set, listeners, None, shutdown).await
+}
+
+/// [`run`], with the router and the provider adapter applying the configs
+/// published on `updates` (a reload; see [`reload_checks`]).
+pub async fn run_following(
+    config: &Config,
+    set: &ServiceSet,
+    listeners: Listeners,
+    updates: Option<ConfigUpdates>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
     if set.is_all() {
-        run_all_in_one(config, listeners, shutdown).await
+        run_all_in_one(config, listeners, updates, shutdown).await
     } else {
-        run_subset(config, set, listeners, shutdown).await
+        run_subset(config, set, listeners, updates, shutdown).await
     }
+}
+
+/// What a reloaded config must pass before the services of `set` apply it: the
+/// router prices every deployment, the adapter builds every provider (its
+/// credentials present). All of a process's checks pass, or none applies.
+pub fn reload_checks(set: &ServiceSet) -> Vec<Check> {
+    let mut checks: Vec<Check> = Vec::new();
+    if set.contains(Service::Router) {
+        checks.push(Box::new(|c: &Config| {
+            switchyard_router::Router::check(c).map_err(|e| e.to_string())
+        }));
+    }
+    if set.contains(Service::ProviderAdapter) {
+        checks.push(Box::new(|c: &Config| {
+            ProviderAdapter::check(c).map_err(|e| e.to_string())
+        }));
+    }
+    checks
 }
 
 /// Health names served on the router port in the all-in-one shape.
@@ -175,6 +206,7 @@ const ALL_IN_ONE_HEALTH: &[&str] = &[
 async fn run_all_in_one(
     config: &Config,
     listeners: Listeners,
+    updates: Option<ConfigUpdates>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let edge_listener = listeners.edge.ok_or(ServeError::MissingListener("edge"))?;
@@ -186,12 +218,16 @@ async fn run_all_in_one(
     let adapter = ProviderAdapter::from_config(config)?;
     let clients = Clients {
         auth: in_process(auth.auth_server()),
-        provider: in_process(adapter.into_server()),
+        provider: in_process(adapter.clone().into_server()),
         metering: in_process(metering.metering_server()),
         // One process, one shard: the in-process auth holds every counter.
         quota: vec![("in-process".into(), in_process(auth.quota_server()))],
     };
     let (router, shipper) = switchyard_router::build(config, clients, shutdown.clone())?;
+    if let Some(updates) = updates {
+        router.follow(updates.clone(), shutdown.clone());
+        adapter.follow(updates, shutdown.clone());
+    }
     let routes = tonic::service::Routes::default()
         .add_service(router.gateway_server())
         .add_service(
@@ -216,7 +252,17 @@ async fn run_all_in_one(
         switchyard_edge::serve_with(
             edge_listener,
             &config.edge,
-            in_process(router.gateway_server()),
+            in_process(
+                tonic::service::Routes::default()
+                    .add_service(router.gateway_server())
+                    .add_service(
+                        switchyard_router::RoutesView::new(
+                            router.clone(),
+                            switchyard_grpc::AdminToken::from_config(&config.admin),
+                        )
+                        .server()
+                    )
+            ),
             in_process(metering.query_server()),
             in_process(
                 tonic::service::Routes::default()
@@ -241,12 +287,14 @@ async fn run_subset(
     config: &Config,
     set: &ServiceSet,
     mut listeners: Listeners,
+    updates: Option<ConfigUpdates>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let mut tasks: tokio::task::JoinSet<Result<(), ServeError>> = tokio::task::JoinSet::new();
     for service in set.iter() {
         let config = config.clone();
         let token = shutdown.clone();
+        let updates = updates.clone();
         match service {
             Service::Edge => {
                 let l = listeners
@@ -260,7 +308,9 @@ async fn run_subset(
                     .router
                     .take()
                     .ok_or(ServeError::MissingListener("router"))?;
-                tasks.spawn(async move { Ok(switchyard_router::serve(l, &config, token).await?) });
+                tasks.spawn(async move {
+                    Ok(switchyard_router::serve_following(l, &config, updates, token).await?)
+                });
             }
             Service::Auth => {
                 let l = listeners
@@ -283,7 +333,10 @@ async fn run_subset(
                     .take()
                     .ok_or(ServeError::MissingListener("provider-adapter"))?;
                 tasks.spawn(async move {
-                    Ok(switchyard_provider_adapter::serve(l, &config, token).await?)
+                    Ok(
+                        switchyard_provider_adapter::serve_following(l, &config, updates, token)
+                            .await?,
+                    )
                 });
             }
         }

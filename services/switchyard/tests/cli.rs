@@ -3,30 +3,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
-use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-const ADMIN: &str = "cli-test-admin";
+mod common;
+
+use common::served::{BIN, cli, config_head, serve, sigterm, stdout};
 
 fn write_config(dir: &Path) -> String {
     let path = dir.join("switchyard.toml");
     let text = format!(
-        r#"
-version = 1
-[edge]
-listen = "127.0.0.1:0"
-[router]
-listen = "127.0.0.1:0"
-outbox_dir = "{d}/outbox"
-[auth]
-data_dir = "{d}/auth"
-[metering]
-data_dir = "{d}/metering"
+        r#"{head}
 [telemetry]
 log_format = "json"
 metrics_listen = "127.0.0.1:0"
@@ -39,89 +28,10 @@ completion_tokens = 20
 name = "mock-chat"
 deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "1", output_per_million = "2" }} }}]
 "#,
-        d = dir.display()
+        head = config_head(dir)
     );
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
-}
-
-struct Served {
-    child: Child,
-    edge: String,
-    grpc: String,
-    metrics: String,
-}
-
-/// Starts `switchyard serve` and waits for the log line that names its addresses.
-async fn serve(config: &str) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["--config", config, "serve"])
-        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let started = tokio::time::timeout(Duration::from_secs(60), async {
-        let mut metrics = None;
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if v["message"] == "metrics serving" {
-                metrics = v["metrics"].as_str().map(str::to_string);
-            }
-            if v["message"] == "switchyard serving (all-in-one)" {
-                return (
-                    v["edge"].as_str().unwrap().to_string(),
-                    v["grpc"].as_str().unwrap().to_string(),
-                    metrics.expect("metrics address logged before serving"),
-                );
-            }
-        }
-        panic!("switchyard exited before serving");
-    })
-    .await
-    .expect("switchyard did not start within 60 s");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Served {
-        child,
-        edge: started.0,
-        grpc: started.1,
-        metrics: started.2,
-    }
-}
-
-async fn cli(config: &str, grpc: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--config", config])
-        .args(args)
-        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN)
-        .env("SWITCHYARD_ADMIN_URL", format!("http://{grpc}"))
-        .output()
-        .await
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-async fn sigterm(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

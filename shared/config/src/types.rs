@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::MicrosPerMillion;
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Format version; must be 1.
@@ -42,10 +42,36 @@ pub struct Config {
     /// (`[[prices]]`), for negotiated rates and models the table does not know.
     #[serde(default)]
     pub prices: Vec<PriceOverride>,
+    /// Applying edits without a restart.
+    #[serde(default)]
+    pub reload: ReloadConfig,
+}
+
+/// `[reload]`: how edits to `[[providers]]`, `[[models]]` and `[[prices]]` are
+/// applied without a restart. SIGHUP always reloads the file; other sections are
+/// read at start-up only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadConfig {
+    /// Also reload when the file's content changes (checked every
+    /// `poll_interval_ms`), so an edited file or a replaced ConfigMap applies
+    /// without a signal.
+    pub watch_file: bool,
+    /// How often the file is read to see whether it changed.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch_file: true,
+            poll_interval_ms: 1_000,
+        }
+    }
 }
 
 /// `[edge]`: the OpenAI-compatible HTTP service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeConfig {
     /// HTTP listen address.
@@ -73,7 +99,7 @@ impl Default for EdgeConfig {
 }
 
 /// `[router]`: the public gRPC Gateway API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterConfig {
     /// gRPC listen address. In the all-in-one shape this port also serves the admin
@@ -126,6 +152,15 @@ pub struct RouterConfig {
     /// How long an open breaker keeps a deployment out (a provider's longer
     /// `retry-after` on a 429 keeps it out that long instead).
     pub breaker_cooldown_ms: u64,
+    /// Percent of failed attempts, within `breaker_window_ms`, that also opens a
+    /// deployment's circuit breaker (once `breaker_min_requests` attempts fell in
+    /// the window). 0 disables the rule.
+    pub breaker_failure_rate_percent: u32,
+    /// Fewest attempts in the window before the failure rate can open a breaker,
+    /// so a few unlucky requests on a quiet deployment do not.
+    pub breaker_min_requests: u32,
+    /// The rolling window the failure rate is measured over.
+    pub breaker_window_ms: u64,
     /// How long a cached principal (the answer of `Auth.Authenticate` for a key) may
     /// be served without asking auth again, as a safety net: changes already evict
     /// it within one message of auth's change stream. 0 disables the cache, so every
@@ -153,13 +188,16 @@ impl Default for RouterConfig {
             retry_backoff_max_ms: 2_000,
             breaker_failures: 5,
             breaker_cooldown_ms: 10_000,
+            breaker_failure_rate_percent: 50,
+            breaker_min_requests: 20,
+            breaker_window_ms: 30_000,
             principal_cache_ttl_ms: 60_000,
         }
     }
 }
 
 /// `[auth]`: virtual keys and admission.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// gRPC listen address (split shape).
@@ -178,7 +216,7 @@ impl Default for AuthConfig {
 }
 
 /// `[metering]`: the usage ledger.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MeteringConfig {
     /// gRPC listen address (split shape).
@@ -210,7 +248,7 @@ impl Default for MeteringConfig {
 /// `[admin]`: the operator's token for KeyAdmin, UsageQuery and admin HTTP routes.
 /// Give either the variable holding the token, or only its SHA-256 so the token
 /// itself appears nowhere in the deployment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Environment variable holding the admin token.
@@ -229,7 +267,7 @@ impl Default for AdminConfig {
 }
 
 /// `[provider_adapter]`: calls to providers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderAdapterConfig {
     /// gRPC listen address (split shape).
@@ -252,7 +290,7 @@ impl Default for ProviderAdapterConfig {
 }
 
 /// `[telemetry]`: logs and traces.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// A `tracing` filter (`info`, `switchyard_router=debug,info`). `RUST_LOG` wins.
@@ -330,7 +368,7 @@ impl ProviderKind {
 }
 
 /// `[[providers]]`: one provider instance.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Unique name that deployments refer to.
@@ -442,8 +480,9 @@ pub enum Strategy {
     LowestCost,
 }
 
-/// `[[models]]`: a model name clients ask for.
-#[derive(Debug, Clone, Deserialize)]
+/// `[[models]]`: a model name clients ask for. A name ending in `*` (`openai/*`)
+/// is a wildcard: it serves every name with that prefix no other entry names.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// The name clients send as `model`.
@@ -476,6 +515,14 @@ pub struct ModelConfig {
     /// callers), by its `key` or its request's `user`.
     #[serde(default)]
     pub sticky: Option<Sticky>,
+    /// Hedging: when an attempt has produced no first token (a whole answer, for
+    /// unary calls) after this many milliseconds, a second attempt starts on the
+    /// next deployment in line; the first to answer wins and the other is
+    /// cancelled. At most one hedge per request; it counts toward
+    /// `router.max_attempts`, needs the retry budget, and the loser's prompt is
+    /// billed. Unset: no hedging.
+    #[serde(default)]
+    pub hedge_after_ms: Option<u64>,
 }
 
 /// Who a sticky assignment follows.
@@ -490,7 +537,7 @@ pub enum Sticky {
 
 /// `[[models]] timeouts`: milliseconds; unset waits as long as the provider takes
 /// (bounded by `[provider_adapter] read_timeout_ms` between reads).
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
     /// Until the first token (a whole answer, for unary calls), per attempt.
@@ -506,12 +553,14 @@ fn default_owned_by() -> String {
 }
 
 /// One place a model is served: a provider instance and its model name.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentConfig {
     /// A `[[providers]]` name.
     pub provider: String,
-    /// The provider's model name.
+    /// The provider's model name. Under a wildcard model name (`openai/*`) a `*`
+    /// here is replaced by what the name's `*` matched (`model = "*"` passes the
+    /// rest of the requested name through).
     pub model: String,
     /// Relative share under the weighted strategy.
     #[serde(default = "default_weight")]
@@ -525,6 +574,12 @@ pub struct DeploymentConfig {
     /// deployments first; requests without them never use it.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The most tokens (prompt plus `max_tokens`) this deployment takes, when the
+    /// operator knows it: a request that cannot fit skips the deployment without
+    /// calling it, as if the provider had refused the prompt as too long (so the
+    /// model's `context_fallback` applies).
+    #[serde(default)]
+    pub context_window: Option<u64>,
 }
 
 fn default_weight() -> u32 {

@@ -15,6 +15,12 @@ impl Config {
         if self.version != 1 {
             return Err(ConfigError::invalid("version", "must be 1"));
         }
+        if self.reload.watch_file && self.reload.poll_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                "reload.poll_interval_ms",
+                "must be at least 1 when `reload.watch_file` is on",
+            ));
+        }
         for (key, addr) in [
             ("edge.listen", &self.edge.listen),
             ("router.listen", &self.router.listen),
@@ -87,6 +93,18 @@ impl Config {
         if self.router.breaker_failures == 0 {
             return Err(ConfigError::invalid(
                 "router.breaker_failures",
+                "must be positive",
+            ));
+        }
+        if self.router.breaker_failure_rate_percent > 100 {
+            return Err(ConfigError::invalid(
+                "router.breaker_failure_rate_percent",
+                "must be at most 100",
+            ));
+        }
+        if self.router.breaker_window_ms == 0 {
+            return Err(ConfigError::invalid(
+                "router.breaker_window_ms",
                 "must be positive",
             ));
         }
@@ -256,10 +274,25 @@ impl Config {
                     format!("duplicate model name `{}`", m.name),
                 ));
             }
+            let wildcard = m.name.contains('*');
+            if wildcard && (m.name.matches('*').count() > 1 || !m.name.ends_with('*')) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    format!(
+                        "`{}`: a wildcard name has one `*`, at its end (`openai/*`)",
+                        m.name
+                    ),
+                ));
+            }
             let all: HashSet<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
             let check_fallback = |field: String, name: &str| {
                 if name == m.name {
                     Err(ConfigError::invalid(field, "cannot fall back to itself"))
+                } else if name.contains('*') {
+                    Err(ConfigError::invalid(
+                        field,
+                        format!("`{name}` is a wildcard; fall back to a named model"),
+                    ))
                 } else if !all.contains(name) {
                     Err(ConfigError::invalid(
                         field,
@@ -282,6 +315,7 @@ impl Config {
                 ("timeouts.first_token_ms", m.timeouts.first_token_ms),
                 ("timeouts.stall_ms", m.timeouts.stall_ms),
                 ("timeouts.total_ms", m.timeouts.total_ms),
+                ("hedge_after_ms", m.hedge_after_ms),
             ] {
                 if value == Some(0) {
                     return Err(ConfigError::invalid(key(field), "must be positive"));
@@ -310,6 +344,18 @@ impl Config {
                     return Err(ConfigError::invalid(
                         format!("models[{i}].deployments[{j}].model"),
                         "must not be empty",
+                    ));
+                }
+                if d.model.contains('*') && (!wildcard || d.model.matches('*').count() > 1) {
+                    return Err(ConfigError::invalid(
+                        format!("models[{i}].deployments[{j}].model"),
+                        "may hold one `*` (the part of the requested name the model's `*` matched), and only under a wildcard model name",
+                    ));
+                }
+                if d.context_window == Some(0) {
+                    return Err(ConfigError::invalid(
+                        format!("models[{i}].deployments[{j}].context_window"),
+                        "must be positive",
                     ));
                 }
             }
@@ -358,6 +404,25 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_hedge_delay_is_refused() {
+        let base = "version = 1\n[[providers]]\nname = \"p\"\nkind = \"mock\"\n";
+        let model = |name: &str, hedge: &str| {
+            format!(
+                "[[models]]\nname = \"{name}\"\n{hedge}deployments = [{{ provider = \"p\", model = \"x\" }}]\n"
+            )
+        };
+        let e = err_of(&format!(
+            "{base}{}{}{}",
+            model("a", ""),
+            model("b", ""),
+            model("c", "hedge_after_ms = 0\n")
+        ));
+        assert!(e.contains("models[2].hedge_after_ms"), "{e}");
+        let c = load_str(&format!("{base}{}", model("a", "hedge_after_ms = 250\n"))).unwrap();
+        assert_eq!(c.models[0].hedge_after_ms, Some(250));
+    }
+
+    #[test]
     fn reports_exact_key_paths() {
         let base = "version = 1\n[[providers]]\nname = \"p\"\nkind = \"mock\"\n";
         assert!(err_of("version = 2").contains("`version`"));
@@ -369,6 +434,10 @@ mod tests {
         assert!(e.contains("router.listen"), "{e}");
         let e = err_of("version = 1\n[router]\nprincipal_cache_ttl_ms = 86400001\n");
         assert!(e.contains("router.principal_cache_ttl_ms"), "{e}");
+        let e = err_of("version = 1\n[router]\nbreaker_failure_rate_percent = 101\n");
+        assert!(e.contains("router.breaker_failure_rate_percent"), "{e}");
+        let e = err_of("version = 1\n[router]\nbreaker_window_ms = 0\n");
+        assert!(e.contains("router.breaker_window_ms"), "{e}");
         let e = err_of("version = 1\n[[providers]]\nname = \"o\"\nkind = \"openai-compatible\"\n");
         assert!(e.contains("providers[0].base_url"), "{e}");
         let e = err_of(&format!("{base}failure_rate = 2.0\n"));

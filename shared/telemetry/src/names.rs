@@ -37,6 +37,12 @@ pub const PRINCIPAL_WATCH_BREAKS: &str = "switchyard_principal_watch_breaks_tota
 pub const DEPLOYMENT_OPEN: &str = "switchyard_deployment_breaker_open";
 /// Counter (router): breaker openings, by `provider` and `model`.
 pub const BREAKER_OPENED: &str = "switchyard_deployment_breaker_opened_total";
+/// Counter (router): hedge attempts (`[[models]] hedge_after_ms`), by requested
+/// `model` and `outcome`: `won` (the hedge answered first) or `lost` (the first
+/// attempt answered first, or the hedge failed).
+pub const HEDGES: &str = "switchyard_hedges_total";
+/// Counter: config reloads, by `result` (`applied`, `unchanged`, `rejected`).
+pub const CONFIG_RELOADS: &str = "switchyard_config_reloads_total";
 /// Counter (auth, quota shard): budgets whose period spend crossed their soft-alert
 /// threshold (`alert_percent`), by `subject_kind` (key, tenant).
 pub const BUDGET_ALERTS: &str = "switchyard_budget_alerts_total";

@@ -2,6 +2,7 @@
 
 mod admin_audit;
 mod admin_keys;
+mod admin_routes;
 mod admin_tenants;
 mod chat;
 mod embeddings;
@@ -21,6 +22,7 @@ use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
+use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
@@ -65,6 +67,8 @@ pub struct AppState {
     pub tenants: TenantAdminClient<GrpcChannel>,
     /// Auth's audit trail, for the admin audit route.
     pub audit: AuditLogClient<GrpcChannel>,
+    /// The router's routes and deployment health, over the Gateway's channel.
+    pub routes: RouteAdminClient<GrpcChannel>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
 }
@@ -128,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/v1/keys/{id}/rotate", post(admin_keys::rotate))
         .route("/admin/v1/audit", get(admin_audit::list))
+        .route("/admin/v1/routes", get(admin_routes::list))
         .route("/healthz", get(healthz))
         // After the routes: it applies to the routes that exist when it is called.
         .method_not_allowed_fallback(method_not_allowed)

@@ -74,6 +74,12 @@ pub struct AttemptJson<'a> {
     pub error_reason: &'a str,
     /// Latency of the attempt.
     pub latency_us: u64,
+    /// A hedge race's cancelled loser (billed its prompt).
+    pub hedged: bool,
+    /// Prompt tokens billed for the attempt (a hedge loser's).
+    pub prompt_tokens: u64,
+    /// What the attempt cost, in micro-dollars (included in the record's cost).
+    pub cost_micros: i64,
 }
 
 impl<'a> From<&'a Attempt> for AttemptJson<'a> {
@@ -84,6 +90,9 @@ impl<'a> From<&'a Attempt> for AttemptJson<'a> {
             outcome: outcome_name(a.outcome),
             error_reason: &a.error_reason,
             latency_us: a.latency_us,
+            hedged: a.hedged,
+            prompt_tokens: a.prompt_tokens,
+            cost_micros: a.cost_micros,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `switchyard routes [--json]`: each model's deployments and what the router
-//! knows of them (breaker, in flight, latency), from the router's `RouteAdmin` API.
+//! knows of them (breaker, failure rate, in flight, latency), from the router's
+//! `RouteAdmin` API.
 
 use clap::Args;
 use switchyard_proto::gateway::v1::ListRoutesRequest;
@@ -26,13 +27,14 @@ pub async fn run(config_path: &str, args: RoutesArgs) -> anyhow::Result<()> {
         .routes;
     if !args.json {
         println!(
-            "{:<24} {:<14} {:<18} {:<28} {:<8} {:>8} {:>9} {:>10}",
+            "{:<24} {:<14} {:<18} {:<28} {:<8} {:>8} {:>14} {:>9} {:>10}",
             "MODEL",
             "STRATEGY",
             "PROVIDER",
             "UPSTREAM MODEL",
             "BREAKER",
             "FAILURES",
+            "FAIL RATE",
             "IN FLIGHT",
             "LATENCY"
         );
@@ -50,6 +52,8 @@ pub async fn run(config_path: &str, args: RoutesArgs) -> anyhow::Result<()> {
                     "breaker": d.breaker,
                     "open_for_ms": d.open_for_ms,
                     "consecutive_failures": d.consecutive_failures,
+                    "window_attempts": d.window_attempts,
+                    "failure_rate_percent": d.failure_rate_percent,
                     "in_flight": d.in_flight,
                     "latency_ms": d.latency_ms,
                 });
@@ -59,14 +63,20 @@ pub async fn run(config_path: &str, args: RoutesArgs) -> anyhow::Result<()> {
                     .latency_ms
                     .map(|l| format!("{l:.1} ms"))
                     .unwrap_or_else(|| "-".into());
+                // The window's failure rate and how many attempts it rests on.
+                let rate = d
+                    .failure_rate_percent
+                    .map(|r| format!("{r:.0}% of {}", d.window_attempts))
+                    .unwrap_or_else(|| "-".into());
                 println!(
-                    "{:<24} {:<14} {:<18} {:<28} {:<8} {:>8} {:>9} {:>10}",
+                    "{:<24} {:<14} {:<18} {:<28} {:<8} {:>8} {:>14} {:>9} {:>10}",
                     route.model,
                     route.strategy,
                     d.provider,
                     d.upstream_model,
                     d.breaker,
                     d.consecutive_failures,
+                    rate,
                     d.in_flight,
                     latency
                 );

@@ -29,7 +29,14 @@ pub async fn run(
     let shutdown = CancellationToken::new();
     tokio::spawn(switchyard_bootstrap::signal_to_cancel(shutdown.clone()));
     switchyard_bootstrap::start_metrics(&config.telemetry, shutdown.clone()).await?;
-    switchyard::run(&config, &args.services, listeners, shutdown)
+    // SIGHUP and file changes reload providers, models and prices.
+    let updates = switchyard_bootstrap::watch_config(
+        config_path,
+        config.clone(),
+        switchyard::reload_checks(&args.services),
+        shutdown.clone(),
+    );
+    switchyard::run_following(&config, &args.services, listeners, Some(updates), shutdown)
         .await
         .context("serving")?;
     tracing::info!("switchyard stopped cleanly");

@@ -4,6 +4,8 @@
 //! the same address.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
