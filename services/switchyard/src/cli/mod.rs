@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod bench;
 mod providers;
 mod routes;
 mod serve;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Show each model's deployments and their health as the router sees it
     /// (admin token required).
     Routes(routes::RoutesArgs),
+    /// Measure the latency Switchyard adds over calling the upstream directly,
+    /// per shape and protocol, against an emulated upstream (loopback only).
+    Bench(bench::BenchArgs),
 }
 
 pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
@@ -55,5 +59,6 @@ pub async fn run(cli: Cli, passed: listenfd::ListenFd) -> anyhow::Result<()> {
         Command::Usage(args) => usage::run(&cli.config, args).await,
         Command::Providers(args) => providers::run(&cli.config, args).await,
         Command::Routes(args) => routes::run(&cli.config, args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
