@@ -12,6 +12,7 @@ mod attempts;
 mod error;
 mod gateway;
 mod health;
+mod journal;
 mod models;
 mod outbox;
 mod pricing;
@@ -106,7 +107,11 @@ pub fn build(
     shutdown: CancellationToken,
 ) -> Result<(Router, Background), RouterError> {
     let prices = pricing::resolve(config)?;
-    let outbox = Outbox::open(&config.router.outbox_dir, config.router.outbox_max_records)?;
+    let outbox = Outbox::open(
+        &config.router.outbox_dir,
+        config.router.outbox_max_records,
+        config.router.outbox_sync == switchyard_config::OutboxSync::PerRequest,
+    )?;
     let (sink, shipper) = UsageShipper::new(
         outbox,
         MeteringClient::new(clients.metering),

@@ -6,18 +6,33 @@
 //! by request id makes the redelivery harmless.
 //!
 //! Layout: sled tree `outbox`, key = sequence number (u64 BE, so iteration is oldest
-//! first), value = prost `UsageRecord`. Durability uses group commit
-//! ([`switchyard_durable::GroupCommit`]), so concurrent requests share an fsync
-//! instead of paying one each.
+//! first), value = prost `UsageRecord`, and beside it the write-ahead [`Journal`]
+//! (`<outbox_dir>/journal`). A record goes to both before the answer; the journal's
+//! one `write` puts it in the kernel, so no crash of the router process can lose
+//! it, with no fsync on the request path. A flusher task makes records durable on
+//! disk behind the answers, one sled flush for everything written since the last
+//! (group commit), then drops the journal segment they were in; records of a
+//! previous run found in the journal at start-up are put back into sled first.
+//!
+//! `router.outbox_sync = "per-request"` instead waits for that flush before each
+//! answer: every answered record then also survives a power loss, at the cost of
+//! an fsync in every request's latency.
 
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use prost::Message;
-use switchyard_durable::GroupCommit;
 use switchyard_proto::metering::v1::UsageRecord;
+use tokio::sync::{Notify, watch};
 
 use crate::RouterError;
+use crate::journal::Journal;
+
+/// How long the flusher lets writes gather before a flush (bounds what a power
+/// loss can take under `outbox_sync = "journal"`, together with the flush itself).
+const GATHER: Duration = Duration::from_millis(2);
 
 /// Records waiting for metering's acknowledgement, on local disk.
 #[derive(Clone)]
@@ -26,61 +41,123 @@ pub struct Outbox {
 }
 
 struct Inner {
-    commit: GroupCommit,
+    db: sled::Db,
     tree: sled::Tree,
+    journal: Journal,
     max_records: u64,
+    /// Whether each push waits for its flush.
+    per_request: bool,
     /// Records waiting (sled's own `len` walks the whole tree).
     waiting: AtomicU64,
+    /// Writes issued so far (a writer's ticket).
+    written: AtomicU64,
+    /// The highest ticket known durable on disk.
+    durable: watch::Sender<u64>,
+    wake: Arc<Notify>,
+    /// One flush at a time (the flusher's, or shutdown's).
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Let the flusher see that the outbox is gone and end.
+        self.wake.notify_one();
+    }
+}
+
+fn outbox_err(message: String) -> RouterError {
+    RouterError::Outbox {
+        key: "router.outbox_dir",
+        message,
+    }
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox in `dir` and starts its flusher. Records left
-    /// by a previous run are kept and will be shipped.
-    pub fn open(dir: &str, max_records: u64) -> Result<Self, RouterError> {
-        let db = sled::open(dir).map_err(|e| RouterError::Outbox {
-            key: "router.outbox_dir",
-            message: format!("cannot open {dir}: {e}"),
-        })?;
+    /// Opens (or creates) the outbox in `dir` and starts its flusher (on the
+    /// current tokio runtime). Records left by a previous run, in sled or only in
+    /// the journal, are kept and will be shipped. `per_request`: see the module
+    /// docs (`router.outbox_sync`).
+    pub fn open(dir: &str, max_records: u64, per_request: bool) -> Result<Self, RouterError> {
+        let db = sled::open(dir).map_err(|e| outbox_err(format!("cannot open {dir}: {e}")))?;
         let tree = db.open_tree("outbox").map_err(RouterError::outbox)?;
+        let journal_dir = Path::new(dir).join("journal");
+        let (journal, recovered) = Journal::open(&journal_dir).map_err(|e| {
+            outbox_err(format!(
+                "cannot open the journal in {}: {e}",
+                journal_dir.display()
+            ))
+        })?;
+        if !recovered.entries.is_empty() {
+            // Answered before a crash, maybe not yet in sled: put back (the same
+            // key again is the same record), durably, before the segments go.
+            let mut batch = sled::Batch::default();
+            for (seq, record) in &recovered.entries {
+                batch.insert(&seq.to_be_bytes(), record.as_slice());
+            }
+            tree.apply_batch(batch).map_err(RouterError::outbox)?;
+            tracing::info!(
+                records = recovered.entries.len(),
+                "usage outbox: replayed the journal of a previous run"
+            );
+        }
+        db.flush().map_err(RouterError::outbox)?;
+        for segment in recovered.segments {
+            std::fs::remove_file(&segment)
+                .map_err(|e| outbox_err(format!("cannot remove {}: {e}", segment.display())))?;
+        }
         let waiting = tree.len() as u64;
-        let outbox = Self {
-            inner: Arc::new(Inner {
-                commit: GroupCommit::start(db, "usage outbox"),
-                tree,
-                max_records,
-                waiting: AtomicU64::new(waiting),
-            }),
-        };
+        let (durable, _) = watch::channel(0);
+        let wake = Arc::new(Notify::new());
+        let inner = Arc::new(Inner {
+            db,
+            tree,
+            journal,
+            max_records,
+            per_request,
+            waiting: AtomicU64::new(waiting),
+            written: AtomicU64::new(0),
+            durable,
+            wake: wake.clone(),
+            flushing: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(flusher(Arc::downgrade(&inner), wake));
         if waiting > 0 {
             tracing::info!(
                 records = waiting,
                 "usage outbox holds records from a previous run"
             );
         }
-        Ok(outbox)
+        Ok(Self { inner })
     }
 
-    /// Writes a record and returns once it is durable.
+    /// Writes a record. On return it survives a crash of this process (it is in
+    /// the journal); with `outbox_sync = "per-request"` it is also on disk.
     pub async fn push(&self, record: &UsageRecord) -> Result<(), RouterError> {
         let inner = &self.inner;
-        let seq = inner
-            .commit
-            .db()
-            .generate_id()
-            .map_err(RouterError::outbox)?;
+        let seq = inner.db.generate_id().map_err(RouterError::outbox)?;
+        let bytes = record.encode_to_vec();
+        // The segment stays current until sled has the record too, so the flush
+        // that retires the segment covers it.
+        let segment = inner
+            .journal
+            .append(seq, &bytes)
+            .map_err(|e| outbox_err(format!("journal write failed: {e}")))?;
         inner
             .tree
-            .insert(seq.to_be_bytes(), record.encode_to_vec())
+            .insert(seq.to_be_bytes(), bytes)
             .map_err(RouterError::outbox)?;
+        drop(segment);
         inner.waiting.fetch_add(1, Ordering::AcqRel);
-        inner
-            .commit
-            .durable()
-            .await
-            .map_err(|_| RouterError::Outbox {
-                key: "router.outbox_dir",
-                message: "outbox flusher stopped".into(),
-            })?;
+        let ticket = inner.written.fetch_add(1, Ordering::AcqRel) + 1;
+        inner.wake.notify_one();
+        if inner.per_request {
+            inner
+                .durable
+                .subscribe()
+                .wait_for(|&done| done >= ticket)
+                .await
+                .map_err(|_| outbox_err("outbox flusher stopped".into()))?;
+        }
         Ok(())
     }
 
@@ -143,9 +220,64 @@ impl Outbox {
         self.len() >= self.inner.max_records
     }
 
-    /// Makes every write durable (shutdown).
+    /// Makes every write so far durable on disk (shutdown).
     pub async fn flush(&self) -> Result<(), RouterError> {
-        self.inner.commit.flush().await.map_err(RouterError::outbox)
+        self.inner.flush().await
+    }
+}
+
+impl Inner {
+    /// One group commit: a new journal segment for the writes from now on, sled
+    /// flushed once the old segment's writers are done, then the old segment
+    /// dropped (its records are durable in sled).
+    async fn flush(&self) -> Result<(), RouterError> {
+        let _one = self.flushing.lock().await;
+        let target = self.written.load(Ordering::Acquire);
+        let retired = self
+            .journal
+            .rotate()
+            .map_err(|e| outbox_err(format!("journal rotation failed: {e}")))?;
+        retired.writers_done().await;
+        self.db.flush_async().await.map_err(RouterError::outbox)?;
+        self.durable.send_if_modified(|done| {
+            let moved = target > *done;
+            *done = (*done).max(target);
+            moved
+        });
+        retired
+            .remove()
+            .map_err(|e| outbox_err(format!("cannot remove a journal segment: {e}")))
+    }
+}
+
+/// Flushes whenever records were written since the last flush, letting writes
+/// gather for [`GATHER`] first. Holds the outbox only while flushing, so dropping
+/// every handle closes it.
+async fn flusher(inner: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        let Some(mut strong) = inner.upgrade() else {
+            return;
+        };
+        if *strong.durable.borrow() >= strong.written.load(Ordering::Acquire) {
+            drop(strong);
+            // notify_one keeps a permit, so a write between the check and this wait
+            // is not missed.
+            wake.notified().await;
+            continue;
+        }
+        if !strong.per_request {
+            drop(strong);
+            tokio::time::sleep(GATHER).await;
+            let Some(again) = inner.upgrade() else {
+                return;
+            };
+            strong = again;
+        }
+        if let Err(e) = strong.flush().await {
+            tracing::error!(error = %e, "usage outbox flush failed; retrying");
+            drop(strong);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -160,12 +292,76 @@ mod tests {
         }
     }
 
+    /// Flushes and waits until the flusher let go, so the directory can be
+    /// opened again in this process (sled locks it while open).
+    async fn close(outbox: Outbox) {
+        outbox.flush().await.unwrap();
+        let weak = Arc::downgrade(&outbox.inner);
+        drop(outbox);
+        while weak.strong_count() > 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// A crash right after the answers: the flusher never ran, sled never
+    /// flushed; only the journal holds the records.
+    #[tokio::test(flavor = "current_thread")]
+    async fn answered_records_survive_a_crash_before_any_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live");
+        let outbox = Outbox::open(live.to_str().unwrap(), 100, false).unwrap();
+        for i in 0..5 {
+            outbox.push(&record(&format!("r{i}"))).await.unwrap();
+        }
+        // What is on disk now is what a kill -9 would leave (this single-threaded
+        // runtime has not let the flusher run).
+        let crashed = dir.path().join("crashed");
+        copy_dir(&live, &crashed);
+        std::mem::forget(outbox);
+        let outbox = Outbox::open(crashed.to_str().unwrap(), 100, false).unwrap();
+        let mut ids: Vec<_> = outbox
+            .oldest(100)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r.request_id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["r0", "r1", "r2", "r3", "r4"]);
+        assert_eq!(outbox.len(), 5);
+        // Replayed once: a second start finds them in sled, not doubled.
+        close(outbox).await;
+        let again = Outbox::open(crashed.to_str().unwrap(), 100, false).unwrap();
+        assert_eq!(again.len(), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn per_request_sync_waits_for_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path().to_str().unwrap(), 100, true).unwrap();
+        outbox.push(&record("r0")).await.unwrap();
+        // Answered only once durable: the flush covering it has completed.
+        assert!(*outbox.inner.durable.borrow() >= 1);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_survive_reopen_until_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap().to_string();
         {
-            let outbox = Outbox::open(&path, 10).unwrap();
+            let outbox = Outbox::open(&path, 10, false).unwrap();
             let writers: Vec<_> = (0..50)
                 .map(|i| {
                     let o = outbox.clone();
@@ -183,10 +379,10 @@ mod tests {
                 .ack(first.into_iter().map(|(k, _)| k).collect())
                 .unwrap();
             assert_eq!(outbox.len(), 30);
-            outbox.flush().await.unwrap();
+            close(outbox).await;
         }
         // Reopen, as after a restart: the 30 unacknowledged records are still there.
-        let outbox = Outbox::open(&path, 10).unwrap();
+        let outbox = Outbox::open(&path, 10, false).unwrap();
         assert_eq!(outbox.len(), 30);
         let rest = outbox.oldest(100).unwrap();
         assert_eq!(rest.len(), 30);

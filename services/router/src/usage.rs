@@ -224,7 +224,7 @@ pub(crate) mod test_support {
     /// was recorded) and the directory guard.
     pub fn sink() -> (UsageSink, Outbox, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::open(dir.path().to_str().unwrap(), 1_000).unwrap();
+        let outbox = Outbox::open(dir.path().to_str().unwrap(), 1_000, false).unwrap();
         let sink = UsageSink {
             outbox: outbox.clone(),
             wake: Arc::new(Notify::new()),

@@ -122,6 +122,8 @@ pub struct RouterConfig {
     /// Most records the outbox holds; when full, the router refuses new requests
     /// (UNAVAILABLE) rather than serve traffic it could not bill.
     pub outbox_max_records: u64,
+    /// When a usage record is on disk relative to its answer.
+    pub outbox_sync: OutboxSync,
     /// The auth replicas holding rate-limit and budget counters (gRPC URLs). Each
     /// key's and tenant's counters live on one of them, chosen by rendezvous
     /// hashing; every router must list the same shards in the same form. Empty:
@@ -179,6 +181,7 @@ impl Default for RouterConfig {
             usage_batch_size: 256,
             outbox_dir: "data/router-outbox".into(),
             outbox_max_records: 1_000_000,
+            outbox_sync: OutboxSync::Journal,
             quota_shards: Vec::new(),
             estimate_max_tokens: 4_096,
             max_attempts: 3,
@@ -459,6 +462,20 @@ impl ProviderConfig {
         };
         Some(default.to_string())
     }
+}
+
+/// When a usage record reaches the disk, relative to the answer it bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutboxSync {
+    /// Written to the outbox's journal (in the kernel: survives any crash of
+    /// the router process) before the answer, flushed to disk within a few
+    /// milliseconds after it: no fsync on the request path.
+    #[default]
+    Journal,
+    /// Flushed to disk before every answer (group commit): also survives a power
+    /// loss, at the cost of an fsync in each request's latency.
+    PerRequest,
 }
 
 /// How a model alias picks among its deployments.

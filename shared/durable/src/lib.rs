@@ -4,7 +4,8 @@
 //! (fsync). Paying one per write caps throughput at the disk's fsync rate; here
 //! writers take a ticket after their write and wait for one flusher task, which
 //! makes everything written so far durable with one flush, so concurrent writers
-//! share it. Used by the router's usage outbox and by auth's quota counters.
+//! share it. Used by auth's quota counters (the router's usage outbox has its own
+//! journal, `services/router/src/journal.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
