@@ -32,7 +32,7 @@ use crate::journal::Journal;
 
 /// How long the flusher lets writes gather before a flush (bounds what a power
 /// loss can take under `outbox_sync = "journal"`, together with the flush itself).
-const GATHER: Duration = Duration::from_millis(2);
+const GATHER: Duration = Duration::from_millis(10);
 
 /// Records waiting for metering's acknowledgement, on local disk.
 #[derive(Clone)]

@@ -26,6 +26,10 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Even without a wake-up, look at the outbox this often.
 const POLL: Duration = Duration::from_secs(1);
+/// How long a batch smaller than `usage_batch_size` may wait for more records:
+/// under load, metering gets a few large batches (one transaction and one flush
+/// each) instead of many small ones; usage reaches the ledger this much later.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// Where handlers put finished usage records. Cheap to clone.
 #[derive(Clone)]
@@ -122,6 +126,12 @@ impl UsageShipper {
         let mut backoff = INITIAL_BACKOFF;
         let mut deadline: Option<Instant> = None;
         loop {
+            if deadline.is_none() && (self.outbox.len() as usize) < self.batch_size {
+                tokio::select! {
+                    () = tokio::time::sleep(GATHER) => {}
+                    () = stop.cancelled() => deadline = Some(Instant::now() + self.shutdown_grace),
+                }
+            }
             let batch = match self.outbox.oldest(self.batch_size) {
                 Ok(batch) => batch,
                 Err(e) => {
