@@ -111,6 +111,7 @@ pub fn build(
         &config.router.outbox_dir,
         config.router.outbox_max_records,
         config.router.outbox_sync == switchyard_config::OutboxSync::PerRequest,
+        Duration::from_millis(config.router.outbox_flush_ms),
     )?;
     let (sink, shipper) = UsageShipper::new(
         outbox,

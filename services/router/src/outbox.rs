@@ -30,10 +30,6 @@ use tokio::sync::{Notify, watch};
 use crate::RouterError;
 use crate::journal::Journal;
 
-/// How long the flusher lets writes gather before a flush (bounds what a power
-/// loss can take under `outbox_sync = "journal"`, together with the flush itself).
-const GATHER: Duration = Duration::from_millis(10);
-
 /// Records waiting for metering's acknowledgement, on local disk.
 #[derive(Clone)]
 pub struct Outbox {
@@ -47,6 +43,9 @@ struct Inner {
     max_records: u64,
     /// Whether each push waits for its flush.
     per_request: bool,
+    /// How long writes gather before a flush (`router.outbox_flush_ms`; not
+    /// under `per_request`).
+    gather: Duration,
     /// Records waiting (sled's own `len` walks the whole tree).
     waiting: AtomicU64,
     /// Writes issued so far (a writer's ticket).
@@ -77,7 +76,12 @@ impl Outbox {
     /// current tokio runtime). Records left by a previous run, in sled or only in
     /// the journal, are kept and will be shipped. `per_request`: see the module
     /// docs (`router.outbox_sync`).
-    pub fn open(dir: &str, max_records: u64, per_request: bool) -> Result<Self, RouterError> {
+    pub fn open(
+        dir: &str,
+        max_records: u64,
+        per_request: bool,
+        gather: Duration,
+    ) -> Result<Self, RouterError> {
         let db = sled::open(dir).map_err(|e| outbox_err(format!("cannot open {dir}: {e}")))?;
         let tree = db.open_tree("outbox").map_err(RouterError::outbox)?;
         let journal_dir = Path::new(dir).join("journal");
@@ -114,6 +118,7 @@ impl Outbox {
             journal,
             max_records,
             per_request,
+            gather,
             waiting: AtomicU64::new(waiting),
             written: AtomicU64::new(0),
             durable,
@@ -251,7 +256,8 @@ impl Inner {
 }
 
 /// Flushes whenever records were written since the last flush, letting writes
-/// gather for [`GATHER`] first. Holds the outbox only while flushing, so dropping
+/// gather first (`router.outbox_flush_ms`: fewer, larger syncs keep the disk's
+/// journal commits from stalling the request path's writes). Holds the outbox only while flushing, so dropping
 /// every handle closes it.
 async fn flusher(inner: Weak<Inner>, wake: Arc<Notify>) {
     loop {
@@ -266,8 +272,9 @@ async fn flusher(inner: Weak<Inner>, wake: Arc<Notify>) {
             continue;
         }
         if !strong.per_request {
+            let gather = strong.gather;
             drop(strong);
-            tokio::time::sleep(GATHER).await;
+            tokio::time::sleep(gather).await;
             let Some(again) = inner.upgrade() else {
                 return;
             };
@@ -322,7 +329,8 @@ mod tests {
     async fn answered_records_survive_a_crash_before_any_flush() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("live");
-        let outbox = Outbox::open(live.to_str().unwrap(), 100, false).unwrap();
+        let outbox =
+            Outbox::open(live.to_str().unwrap(), 100, false, Duration::from_millis(5)).unwrap();
         for i in 0..5 {
             outbox.push(&record(&format!("r{i}"))).await.unwrap();
         }
@@ -331,7 +339,13 @@ mod tests {
         let crashed = dir.path().join("crashed");
         copy_dir(&live, &crashed);
         std::mem::forget(outbox);
-        let outbox = Outbox::open(crashed.to_str().unwrap(), 100, false).unwrap();
+        let outbox = Outbox::open(
+            crashed.to_str().unwrap(),
+            100,
+            false,
+            Duration::from_millis(5),
+        )
+        .unwrap();
         let mut ids: Vec<_> = outbox
             .oldest(100)
             .unwrap()
@@ -343,14 +357,20 @@ mod tests {
         assert_eq!(outbox.len(), 5);
         // Replayed once: a second start finds them in sled, not doubled.
         close(outbox).await;
-        let again = Outbox::open(crashed.to_str().unwrap(), 100, false).unwrap();
+        let again = Outbox::open(
+            crashed.to_str().unwrap(),
+            100,
+            false,
+            Duration::from_millis(5),
+        )
+        .unwrap();
         assert_eq!(again.len(), 5);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn per_request_sync_waits_for_the_flush() {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::open(dir.path().to_str().unwrap(), 100, true).unwrap();
+        let outbox = Outbox::open(dir.path().to_str().unwrap(), 100, true, Duration::ZERO).unwrap();
         outbox.push(&record("r0")).await.unwrap();
         // Answered only once durable: the flush covering it has completed.
         assert!(*outbox.inner.durable.borrow() >= 1);
@@ -361,7 +381,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap().to_string();
         {
-            let outbox = Outbox::open(&path, 10, false).unwrap();
+            let outbox = Outbox::open(&path, 10, false, Duration::from_millis(5)).unwrap();
             let writers: Vec<_> = (0..50)
                 .map(|i| {
                     let o = outbox.clone();
@@ -382,7 +402,7 @@ mod tests {
             close(outbox).await;
         }
         // Reopen, as after a restart: the 30 unacknowledged records are still there.
-        let outbox = Outbox::open(&path, 10, false).unwrap();
+        let outbox = Outbox::open(&path, 10, false, Duration::from_millis(5)).unwrap();
         assert_eq!(outbox.len(), 30);
         let rest = outbox.oldest(100).unwrap();
         assert_eq!(rest.len(), 30);

@@ -29,7 +29,7 @@ const POLL: Duration = Duration::from_secs(1);
 /// How long a batch smaller than `usage_batch_size` may wait for more records:
 /// under load, metering gets a few large batches (one transaction and one flush
 /// each) instead of many small ones; usage reaches the ledger this much later.
-const GATHER: Duration = Duration::from_millis(20);
+const GATHER: Duration = Duration::from_millis(50);
 
 /// Where handlers put finished usage records. Cheap to clone.
 #[derive(Clone)]
@@ -234,7 +234,13 @@ pub(crate) mod test_support {
     /// was recorded) and the directory guard.
     pub fn sink() -> (UsageSink, Outbox, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::open(dir.path().to_str().unwrap(), 1_000, false).unwrap();
+        let outbox = Outbox::open(
+            dir.path().to_str().unwrap(),
+            1_000,
+            false,
+            Duration::from_millis(5),
+        )
+        .unwrap();
         let sink = UsageSink {
             outbox: outbox.clone(),
             wake: Arc::new(Notify::new()),

@@ -124,6 +124,10 @@ pub struct RouterConfig {
     pub outbox_max_records: u64,
     /// When a usage record is on disk relative to its answer.
     pub outbox_sync: OutboxSync,
+    /// Under `outbox_sync = "journal"`, how long written records gather before
+    /// one flush makes them durable on disk: what a power loss could take, and
+    /// how often the disk is asked to sync.
+    pub outbox_flush_ms: u64,
     /// The auth replicas holding rate-limit and budget counters (gRPC URLs). Each
     /// key's and tenant's counters live on one of them, chosen by rendezvous
     /// hashing; every router must list the same shards in the same form. Empty:
@@ -182,6 +186,7 @@ impl Default for RouterConfig {
             outbox_dir: "data/router-outbox".into(),
             outbox_max_records: 1_000_000,
             outbox_sync: OutboxSync::Journal,
+            outbox_flush_ms: 50,
             quota_shards: Vec::new(),
             estimate_max_tokens: 4_096,
             max_attempts: 3,

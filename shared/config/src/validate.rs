@@ -15,6 +15,12 @@ impl Config {
         if self.version != 1 {
             return Err(ConfigError::invalid("version", "must be 1"));
         }
+        if self.router.outbox_flush_ms == 0 {
+            return Err(ConfigError::invalid(
+                "router.outbox_flush_ms",
+                "must be at least 1",
+            ));
+        }
         if self.reload.watch_file && self.reload.poll_interval_ms == 0 {
             return Err(ConfigError::invalid(
                 "reload.poll_interval_ms",

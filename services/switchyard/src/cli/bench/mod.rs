@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// Seconds of unrecorded load at the same rate before each case.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Seconds of quiet before each load (warm-up included), so what an earlier
+    /// load left behind (usage still being shipped and written to the ledger, an
+    /// overload's backlog) does not land in the next one's figures.
+    #[arg(long, default_value_t = 2.0)]
+    cooldown: f64,
     /// Paths measured. The direct path is measured whenever a gateway case needs
     /// its baseline, even if not listed.
     #[arg(
@@ -138,6 +143,7 @@ pub async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         args.rates = vec![50];
         args.duration = 1.0;
         args.warmup = 0.0;
+        args.cooldown = 0.0;
         args.no_search = true;
     }
     dedup(&mut args.rates);
@@ -166,6 +172,7 @@ struct Bench {
     args: BenchArgs,
     spec: LoadSpec,
     warmup: Duration,
+    cooldown: Duration,
     upstream: Upstream,
     http: reqwest::Client,
     /// The direct path's result per case and rate, measured once per run.
@@ -182,6 +189,7 @@ impl Bench {
             grace: seconds("grace", args.grace)?,
         };
         let warmup = seconds("warmup", args.warmup)?;
+        let cooldown = seconds("cooldown", args.cooldown)?;
         let upstream = Upstream::start(args.upstream_threads)?;
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
@@ -210,6 +218,7 @@ impl Bench {
             args,
             spec,
             warmup,
+            cooldown,
             upstream,
             http,
             direct: HashMap::new(),
@@ -281,9 +290,10 @@ impl Bench {
             .context("the direct baseline is missing")
     }
 
-    /// Warm-up (unrecorded), then one recorded load.
+    /// Cool-down, warm-up (unrecorded), then one recorded load.
     async fn measure(&self, target: &Target, case: Case, rate: u64) -> anyhow::Result<LoadResult> {
         let spec = LoadSpec { rate, ..self.spec };
+        tokio::time::sleep(self.cooldown).await;
         if !self.warmup.is_zero() {
             load::run(
                 target,
@@ -361,21 +371,22 @@ impl Bench {
                 targets.insert((protocol, case), target);
             }
         }
+        // The search first, on a fresh gateway: the fixed rates include overloads
+        // (streams at the highest rates) whose aftermath would skew its steps.
+        if !self.args.no_search {
+            for protocol in self.args.protocols.clone() {
+                for case in self.args.search_cases.clone() {
+                    if targets.contains_key(&(protocol, case)) {
+                        self.search(&targets, (shape, protocol, case)).await?;
+                    }
+                }
+            }
+        }
         for protocol in self.args.protocols.clone() {
             for case in self.args.cases.clone() {
                 for rate in self.args.rates.clone() {
                     self.gateway_case(&targets, (shape, protocol, case), rate, false)
                         .await?;
-                }
-            }
-        }
-        if self.args.no_search {
-            return Ok(());
-        }
-        for protocol in self.args.protocols.clone() {
-            for case in self.args.search_cases.clone() {
-                if targets.contains_key(&(protocol, case)) {
-                    self.search(&targets, (shape, protocol, case)).await?;
                 }
             }
         }
