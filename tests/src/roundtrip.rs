@@ -54,3 +54,48 @@ pub fn stream_chunks(text: &str) -> Vec<Value> {
         .map(|e| serde_json::from_str(e).unwrap())
         .collect()
 }
+
+/// The answer the Anthropic, Bedrock and Gemini fixtures give, in OpenAI's
+/// format: the reply text, then `get_weather` for Paris and Oslo under
+/// `call_ids`, with `usage`.
+pub fn weather_answer(model: &str, call_ids: [&str; 2], usage: Value) -> Value {
+    let call = |id: &str, city: &str| {
+        serde_json::json!({"id": id, "type": "function",
+            "function": {"name": "get_weather", "arguments": format!("{{\"city\":\"{city}\"}}")}})
+    };
+    serde_json::json!({
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "refusal": null,
+                "content": "The image shows a red pixel. Checking the weather in both cities.",
+                "tool_calls": [call(call_ids[0], "Paris"), call(call_ids[1], "Oslo")],
+            },
+            "finish_reason": "tool_calls",
+            "logprobs": null,
+        }],
+        "usage": usage,
+    })
+}
+
+/// Checks that a round trip's usage record names `provider`, is a stream or not
+/// as `stream` says, succeeded, carries the provider's own usage (not an
+/// estimate) and costs `cost_micros`.
+pub fn assert_billed(
+    record: &switchyard_proto::metering::v1::UsageRecord,
+    provider: &str,
+    stream: bool,
+    cost_micros: i64,
+) {
+    assert_eq!(record.provider, provider);
+    assert_eq!(record.stream, stream);
+    assert!(!record.usage_estimated);
+    assert_eq!(
+        record.outcome,
+        switchyard_proto::metering::v1::Outcome::Ok as i32
+    );
+    assert_eq!(record.cost_micros, cost_micros);
+}

@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchyard_proto::metering::v1::Outcome;
 use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
@@ -321,31 +320,18 @@ async fn chat_round_trip(shape: Shape) {
     assert!(body["created"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(
         roundtrip::without_ids(body),
-        json!({
-            "object": "chat.completion",
-            "model": UPSTREAM_MODEL,
-            "choices": [{
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "refusal": null,
-                    "content": "The image shows a red pixel. Checking the weather in both cities.",
-                    "tool_calls": [
-                        {"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
-                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                        {"id": "toolu_01B19r91rw91mr928946mr0", "type": "function",
-                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
-                    ],
-                },
-                "finish_reason": "tool_calls",
-                "logprobs": null,
-            }],
-            "usage": expected_usage(),
-        })
+        roundtrip::weather_answer(
+            UPSTREAM_MODEL,
+            [
+                "toolu_01A09q90qw90lq917835lq9",
+                "toolu_01B19r91rw91mr928946mr0"
+            ],
+            expected_usage()
+        )
     );
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert_eq!(record.provider, "claude");
+    roundtrip::assert_billed(&record, "claude", false, EXPECTED_COST_MICROS);
     assert_eq!(record.upstream_model, UPSTREAM_MODEL);
     assert_eq!(record.requested_model, "claude-chat");
     assert_eq!(
@@ -357,10 +343,6 @@ async fn chat_round_trip(shape: Shape) {
         ),
         (4610, 96, 3000, 1200)
     );
-    assert!(!record.usage_estimated);
-    assert!(!record.stream);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
     env.mesh.shutdown().await;
 }
 
@@ -413,8 +395,7 @@ async fn stream_round_trip(shape: Shape) {
     );
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert!(record.stream);
-    assert_eq!(record.provider, "claude");
+    roundtrip::assert_billed(&record, "claude", true, EXPECTED_COST_MICROS);
     assert_eq!(
         (
             record.prompt_tokens,
@@ -424,8 +405,5 @@ async fn stream_round_trip(shape: Shape) {
         ),
         (4610, 96, 3000, 1200)
     );
-    assert!(!record.usage_estimated);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
     env.mesh.shutdown().await;
 }

@@ -24,7 +24,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use switchyard_proto::metering::v1::Outcome;
 use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
 
 const REGION: &str = "eu-west-1";
@@ -427,31 +426,18 @@ async fn chat_round_trip(shape: Shape) {
     assert!(body["created"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(
         roundtrip::without_ids(body),
-        json!({
-            "object": "chat.completion",
-            "model": UPSTREAM_MODEL,
-            "choices": [{
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "refusal": null,
-                    "content": "The image shows a red pixel. Checking the weather in both cities.",
-                    "tool_calls": [
-                        {"id": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "type": "function",
-                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                        {"id": "tooluse_Yh2oAE1pR4eWTwXx3LQk1A", "type": "function",
-                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
-                    ],
-                },
-                "finish_reason": "tool_calls",
-                "logprobs": null,
-            }],
-            "usage": expected_usage(),
-        })
+        roundtrip::weather_answer(
+            UPSTREAM_MODEL,
+            [
+                "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q",
+                "tooluse_Yh2oAE1pR4eWTwXx3LQk1A"
+            ],
+            expected_usage()
+        )
     );
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert_eq!(record.provider, "bedrock");
+    roundtrip::assert_billed(&record, "bedrock", false, EXPECTED_COST_MICROS);
     assert_eq!(record.upstream_model, UPSTREAM_MODEL);
     assert_eq!(record.requested_model, "claude-bedrock");
     assert_eq!(
@@ -463,10 +449,6 @@ async fn chat_round_trip(shape: Shape) {
         ),
         (4610, 96, 3000, 1200)
     );
-    assert!(!record.usage_estimated);
-    assert!(!record.stream);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
     env.mesh.shutdown().await;
 }
 
@@ -525,8 +507,7 @@ async fn stream_round_trip(shape: Shape) {
     );
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert!(record.stream);
-    assert_eq!(record.provider, "bedrock");
+    roundtrip::assert_billed(&record, "bedrock", true, EXPECTED_COST_MICROS);
     assert_eq!(
         (
             record.prompt_tokens,
@@ -536,8 +517,5 @@ async fn stream_round_trip(shape: Shape) {
         ),
         (4610, 96, 3000, 1200)
     );
-    assert!(!record.usage_estimated);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
     env.mesh.shutdown().await;
 }

@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchyard_proto::metering::v1::Outcome;
 use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
@@ -340,14 +339,10 @@ async fn chat_round_trip(shape: Shape) {
     assert!(!text.contains(PLAN));
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert_eq!(record.provider, "co");
+    roundtrip::assert_billed(&record, "co", false, EXPECTED_COST_MICROS);
     assert_eq!(record.upstream_model, UPSTREAM_MODEL);
     assert_eq!(record.requested_model, "cohere-chat");
     assert_eq!((record.prompt_tokens, record.completion_tokens), (37, 28));
-    assert!(!record.usage_estimated);
-    assert!(!record.stream);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
     env.mesh.shutdown().await;
 }
 
@@ -401,12 +396,8 @@ async fn stream_round_trip(shape: Shape) {
     );
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert!(record.stream);
-    assert_eq!(record.provider, "co");
+    roundtrip::assert_billed(&record, "co", true, EXPECTED_COST_MICROS);
     assert_eq!((record.prompt_tokens, record.completion_tokens), (37, 28));
-    assert!(!record.usage_estimated);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
     env.mesh.shutdown().await;
 }
 

@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchyard_proto::metering::v1::Outcome;
 use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
@@ -351,31 +350,11 @@ async fn chat_round_trip(shape: Shape) {
     let calls = body["choices"][0]["message"]["tool_calls"].clone();
     assert_eq!(
         roundtrip::without_ids(body),
-        json!({
-            "object": "chat.completion",
-            "model": UPSTREAM_MODEL,
-            "choices": [{
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "refusal": null,
-                    "content": "The image shows a red pixel. Checking the weather in both cities.",
-                    "tool_calls": [
-                        {"id": "<id>", "type": "function",
-                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                        {"id": "<id>", "type": "function",
-                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
-                    ],
-                },
-                "finish_reason": "tool_calls",
-                "logprobs": null,
-            }],
-            "usage": expected_usage(),
-        })
+        roundtrip::weather_answer(UPSTREAM_MODEL, ["<id>", "<id>"], expected_usage())
     );
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert_eq!(record.provider, "google");
+    roundtrip::assert_billed(&record, "google", false, EXPECTED_COST_MICROS);
     assert_eq!(record.upstream_model, UPSTREAM_MODEL);
     assert_eq!(record.requested_model, "gemini-chat");
     assert_eq!(
@@ -386,10 +365,6 @@ async fn chat_round_trip(shape: Shape) {
         ),
         (1300, 91, 1024)
     );
-    assert!(!record.usage_estimated);
-    assert!(!record.stream);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
 
     // The caller runs both tools and answers by tool-call id; Gemini gets the
     // results as function responses naming their functions, in one turn.
@@ -474,8 +449,7 @@ async fn stream_round_trip(shape: Shape) {
     );
 
     let record = env.mesh.wait_usage(&request_id).await;
-    assert!(record.stream);
-    assert_eq!(record.provider, "google");
+    roundtrip::assert_billed(&record, "google", true, EXPECTED_COST_MICROS);
     assert_eq!(
         (
             record.prompt_tokens,
@@ -484,8 +458,5 @@ async fn stream_round_trip(shape: Shape) {
         ),
         (1300, 91, 1024)
     );
-    assert!(!record.usage_estimated);
-    assert_eq!(record.outcome, Outcome::Ok as i32);
-    assert_eq!(record.cost_micros, EXPECTED_COST_MICROS);
     env.mesh.shutdown().await;
 }
