@@ -1,6 +1,7 @@
 //! The public `Gateway` gRPC service: admission, routing, calling the adapter,
 //! pricing, and one usage record per routed request.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -301,19 +302,21 @@ impl Router {
     }
 
     /// The deployments to try for `model`, in order (see `ModelEntry::plan`).
-    fn route(
+    fn route<'t>(
         &self,
-        table: &ModelTable,
+        table: &'t ModelTable,
         model: &str,
         input: RouteInput<'_>,
-    ) -> Result<Vec<Deployment>, ApiError> {
+    ) -> Result<(Cow<'t, ModelEntry>, Vec<Deployment>), ApiError> {
         table
             .get(model)
             .map(|m| {
-                m.plan(&self.inner.health, input)
+                let plan = m
+                    .plan(&self.inner.health, input)
                     .into_iter()
                     .cloned()
-                    .collect()
+                    .collect();
+                (m, plan)
             })
             .ok_or_else(|| {
                 let message = match table.unpriced_wildcard(model) {
@@ -466,7 +469,8 @@ impl Router {
             user: sizing.user().to_string(),
             need: self.context_need(table, &sizing),
         };
-        let mut plan = self.route(table, model, route.input())?.into_iter();
+        let (entry, plan) = self.route(table, model, route.input())?;
+        let mut plan = plan.into_iter();
         let Some(first) = plan.next() else {
             // Every deployment is tagged for other requests.
             return Err(ApiError::invalid(
@@ -494,7 +498,7 @@ impl Router {
         draft.plan = plan.collect();
         draft.route = route;
         draft.metadata = sizing.metadata().clone();
-        let waits = Waits::new(table.get(model).as_deref(), timeouts);
+        let waits = Waits::new(Some(&entry), timeouts);
         Ok((table.clone(), draft, waits))
     }
 }
