@@ -99,3 +99,34 @@ pub fn assert_billed(
     );
     assert_eq!(record.cost_micros, cost_micros);
 }
+
+/// What an emulated provider received, one entry per request: its handlers'
+/// state.
+pub type Seen<T> = std::sync::Arc<std::sync::Mutex<Vec<T>>>;
+
+/// An emulated provider serving on 127.0.0.1:0, and what it received.
+pub struct Emulator<T> {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    seen: Seen<T>,
+}
+
+impl<T: Clone + Send + 'static> Emulator<T> {
+    /// Serves `app`, whose handlers record what they receive in their
+    /// `State<Seen<T>>`.
+    pub async fn start(app: axum::Router<Seen<T>>) -> Self {
+        let seen = Seen::default();
+        let addr = serve(app.with_state(seen.clone())).await;
+        Self { addr, seen }
+    }
+
+    /// `http://<addr><path>`: a base URL for the provider's config.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// What it received so far, in order.
+    pub fn seen(&self) -> Vec<T> {
+        self.seen.lock().unwrap().clone()
+    }
+}

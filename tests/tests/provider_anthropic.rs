@@ -5,9 +5,6 @@
 //! included) recorded and priced exactly.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -114,36 +111,8 @@ fn stream_answer() -> String {
         .collect()
 }
 
-/// What an emulated Anthropic API saw: one entry per request, or the reason a
-/// request was not what Anthropic documents.
-#[derive(Default)]
-struct Seen {
-    bodies: Mutex<Vec<Value>>,
-}
-
-struct Anthropic {
-    addr: SocketAddr,
-    seen: Arc<Seen>,
-}
-
-impl Anthropic {
-    async fn start() -> Self {
-        let seen = Arc::new(Seen::default());
-        let app = axum::Router::new()
-            .route("/v1/messages", post(messages))
-            .with_state(seen.clone());
-        let addr = roundtrip::serve(app).await;
-        Self { addr, seen }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.seen.bodies.lock().unwrap().clone()
-    }
-}
+/// An emulated Anthropic API, recording each request body.
+type Anthropic = roundtrip::Emulator<Value>;
 
 fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
     (
@@ -155,7 +124,11 @@ fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
 
 /// `POST /v1/messages`: checks the headers Anthropic requires, records the body and
 /// answers with the documented format.
-async fn messages(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: String) -> Response {
+async fn messages(
+    State(seen): State<roundtrip::Seen<Value>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if header("x-api-key") != Some(EXPECTED_KEY) {
         return anthropic_error(
@@ -181,7 +154,7 @@ async fn messages(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: Strin
         );
     };
     let stream = body["stream"] == json!(true);
-    seen.bodies.lock().unwrap().push(body);
+    seen.lock().unwrap().push(body);
     if stream {
         Response::builder()
             .header("content-type", "text/event-stream; charset=utf-8")
@@ -205,7 +178,7 @@ api_key_env = "CARGO_PKG_NAME"
 name = "claude-chat"
 deployments = [{{ provider = "claude", model = "{UPSTREAM_MODEL}", price = {{ input_per_million = "3", output_per_million = "15", cached_input_per_million = "0.30", cache_write_per_million = "3.75" }} }}]
 "#,
-        anthropic.base_url()
+        anthropic.url("/v1")
     )
 }
 
@@ -287,7 +260,8 @@ struct Env {
 }
 
 async fn env(shape: Shape) -> Env {
-    let anthropic = Anthropic::start().await;
+    let anthropic =
+        Anthropic::start(axum::Router::new().route("/v1/messages", post(messages))).await;
     let openai = Upstream::start().await;
     let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&anthropic)).await;
     let (key, _) = mesh.create_key("acme", &["claude-chat"]).await;
@@ -313,7 +287,7 @@ async fn chat_round_trip(shape: Shape) {
     let env = env(shape).await;
     let (status, request_id, text) = env.chat(&openai_request()).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.anthropic.bodies(), vec![expected_anthropic_body(false)]);
+    assert_eq!(env.anthropic.seen(), vec![expected_anthropic_body(false)]);
 
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["id"], "msg_01XFDUDYJgAACzvnptvVoYEL");
@@ -353,7 +327,7 @@ async fn stream_round_trip(shape: Shape) {
     request["stream_options"] = json!({"include_usage": true});
     let (status, request_id, text) = env.chat(&request).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.anthropic.bodies(), vec![expected_anthropic_body(true)]);
+    assert_eq!(env.anthropic.seen(), vec![expected_anthropic_body(true)]);
 
     let chunks: Vec<Value> = roundtrip::stream_chunks(&text);
     for chunk in &chunks {

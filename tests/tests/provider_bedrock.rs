@@ -12,9 +12,6 @@
 //! suits an emulator.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use axum::Json;
@@ -127,31 +124,8 @@ fn stream_answer() -> Vec<u8> {
     .concat()
 }
 
-/// What the emulated Bedrock runtime accepted: `(path, body)` per request.
-#[derive(Default)]
-struct Seen {
-    requests: Mutex<Vec<(String, Value)>>,
-}
-
-struct Bedrock {
-    addr: SocketAddr,
-    seen: Arc<Seen>,
-}
-
-impl Bedrock {
-    async fn start() -> Self {
-        let seen = Arc::new(Seen::default());
-        let app = axum::Router::new()
-            .fallback(runtime)
-            .with_state(seen.clone());
-        let addr = roundtrip::serve(app).await;
-        Self { addr, seen }
-    }
-
-    fn requests(&self) -> Vec<(String, Value)> {
-        self.seen.requests.lock().unwrap().clone()
-    }
-}
+/// An emulated Bedrock runtime, recording each request path and body.
+type Bedrock = roundtrip::Emulator<(String, Value)>;
 
 fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     (
@@ -246,7 +220,7 @@ fn signature_problem(
 
 /// Bedrock runtime: `POST /model/{modelId}/converse` and `/converse-stream`, signed.
 async fn runtime(
-    State(seen): State<Arc<Seen>>,
+    State(seen): State<roundtrip::Seen<(String, Value)>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -274,7 +248,7 @@ async fn runtime(
         );
     };
     let path = uri.path().to_string();
-    seen.requests.lock().unwrap().push((path.clone(), json));
+    seen.lock().unwrap().push((path.clone(), json));
     if path == format!("/model/{MODEL_PATH}/converse") {
         Json(converse_answer()).into_response()
     } else if path == format!("/model/{MODEL_PATH}/converse-stream") {
@@ -384,7 +358,7 @@ struct Env {
 }
 
 async fn env(shape: Shape) -> Env {
-    let bedrock = Bedrock::start().await;
+    let bedrock = Bedrock::start(axum::Router::new().fallback(runtime)).await;
     let openai = Upstream::start().await;
     let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&bedrock)).await;
     let (key, _) = mesh.create_key("acme", &["claude-bedrock"]).await;
@@ -411,7 +385,7 @@ async fn chat_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&openai_request()).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.bedrock.requests(),
+        env.bedrock.seen(),
         vec![(
             format!("/model/{MODEL_PATH}/converse"),
             expected_converse_body()
@@ -460,7 +434,7 @@ async fn stream_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&request).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.bedrock.requests(),
+        env.bedrock.seen(),
         vec![(
             format!("/model/{MODEL_PATH}/converse-stream"),
             expected_converse_body()

@@ -6,9 +6,6 @@
 //! edge.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -88,36 +85,8 @@ fn stream_answer() -> String {
         .collect()
 }
 
-/// What the emulated Cohere API received, one body per request.
-#[derive(Default)]
-struct Seen {
-    bodies: Mutex<Vec<Value>>,
-}
-
-struct Cohere {
-    addr: SocketAddr,
-    seen: Arc<Seen>,
-}
-
-impl Cohere {
-    async fn start() -> Self {
-        let seen = Arc::new(Seen::default());
-        let app = axum::Router::new()
-            .route("/v2/chat", post(chat))
-            .route("/v2/embed", post(embed))
-            .with_state(seen.clone());
-        let addr = roundtrip::serve(app).await;
-        Self { addr, seen }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://{}/v2", self.addr)
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.seen.bodies.lock().unwrap().clone()
-    }
-}
+/// An emulated Cohere API, recording each request body.
+type Cohere = roundtrip::Emulator<Value>;
 
 /// Cohere's error object.
 fn cohere_error(status: StatusCode, message: &str) -> Response {
@@ -126,7 +95,7 @@ fn cohere_error(status: StatusCode, message: &str) -> Response {
 
 /// Checks what every Cohere request needs and records the body.
 fn accept(
-    seen: &Seen,
+    seen: &roundtrip::Seen<Value>,
     headers: &HeaderMap,
     body: &str,
 ) -> Result<Value, (StatusCode, &'static str)> {
@@ -142,12 +111,16 @@ fn accept(
     }
     let body: Value = serde_json::from_str(body)
         .map_err(|_| (StatusCode::BAD_REQUEST, "invalid request: not JSON"))?;
-    seen.bodies.lock().unwrap().push(body.clone());
+    seen.lock().unwrap().push(body.clone());
     Ok(body)
 }
 
 /// `POST /v2/chat`: the documented answer, as JSON or as an event stream.
-async fn chat(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: String) -> Response {
+async fn chat(
+    State(seen): State<roundtrip::Seen<Value>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let body = match accept(&seen, &headers, &body) {
         Ok(body) => body,
         Err((status, message)) => return cohere_error(status, message),
@@ -163,7 +136,11 @@ async fn chat(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: String) -
 }
 
 /// `POST /v2/embed`: float vectors by type and the billed input.
-async fn embed(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: String) -> Response {
+async fn embed(
+    State(seen): State<roundtrip::Seen<Value>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let body = match accept(&seen, &headers, &body) {
         Ok(body) => body,
         Err((status, message)) => return cohere_error(status, message),
@@ -195,7 +172,7 @@ deployments = [{{ provider = "co", model = "{UPSTREAM_MODEL}", price = {{ input_
 name = "cohere-embed"
 deployments = [{{ provider = "co", model = "{EMBED_MODEL}", price = {{ input_per_million = "0.12" }} }}]
 "#,
-        cohere.base_url()
+        cohere.url("/v2")
     )
 }
 
@@ -270,7 +247,12 @@ struct Env {
 }
 
 async fn env(shape: Shape) -> Env {
-    let cohere = Cohere::start().await;
+    let cohere = Cohere::start(
+        axum::Router::new()
+            .route("/v2/chat", post(chat))
+            .route("/v2/embed", post(embed)),
+    )
+    .await;
     let openai = Upstream::start().await;
     let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&cohere)).await;
     let (key, _) = mesh.create_key("acme", &["cohere-*"]).await;
@@ -306,7 +288,7 @@ async fn chat_round_trip(shape: Shape) {
     let env = env(shape).await;
     let (status, request_id, text) = env.post("/v1/chat/completions", &openai_request()).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.cohere.bodies(), vec![expected_cohere_body(false)]);
+    assert_eq!(env.cohere.seen(), vec![expected_cohere_body(false)]);
 
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["id"], ANSWER_ID);
@@ -353,7 +335,7 @@ async fn stream_round_trip(shape: Shape) {
     request["stream_options"] = json!({"include_usage": true});
     let (status, request_id, text) = env.post("/v1/chat/completions", &request).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.cohere.bodies(), vec![expected_cohere_body(true)]);
+    assert_eq!(env.cohere.seen(), vec![expected_cohere_body(true)]);
 
     let chunks: Vec<Value> = roundtrip::stream_chunks(&text);
     for chunk in &chunks {
@@ -409,7 +391,7 @@ async fn embeddings_round_trip(shape: Shape) {
     let (status, request_id, text) = env.post("/v1/embeddings", &request).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.cohere.bodies(),
+        env.cohere.seen(),
         vec![json!({
             "model": EMBED_MODEL,
             "texts": ["one", "three"],

@@ -7,9 +7,6 @@
 //! as `functionResponse` parts naming their functions.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -106,35 +103,8 @@ fn final_answer() -> Value {
     })
 }
 
-/// What an emulated Gemini API saw: `(method, body)` per request.
-#[derive(Default)]
-struct Seen {
-    requests: Mutex<Vec<(String, Value)>>,
-}
-
-struct Gemini {
-    addr: SocketAddr,
-    seen: Arc<Seen>,
-}
-
-impl Gemini {
-    async fn start() -> Self {
-        let seen = Arc::new(Seen::default());
-        let app = axum::Router::new()
-            .route("/v1beta/models/{call}", post(generate))
-            .with_state(seen.clone());
-        let addr = roundtrip::serve(app).await;
-        Self { addr, seen }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://{}/v1beta", self.addr)
-    }
-
-    fn requests(&self) -> Vec<(String, Value)> {
-        self.seen.requests.lock().unwrap().clone()
-    }
-}
+/// An emulated Gemini API, recording each call and body.
+type Gemini = roundtrip::Emulator<(String, Value)>;
 
 /// Google's error body.
 fn google_error(status: StatusCode, google_status: &str, message: &str) -> Response {
@@ -147,7 +117,7 @@ fn google_error(status: StatusCode, google_status: &str, message: &str) -> Respo
 /// header, JSON, `alt=sse` on streams), records the body and answers with the
 /// documented format.
 async fn generate(
-    State(seen): State<Arc<Seen>>,
+    State(seen): State<roundtrip::Seen<(String, Value)>>,
     Path(call): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -187,10 +157,7 @@ async fn generate(
         .as_array()
         .and_then(|c| c.last())
         .is_some_and(|last| last["parts"][0].get("functionResponse").is_some());
-    seen.requests
-        .lock()
-        .unwrap()
-        .push((method.to_string(), body));
+    seen.lock().unwrap().push((method.to_string(), body));
     if stream {
         Response::builder()
             .header("content-type", "text/event-stream")
@@ -216,7 +183,7 @@ api_key_env = "CARGO_PKG_NAME"
 name = "gemini-chat"
 deployments = [{{ provider = "google", model = "{UPSTREAM_MODEL}", price = {{ input_per_million = "0.30", output_per_million = "2.50", cached_input_per_million = "0.075" }} }}]
 "#,
-        gemini.base_url()
+        gemini.url("/v1beta")
     )
 }
 
@@ -291,7 +258,8 @@ struct Env {
 }
 
 async fn env(shape: Shape) -> Env {
-    let gemini = Gemini::start().await;
+    let gemini =
+        Gemini::start(axum::Router::new().route("/v1beta/models/{call}", post(generate))).await;
     let openai = Upstream::start().await;
     let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&gemini)).await;
     let (key, _) = mesh.create_key("acme", &["gemini-chat"]).await;
@@ -336,7 +304,7 @@ async fn chat_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&openai_request()).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.gemini.requests(),
+        env.gemini.seen(),
         vec![("generateContent".to_string(), expected_gemini_body())]
     );
 
@@ -385,7 +353,7 @@ async fn chat_round_trip(shape: Shape) {
         "Paris is 18 °C, Oslo 9 °C."
     );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
-    let (_, sent) = &env.gemini.requests()[1];
+    let (_, sent) = &env.gemini.seen()[1];
     let mut expected_contents = expected_gemini_body()["contents"].clone();
     let contents = expected_contents.as_array_mut().unwrap();
     contents
@@ -406,7 +374,7 @@ async fn stream_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&request).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.gemini.requests(),
+        env.gemini.seen(),
         vec![("streamGenerateContent".to_string(), expected_gemini_body())]
     );
 
