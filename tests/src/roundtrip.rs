@@ -13,26 +13,6 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
-/// Posts an OpenAI chat completion to the edge at `base_url` with `key`; returns
-/// the status, the request id and the body.
-pub async fn post_chat(
-    http: &reqwest::Client,
-    base_url: &str,
-    key: &str,
-    body: &Value,
-) -> (u16, String, String) {
-    let resp = http
-        .post(format!("{base_url}/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-    (status, request_id, resp.text().await.unwrap())
-}
-
 /// A JSON object without the fields that vary per run (`id`, `created`).
 pub fn without_ids(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
@@ -128,5 +108,62 @@ impl<T: Clone + Send + 'static> Emulator<T> {
     /// What it received so far, in order.
     pub fn seen(&self) -> Vec<T> {
         self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The gateway in front of an emulated provider: the stock mesh (the stock
+/// upstream as its `upstream` provider) plus the provider's `[[providers]]` and
+/// `[[models]]`, and a key of tenant `acme` for its models.
+pub struct ProviderMesh<T> {
+    /// The emulated provider.
+    pub provider: Emulator<T>,
+    /// The gateway.
+    pub mesh: crate::Mesh,
+    /// The key requests carry.
+    pub key: String,
+    _upstream: crate::Upstream,
+    http: reqwest::Client,
+}
+
+impl<T: Clone + Send + 'static> ProviderMesh<T> {
+    /// Starts the gateway in `shape` with the config `extra` writes for
+    /// `provider`, and a key allowed `models`.
+    pub async fn start(
+        shape: crate::Shape,
+        provider: Emulator<T>,
+        extra: impl FnOnce(&Emulator<T>) -> String,
+        models: &[&str],
+    ) -> Self {
+        let upstream = crate::Upstream::start().await;
+        let mesh = crate::Mesh::start_with(shape, &upstream.base_url(), &extra(&provider)).await;
+        let (key, _) = mesh.create_key("acme", models).await;
+        Self {
+            provider,
+            mesh,
+            key,
+            _upstream: upstream,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Posts `body` to the edge's `path`; returns the status, the request id and
+    /// the body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, String, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.mesh.base_url()))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        (status, request_id, resp.text().await.unwrap())
+    }
+
+    /// Posts an OpenAI chat completion.
+    pub async fn chat(&self, body: &Value) -> (u16, String, String) {
+        self.post("/v1/chat/completions", body).await
     }
 }

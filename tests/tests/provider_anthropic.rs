@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
+use switchyard_tests::{Shape, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
 /// for every test process, so no test mutates the environment.
@@ -251,34 +251,12 @@ const EXPECTED_COST_MICROS: i64 =
     (410 * 3_000_000 + 3000 * 300_000 + 1200 * 3_750_000 + 96 * 15_000_000 + 500_000_i64)
         / 1_000_000;
 
-struct Env {
-    anthropic: Anthropic,
-    mesh: Mesh,
-    _openai: Upstream,
-    key: String,
-    http: reqwest::Client,
-}
+type Env = roundtrip::ProviderMesh<Value>;
 
 async fn env(shape: Shape) -> Env {
     let anthropic =
         Anthropic::start(axum::Router::new().route("/v1/messages", post(messages))).await;
-    let openai = Upstream::start().await;
-    let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&anthropic)).await;
-    let (key, _) = mesh.create_key("acme", &["claude-chat"]).await;
-    Env {
-        anthropic,
-        mesh,
-        _openai: openai,
-        key,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Env {
-    /// Posts a chat completion; returns the status, the request id and the body.
-    async fn chat(&self, body: &Value) -> (u16, String, String) {
-        roundtrip::post_chat(&self.http, &self.mesh.base_url(), &self.key, body).await
-    }
+    Env::start(shape, anthropic, extra_toml, &["claude-chat"]).await
 }
 
 both_shapes!(chat_round_trip, stream_round_trip);
@@ -287,7 +265,7 @@ async fn chat_round_trip(shape: Shape) {
     let env = env(shape).await;
     let (status, request_id, text) = env.chat(&openai_request()).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.anthropic.seen(), vec![expected_anthropic_body(false)]);
+    assert_eq!(env.provider.seen(), vec![expected_anthropic_body(false)]);
 
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["id"], "msg_01XFDUDYJgAACzvnptvVoYEL");
@@ -327,7 +305,7 @@ async fn stream_round_trip(shape: Shape) {
     request["stream_options"] = json!({"include_usage": true});
     let (status, request_id, text) = env.chat(&request).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.anthropic.seen(), vec![expected_anthropic_body(true)]);
+    assert_eq!(env.provider.seen(), vec![expected_anthropic_body(true)]);
 
     let chunks: Vec<Value> = roundtrip::stream_chunks(&text);
     for chunk in &chunks {

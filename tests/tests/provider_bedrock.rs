@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
+use switchyard_tests::{Shape, both_shapes, roundtrip};
 
 const REGION: &str = "eu-west-1";
 const UPSTREAM_MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
@@ -349,33 +349,11 @@ const EXPECTED_COST_MICROS: i64 =
     (410 * 3_000_000 + 3000 * 300_000 + 1200 * 3_750_000 + 96 * 15_000_000 + 500_000_i64)
         / 1_000_000;
 
-struct Env {
-    bedrock: Bedrock,
-    mesh: Mesh,
-    _openai: Upstream,
-    key: String,
-    http: reqwest::Client,
-}
+type Env = roundtrip::ProviderMesh<(String, Value)>;
 
 async fn env(shape: Shape) -> Env {
     let bedrock = Bedrock::start(axum::Router::new().fallback(runtime)).await;
-    let openai = Upstream::start().await;
-    let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&bedrock)).await;
-    let (key, _) = mesh.create_key("acme", &["claude-bedrock"]).await;
-    Env {
-        bedrock,
-        mesh,
-        _openai: openai,
-        key,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Env {
-    /// Posts a chat completion; returns the status, the request id and the body.
-    async fn chat(&self, body: &Value) -> (u16, String, String) {
-        roundtrip::post_chat(&self.http, &self.mesh.base_url(), &self.key, body).await
-    }
+    Env::start(shape, bedrock, extra_toml, &["claude-bedrock"]).await
 }
 
 both_shapes!(chat_round_trip, stream_round_trip);
@@ -385,7 +363,7 @@ async fn chat_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&openai_request()).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.bedrock.seen(),
+        env.provider.seen(),
         vec![(
             format!("/model/{MODEL_PATH}/converse"),
             expected_converse_body()
@@ -434,7 +412,7 @@ async fn stream_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&request).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.bedrock.seen(),
+        env.provider.seen(),
         vec![(
             format!("/model/{MODEL_PATH}/converse-stream"),
             expected_converse_body()

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
+use switchyard_tests::{Shape, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
 /// for every test process, so no test mutates the environment.
@@ -238,13 +238,7 @@ fn expected_usage() -> Value {
 /// $2.50 / $10 per million input and output tokens, rounded half up once.
 const EXPECTED_COST_MICROS: i64 = (37 * 2_500_000 + 28 * 10_000_000 + 500_000_i64) / 1_000_000;
 
-struct Env {
-    cohere: Cohere,
-    mesh: Mesh,
-    _openai: Upstream,
-    key: String,
-    http: reqwest::Client,
-}
+type Env = roundtrip::ProviderMesh<Value>;
 
 async fn env(shape: Shape) -> Env {
     let cohere = Cohere::start(
@@ -253,33 +247,7 @@ async fn env(shape: Shape) -> Env {
             .route("/v2/embed", post(embed)),
     )
     .await;
-    let openai = Upstream::start().await;
-    let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&cohere)).await;
-    let (key, _) = mesh.create_key("acme", &["cohere-*"]).await;
-    Env {
-        cohere,
-        mesh,
-        _openai: openai,
-        key,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Env {
-    /// Posts to `path`; returns the status, the request id and the body.
-    async fn post(&self, path: &str, body: &Value) -> (u16, String, String) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.mesh.base_url()))
-            .bearer_auth(&self.key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-        (status, request_id, resp.text().await.unwrap())
-    }
+    Env::start(shape, cohere, extra_toml, &["cohere-*"]).await
 }
 
 both_shapes!(chat_round_trip, stream_round_trip, embeddings_round_trip);
@@ -288,7 +256,7 @@ async fn chat_round_trip(shape: Shape) {
     let env = env(shape).await;
     let (status, request_id, text) = env.post("/v1/chat/completions", &openai_request()).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.cohere.seen(), vec![expected_cohere_body(false)]);
+    assert_eq!(env.provider.seen(), vec![expected_cohere_body(false)]);
 
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["id"], ANSWER_ID);
@@ -335,7 +303,7 @@ async fn stream_round_trip(shape: Shape) {
     request["stream_options"] = json!({"include_usage": true});
     let (status, request_id, text) = env.post("/v1/chat/completions", &request).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(env.cohere.seen(), vec![expected_cohere_body(true)]);
+    assert_eq!(env.provider.seen(), vec![expected_cohere_body(true)]);
 
     let chunks: Vec<Value> = roundtrip::stream_chunks(&text);
     for chunk in &chunks {
@@ -391,7 +359,7 @@ async fn embeddings_round_trip(shape: Shape) {
     let (status, request_id, text) = env.post("/v1/embeddings", &request).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.cohere.seen(),
+        env.provider.seen(),
         vec![json!({
             "model": EMBED_MODEL,
             "texts": ["one", "three"],

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, roundtrip};
+use switchyard_tests::{Shape, both_shapes, roundtrip};
 
 /// The key the gateway sends: `api_key_env = "CARGO_PKG_NAME"`, which Cargo sets
 /// for every test process, so no test mutates the environment.
@@ -249,34 +249,12 @@ fn expected_usage() -> Value {
 const EXPECTED_COST_MICROS: i64 =
     (276 * 300_000 + 1024 * 75_000 + 91 * 2_500_000 + 500_000_i64) / 1_000_000;
 
-struct Env {
-    gemini: Gemini,
-    mesh: Mesh,
-    _openai: Upstream,
-    key: String,
-    http: reqwest::Client,
-}
+type Env = roundtrip::ProviderMesh<(String, Value)>;
 
 async fn env(shape: Shape) -> Env {
     let gemini =
         Gemini::start(axum::Router::new().route("/v1beta/models/{call}", post(generate))).await;
-    let openai = Upstream::start().await;
-    let mesh = Mesh::start_with(shape, &openai.base_url(), &extra_toml(&gemini)).await;
-    let (key, _) = mesh.create_key("acme", &["gemini-chat"]).await;
-    Env {
-        gemini,
-        mesh,
-        _openai: openai,
-        key,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Env {
-    /// Posts a chat completion; returns the status, the request id and the body.
-    async fn chat(&self, body: &Value) -> (u16, String, String) {
-        roundtrip::post_chat(&self.http, &self.mesh.base_url(), &self.key, body).await
-    }
+    Env::start(shape, gemini, extra_toml, &["gemini-chat"]).await
 }
 
 /// Replaces every tool-call `id` (generated per answer: Gemini sends none) with
@@ -304,7 +282,7 @@ async fn chat_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&openai_request()).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.gemini.seen(),
+        env.provider.seen(),
         vec![("generateContent".to_string(), expected_gemini_body())]
     );
 
@@ -353,7 +331,7 @@ async fn chat_round_trip(shape: Shape) {
         "Paris is 18 °C, Oslo 9 °C."
     );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
-    let (_, sent) = &env.gemini.seen()[1];
+    let (_, sent) = &env.provider.seen()[1];
     let mut expected_contents = expected_gemini_body()["contents"].clone();
     let contents = expected_contents.as_array_mut().unwrap();
     contents
@@ -374,7 +352,7 @@ async fn stream_round_trip(shape: Shape) {
     let (status, request_id, text) = env.chat(&request).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        env.gemini.seen(),
+        env.provider.seen(),
         vec![("streamGenerateContent".to_string(), expected_gemini_body())]
     );
 
