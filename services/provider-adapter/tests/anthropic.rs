@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use futures::StreamExt;
 use serde_json::json;
 use switchyard_config::{ProviderAdapterConfig, Secret};
 use switchyard_error::{ApiError, ErrorCode};
@@ -685,20 +684,12 @@ async fn cut_streams_never_look_complete() {
         assert!(api_error(&status).retryable);
     }
 
-    let mut stream = client
-        .chat_stream(chat(PROVIDER, "m", simple_request()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(stream.next().await.unwrap().is_ok());
-    upstream.break_connection();
-    let mut last = None;
-    while let Some(item) = stream.next().await {
-        last = Some(item);
-    }
-    let status = last
-        .unwrap()
-        .expect_err("a broken stream ends with an error");
+    let status = broken_mid_stream(
+        &mut client,
+        &upstream,
+        chat(PROVIDER, "m", simple_request()),
+    )
+    .await;
     assert_eq!(status.code(), Code::Unavailable);
     assert!(api_error(&status).retryable);
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use futures::StreamExt;
 use prost_types::value::Kind;
 use serde_json::{Value, json};
 use switchyard_config::{ProviderAdapterConfig, Secret};
@@ -584,20 +583,12 @@ async fn stream_without_message_end_or_cut_is_an_error() {
     }
 
     // The connection breaks after the first chunks arrived.
-    let mut stream = client
-        .chat_stream(chat(PROVIDER, MODEL, simple_request()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(stream.next().await.unwrap().is_ok());
-    upstream.break_connection();
-    let mut last = None;
-    while let Some(item) = stream.next().await {
-        last = Some(item);
-    }
-    let status = last
-        .unwrap()
-        .expect_err("a broken stream ends with an error");
+    let status = broken_mid_stream(
+        &mut client,
+        &upstream,
+        chat(PROVIDER, MODEL, simple_request()),
+    )
+    .await;
     assert_eq!(status.code(), Code::Unavailable);
     assert!(api_error(&status).retryable);
 }

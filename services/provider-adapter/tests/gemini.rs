@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use futures::StreamExt;
 use serde_json::{Value, json};
 use switchyard_config::{ProviderAdapterConfig, Secret};
 use switchyard_error::{ApiError, ErrorCode};
@@ -623,20 +622,12 @@ async fn broken_streams_end_with_one_clean_error() {
     assert!(err.retryable);
 
     // The connection breaks after the first chunk arrived.
-    let mut stream = client
-        .chat_stream(chat(PROVIDER, MODEL, simple_request()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(stream.next().await.unwrap().is_ok());
-    upstream.break_connection();
-    let mut last = None;
-    while let Some(item) = stream.next().await {
-        last = Some(item);
-    }
-    let status = last
-        .unwrap()
-        .expect_err("a broken stream ends with an error");
+    let status = broken_mid_stream(
+        &mut client,
+        &upstream,
+        chat(PROVIDER, MODEL, simple_request()),
+    )
+    .await;
     assert_eq!(status.code(), Code::Unavailable);
     assert!(api_error(&status).retryable);
 }

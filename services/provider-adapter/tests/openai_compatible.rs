@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures::StreamExt;
 use serde_json::json;
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1::content_part::Part;
@@ -423,20 +422,12 @@ async fn cut_stream_ends_with_an_error() {
     assert!(err.retryable);
 
     // The connection breaks after the first chunks arrived.
-    let mut stream = client
-        .chat_stream(chat(PROVIDER, "m", simple_request()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(stream.next().await.unwrap().is_ok());
-    upstream.break_connection();
-    let mut last = None;
-    while let Some(item) = stream.next().await {
-        last = Some(item);
-    }
-    let status = last
-        .unwrap()
-        .expect_err("a broken stream ends with an error");
+    let status = broken_mid_stream(
+        &mut client,
+        &upstream,
+        chat(PROVIDER, "m", simple_request()),
+    )
+    .await;
     assert_eq!(status.code(), Code::Unavailable);
     assert!(api_error(&status).retryable);
 }

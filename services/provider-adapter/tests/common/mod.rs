@@ -304,6 +304,24 @@ pub async fn drain(
     (chunks, None)
 }
 
+/// Opens a stream of `req`, breaks `upstream`'s connection once the first chunk
+/// arrived, and returns the status the stream then ended with.
+pub async fn broken_mid_stream(
+    client: &mut ProviderClient<GrpcChannel>,
+    upstream: &Upstream,
+    req: ProviderChatRequest,
+) -> tonic::Status {
+    let mut stream = client.chat_stream(req).await.unwrap().into_inner();
+    assert!(stream.next().await.unwrap().is_ok());
+    upstream.break_connection();
+    let mut last = None;
+    while let Some(item) = stream.next().await {
+        last = Some(item);
+    }
+    last.unwrap()
+        .expect_err("a broken stream ends with an error")
+}
+
 /// The text a stream's chunks carried, in order.
 pub fn streamed_text(chunks: &[switchyard_proto::types::v1::ChatChunk]) -> String {
     chunks
