@@ -115,24 +115,16 @@ impl Journal {
         Ok((journal, Recovered { entries, segments }))
     }
 
-    /// Appends a record under sequence number `seq`, with one `write`. The
-    /// returned guard keeps the segment from being retired until the caller has
-    /// also put the record in sled.
-    pub fn append(&self, seq: u64, record: &[u8]) -> io::Result<Arc<Segment>> {
-        let payload_len = 8 + record.len();
-        let mut frame = Vec::with_capacity(HEADER + payload_len);
-        frame.extend_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
-        frame.extend_from_slice(&[0; 4]);
-        frame.extend_from_slice(&seq.to_be_bytes());
-        frame.extend_from_slice(record);
-        let crc = crc32fast::hash(&frame[HEADER..]);
-        frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+    /// Appends `frame` with one `write`. The returned guard keeps the segment
+    /// from being retired until the caller has also put the record in sled.
+    pub fn append(&self, frame: &Frame) -> io::Result<Arc<Segment>> {
+        let bytes = &frame.0;
         let segment = self.current.load_full();
-        let written = (&segment.file).write(&frame)?;
-        if written != frame.len() {
+        let written = (&segment.file).write(bytes)?;
+        if written != bytes.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
-                format!("short journal write: {written} of {} bytes", frame.len()),
+                format!("short journal write: {written} of {} bytes", bytes.len()),
             ));
         }
         Ok(segment)
@@ -143,6 +135,38 @@ impl Journal {
         let id = self.next.fetch_add(1, Ordering::AcqRel);
         let new = create(&self.dir, id)?;
         Ok(Retired(self.current.swap(Arc::new(new))))
+    }
+}
+
+/// A record framed for the journal, encoded once: the journal writes the whole
+/// frame and sled stores [`Frame::record`], so the request path encodes and
+/// copies the record one time.
+pub struct Frame(Vec<u8>);
+
+impl Frame {
+    /// `record` under outbox sequence number `seq`.
+    pub fn encode(seq: u64, record: &impl prost::Message) -> Self {
+        // Encoding into a Vec cannot run out of room.
+        Self::with(seq, record.encoded_len(), |buf| {
+            record.encode_raw(buf);
+        })
+    }
+
+    fn with(seq: u64, record_len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Self {
+        let payload_len = 8 + record_len;
+        let mut frame = Vec::with_capacity(HEADER + payload_len);
+        frame.extend_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(&seq.to_be_bytes());
+        fill(&mut frame);
+        let crc = crc32fast::hash(&frame[HEADER..]);
+        frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+        Self(frame)
+    }
+
+    /// The encoded record.
+    pub fn record(&self) -> &[u8] {
+        &self.0[HEADER + 8..]
     }
 }
 
@@ -171,19 +195,25 @@ fn read_segment(mut bytes: &[u8], entries: &mut Vec<(u64, Vec<u8>)>) {
 mod tests {
     use super::*;
 
+    impl Frame {
+        fn raw(seq: u64, record: &[u8]) -> Self {
+            Self::with(seq, record.len(), |buf| buf.extend_from_slice(record))
+        }
+    }
+
     #[tokio::test]
     async fn records_come_back_after_a_crash_and_a_torn_tail_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         {
             let (journal, recovered) = Journal::open(dir.path()).unwrap();
             assert!(recovered.entries.is_empty());
-            drop(journal.append(1, b"one").unwrap());
+            drop(journal.append(&Frame::raw(1, b"one")).unwrap());
             let retired = journal.rotate().unwrap();
-            drop(journal.append(2, b"two").unwrap());
+            drop(journal.append(&Frame::raw(2, b"two")).unwrap());
             retired.writers_done().await;
             // Not removed: as if the process died before its flush.
             drop(retired);
-            drop(journal.append(3, b"three").unwrap());
+            drop(journal.append(&Frame::raw(3, b"three")).unwrap());
         }
         // A crash mid-write: half a frame at the end of the newest segment.
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
@@ -209,7 +239,7 @@ mod tests {
         );
         assert_eq!(recovered.segments.len(), 2);
         // A new segment follows the old ones; removing a retired one deletes it.
-        drop(journal.append(4, b"four").unwrap());
+        drop(journal.append(&Frame::raw(4, b"four")).unwrap());
         let retired = journal.rotate().unwrap();
         retired.writers_done().await;
         retired.remove().unwrap();

@@ -28,7 +28,7 @@ use switchyard_proto::metering::v1::UsageRecord;
 use tokio::sync::{Notify, watch};
 
 use crate::RouterError;
-use crate::journal::Journal;
+use crate::journal::{Frame, Journal};
 
 /// Records waiting for metering's acknowledgement, on local disk.
 #[derive(Clone)]
@@ -140,16 +140,16 @@ impl Outbox {
     pub async fn push(&self, record: &UsageRecord) -> Result<(), RouterError> {
         let inner = &self.inner;
         let seq = inner.db.generate_id().map_err(RouterError::outbox)?;
-        let bytes = record.encode_to_vec();
+        let frame = Frame::encode(seq, record);
         // The segment stays current until sled has the record too, so the flush
         // that retires the segment covers it.
         let segment = inner
             .journal
-            .append(seq, &bytes)
+            .append(&frame)
             .map_err(|e| outbox_err(format!("journal write failed: {e}")))?;
         inner
             .tree
-            .insert(seq.to_be_bytes(), bytes)
+            .insert(seq.to_be_bytes(), frame.record())
             .map_err(RouterError::outbox)?;
         drop(segment);
         inner.waiting.fetch_add(1, Ordering::AcqRel);
