@@ -2,11 +2,12 @@
 //! router crash without an fsync on the request path.
 //!
 //! A finished record is appended to the current segment with one `write` (the
-//! file is opened `O_APPEND`, so concurrent writers never interleave and take no
-//! lock of ours) before the client sees the answer. From then on the record is in
-//! the kernel: a crash or kill -9 of the router cannot lose it. The outbox's
-//! flusher makes records durable in the background ([`Journal::rotate`], wait for
-//! writers still on the old segment, flush sled, which holds the same records,
+//! file is opened `O_APPEND`, so concurrent writers never interleave) before the
+//! client sees the answer. From then on the record is in the kernel: a crash or
+//! kill -9 of the router cannot lose it. The segment also keeps its frames in
+//! memory, so the request path touches nothing else: the outbox's flusher moves
+//! them into sled in the background ([`Journal::rotate`], wait for writers still
+//! on the old segment, [`Retired::take`] its frames, one sled batch and flush,
 //! then [`Retired::remove`]). At start-up, segments left by a crash are read back
 //! ([`Journal::open`]) and replayed into sled before anything else.
 //!
@@ -17,8 +18,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
@@ -27,10 +28,12 @@ const HEADER: usize = 8;
 /// The largest payload read back (a corrupt length must not allocate gigabytes).
 const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
 
-/// One segment file.
+/// One segment file, and the frames written to it that are not in sled yet.
 pub struct Segment {
     file: File,
     path: PathBuf,
+    /// Held only to push one frame (or take them all, once, after rotation).
+    frames: Mutex<Vec<Frame>>,
 }
 
 /// The journal of one outbox.
@@ -53,12 +56,19 @@ pub struct Recovered {
 pub struct Retired(Arc<Segment>);
 
 impl Retired {
-    /// Waits until no writer holds the segment: every record appended to it is
-    /// then also in sled, so a sled flush after this covers them all.
+    /// Waits until no writer holds the segment: every frame appended to it is
+    /// then in [`Retired::take`]'s answer.
     pub async fn writers_done(&self) {
         while Arc::strong_count(&self.0) > 1 {
             tokio::task::yield_now().await;
         }
+    }
+
+    /// The frames written to the segment, in write order (after
+    /// [`Retired::writers_done`]: all of them). The segment must stay until they
+    /// are durable elsewhere.
+    pub fn take(&self) -> Vec<Frame> {
+        std::mem::take(&mut *lock(&self.0.frames))
     }
 
     /// Deletes the segment (its records are durable in sled).
@@ -79,7 +89,18 @@ fn create(dir: &Path, id: u64) -> io::Result<Segment> {
         .create_new(true)
         .append(true)
         .open(&path)?;
-    Ok(Segment { file, path })
+    Ok(Segment {
+        file,
+        path,
+        frames: Mutex::new(Vec::new()),
+    })
+}
+
+fn lock(frames: &Mutex<Vec<Frame>>) -> std::sync::MutexGuard<'_, Vec<Frame>> {
+    // A push cannot panic midway, so a poisoned list is still whole.
+    frames
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Journal {
@@ -115,9 +136,9 @@ impl Journal {
         Ok((journal, Recovered { entries, segments }))
     }
 
-    /// Appends `frame` with one `write`. The returned guard keeps the segment
-    /// from being retired until the caller has also put the record in sled.
-    pub fn append(&self, frame: &Frame) -> io::Result<Arc<Segment>> {
+    /// Appends `frame` with one `write` and keeps it with its segment until the
+    /// segment is retired and taken.
+    pub fn append(&self, frame: Frame) -> io::Result<()> {
         let bytes = &frame.0;
         let segment = self.current.load_full();
         let written = (&segment.file).write(bytes)?;
@@ -127,7 +148,8 @@ impl Journal {
                 format!("short journal write: {written} of {} bytes", bytes.len()),
             ));
         }
-        Ok(segment)
+        lock(&segment.frames).push(frame);
+        Ok(())
     }
 
     /// Starts a new segment for the writes from now on and returns the old one.
@@ -139,8 +161,8 @@ impl Journal {
 }
 
 /// A record framed for the journal, encoded once: the journal writes the whole
-/// frame and sled stores [`Frame::record`], so the request path encodes and
-/// copies the record one time.
+/// frame and sled later stores [`Frame::record`] under [`Frame::seq`], so the
+/// request path encodes and copies the record one time.
 pub struct Frame(Vec<u8>);
 
 impl Frame {
@@ -167,6 +189,11 @@ impl Frame {
     /// The encoded record.
     pub fn record(&self) -> &[u8] {
         &self.0[HEADER + 8..]
+    }
+
+    /// The record's outbox sequence number (big-endian: sled's key).
+    pub fn seq(&self) -> &[u8] {
+        &self.0[HEADER..HEADER + 8]
     }
 }
 
@@ -207,13 +234,13 @@ mod tests {
         {
             let (journal, recovered) = Journal::open(dir.path()).unwrap();
             assert!(recovered.entries.is_empty());
-            drop(journal.append(&Frame::raw(1, b"one")).unwrap());
+            journal.append(Frame::raw(1, b"one")).unwrap();
             let retired = journal.rotate().unwrap();
-            drop(journal.append(&Frame::raw(2, b"two")).unwrap());
+            journal.append(Frame::raw(2, b"two")).unwrap();
             retired.writers_done().await;
             // Not removed: as if the process died before its flush.
             drop(retired);
-            drop(journal.append(&Frame::raw(3, b"three")).unwrap());
+            journal.append(Frame::raw(3, b"three")).unwrap();
         }
         // A crash mid-write: half a frame at the end of the newest segment.
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
@@ -239,9 +266,17 @@ mod tests {
         );
         assert_eq!(recovered.segments.len(), 2);
         // A new segment follows the old ones; removing a retired one deletes it.
-        drop(journal.append(&Frame::raw(4, b"four")).unwrap());
+        journal.append(Frame::raw(4, b"four")).unwrap();
         let retired = journal.rotate().unwrap();
         retired.writers_done().await;
+        // The retired segment hands over exactly what was written to it, once.
+        let taken = retired.take();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(
+            (taken[0].seq(), taken[0].record()),
+            (&4u64.to_be_bytes()[..], &b"four"[..])
+        );
+        assert!(retired.take().is_empty());
         retired.remove().unwrap();
         for path in recovered.segments {
             std::fs::remove_file(path).unwrap();

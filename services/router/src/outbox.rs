@@ -6,13 +6,15 @@
 //! by request id makes the redelivery harmless.
 //!
 //! Layout: sled tree `outbox`, key = sequence number (u64 BE, so iteration is oldest
-//! first), value = prost `UsageRecord`, and beside it the write-ahead [`Journal`]
-//! (`<outbox_dir>/journal`). A record goes to both before the answer; the journal's
-//! one `write` puts it in the kernel, so no crash of the router process can lose
-//! it, with no fsync on the request path. A flusher task makes records durable on
-//! disk behind the answers, one sled flush for everything written since the last
-//! (group commit), then drops the journal segment they were in; records of a
-//! previous run found in the journal at start-up are put back into sled first.
+//! first), value = prost `UsageRecord`, and in front of it the write-ahead
+//! [`Journal`] (`<outbox_dir>/journal`). Before the answer a record only goes to
+//! the journal: its one `write` puts it in the kernel, so no crash of the router
+//! process can lose it, with no fsync and no sled write on the request path. A
+//! flusher task moves what the journal gathered into sled behind the answers (one
+//! batch and one flush for everything written since the last: group commit), then
+//! drops the journal segment the records were in; the shipper sees a record once it
+//! is in sled. Records of a previous run found in the journal at start-up are put
+//! back into sled first.
 //!
 //! `router.outbox_sync = "per-request"` instead waits for that flush before each
 //! answer: every answered record then also survives a power loss, at the cost of
@@ -46,8 +48,11 @@ struct Inner {
     /// How long writes gather before a flush (`router.outbox_flush_ms`; not
     /// under `per_request`).
     gather: Duration,
-    /// Records waiting (sled's own `len` walks the whole tree).
+    /// Records waiting, in sled or still only in the journal (sled's own `len`
+    /// walks the whole tree).
     waiting: AtomicU64,
+    /// The next record's sequence number (its sled key).
+    next_seq: AtomicU64,
     /// Writes issued so far (a writer's ticket).
     written: AtomicU64,
     /// The highest ticket known durable on disk.
@@ -110,6 +115,12 @@ impl Outbox {
                 .map_err(|e| outbox_err(format!("cannot remove {}: {e}", segment.display())))?;
         }
         let waiting = tree.len() as u64;
+        let next_seq = match tree.last().map_err(RouterError::outbox)? {
+            Some((key, _)) => <[u8; 8]>::try_from(key.as_ref())
+                .map(|k| u64::from_be_bytes(k).saturating_add(1))
+                .map_err(|_| outbox_err("an outbox key is not a sequence number".into()))?,
+            None => 0,
+        };
         let (durable, _) = watch::channel(0);
         let wake = Arc::new(Notify::new());
         let inner = Arc::new(Inner {
@@ -120,6 +131,7 @@ impl Outbox {
             per_request,
             gather,
             waiting: AtomicU64::new(waiting),
+            next_seq: AtomicU64::new(next_seq),
             written: AtomicU64::new(0),
             durable,
             wake: wake.clone(),
@@ -139,19 +151,11 @@ impl Outbox {
     /// the journal); with `outbox_sync = "per-request"` it is also on disk.
     pub async fn push(&self, record: &UsageRecord) -> Result<(), RouterError> {
         let inner = &self.inner;
-        let seq = inner.db.generate_id().map_err(RouterError::outbox)?;
-        let frame = Frame::encode(seq, record);
-        // The segment stays current until sled has the record too, so the flush
-        // that retires the segment covers it.
-        let segment = inner
-            .journal
-            .append(&frame)
-            .map_err(|e| outbox_err(format!("journal write failed: {e}")))?;
+        let seq = inner.next_seq.fetch_add(1, Ordering::Relaxed);
         inner
-            .tree
-            .insert(seq.to_be_bytes(), frame.record())
-            .map_err(RouterError::outbox)?;
-        drop(segment);
+            .journal
+            .append(Frame::encode(seq, record))
+            .map_err(|e| outbox_err(format!("journal write failed: {e}")))?;
         inner.waiting.fetch_add(1, Ordering::AcqRel);
         let ticket = inner.written.fetch_add(1, Ordering::AcqRel) + 1;
         inner.wake.notify_one();
@@ -232,9 +236,10 @@ impl Outbox {
 }
 
 impl Inner {
-    /// One group commit: a new journal segment for the writes from now on, sled
-    /// flushed once the old segment's writers are done, then the old segment
-    /// dropped (its records are durable in sled).
+    /// One group commit: a new journal segment for the writes from now on; once the
+    /// old segment's writers are done, its records go into sled in one batch and
+    /// one flush, then the old segment is dropped (its records are durable in
+    /// sled).
     async fn flush(&self) -> Result<(), RouterError> {
         let _one = self.flushing.lock().await;
         let target = self.written.load(Ordering::Acquire);
@@ -243,6 +248,13 @@ impl Inner {
             .rotate()
             .map_err(|e| outbox_err(format!("journal rotation failed: {e}")))?;
         retired.writers_done().await;
+        let mut batch = sled::Batch::default();
+        for frame in retired.take() {
+            batch.insert(frame.seq(), frame.record());
+        }
+        // On a failure here the frames are gone from memory but their segment
+        // stays on disk (it is removed only below), so the next start replays them.
+        self.tree.apply_batch(batch).map_err(RouterError::outbox)?;
         self.db.flush_async().await.map_err(RouterError::outbox)?;
         self.durable.send_if_modified(|done| {
             let moved = target > *done;
@@ -393,6 +405,8 @@ mod tests {
             }
             assert_eq!(outbox.len(), 50);
             assert!(outbox.is_full());
+            // In the journal only until the next flush moves them into sled.
+            outbox.flush().await.unwrap();
             let first = outbox.oldest(20).unwrap();
             assert_eq!(first.len(), 20);
             outbox

@@ -309,6 +309,8 @@ mod tests {
 
     impl Records {
         async fn recv(&mut self) -> Option<UsageRecord> {
+            // Written records reach sled (and `oldest`) at the outbox's next flush.
+            self.outbox.flush().await.unwrap();
             self.outbox.oldest(10).unwrap().pop().map(|(_, r)| r)
         }
     }

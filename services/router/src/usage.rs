@@ -125,6 +125,7 @@ impl UsageShipper {
     pub async fn run(mut self, stop: CancellationToken) {
         let mut backoff = INITIAL_BACKOFF;
         let mut deadline: Option<Instant> = None;
+        let mut flushed_for_shutdown = false;
         loop {
             if deadline.is_none() && (self.outbox.len() as usize) < self.batch_size {
                 tokio::select! {
@@ -141,6 +142,15 @@ impl UsageShipper {
             };
             if batch.is_empty() {
                 if deadline.is_some() {
+                    // Records still only in the journal reach sled at the next
+                    // flush; at shutdown, do it now so they ship with the rest.
+                    if !self.outbox.is_empty() && !flushed_for_shutdown {
+                        flushed_for_shutdown = true;
+                        if let Err(e) = self.outbox.flush().await {
+                            tracing::error!(error = %e, "usage outbox flush failed");
+                        }
+                        continue;
+                    }
                     break;
                 }
                 tokio::select! {

@@ -115,6 +115,70 @@ impl Recorder {
     }
 }
 
+/// Sends the requests of one load at their due times, from a thread of its own.
+///
+/// Pacing on an OS thread with `std::thread::sleep` (a high-resolution timer, about
+/// 50 µs late at most) instead of the runtime's timer (1 ms ticks) sends every
+/// request within tens of microseconds of its due time: the runtime's ticks would
+/// add up to 1 ms of send delay to every path and release requests in bursts of
+/// `rate / 1000`, which a gateway then queues. Each request still runs as its own
+/// task on the runtime.
+struct Pacer {
+    target: Target,
+    spec: LoadSpec,
+    count: u64,
+    t0: Instant,
+    recorder: Arc<Mutex<Recorder>>,
+    permits: Arc<Semaphore>,
+    cancel: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Pacer {
+    /// Sends the load; returns how many requests were due (sent or counted failed).
+    fn run(self) -> u64 {
+        let interval = 1e9 / self.spec.rate as f64;
+        let give_up = self.t0 + self.spec.duration + self.spec.grace;
+        let mut sent = 0u64;
+        for i in 0..self.count {
+            let due = self.t0 + Duration::from_nanos((i as f64 * interval) as u64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            } else if now > give_up {
+                sent += self.count - i;
+                lock(&self.recorder).fail(
+                    "generator-behind",
+                    "the load generator fell a whole grace time behind its schedule",
+                    self.count - i,
+                );
+                break;
+            }
+            sent += 1;
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                let detail = format!("more than {} requests in flight", self.spec.max_in_flight);
+                lock(&self.recorder).fail("overflow", &detail, 1);
+                continue;
+            };
+            let (target, recorder, cancel) = (
+                self.target.clone(),
+                self.recorder.clone(),
+                self.cancel.clone(),
+            );
+            self.runtime.spawn(async move {
+                let outcome = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return,
+                    outcome = target.call(i) => outcome,
+                };
+                lock(&recorder).record(due, outcome);
+                drop(permit);
+            });
+        }
+        sent
+    }
+}
+
 fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
     recorder
         .lock()
@@ -138,49 +202,20 @@ pub async fn run(target: &Target, spec: LoadSpec, streaming: bool) -> anyhow::Re
     }));
     let permits = Arc::new(Semaphore::new(spec.max_in_flight));
     let cancel = CancellationToken::new();
-    let interval = 1e9 / spec.rate as f64;
     let t0 = Instant::now() + Duration::from_millis(5);
-    let give_up = t0 + spec.duration + spec.grace;
-    let mut sent = 0u64;
-    let mut without_sleep = 0u32;
-    for i in 0..count {
-        let due = t0 + Duration::from_nanos((i as f64 * interval) as u64);
-        let now = Instant::now();
-        if due > now {
-            tokio::time::sleep_until(due).await;
-            without_sleep = 0;
-        } else if now > give_up {
-            sent += count - i;
-            lock(&recorder).fail(
-                "generator-behind",
-                "the load generator fell a whole grace time behind its schedule",
-                count - i,
-            );
-            break;
-        } else {
-            // Catching up on overdue requests: let the spawned ones run too.
-            without_sleep += 1;
-            if without_sleep.is_multiple_of(64) {
-                tokio::task::yield_now().await;
-            }
-        }
-        sent += 1;
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            let detail = format!("more than {} requests in flight", spec.max_in_flight);
-            lock(&recorder).fail("overflow", &detail, 1);
-            continue;
-        };
-        let (target, recorder, cancel) = (target.clone(), recorder.clone(), cancel.clone());
-        tokio::spawn(async move {
-            let outcome = tokio::select! {
-                biased;
-                () = cancel.cancelled() => return,
-                outcome = target.call(i) => outcome,
-            };
-            lock(&recorder).record(due, outcome);
-            drop(permit);
-        });
-    }
+    let pacer = Pacer {
+        target: target.clone(),
+        spec,
+        count,
+        t0,
+        recorder: recorder.clone(),
+        permits: permits.clone(),
+        cancel: cancel.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let sent = tokio::task::spawn_blocking(move || pacer.run())
+        .await
+        .context("the load generator's pacing thread failed")?;
     // Every request has been sent: wait (bounded) until all have answered.
     let all = u32::try_from(spec.max_in_flight).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout_at(

@@ -174,6 +174,15 @@ fn word(k: u32) -> String {
     format!("tok{k} ")
 }
 
+/// Sleeps until `due` unless it has already passed. The runtime's timer rounds every
+/// deadline up to its next 1 ms tick, so even a zero sleep would delay the answer
+/// by up to a millisecond; "answers at once" must not.
+async fn wait_until(due: Instant) {
+    if due > Instant::now() {
+        tokio::time::sleep_until(due).await;
+    }
+}
+
 async fn chat(State(counter): State<Arc<AtomicU64>>, Json(body): Json<ChatBody>) -> Response {
     let arrived = Instant::now();
     let Some(behaviour) = Behaviour::parse(&body.model) else {
@@ -188,7 +197,7 @@ async fn chat(State(counter): State<Arc<AtomicU64>>, Json(body): Json<ChatBody>)
         .map(|d| d.as_secs())
         .unwrap_or_default();
     if !body.stream {
-        tokio::time::sleep_until(arrived + behaviour.due(behaviour.chunks - 1)).await;
+        wait_until(arrived + behaviour.due(behaviour.chunks - 1)).await;
         let content: String = (0..behaviour.chunks).map(word).collect();
         return Json(json!({
             "id": id,
@@ -216,7 +225,7 @@ async fn chat(State(counter): State<Arc<AtomicU64>>, Json(body): Json<ChatBody>)
             if k >= behaviour.chunks {
                 return None;
             }
-            tokio::time::sleep_until(arrived + behaviour.due(k)).await;
+            wait_until(arrived + behaviour.due(k)).await;
             let choice = |delta: Value, finish: Value| {
                 sse(&event(
                     json!([{"index": 0, "delta": delta, "logprobs": null,
