@@ -265,6 +265,60 @@ async fn concurrency_slot_frees_on_finish_and_on_disconnect(shape: Shape) {
     env.mesh.shutdown().await;
 }
 
+/// `router.max_in_flight` bounds what one router serves at once, whatever the key:
+/// past it a request is shed at once, before auth or the provider (503 with
+/// OpenAI's error body and `Retry-After` over HTTP; UNAVAILABLE with RetryInfo
+/// over gRPC), is never billed, and a slot frees when a request ends.
+async fn in_flight_limit_sheds_the_overload(shape: Shape) {
+    let upstream = Upstream::start().await;
+    let mesh = Mesh::start_configured(shape, &upstream.base_url(), "max_in_flight = 2", "").await;
+    let env = Env {
+        upstream,
+        mesh,
+        http: reqwest::Client::new(),
+    };
+    let key = env.key("shed", None, None).await;
+    let first = open_stream(&env, &key).await;
+    let second = open_stream(&env, &key).await;
+    let upstream_calls = env.upstream.requests().len();
+
+    let body = json!({"model": "priced-mock", "messages": [{"role": "user", "content": "hi"}]});
+    let shed = env.chat(&key, body).await;
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert!(!shed.headers().contains_key("x-should-retry"));
+    let error: Value = shed.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "api_error", "{error}");
+    assert_eq!(error["error"]["code"], "service_unavailable", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("router.max_in_flight"),
+        "{error}"
+    );
+    let status = env.grpc_refusal(&key).await;
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    let details = status.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        details.retry_info().unwrap().retry_delay,
+        Some(Duration::from_secs(1))
+    );
+    // Shed before any provider call, and so never billed.
+    assert_eq!(env.upstream.requests().len(), upstream_calls);
+    assert!(env.mesh.tenant_usage("shed").await.is_empty());
+
+    // A stream ends: its slot is free again.
+    env.upstream.release();
+    let text = first.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+    assert_eq!(env.priced(&key).await, 200);
+    drop(second);
+    env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
 async fn tenant_limits_bind_all_its_keys(shape: Shape) {
     let env = env(shape).await;
     let a = env.key("shared", None, None).await;
@@ -306,5 +360,6 @@ both_shapes!(
     budget_refusal_speaks_openai_and_grpc,
     rate_limit_over_grpc_carries_retry_info,
     concurrency_slot_frees_on_finish_and_on_disconnect,
+    in_flight_limit_sheds_the_overload,
     tenant_limits_bind_all_its_keys,
 );

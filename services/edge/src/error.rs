@@ -221,7 +221,9 @@ impl IntoResponse for HttpError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if status == StatusCode::TOO_MANY_REQUESTS
+        // A rate limit's wait, or how soon an overloaded gateway may take the
+        // request (RFC 9110 defines `Retry-After` for both 429 and 503).
+        if (status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE)
             && let Some(after) = error.retry_after
         {
             headers.insert(

@@ -21,7 +21,7 @@ use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
@@ -36,6 +36,11 @@ use crate::principals::PrincipalCache;
 use crate::record::{Draft, MarkCancelled};
 use crate::stream::Relay;
 use crate::trailers::ServedTrailers;
+
+/// The retry hint of a request shed by `router.max_in_flight`: long enough for
+/// some of the requests in flight to finish, short enough that a client retrying
+/// on it (the OpenAI and Anthropic SDKs honour `Retry-After`) is not held long.
+const OVERLOAD_RETRY_AFTER: Duration = Duration::from_secs(1);
 use crate::usage::UsageSink;
 use crate::validate::{validate_chat, validate_embed};
 
@@ -118,6 +123,8 @@ struct Inner {
     estimate_max_tokens: u64,
     retry: RetryPolicy,
     health: Health,
+    /// Slots for `router.max_in_flight` (none: no limit).
+    in_flight: Option<Arc<Semaphore>>,
 }
 
 /// How long one request may wait (its timeouts): its own, else its model's.
@@ -222,6 +229,7 @@ impl Router {
         estimate_max_tokens: u64,
         retry: RetryPolicy,
         health: Health,
+        max_in_flight: u32,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -236,7 +244,35 @@ impl Router {
                 estimate_max_tokens,
                 retry,
                 health,
+                in_flight: (max_in_flight > 0)
+                    .then(|| Arc::new(Semaphore::new(max_in_flight as usize))),
             }),
+        }
+    }
+
+    /// A place for one more request under `router.max_in_flight`, or the fast
+    /// refusal of a router already serving that many: shedding here, before auth
+    /// or any provider is asked, is what keeps an overload from queueing without
+    /// bound (memory) and from slowing the requests already admitted.
+    fn slot(&self) -> Result<Option<OwnedSemaphorePermit>, Status> {
+        let Some(limit) = &self.inner.in_flight else {
+            return Ok(None);
+        };
+        match limit.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => {
+                switchyard_telemetry::metrics::counter!(
+                    switchyard_telemetry::names::REFUSED, "reason" => "overloaded"
+                )
+                .increment(1);
+                Err(ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the gateway is serving as many requests as it is configured to \
+                     (router.max_in_flight); try again shortly",
+                )
+                .with_retry_after(OVERLOAD_RETRY_AFTER)
+                .to_status())
+            }
         }
     }
 
@@ -605,6 +641,7 @@ type ChunkStream = ReceiverStream<Result<ChatChunk, Status>>;
 impl Gateway for Router {
     async fn chat(&self, request: Request<ChatRequest>) -> Result<Response<ChatResponse>, Status> {
         let started = Instant::now();
+        let slot = self.slot()?;
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
@@ -617,6 +654,7 @@ impl Gateway for Router {
                 req.timeouts.as_ref(),
             )
             .await?;
+        draft.slot = slot;
         // The request is handed to the provider call, but its prompt count is needed
         // only if no usage comes back (a disconnect past the drain timeout, a broken
         // stream): keep what the count reads instead of counting now. Copying that
@@ -647,6 +685,7 @@ impl Gateway for Router {
         request: Request<ChatRequest>,
     ) -> Result<Response<Self::ChatStreamStream>, Status> {
         let started = Instant::now();
+        let slot = self.slot()?;
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
@@ -659,6 +698,7 @@ impl Gateway for Router {
                 req.timeouts.as_ref(),
             )
             .await?;
+        draft.slot = slot;
         draft.stream = true;
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::chat(&req);
@@ -736,12 +776,14 @@ impl Gateway for Router {
         request: Request<EmbedRequest>,
     ) -> Result<Response<EmbedResponse>, Status> {
         let started = Instant::now();
+        let slot = self.slot()?;
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_embed(&req)?;
         let (table, mut draft, limits) = self
             .admit_and_route(&metadata, &id, started, Sizing::Embed(&req), None)
             .await?;
+        draft.slot = slot;
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::embed(&req);
         draft.operation = "embeddings";

@@ -151,6 +151,7 @@ pub fn build(
             config.router.breaker_min_requests,
             Duration::from_millis(config.router.breaker_window_ms),
         ),
+        config.router.max_in_flight,
     );
     Ok((router, Background { shipper, admission }))
 }

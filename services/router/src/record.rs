@@ -14,6 +14,7 @@ use std::time::{Instant, SystemTime};
 use switchyard_proto::auth::v1::Principal;
 use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
 use switchyard_proto::types::v1::Usage;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::admission::Ticket;
 use crate::models::{Deployment, RouteKey};
@@ -64,6 +65,9 @@ pub struct Draft {
     pub attempts: Vec<Earlier>,
     /// What routes the request (tags, caller), for fallback models planned later.
     pub route: RouteKey,
+    /// The request's place under `router.max_in_flight`, held until its record
+    /// is finished (a stream's end, or a disconnected caller's drain).
+    pub slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Draft {
@@ -93,6 +97,7 @@ impl Draft {
             plan: Vec::new(),
             attempts: Vec::new(),
             route: RouteKey::default(),
+            slot: None,
         }
     }
 

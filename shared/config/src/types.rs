@@ -172,6 +172,11 @@ pub struct RouterConfig {
     /// it within one message of auth's change stream. 0 disables the cache, so every
     /// request asks auth.
     pub principal_cache_ttl_ms: u64,
+    /// Most requests this router serves at once (a stream counts until it ends);
+    /// past it a new request gets a fast UNAVAILABLE (HTTP 503) with a retry hint
+    /// instead of joining a queue, so overload costs bounded memory and the
+    /// requests already admitted keep their latency. 0: no limit.
+    pub max_in_flight: u32,
 }
 
 impl Default for RouterConfig {
@@ -199,6 +204,7 @@ impl Default for RouterConfig {
             breaker_failure_rate_percent: 50,
             breaker_min_requests: 20,
             breaker_window_ms: 30_000,
+            max_in_flight: 1_024,
             principal_cache_ttl_ms: 60_000,
         }
     }
