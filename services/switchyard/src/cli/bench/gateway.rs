@@ -34,6 +34,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::cases::Shape;
 use super::config::{self, ADMIN_TOKEN_ENV, Addrs, UPSTREAM_KEY_ENV};
+use super::ledger::Seed;
 use super::rss::{self, Rss};
 
 /// One child process of a shape.
@@ -94,11 +95,16 @@ impl Gateway {
         upstream_base_url: &str,
         upstream_key: &str,
         deadline: Duration,
+        seed: Option<&Seed>,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("switchyard-bench-")
             .tempdir()
             .context("cannot create a temporary directory")?;
+        if let Some(seed) = seed {
+            // The config names this directory as `metering.data_dir`.
+            seed.copy_to(&dir.path().join("metering"))?;
+        }
         let (edge_l, edge) = bind()?;
         let (router_l, router) = bind()?;
         let (auth_l, auth) = bind()?;

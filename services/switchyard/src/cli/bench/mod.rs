@@ -18,6 +18,7 @@ mod cases;
 mod client;
 mod config;
 mod gateway;
+mod ledger;
 mod load;
 mod report;
 mod rss;
@@ -118,6 +119,10 @@ pub struct BenchArgs {
     /// Seconds a gateway shape may take to become ready.
     #[arg(long, default_value_t = 60.0)]
     ready_timeout: f64,
+    /// Usage records put in each gateway's ledger before it starts (written
+    /// once, then copied), to measure against a full ledger; 0: an empty one.
+    #[arg(long, default_value_t = 0)]
+    ledger_records: u64,
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
@@ -178,6 +183,8 @@ struct Bench {
     /// The direct path's result per case and rate, measured once per run.
     direct: HashMap<(Case, u64), LoadResult>,
     report: Report,
+    /// The pre-filled ledger, with `--ledger-records`.
+    seed: Option<ledger::Seed>,
 }
 
 impl Bench {
@@ -209,6 +216,7 @@ impl Bench {
                 overhead_limit_ms: args.overhead_limit_ms,
                 stream_chunks: STREAM_CHUNKS,
                 stream_pace_ms: u64::try_from(STREAM_PACE.as_millis()).unwrap_or(u64::MAX),
+                ledger_records: args.ledger_records,
             },
             cases: Vec::new(),
             processes: Vec::new(),
@@ -223,12 +231,20 @@ impl Bench {
             http,
             direct: HashMap::new(),
             report,
+            seed: None,
         })
     }
 
     /// Every shape in order, then the table and the JSON. If a shape fails, what was
     /// measured before it is still printed and written, then the error returned.
     async fn run(mut self) -> anyhow::Result<()> {
+        let records = self.args.ledger_records;
+        if records > 0 && self.args.shapes.iter().any(|s| *s != Shape::Direct) {
+            let seed = tokio::task::spawn_blocking(move || ledger::Seed::fill(records))
+                .await
+                .context("the ledger filler failed")??;
+            self.seed = Some(seed);
+        }
         let mut shapes = self.args.shapes.clone();
         shapes.sort();
         let mut outcome = Ok(());
@@ -331,6 +347,7 @@ impl Bench {
             &self.upstream.base_url(),
             UPSTREAM_KEY,
             seconds("ready-timeout", self.args.ready_timeout)?,
+            self.seed.as_ref(),
         )
         .await?;
         let outcome = self.gateway_cases(shape, &gateway).await;

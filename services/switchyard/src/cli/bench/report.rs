@@ -207,6 +207,8 @@ pub struct Settings {
     pub stream_chunks: u32,
     /// Milliseconds between stream chunks.
     pub stream_pace_ms: u64,
+    /// Usage records in each gateway's ledger before it started.
+    pub ledger_records: u64,
 }
 
 /// Everything one `switchyard bench` run measured.
