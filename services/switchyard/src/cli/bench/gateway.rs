@@ -25,6 +25,8 @@ use command_fds::{CommandFdExt, FdMapping};
 use switchyard::Service;
 use switchyard_proto::auth::v1::CreateKeyRequest;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
+use switchyard_proto::metering::v1::SummarizeUsageRequest;
+use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
@@ -57,6 +59,8 @@ pub struct Gateway {
     pub grpc: SocketAddr,
     /// Where `KeyAdmin` is served: the router all-in-one, auth when split.
     key_admin: SocketAddr,
+    /// Where `UsageQuery` is served: the router all-in-one, metering when split.
+    usage_query: SocketAddr,
     /// gRPC listeners to check for readiness.
     grpc_listeners: Vec<SocketAddr>,
     admin_token: String,
@@ -126,9 +130,14 @@ impl Gateway {
         let exe = std::env::current_exe().context("cannot find the switchyard executable")?;
         let admin_token = random_token();
         type Plan = Vec<(&'static str, Vec<std::net::TcpListener>)>;
-        let (plan, key_admin, grpc_listeners): (Plan, _, _) = match shape {
+        let (plan, key_admin, usage_query, grpc_listeners): (Plan, _, _, _) = match shape {
             Shape::Direct => bail!("the direct path has no gateway to start"),
-            Shape::AllInOne => (vec![("all", vec![edge_l, router_l])], router, vec![router]),
+            Shape::AllInOne => (
+                vec![("all", vec![edge_l, router_l])],
+                router,
+                router,
+                vec![router],
+            ),
             Shape::FiveProcess => (
                 vec![
                     (Service::Auth.name(), vec![auth_l]),
@@ -138,6 +147,7 @@ impl Gateway {
                     (Service::Edge.name(), vec![edge_l]),
                 ],
                 auth,
+                metering,
                 vec![auth, metering, provider, router],
             ),
         };
@@ -145,6 +155,7 @@ impl Gateway {
             edge,
             grpc: router,
             key_admin,
+            usage_query,
             grpc_listeners,
             admin_token,
             processes: Vec::new(),
@@ -290,6 +301,14 @@ impl Gateway {
         Ok(created.into_inner().secret)
     }
 
+    /// A reader of this gateway's ledger, for [`UsageProbe::settle`].
+    pub async fn usage_probe(&self) -> anyhow::Result<UsageProbe> {
+        Ok(UsageProbe {
+            client: UsageQueryClient::new(connect(self.usage_query).await?),
+            admin_token: self.admin_token.clone(),
+        })
+    }
+
     /// Each process's memory now (`peak_kib` is the high-water mark since start).
     pub fn memory(&self) -> Vec<(&'static str, u32, Rss, Rss)> {
         self.processes
@@ -315,6 +334,56 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
         .connect()
         .await
         .with_context(|| format!("cannot connect to {addr}"))
+}
+
+/// How often [`UsageProbe::settle`] reads the ledger: it is settled when two reads
+/// this far apart agree (the router ships usage at least every 50 ms).
+const SETTLE_STEP: Duration = Duration::from_millis(500);
+
+/// Reads how many of the bench tenant's requests a gateway's ledger holds.
+#[derive(Clone)]
+pub struct UsageProbe {
+    client: UsageQueryClient<Channel>,
+    admin_token: String,
+}
+
+impl UsageProbe {
+    async fn requests(&self) -> anyhow::Result<u64> {
+        let mut request = tonic::Request::new(SummarizeUsageRequest {
+            tenant: "bench".into(),
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.admin_token).parse()?,
+        );
+        let summary = self
+            .client
+            .clone()
+            .summarize_usage(request)
+            .await
+            .map_err(|s| anyhow::anyhow!("reading the bench tenant's usage: {s}"))?;
+        Ok(summary
+            .into_inner()
+            .total
+            .map_or(0, |totals| totals.requests))
+    }
+
+    /// Waits until the ledger stops growing — the usage of earlier loads is all
+    /// delivered, so delivering it does not compete with the next load — for at
+    /// most `limit`. Returns how long that took.
+    pub async fn settle(&self, limit: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let mut last = self.requests().await?;
+        loop {
+            tokio::time::sleep(SETTLE_STEP).await;
+            let now = self.requests().await?;
+            if now == last || started.elapsed() >= limit {
+                return Ok(started.elapsed());
+            }
+            last = now;
+        }
+    }
 }
 
 /// Whether `addr` answers the gRPC health check with SERVING.

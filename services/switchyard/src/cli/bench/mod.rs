@@ -43,6 +43,9 @@ use upstream::Upstream;
 
 /// The key the gateway sends upstream (the emulated upstream accepts any).
 const UPSTREAM_KEY: &str = "bench-upstream-key";
+/// Longest wait, before a load, for the usage of earlier loads to reach the
+/// ledger (an overload's backlog); the load then runs anyway.
+const SETTLE_LIMIT: Duration = Duration::from_secs(120);
 
 /// Options of `switchyard bench`. The global `--config` is not used: the bench
 /// writes its own config for the gateways it starts.
@@ -185,6 +188,8 @@ struct Bench {
     report: Report,
     /// The pre-filled ledger, with `--ledger-records`.
     seed: Option<ledger::Seed>,
+    /// The running gateway's ledger, read before each load.
+    probe: Option<gateway::UsageProbe>,
 }
 
 impl Bench {
@@ -232,6 +237,7 @@ impl Bench {
             direct: HashMap::new(),
             report,
             seed: None,
+            probe: None,
         })
     }
 
@@ -310,6 +316,15 @@ impl Bench {
     async fn measure(&self, target: &Target, case: Case, rate: u64) -> anyhow::Result<LoadResult> {
         let spec = LoadSpec { rate, ..self.spec };
         tokio::time::sleep(self.cooldown).await;
+        if let Some(probe) = &self.probe {
+            let waited = probe.settle(SETTLE_LIMIT).await?;
+            if waited > Duration::from_secs(2) {
+                eprintln!(
+                    "bench: waited {:.1} s for the ledger to take the earlier loads' usage",
+                    waited.as_secs_f64()
+                );
+            }
+        }
         if !self.warmup.is_zero() {
             load::run(
                 target,
@@ -350,7 +365,9 @@ impl Bench {
             self.seed.as_ref(),
         )
         .await?;
+        self.probe = Some(gateway.usage_probe().await?);
         let outcome = self.gateway_cases(shape, &gateway).await;
+        self.probe = None;
         for (services, pid, idle, now) in gateway.memory() {
             self.report.processes.push(ProcessRow {
                 shape,
