@@ -5,11 +5,13 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bound;
+pub mod keyed;
 pub mod mesh;
 pub mod roundtrip;
 mod shapes;
 pub mod upstream;
 
 pub use bound::{REVOCATION_BOUND, within};
+pub use keyed::{KeyedMesh, text_chat, with_key};
 pub use mesh::{ADMIN_TOKEN, Mesh, Shape};
 pub use upstream::{RecordedRequest, Upstream};

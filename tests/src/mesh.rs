@@ -177,12 +177,7 @@ impl Mesh {
 
     /// `message` with the admin token attached.
     pub fn admin<T>(message: T) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(message);
-        r.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-        );
-        r
+        crate::with_key(message, ADMIN_TOKEN)
     }
 
     /// Creates a key for `tenant` allowed `models` (empty: all); returns the secret

@@ -92,6 +92,14 @@ impl Upstream {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.requests.lock().unwrap().clone()
     }
+
+    /// The `model` of every request received so far, in order.
+    pub fn models(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| r.body["model"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
 }
 
 fn record(inner: &Inner, path: &str, headers: &HeaderMap, body: &Value) {

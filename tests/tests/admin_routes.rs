@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use serde_json::{Value, json};
-use switchyard_tests::{ADMIN_TOKEN, Mesh, Shape, Upstream, both_shapes};
+use switchyard_tests::{ADMIN_TOKEN, KeyedMesh, Shape, both_shapes};
 
 /// `fail-500` always fails with a 500; `gpt-test` answers.
 const MODELS: &str = r#"
@@ -16,36 +16,26 @@ deployments = [{ provider = "upstream", model = "fail-500" }, { provider = "upst
 fallbacks = ["mock-model"]
 "#;
 
-struct Env {
-    upstream: Upstream,
-    mesh: Mesh,
-    key: String,
-    http: reqwest::Client,
+/// The shared set-up, with this file's requests below.
+struct Env(KeyedMesh);
+
+impl std::ops::Deref for Env {
+    type Target = KeyedMesh;
+    fn deref(&self) -> &KeyedMesh {
+        &self.0
+    }
 }
 
 async fn env(shape: Shape, router_extra: &str) -> Env {
-    let upstream = Upstream::start().await;
-    let mesh = Mesh::start_configured(shape, &upstream.base_url(), router_extra, MODELS).await;
-    let (key, _) = mesh.create_key("admin-routes", &[]).await;
-    Env {
-        upstream,
-        mesh,
-        key,
-        http: reqwest::Client::new(),
-    }
+    Env(KeyedMesh::start(shape, "admin-routes", router_extra, |_| MODELS.to_string()).await)
 }
 
 impl Env {
     /// A chat request to `model`; every one must be answered.
     async fn chat(&self, model: &str) {
         let response = self
-            .http
-            .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
-            .bearer_auth(&self.key)
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .await
-            .unwrap();
+            .post_chat(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
         let status = response.status();
         assert_eq!(status, 200, "{}", response.text().await.unwrap());
     }
@@ -84,9 +74,9 @@ impl Env {
 
     fn upstream_count(&self, model: &str) -> usize {
         self.upstream
-            .requests()
+            .models()
             .iter()
-            .filter(|r| r.body["model"] == model)
+            .filter(|m| *m == model)
             .count()
     }
 }
@@ -151,7 +141,7 @@ async fn lists_models_deployments_and_an_open_breaker(shape: Shape) {
     assert!(up["latency_ms"].as_f64().is_some(), "{up}");
     assert_eq!(up["window_attempts"], 4);
     assert_eq!(up["failure_rate_percent"], 0.0);
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_failure_rate_opens_the_breaker(shape: Shape) {
@@ -180,7 +170,7 @@ async fn a_failure_rate_opens_the_breaker(shape: Shape) {
     assert_eq!(down["breaker"], "open", "{route}");
     assert_eq!(down["failure_rate_percent"], 100.0);
     assert_eq!(down["window_attempts"], 4);
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_missing_or_wrong_admin_token_is_refused(shape: Shape) {
@@ -208,7 +198,7 @@ async fn a_missing_or_wrong_admin_token_is_refused(shape: Shape) {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["param"], "model", "{body}");
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 both_shapes!(

@@ -6,8 +6,10 @@ use serde_json::{Value, json};
 use switchyard_proto::gateway::v1::ListModelsRequest;
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::metering::v1::Outcome;
-use switchyard_proto::types::v1::{ChatRequest, ContentPart, Message, Role, content_part::Part};
-use switchyard_tests::{Mesh, REVOCATION_BOUND, Shape, Upstream, both_shapes, within};
+use switchyard_proto::types::v1::content_part::Part;
+use switchyard_tests::{
+    Mesh, REVOCATION_BOUND, Shape, Upstream, both_shapes, text_chat, with_key, within,
+};
 use tonic_types::StatusExt;
 
 struct Env {
@@ -475,29 +477,12 @@ async fn revoked_key_is_refused(shape: Shape) {
     env.mesh.shutdown().await;
 }
 
-fn grpc_request<T>(message: T, key: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {key}").parse().unwrap());
-    r
-}
-
 async fn grpc_gateway_unary_and_stream(shape: Shape) {
     let env = env(shape, "acme").await;
     let mut client = GatewayClient::new(Mesh::channel(env.mesh.grpc));
-    let request = ChatRequest {
-        model: "chat-model".into(),
-        messages: vec![Message {
-            role: Role::User as i32,
-            content: vec![ContentPart {
-                part: Some(Part::Text("over grpc".into())),
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
+    let request = text_chat("chat-model", "over grpc");
     let resp = client
-        .chat(grpc_request(request.clone(), &env.key))
+        .chat(with_key(request.clone(), &env.key))
         .await
         .unwrap();
     let request_id = resp
@@ -521,7 +506,7 @@ async fn grpc_gateway_unary_and_stream(shape: Shape) {
     );
 
     let mut stream = client
-        .chat_stream(grpc_request(request.clone(), &env.key))
+        .chat_stream(with_key(request.clone(), &env.key))
         .await
         .unwrap()
         .into_inner();
@@ -541,7 +526,7 @@ async fn grpc_gateway_unary_and_stream(shape: Shape) {
     );
 
     let models = client
-        .list_models(grpc_request(ListModelsRequest {}, &env.key))
+        .list_models(with_key(ListModelsRequest {}, &env.key))
         .await
         .unwrap();
     assert!(
@@ -553,7 +538,7 @@ async fn grpc_gateway_unary_and_stream(shape: Shape) {
     );
 
     let err = client
-        .chat(grpc_request(request.clone(), "sy_bad"))
+        .chat(with_key(request.clone(), "sy_bad"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
@@ -564,17 +549,11 @@ async fn grpc_gateway_unary_and_stream(shape: Shape) {
     );
     let mut unknown = request.clone();
     unknown.model = "nope".into();
-    let err = client
-        .chat(grpc_request(unknown, &env.key))
-        .await
-        .unwrap_err();
+    let err = client.chat(with_key(unknown, &env.key)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
     let mut limited = request;
     limited.model = "limited".into();
-    let err = client
-        .chat(grpc_request(limited, &env.key))
-        .await
-        .unwrap_err();
+    let err = client.chat(with_key(limited, &env.key)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted);
     let details = err.get_error_details();
     assert_eq!(

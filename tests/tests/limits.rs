@@ -12,8 +12,8 @@ use switchyard_proto::auth::v1::{
     Budget, BudgetPeriod, CreateKeyRequest, Limits, Tenant, UpdateTenantRequest,
 };
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
-use switchyard_proto::types::v1::{ChatRequest, ContentPart, Message, Role, content_part::Part};
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+use switchyard_proto::types::v1::ChatRequest;
+use switchyard_tests::{Mesh, Shape, Upstream, both_shapes, text_chat, with_key};
 use tonic_types::StatusExt;
 
 /// What one `priced-mock` request costs: 12 completion tokens at $1,000 per million
@@ -91,22 +91,11 @@ impl Env {
     /// A priced-mock request over gRPC, which must be refused.
     async fn grpc_refusal(&self, key: &str) -> tonic::Status {
         let mut grpc = GatewayClient::new(Mesh::channel(self.mesh.grpc));
-        let mut request = tonic::Request::new(ChatRequest {
-            model: "priced-mock".into(),
+        let request = ChatRequest {
             max_tokens: Some(12),
-            messages: vec![Message {
-                role: Role::User as i32,
-                content: vec![ContentPart {
-                    part: Some(Part::Text("hello".into())),
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {key}").parse().unwrap());
-        grpc.chat(request).await.unwrap_err()
+            ..text_chat("priced-mock", "hello")
+        };
+        grpc.chat(with_key(request, key)).await.unwrap_err()
     }
 
     /// A priced-mock request; returns its HTTP status.

@@ -7,9 +7,7 @@
 use serde_json::{Value, json};
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::metering::v1::Outcome;
-use switchyard_proto::types::v1::content_part::Part;
-use switchyard_proto::types::v1::{ChatRequest, ContentPart, Message, Role};
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+use switchyard_tests::{KeyedMesh, Mesh, Shape, both_shapes, text_chat, with_key};
 
 /// `openai/*` passes names through to the emulated upstream, priced as OpenAI's
 /// (the provider says its vendor); `small` takes 20 tokens, `roomy` any.
@@ -43,47 +41,31 @@ deployments = [{{ provider = "upstream", model = "small", context_window = 20, p
     )
 }
 
-struct Env {
-    upstream: Upstream,
-    mesh: Mesh,
-    key: String,
+/// The shared set-up, with this file's requests below.
+struct Env(KeyedMesh);
+
+impl std::ops::Deref for Env {
+    type Target = KeyedMesh;
+    fn deref(&self) -> &KeyedMesh {
+        &self.0
+    }
 }
 
 async fn env(shape: Shape) -> Env {
-    let upstream = Upstream::start().await;
-    let extra = models(&upstream.base_url());
-    let mesh = Mesh::start_with(shape, &upstream.base_url(), &extra).await;
-    let (key, _) = mesh.create_key("models", &[]).await;
-    Env {
-        upstream,
-        mesh,
-        key,
-    }
+    Env(KeyedMesh::start(shape, "models", "", models).await)
 }
 
 impl Env {
     async fn chat(&self, model: &str, prompt: &str) -> (u16, String, Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
-            .bearer_auth(&self.key)
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": prompt}]}))
-            .send()
-            .await
-            .unwrap();
+        let response = self
+            .post_chat(&json!({"model": model, "messages": [{"role": "user", "content": prompt}]}))
+            .await;
         let status = response.status().as_u16();
         let id = response.headers()["x-request-id"]
             .to_str()
             .unwrap()
             .to_string();
         (status, id, response.json().await.unwrap())
-    }
-
-    fn upstream_models(&self) -> Vec<String> {
-        self.upstream
-            .requests()
-            .iter()
-            .map(|r| r.body["model"].as_str().unwrap_or_default().to_string())
-            .collect()
     }
 }
 
@@ -93,7 +75,7 @@ async fn a_wildcard_passes_the_model_name_through_and_prices_it(shape: Shape) {
     assert_eq!(status, 200, "{body}");
     // As OpenAI answers: the model that served.
     assert_eq!(body["model"], "gpt-4o-mini");
-    assert_eq!(env.upstream_models(), ["gpt-4o-mini"]);
+    assert_eq!(env.upstream.models(), ["gpt-4o-mini"]);
     let record = env.mesh.wait_usage(&id).await;
     assert_eq!(record.requested_model, "openai/gpt-4o-mini");
     assert_eq!(record.upstream_model, "gpt-4o-mini");
@@ -106,10 +88,11 @@ async fn a_wildcard_passes_the_model_name_through_and_prices_it(shape: Shape) {
     assert_eq!(body["error"]["code"], "model_not_found");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("no price is known"), "{message}");
-    assert_eq!(env.upstream_models(), ["gpt-4o-mini"]);
+    assert_eq!(env.upstream.models(), ["gpt-4o-mini"]);
 
     // Wildcards are not listed: they stand for names they cannot enumerate.
-    let listed: Value = reqwest::Client::new()
+    let listed: Value = env
+        .http
         .get(format!("{}/v1/models", env.mesh.base_url()))
         .bearer_auth(&env.key)
         .send()
@@ -133,12 +116,12 @@ async fn a_prompt_over_a_context_window_skips_that_deployment(shape: Shape) {
     // Short: the small deployment takes it.
     let (status, _, body) = env.chat("windowed", "hi").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(env.upstream_models(), ["small"]);
+    assert_eq!(env.upstream.models(), ["small"]);
     // Long (well over 20 tokens): the small one is skipped without a call.
     let long = "many words in this prompt ".repeat(10);
     let (status, id, body) = env.chat("windowed", &long).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(env.upstream_models(), ["small", "roomy"]);
+    assert_eq!(env.upstream.models(), ["small", "roomy"]);
     let record = env.mesh.wait_usage(&id).await;
     assert_eq!(record.upstream_model, "roomy");
     assert_eq!(record.attempts.len(), 1, "a skip is no attempt");
@@ -148,12 +131,12 @@ async fn a_prompt_over_a_context_window_skips_that_deployment(shape: Shape) {
     let record = env.mesh.wait_usage(&id).await;
     assert_eq!(record.requested_model, "only-small");
     assert_eq!(record.upstream_model, "roomy");
-    assert_eq!(env.upstream_models(), ["small", "roomy", "roomy"]);
+    assert_eq!(env.upstream.models(), ["small", "roomy", "roomy"]);
     // Nowhere to go: a 400 saying so, and nothing sent upstream.
     let (status, id, body) = env.chat("tiny", &long).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "context_length_exceeded");
-    assert_eq!(env.upstream_models(), ["small", "roomy", "roomy"]);
+    assert_eq!(env.upstream.models(), ["small", "roomy", "roomy"]);
     let record = env.mesh.wait_usage(&id).await;
     assert_eq!(record.outcome, Outcome::Error as i32);
     assert_eq!(record.cost_micros, 0);
@@ -162,21 +145,7 @@ async fn a_prompt_over_a_context_window_skips_that_deployment(shape: Shape) {
 async fn grpc_trailers_say_what_served_a_stream_and_its_cost(shape: Shape) {
     let env = env(shape).await;
     let mut client = GatewayClient::new(Mesh::channel(env.mesh.grpc));
-    let mut request = tonic::Request::new(ChatRequest {
-        model: "windowed".into(),
-        messages: vec![Message {
-            role: Role::User as i32,
-            content: vec![ContentPart {
-                part: Some(Part::Text("stream me".into())),
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", env.key).parse().unwrap(),
-    );
+    let request = with_key(text_chat("windowed", "stream me"), &env.key);
     let response = client.chat_stream(request).await.unwrap();
     let id = response
         .metadata()

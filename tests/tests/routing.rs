@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use switchyard_proto::gateway::v1::ListRoutesRequest;
 use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
 use switchyard_proto::metering::v1::{Outcome, UsageRecord};
-use switchyard_tests::{Mesh, Shape, Upstream, both_shapes};
+use switchyard_tests::{KeyedMesh, Mesh, Shape, both_shapes};
 
 /// Models over the emulated upstream (`fail-500` always fails with 500,
 /// `too-long` with context_length_exceeded, `bad-request` with a 400, `gpt-test`
@@ -79,36 +79,26 @@ hedge_after_ms = 50
 deployments = [{ provider = "slow", model = "slow-1", price = { input_per_million = "1", output_per_million = "2" } }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
 "#;
 
-struct Env {
-    upstream: Upstream,
-    mesh: Mesh,
-    key: String,
-    http: reqwest::Client,
+/// The shared set-up, with this file's requests below.
+struct Env(KeyedMesh);
+
+impl std::ops::Deref for Env {
+    type Target = KeyedMesh;
+    fn deref(&self) -> &KeyedMesh {
+        &self.0
+    }
 }
 
 async fn env(shape: Shape, router_extra: &str) -> Env {
-    let upstream = Upstream::start().await;
-    let mesh = Mesh::start_configured(shape, &upstream.base_url(), router_extra, MODELS).await;
-    let (key, _) = mesh.create_key("routing", &[]).await;
-    Env {
-        upstream,
-        mesh,
-        key,
-        http: reqwest::Client::new(),
-    }
+    Env(KeyedMesh::start(shape, "routing", router_extra, |_| MODELS.to_string()).await)
 }
 
 impl Env {
     /// A chat request, as sent.
     async fn request(&self, model: &str, stream: bool) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/chat/completions", self.mesh.base_url()))
-            .bearer_auth(&self.key)
-            .json(&json!({"model": model, "stream": stream,
-                "messages": [{"role": "user", "content": "route me"}]}))
-            .send()
+        self.post_chat(&json!({"model": model, "stream": stream,
+            "messages": [{"role": "user", "content": "route me"}]}))
             .await
-            .unwrap()
     }
 
     /// A non-streamed chat request's response.
@@ -125,14 +115,6 @@ impl Env {
             .unwrap()
             .to_string();
         (status, id, response.text().await.unwrap())
-    }
-
-    fn upstream_models(&self) -> Vec<String> {
-        self.upstream
-            .requests()
-            .iter()
-            .map(|r| r.body["model"].as_str().unwrap_or_default().to_string())
-            .collect()
     }
 }
 
@@ -171,7 +153,7 @@ async fn one_deployment_down_callers_see_no_errors(shape: Shape) {
         );
         assert!(record.cost_micros > 0);
     }
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_fallback_model_answers_when_every_deployment_fails(shape: Shape) {
@@ -182,7 +164,7 @@ async fn a_fallback_model_answers_when_every_deployment_fails(shape: Shape) {
     assert_eq!(record.requested_model, "primary-down");
     assert_eq!(record.upstream_model, "gpt-test");
     assert_eq!(record.attempts.len(), 2);
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn all_down_is_one_clean_error_after_bounded_attempts(shape: Shape) {
@@ -192,30 +174,30 @@ async fn all_down_is_one_clean_error_after_bounded_attempts(shape: Shape) {
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["error"]["type"], "api_error");
     // fail-500, then the fallback model `failing` (fail-500): two attempts, no more.
-    assert_eq!(env.upstream_models(), ["fail-500", "fail-500"]);
+    assert_eq!(env.upstream.models(), ["fail-500", "fail-500"]);
     let record = env.mesh.wait_usage(&id).await;
     assert_eq!(record.outcome, Outcome::Error as i32);
     assert_eq!(record.attempts.len(), 2);
     assert_eq!(record.cost_micros, 0);
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_failure_no_retry_can_help_is_answered_at_once(shape: Shape) {
     let env = env(shape, "").await;
     let (status, _, body) = env.chat("bad-then-good", false).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(env.upstream_models(), ["bad-request"]);
-    env.mesh.shutdown().await;
+    assert_eq!(env.upstream.models(), ["bad-request"]);
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_prompt_too_long_moves_to_the_context_fallback(shape: Shape) {
     let env = env(shape, "").await;
     let (status, id, body) = env.chat("small-context", false).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(env.upstream_models(), ["too-long", "gpt-test"]);
+    assert_eq!(env.upstream.models(), ["too-long", "gpt-test"]);
     let record = env.mesh.wait_usage(&id).await;
     assert_eq!(record.attempts[0].error_reason, "CONTEXT_LENGTH_EXCEEDED");
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn the_retry_budget_caps_load_on_a_failing_provider(shape: Shape) {
@@ -232,9 +214,9 @@ async fn the_retry_budget_caps_load_on_a_failing_provider(shape: Shape) {
         let (status, _, _) = env.chat("all-down", false).await;
         assert_eq!(status, 502);
     }
-    let sent = env.upstream_models().len();
+    let sent = env.upstream.models().len();
     assert!((20..=22).contains(&sent), "{sent} upstream requests");
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn an_open_breaker_skips_a_failing_deployment(shape: Shape) {
@@ -246,7 +228,8 @@ async fn an_open_breaker_skips_a_failing_deployment(shape: Shape) {
     // Two failures opened the breaker; the three requests after went straight to
     // the healthy deployment.
     let failing = env
-        .upstream_models()
+        .upstream
+        .models()
         .iter()
         .filter(|m| *m == "fail-500")
         .count();
@@ -283,7 +266,7 @@ async fn an_open_breaker_skips_a_failing_deployment(shape: Shape) {
     let up = state("gpt-test");
     assert_eq!(up.breaker, "closed");
     assert!(up.latency_ms.is_some());
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn all_down_is_a_fast_503_not_a_pile_up(shape: Shape) {
@@ -304,8 +287,8 @@ async fn all_down_is_a_fast_503_not_a_pile_up(shape: Shape) {
             "{body}"
         );
     }
-    assert_eq!(env.upstream_models(), ["fail-500"]);
-    env.mesh.shutdown().await;
+    assert_eq!(env.upstream.models(), ["fail-500"]);
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_providers_429_cools_the_deployment_for_its_retry_after(shape: Shape) {
@@ -322,8 +305,8 @@ async fn a_providers_429_cools_the_deployment_for_its_retry_after(shape: Shape) 
         .parse()
         .unwrap();
     assert!((1..=7).contains(&retry), "{retry}");
-    assert_eq!(env.upstream_models(), ["rate-limited"]);
-    env.mesh.shutdown().await;
+    assert_eq!(env.upstream.models(), ["rate-limited"]);
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_slow_first_token_times_out_and_falls_back(shape: Shape) {
@@ -335,7 +318,7 @@ async fn a_slow_first_token_times_out_and_falls_back(shape: Shape) {
     assert_eq!(record.attempts[0].upstream_model, "hang");
     assert_eq!(record.attempts[0].error_reason, "UPSTREAM_TIMEOUT");
     env.upstream.release();
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_stalled_stream_ends_with_a_timeout_error_event(shape: Shape) {
@@ -356,7 +339,7 @@ async fn a_stalled_stream_ends_with_a_timeout_error_event(shape: Shape) {
     assert_eq!(record.outcome, Outcome::Error as i32);
     assert_eq!(record.error_reason, "UPSTREAM_TIMEOUT");
     env.upstream.release();
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_request_sets_its_own_timeout_by_header(shape: Shape) {
@@ -378,7 +361,7 @@ async fn a_request_sets_its_own_timeout_by_header(shape: Shape) {
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["param"], "x-switchyard-timeout-ms");
     env.upstream.release();
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn every_answer_says_what_served_it(shape: Shape) {
@@ -410,7 +393,7 @@ async fn every_answer_says_what_served_it(shape: Shape) {
             .trim_end()
             .ends_with("[DONE]")
     );
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn request_tags_route_to_their_deployments(shape: Shape) {
@@ -430,7 +413,7 @@ async fn request_tags_route_to_their_deployments(shape: Shape) {
         let plain = env.send("regional").await;
         assert_eq!(plain.headers()["x-switchyard-provider"], "mock");
     }
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 async fn a_sticky_split_keeps_each_caller_on_one_side(shape: Shape) {
@@ -452,7 +435,7 @@ async fn a_sticky_split_keeps_each_caller_on_one_side(shape: Shape) {
         }
         assert_eq!(seen.len(), 1, "{seen:?}");
     }
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 /// Checks a hedged request's answer and record: served by `gpt-test` after the
@@ -505,10 +488,10 @@ async fn a_slow_first_deployment_is_hedged_and_both_are_billed(shape: Shape) {
         check_hedged(&env, "hedged-stream", stream, "slow-1", plain.cost_micros).await;
     }
     // Both deployments of `hedged` were sent the request.
-    let sent = env.upstream_models();
+    let sent = env.upstream.models();
     assert!(sent.iter().any(|m| m == "hang"), "{sent:?}");
     env.upstream.release();
-    env.mesh.shutdown().await;
+    env.0.mesh.shutdown().await;
 }
 
 both_shapes!(

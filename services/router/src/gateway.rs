@@ -466,8 +466,9 @@ impl Router {
         }
     }
 
-    /// Admits the caller, picks the deployment and takes the request's share of
-    /// the caller's rate limits and budgets; the returned draft is what the
+    /// Takes a place under `router.max_in_flight` (held by the draft), admits the
+    /// caller, picks the deployment and takes the request's share of the
+    /// caller's rate limits and budgets; the returned draft is what the
     /// request's usage record will be built from, whatever happens next.
     ///
     /// The routing table is loaded once here and returned, so the whole request
@@ -481,6 +482,8 @@ impl Router {
         sizing: Sizing<'_>,
         timeouts: Option<&Timeouts>,
     ) -> Result<(Arc<ModelTable>, Draft, Waits), Status> {
+        // First: a shed request costs no auth call and no routing.
+        let slot = self.slot()?;
         let table = self.inner.models.load_full();
         let table = &table;
         let model = sizing.model();
@@ -531,6 +534,7 @@ impl Router {
             started,
         );
         draft.ticket = Some(ticket);
+        draft.slot = slot;
         draft.plan = plan.collect();
         draft.route = route;
         draft.metadata = sizing.metadata().clone();
@@ -641,7 +645,6 @@ type ChunkStream = ReceiverStream<Result<ChatChunk, Status>>;
 impl Gateway for Router {
     async fn chat(&self, request: Request<ChatRequest>) -> Result<Response<ChatResponse>, Status> {
         let started = Instant::now();
-        let slot = self.slot()?;
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
@@ -654,7 +657,6 @@ impl Gateway for Router {
                 req.timeouts.as_ref(),
             )
             .await?;
-        draft.slot = slot;
         // The request is handed to the provider call, but its prompt count is needed
         // only if no usage comes back (a disconnect past the drain timeout, a broken
         // stream): keep what the count reads instead of counting now. Copying that
@@ -685,7 +687,6 @@ impl Gateway for Router {
         request: Request<ChatRequest>,
     ) -> Result<Response<Self::ChatStreamStream>, Status> {
         let started = Instant::now();
-        let slot = self.slot()?;
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_chat(&req)?;
@@ -698,7 +699,6 @@ impl Gateway for Router {
                 req.timeouts.as_ref(),
             )
             .await?;
-        draft.slot = slot;
         draft.stream = true;
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::chat(&req);
@@ -776,14 +776,12 @@ impl Gateway for Router {
         request: Request<EmbedRequest>,
     ) -> Result<Response<EmbedResponse>, Status> {
         let started = Instant::now();
-        let slot = self.slot()?;
         let id = request_id(&request);
         let (metadata, _, req) = request.into_parts();
         validate_embed(&req)?;
         let (table, mut draft, limits) = self
             .admit_and_route(&metadata, &id, started, Sizing::Embed(&req), None)
             .await?;
-        draft.slot = slot;
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::embed(&req);
         draft.operation = "embeddings";
