@@ -14,9 +14,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use switchyard_config::Secret;
 use switchyard_grpc::{AdminToken, in_process};
-use switchyard_metering::{Ledger, MeteringService, SledLedger};
+use switchyard_metering::{Ledger, MeteringService, SledLedger, synthetic};
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
-use switchyard_proto::metering::v1::{Dimension, Granularity, SummarizeUsageRequest, UsageRecord};
+use switchyard_proto::metering::v1::{Dimension, Granularity, SummarizeUsageRequest};
 
 const BATCH: usize = 256;
 const JAN_2026: i64 = 1_767_225_600;
@@ -41,26 +41,6 @@ fn records_arg() -> anyhow::Result<usize> {
     Ok(records)
 }
 
-fn record(i: usize, n: usize) -> UsageRecord {
-    let span = FEB_2026 - JAN_2026;
-    let offset = i64::try_from(i).unwrap_or(0) * span / i64::try_from(n.max(1)).unwrap_or(1);
-    UsageRecord {
-        request_id: format!("bench-{i:09}"),
-        time: Some(prost_types::Timestamp {
-            seconds: JAN_2026 + offset,
-            nanos: 0,
-        }),
-        tenant: format!("tenant-{}", i % 50),
-        key_id: format!("key-{}", i % 500),
-        requested_model: format!("model-{}", i % 10),
-        provider: format!("provider-{}", i % 5),
-        prompt_tokens: 500,
-        completion_tokens: 200,
-        cost_micros: 1_234,
-        ..Default::default()
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = records_arg()?;
@@ -74,7 +54,12 @@ async fn main() -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut batch = Vec::with_capacity(BATCH);
         for i in 0..n {
-            batch.push(record(i, n));
+            batch.push(synthetic::record(
+                i as u64,
+                n as u64,
+                JAN_2026,
+                FEB_2026 - JAN_2026,
+            ));
             if batch.len() == BATCH || i + 1 == n {
                 ingest.insert_batch(&batch)?;
                 batch.clear();

@@ -26,6 +26,7 @@ mod query;
 mod retention;
 mod service;
 mod sled_ledger;
+pub mod synthetic;
 
 pub use error::MeteringError;
 pub use export::ExportStream;

@@ -2,7 +2,8 @@
 //! loads run against a ledger that already holds that many records, to show
 //! whether a request's cost depends on the ledger's size.
 //!
-//! The ledger is written once per run, through metering's own [`SledLedger`]
+//! The ledger ([`synthetic::record`]s, the same as metering's `ledger_bench`) is
+//! written once per run, through metering's own [`SledLedger`]
 //! (batches in one transaction each, records, time index and aggregates, as
 //! `RecordUsage` writes them), and copied into each gateway shape's metering
 //! directory before that shape starts.
@@ -11,39 +12,16 @@ use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use switchyard_metering::{Ledger, SledLedger};
-use switchyard_proto::metering::v1::UsageRecord;
+use switchyard_metering::{Ledger, SledLedger, synthetic};
 
 /// Records per transaction while filling.
 const BATCH: u64 = 1_024;
 /// The filled records are spread over the 30 days before the run.
-const SPAN_SECS: u64 = 30 * 24 * 3_600;
+const SPAN_SECS: i64 = 30 * 24 * 3_600;
 
 /// A filled ledger, removed with the run.
 pub struct Seed {
     dir: tempfile::TempDir,
-}
-
-/// Record `i` of `n`: 50 tenants, 1,000 keys, 10 models over 5 providers, spread
-/// evenly over the span before `now`.
-fn record(i: u64, n: u64, now: u64) -> UsageRecord {
-    let offset = i.saturating_mul(SPAN_SECS) / n.max(1);
-    UsageRecord {
-        request_id: format!("seed-{i:010}"),
-        time: Some(prost_types::Timestamp {
-            seconds: i64::try_from(now.saturating_sub(SPAN_SECS) + offset).unwrap_or(0),
-            nanos: 0,
-        }),
-        tenant: format!("seed-tenant-{}", i % 50),
-        key_id: format!("seed-key-{}", i % 1_000),
-        requested_model: format!("seed-model-{}", i % 10),
-        provider: format!("seed-provider-{}", i % 5),
-        operation: "chat".into(),
-        prompt_tokens: 500,
-        completion_tokens: 200,
-        cost_micros: 1_234,
-        ..Default::default()
-    }
 }
 
 impl Seed {
@@ -61,12 +39,14 @@ impl Seed {
         let ledger = SledLedger::open(path)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let started = Instant::now();
         let mut next = 0;
         while next < records {
             let end = (next + BATCH).min(records);
-            let batch: Vec<_> = (next..end).map(|i| record(i, records, now)).collect();
+            let batch: Vec<_> = (next..end)
+                .map(|i| synthetic::record(i, records, now - SPAN_SECS, SPAN_SECS))
+                .collect();
             ledger.insert_batch(&batch)?;
             if end / 100_000 != next / 100_000 || end == records {
                 eprintln!(
@@ -113,10 +93,10 @@ mod tests {
         let copy = to.path().join("metering");
         seed.copy_to(&copy).unwrap();
         let ledger = SledLedger::open(copy.to_str().unwrap()).unwrap();
+        let id = |i| synthetic::record(i, 2_500, 0, 1).request_id;
         for i in [0, 1_024, 2_499] {
-            let id = format!("seed-{i:010}");
-            assert!(ledger.get(&id).unwrap().is_some(), "{id}");
+            assert!(ledger.get(&id(i)).unwrap().is_some(), "{}", id(i));
         }
-        assert!(ledger.get("seed-0000002500").unwrap().is_none());
+        assert!(ledger.get(&id(2_500)).unwrap().is_none());
     }
 }
