@@ -126,6 +126,7 @@ both_shapes!(
     client_disconnect_mid_stream_is_billed_as_cancelled,
     stream_and_unary_bill_the_same,
     admin_http_tenants_keys_audit_and_scoped_usage,
+    large_messages_cross_every_hop_intact,
 );
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
@@ -180,6 +181,44 @@ async fn chat_non_stream_bills_exactly_once(shape: Shape) {
     env.mesh.wait_usage(&second.request_id()).await;
     let records = env.mesh.tenant_usage(&env.tenant).await;
     assert_eq!(records.len(), 2);
+    env.mesh.shutdown().await;
+}
+
+/// Messages far larger than the codec's starting buffer (1 KiB) and its yield
+/// threshold (32 KiB) cross every gRPC hop both ways, unary and streaming (the
+/// body stays under the test mesh's 64 KiB `edge.max_body_bytes`).
+async fn large_messages_cross_every_hop_intact(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let prompt: String = (0..60_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let reply = env.chat(chat_body("chat-model", &prompt)).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.text[..reply.text.len().min(300)]
+    );
+    let content = reply.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .map(str::to_string);
+    assert_eq!(content, Some(format!("echo: {prompt}")));
+
+    let mut body = chat_body("chat-model", &prompt);
+    body["stream"] = json!(true);
+    let reply = env.chat(body).await;
+    assert_eq!(reply.status, 200);
+    let text: String = reply
+        .events()
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .filter_map(|e| {
+            serde_json::from_str::<Value>(e).ok()?["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(text, format!("echo: {prompt}"));
     env.mesh.shutdown().await;
 }
 

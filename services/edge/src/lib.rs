@@ -126,8 +126,15 @@ pub async fn serve_with(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    axum::serve(listener, app(gateway, usage, auth, config))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(EdgeError::Serve)
+    // `into_make_service` hands each connection a clone of the router's `Arc`.
+    // Serving the `Router` itself re-runs `with_state` per connection, which deep-
+    // copies every route and layer (the CORS policy included): under a burst of new
+    // connections that copy was most of the edge's memory.
+    axum::serve(
+        listener,
+        app(gateway, usage, auth, config).into_make_service(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+    .map_err(EdgeError::Serve)
 }

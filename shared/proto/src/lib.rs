@@ -5,6 +5,8 @@
 //! Generated with protox + tonic-prost-build at build time: no protoc install.
 #![allow(missing_docs, clippy::all)]
 
+pub mod codec;
+
 /// Message types shared by several services.
 pub mod types {
     /// Version 1.
