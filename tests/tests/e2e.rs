@@ -56,6 +56,22 @@ impl Reply {
             .map(str::to_string)
             .collect()
     }
+    /// The chunks of a complete SSE body: every event before the final `[DONE]`.
+    fn chunks(&self) -> Vec<Value> {
+        let events = self.events();
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        events[..events.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect()
+    }
+    /// The content the chunks stream, concatenated.
+    fn streamed_text(chunks: &[Value]) -> String {
+        chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect()
+    }
 }
 
 impl Env {
@@ -193,12 +209,7 @@ async fn large_messages_cross_every_hop_intact(shape: Shape) {
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     let reply = env.chat(chat_body("chat-model", &prompt)).await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        &reply.text[..reply.text.len().min(300)]
-    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
     let content = reply.json()["choices"][0]["message"]["content"]
         .as_str()
         .map(str::to_string);
@@ -208,17 +219,10 @@ async fn large_messages_cross_every_hop_intact(shape: Shape) {
     body["stream"] = json!(true);
     let reply = env.chat(body).await;
     assert_eq!(reply.status, 200);
-    let text: String = reply
-        .events()
-        .iter()
-        .filter(|e| *e != "[DONE]")
-        .filter_map(|e| {
-            serde_json::from_str::<Value>(e).ok()?["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
-    assert_eq!(text, format!("echo: {prompt}"));
+    assert_eq!(
+        Reply::streamed_text(&reply.chunks()),
+        format!("echo: {prompt}")
+    );
     env.mesh.shutdown().await;
 }
 
@@ -235,17 +239,8 @@ async fn chat_stream_with_usage(shape: Shape) {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let events = reply.events();
-    assert_eq!(events.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
-    assert_eq!(text, "echo: stream me please");
+    let chunks = reply.chunks();
+    assert_eq!(Reply::streamed_text(&chunks), "echo: stream me please");
     for c in &chunks {
         assert_eq!(c["object"], "chat.completion.chunk");
     }
