@@ -10,8 +10,8 @@
 //! its own tenant). Raw records past `metering.retention_days` are deleted in the
 //! background; aggregates are kept.
 //!
-//! Files: `ledger` (the store trait), `sled_ledger` (its sled implementation), `keys`
-//! (binary key layout), `buckets` (UTC calendar buckets), `aggregate` (totals),
+//! Files: `ledger` (the store trait), `sled_ledger` (its sled implementation), `runs`
+//! (entries packed into runs, so sled holds few keys), `keys` (binary key layout), `buckets` (UTC calendar buckets), `aggregate` (totals),
 //! `query` (summaries), `export` (streaming), `retention`, `access` (who may read
 //! what), `service` (the gRPC handlers), `error` (the one mapping to the wire).
 
@@ -24,6 +24,7 @@ mod keys;
 mod ledger;
 mod query;
 mod retention;
+mod runs;
 mod service;
 mod sled_ledger;
 pub mod synthetic;

@@ -1,51 +1,212 @@
 //! The ledger in sled.
 //!
-//! Trees (key layout in `keys.rs`):
-//! - `records`: `request_id` → prost `UsageRecord`
-//! - `by_time`: `time_us | request_id` → empty, the time index for listings, exports
-//!   and retention
-//! - `agg`: one row per (granularity, series, bucket, group) → prost `UsageTotals`
-//! - `meta`: `retention_mark` → u64 BE µs
+//! Trees, each an ordered map packed into runs of entries (`runs.rs`: sled's memory
+//! grows with its key count, so a million records must not be a million keys; key
+//! layout in `keys.rs`):
+//! - `record_runs`: `time_us | request_id` → prost `UsageRecord`, in time order for
+//!   listings, exports and retention (runs of up to 4 KiB);
+//! - `id_runs`: `request_id` → `time_us` (u64 BE), to refuse a repeated request id
+//!   and to find a record by id (runs of up to 1 KiB: ids arrive in random order);
+//! - `agg_runs`: (granularity, series, bucket, group) → prost `UsageTotals`
+//!   (runs of up to 2 KiB);
+//! - `meta`: `retention_mark` → u64 BE µs.
 //!
-//! A batch is one transaction over all four: the mark is read, each new request id is
-//! written to `records` and `by_time`, and the batch's merged deltas are added to
-//! `agg`. Duplicates and expired records change nothing, so a redelivery never counts
-//! twice. One flush per batch (group commit) precedes the acknowledgement.
+//! Writers (a batch, an expiry step, the migration) take one lock, plan their changes
+//! by reading the trees, and commit them in one transaction over every tree they
+//! touch, then flush once (group commit) before acknowledging. Duplicates and expired
+//! records change nothing, so a redelivery never counts twice. A database written by
+//! the earlier one-key-per-row layout (`records`, `by_time`, `agg`) is converted on
+//! open.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use prost::Message;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 use switchyard_proto::metering::v1::{UsageRecord, UsageTotals};
 
 use crate::MeteringError;
 use crate::aggregate::{Deltas, add};
 use crate::keys::{agg_key, agg_prefix, split_agg_key, time_key, time_key_request_id};
 use crate::ledger::{AggRow, AggScan, Dimension, InsertOutcome, Ledger, ListFilter, time_us};
+use crate::runs::{Change, RunWrite, Runs, apply};
 
 const MARK_KEY: &[u8] = b"retention_mark";
-
-type TxResult<T> = Result<T, ConflictableTransactionError<MeteringError>>;
+/// Largest run of records: a few dozen records, rewritten as a batch appends to it.
+const RECORD_RUN_BYTES: usize = 4096;
+/// Largest run of the id index: ids land in random runs, so each is kept small.
+const ID_RUN_BYTES: usize = 1024;
+/// Largest run of aggregate rows: a batch touches 27 rows in different runs.
+const AGG_RUN_BYTES: usize = 2048;
+/// Rows converted per transaction when migrating an earlier layout.
+const MIGRATE_BATCH: usize = 4096;
 
 /// The ledger in a sled database.
 pub struct SledLedger {
     db: sled::Db,
-    records: sled::Tree,
-    by_time: sled::Tree,
-    agg: sled::Tree,
+    records: Runs,
+    ids: Runs,
+    agg: Runs,
     meta: sled::Tree,
+    /// Held by every writer from planning to commit (see `runs.rs`).
+    write: Mutex<()>,
 }
 
 impl SledLedger {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`, converting an earlier layout.
     pub fn open(dir: &str) -> Result<Self, MeteringError> {
         let db = sled::open(dir)?;
-        Ok(Self {
-            records: db.open_tree("records")?,
-            by_time: db.open_tree("by_time")?,
-            agg: db.open_tree("agg")?,
+        let ledger = Self {
+            records: Runs::new(db.open_tree("record_runs")?, RECORD_RUN_BYTES),
+            ids: Runs::new(db.open_tree("id_runs")?, ID_RUN_BYTES),
+            agg: Runs::new(db.open_tree("agg_runs")?, AGG_RUN_BYTES),
             meta: db.open_tree("meta")?,
+            write: Mutex::new(()),
             db,
-        })
+        };
+        ledger.migrate_one_key_per_row()?;
+        Ok(ledger)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The guard protects no data of its own: a panicked writer left the trees as
+        // its last committed transaction did.
+        self.write.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits planned writes to the three trees in one transaction.
+    fn commit(
+        &self,
+        records: &[RunWrite],
+        ids: &[RunWrite],
+        agg: &[RunWrite],
+        mark: Option<u64>,
+    ) -> Result<(), MeteringError> {
+        let trees = (
+            self.records.tree(),
+            self.ids.tree(),
+            self.agg.tree(),
+            &self.meta,
+        );
+        finish(trees.transaction(|(r, i, a, meta)| {
+            apply(r, records)?;
+            apply(i, ids)?;
+            apply(a, agg)?;
+            if let Some(mark) = mark {
+                meta.insert(MARK_KEY, &mark.to_be_bytes())?;
+            }
+            Ok::<_, ConflictableTransactionError<MeteringError>>(())
+        }))
+    }
+
+    /// Converts a database of the earlier layout (one sled key per record, time-index
+    /// entry and aggregate row) into runs, then drops the old trees. Every step only
+    /// sets entries to the old values, so a crash part-way is repaired by the next
+    /// open doing it again; the aggregate tree is dropped last, after the records.
+    fn migrate_one_key_per_row(&self) -> Result<(), MeteringError> {
+        let names = self.db.tree_names();
+        let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
+        if !has("agg") && !has("records") {
+            return Ok(());
+        }
+        let _write = self.lock();
+        if has("records") && has("by_time") {
+            let old_records = self.db.open_tree("records")?;
+            let by_time = self.db.open_tree("by_time")?;
+            let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(MIGRATE_BATCH);
+            for item in by_time.iter().keys() {
+                let tkey = item?;
+                let Some(id) = time_key_request_id(&tkey) else {
+                    continue;
+                };
+                if let Some(record) = old_records.get(id.as_bytes())? {
+                    rows.push((tkey.to_vec(), record.to_vec()));
+                }
+                if rows.len() == MIGRATE_BATCH {
+                    self.put_records(&rows)?;
+                    rows.clear();
+                }
+            }
+            self.put_records(&rows)?;
+        }
+        if has("agg") {
+            let old_agg = self.db.open_tree("agg")?;
+            let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(MIGRATE_BATCH);
+            for item in old_agg.iter() {
+                let (key, value) = item?;
+                rows.push((key.to_vec(), value.to_vec()));
+                if rows.len() == MIGRATE_BATCH {
+                    self.put_agg(&rows)?;
+                    rows.clear();
+                }
+            }
+            self.put_agg(&rows)?;
+        }
+        self.db.flush()?;
+        for name in ["by_time", "records", "agg"] {
+            if has(name) {
+                self.db.drop_tree(name)?;
+            }
+        }
+        self.db.flush()?;
+        tracing::info!("metering ledger converted to the packed layout");
+        Ok(())
+    }
+
+    /// Migration: stores `(time key, encoded record)` rows (in time-key order).
+    fn put_records(&self, rows: &[(Vec<u8>, Vec<u8>)]) -> Result<(), MeteringError> {
+        let values: BTreeMap<&[u8], &[u8]> = rows
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        let mut ids: BTreeMap<&[u8], [u8; 8]> = BTreeMap::new();
+        for (tkey, _) in rows {
+            if let (Some(id), Some(time)) = (time_key_request_id(tkey), tkey.get(..8)) {
+                let time: [u8; 8] = time.try_into().unwrap_or_default();
+                ids.insert(id.as_bytes(), time);
+            }
+        }
+        let mut record_writes = Vec::new();
+        self.records.plan(
+            values.keys(),
+            |key, _| {
+                Ok(values
+                    .get(key)
+                    .map_or(Change::Keep, |v| Change::Put(v.to_vec())))
+            },
+            &mut record_writes,
+        )?;
+        let mut id_writes = Vec::new();
+        self.ids.plan(
+            ids.keys(),
+            |key, _| {
+                Ok(ids
+                    .get(key)
+                    .map_or(Change::Keep, |t| Change::Put(t.to_vec())))
+            },
+            &mut id_writes,
+        )?;
+        self.commit(&record_writes, &id_writes, &[], None)
+    }
+
+    /// Migration: stores aggregate rows (in key order) as they were.
+    fn put_agg(&self, rows: &[(Vec<u8>, Vec<u8>)]) -> Result<(), MeteringError> {
+        let values: BTreeMap<&[u8], &[u8]> = rows
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        let mut writes = Vec::new();
+        self.agg.plan(
+            values.keys(),
+            |key, _| {
+                Ok(values
+                    .get(key)
+                    .map_or(Change::Keep, |v| Change::Put(v.to_vec())))
+            },
+            &mut writes,
+        )?;
+        self.commit(&[], &[], &writes, None)
     }
 }
 
@@ -53,14 +214,6 @@ fn decode_mark(bytes: Option<&[u8]>) -> u64 {
     bytes
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map_or(0, u64::from_be_bytes)
-}
-
-fn read_mark(meta: &TransactionalTree) -> TxResult<u64> {
-    Ok(decode_mark(meta.get(MARK_KEY)?.as_deref()))
-}
-
-fn abort(e: impl Into<MeteringError>) -> ConflictableTransactionError<MeteringError> {
-    ConflictableTransactionError::Abort(e.into())
 }
 
 fn finish<T>(result: Result<T, TransactionError<MeteringError>>) -> Result<T, MeteringError> {
@@ -73,50 +226,85 @@ fn finish<T>(result: Result<T, TransactionError<MeteringError>>) -> Result<T, Me
 
 impl Ledger for SledLedger {
     fn insert_batch(&self, batch: &[UsageRecord]) -> Result<InsertOutcome, MeteringError> {
-        let prepared: Vec<(&UsageRecord, u64, Vec<u8>, Vec<u8>)> = batch
-            .iter()
-            .map(|r| {
-                let t = time_us(r);
-                (r, t, r.encode_to_vec(), time_key(t, &r.request_id))
-            })
-            .collect();
-        let trees = (&self.records, &self.by_time, &self.agg, &self.meta);
-        let outcome = finish(trees.transaction(|(records, by_time, agg, meta)| {
-            let mark = read_mark(meta)?;
-            let mut outcome = InsertOutcome::default();
-            let mut deltas = Deltas::default();
-            for (record, t, value, tkey) in &prepared {
-                let id = record.request_id.as_bytes();
-                if *t < mark {
-                    outcome.expired += 1;
-                    outcome.duplicates += 1;
-                } else if records.get(id)?.is_some() {
-                    outcome.duplicates += 1;
-                } else {
-                    records.insert(id, value.as_slice())?;
-                    by_time.insert(tkey.as_slice(), &[] as &[u8])?;
-                    deltas.add_record(record, t / 1_000_000);
-                    outcome.inserted += 1;
-                }
+        let _write = self.lock();
+        let mark = self.retention_mark()?;
+        let mut outcome = InsertOutcome::default();
+        // The first occurrence of each id in the batch, unless retention passed it.
+        let mut first: BTreeMap<&[u8], (usize, u64)> = BTreeMap::new();
+        for (i, record) in batch.iter().enumerate() {
+            let t = time_us(record);
+            if t < mark {
+                outcome.expired += 1;
+                outcome.duplicates += 1;
+            } else if first.contains_key(record.request_id.as_bytes()) {
+                outcome.duplicates += 1;
+            } else {
+                first.insert(record.request_id.as_bytes(), (i, t));
             }
-            for (key, delta) in deltas.rows() {
-                let mut totals = match agg.get(key)? {
-                    Some(bytes) => UsageTotals::decode(bytes.as_ref()).map_err(abort)?,
+        }
+        // Ids already in the ledger are duplicates; the rest are new.
+        let mut new: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+        let mut id_writes = Vec::new();
+        self.ids.plan(
+            first.keys(),
+            |id, stored| {
+                let Some(&(i, t)) = first.get(id) else {
+                    return Ok(Change::Keep);
+                };
+                if stored.is_some() {
+                    outcome.duplicates += 1;
+                    return Ok(Change::Keep);
+                }
+                new.insert(time_key(t, &batch[i].request_id), i);
+                Ok(Change::Put(t.to_be_bytes().to_vec()))
+            },
+            &mut id_writes,
+        )?;
+        let mut deltas = Deltas::default();
+        let mut record_writes = Vec::new();
+        self.records.plan(
+            new.keys(),
+            |tkey, _| {
+                let Some(&i) = new.get(tkey) else {
+                    return Ok(Change::Keep);
+                };
+                let record = &batch[i];
+                deltas.add_record(record, time_us(record) / 1_000_000);
+                outcome.inserted += 1;
+                Ok(Change::Put(record.encode_to_vec()))
+            },
+            &mut record_writes,
+        )?;
+        let mut agg_writes = Vec::new();
+        let rows: BTreeMap<&[u8], &UsageTotals> = deltas.rows().collect();
+        self.agg.plan(
+            rows.keys(),
+            |key, stored| {
+                let Some(delta) = rows.get(key) else {
+                    return Ok(Change::Keep);
+                };
+                let mut totals = match stored {
+                    Some(bytes) => UsageTotals::decode(bytes)?,
                     None => UsageTotals::default(),
                 };
                 add(&mut totals, delta);
-                agg.insert(key, totals.encode_to_vec())?;
-            }
-            Ok(outcome)
-        }))?;
+                Ok(Change::Put(totals.encode_to_vec()))
+            },
+            &mut agg_writes,
+        )?;
+        self.commit(&record_writes, &id_writes, &agg_writes, None)?;
         // Group commit: one flush makes the whole batch durable before the ack.
         self.db.flush()?;
         Ok(outcome)
     }
 
     fn get(&self, request_id: &str) -> Result<Option<UsageRecord>, MeteringError> {
-        match self.records.get(request_id.as_bytes())? {
-            Some(bytes) => Ok(Some(UsageRecord::decode(bytes.as_ref())?)),
+        let Some(time) = self.ids.get(request_id.as_bytes())? else {
+            return Ok(None);
+        };
+        let time = decode_mark(Some(time.as_slice()));
+        match self.records.get(&time_key(time, request_id))? {
+            Some(bytes) => Ok(Some(UsageRecord::decode(bytes.as_slice())?)),
             None => Ok(None),
         }
     }
@@ -133,17 +321,14 @@ impl Ledger for SledLedger {
             }
             None => filter.start_us.to_be_bytes().to_vec(),
         };
-        let end = filter.end_us.to_be_bytes().to_vec();
+        let end = filter.end_us.to_be_bytes();
         let mut out = Vec::new();
-        for item in self.by_time.range(start..end) {
-            let (tkey, _) = item?;
-            // Retention may have deleted the record between the two reads.
-            let Some(id) = time_key_request_id(&tkey) else {
-                continue;
-            };
-            let Some(record) = self.get(id)? else {
-                continue;
-            };
+        for item in self.records.scan(&start) {
+            let (tkey, value) = item?;
+            if tkey.as_slice() >= end.as_slice() {
+                break;
+            }
+            let record = UsageRecord::decode(value.as_slice())?;
             if (!filter.tenant.is_empty() && record.tenant != filter.tenant)
                 || (!filter.key_id.is_empty() && record.key_id != filter.key_id)
             {
@@ -151,7 +336,7 @@ impl Ledger for SledLedger {
             }
             out.push(record);
             if out.len() >= filter.limit {
-                return Ok((out, Some(tkey.to_vec())));
+                return Ok((out, Some(tkey)));
             }
         }
         Ok((out, None))
@@ -168,41 +353,47 @@ impl Ledger for SledLedger {
         let from = agg_key(&prefix, scan.from_secs, "");
         let to = agg_key(&prefix, scan.to_secs, "");
         let mut rows = Vec::new();
-        for item in self.agg.range(from..to).take(scan.limit) {
+        for item in self.agg.scan(&from) {
             let (key, value) = item?;
+            if key >= to || rows.len() >= scan.limit {
+                break;
+            }
             let (bucket_start_secs, group) = split_agg_key(prefix.len(), &key)
                 .ok_or_else(|| MeteringError::Store("malformed aggregate key".into()))?;
             rows.push(AggRow {
                 bucket_start_secs,
                 group: label.clone().unwrap_or(group),
-                totals: UsageTotals::decode(value.as_ref())?,
+                totals: UsageTotals::decode(value.as_slice())?,
             });
         }
         Ok(rows)
     }
 
     fn expire_before(&self, horizon_us: u64, max: usize) -> Result<usize, MeteringError> {
-        let doomed = self
-            .by_time
-            .range(..horizon_us.to_be_bytes())
-            .keys()
-            .take(max)
-            .collect::<Result<Vec<_>, _>>()?;
-        let trees = (&self.records, &self.by_time, &self.meta);
-        finish(trees.transaction(|(records, by_time, meta)| {
-            // The mark rises in the same transaction as the deletes, so no redelivery
-            // can slip in between a delete and the rule that refuses it.
-            if read_mark(meta)? < horizon_us {
-                meta.insert(MARK_KEY, &horizon_us.to_be_bytes())?;
+        let _write = self.lock();
+        let horizon = horizon_us.to_be_bytes();
+        let mut doomed = Vec::new();
+        for item in self.records.scan(&[]).take(max) {
+            let (tkey, _) = item?;
+            if tkey.as_slice() >= horizon.as_slice() {
+                break;
             }
-            for tkey in &doomed {
-                by_time.remove(tkey)?;
-                if let Some(id) = time_key_request_id(tkey) {
-                    records.remove(id.as_bytes())?;
-                }
-            }
-            Ok(())
-        }))?;
+            doomed.push(tkey);
+        }
+        let mut record_writes = Vec::new();
+        self.records
+            .plan(&doomed, |_, _| Ok(Change::Remove), &mut record_writes)?;
+        let ids: std::collections::BTreeSet<&str> = doomed
+            .iter()
+            .filter_map(|k| time_key_request_id(k))
+            .collect();
+        let mut id_writes = Vec::new();
+        self.ids
+            .plan(ids, |_, _| Ok(Change::Remove), &mut id_writes)?;
+        // The mark rises in the same transaction as the deletes, so no redelivery can
+        // slip in between a delete and the rule that refuses it.
+        let mark = (self.retention_mark()? < horizon_us).then_some(horizon_us);
+        self.commit(&record_writes, &id_writes, &[], mark)?;
         Ok(doomed.len())
     }
 
@@ -238,6 +429,20 @@ mod tests {
         SledLedger::open(dir.path().to_str().unwrap()).unwrap()
     }
 
+    /// The undivided monthly totals, every month.
+    fn all_time_totals(ledger: &SledLedger) -> Vec<AggRow> {
+        ledger
+            .aggregates(&AggScan {
+                granularity: Granularity::Month,
+                dimension: Dimension::None,
+                tenant: None,
+                from_secs: 0,
+                to_secs: u64::MAX,
+                limit: 10,
+            })
+            .unwrap()
+    }
+
     fn counts(o: InsertOutcome) -> (u32, u32) {
         (o.inserted, o.duplicates)
     }
@@ -264,16 +469,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ledger.list(&all).unwrap().0.len(), 3);
-        let global = ledger
-            .aggregates(&AggScan {
-                granularity: Granularity::Month,
-                dimension: Dimension::None,
-                tenant: None,
-                from_secs: 0,
-                to_secs: u64::MAX,
-                limit: 10,
-            })
-            .unwrap();
+        let global = all_time_totals(&ledger);
         assert_eq!(global.len(), 1);
         assert_eq!(global[0].totals.requests, 3);
         assert_eq!(global[0].totals.cost_micros, 15);
@@ -340,6 +536,96 @@ mod tests {
             counts(ledger.insert_batch(&[record("x", 1, "t")]).unwrap()),
             (0, 1)
         );
+    }
+
+    #[test]
+    fn many_records_make_few_sled_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open(&dir);
+        let n = 5_000;
+        let span = 3 * 86_400;
+        let batch: Vec<_> = (0..n)
+            .map(|i| crate::synthetic::record(i, n, 1_767_225_600, span))
+            .collect();
+        for chunk in batch.chunks(256) {
+            ledger.insert_batch(chunk).unwrap();
+        }
+        let keys = ledger.records.tree().len() + ledger.ids.tree().len() + ledger.agg.tree().len();
+        // One key per record, per index entry and per aggregate row would be 5,000 +
+        // 5,000 + about 30,000; runs hold them in a few thousand.
+        assert!(keys < 5_000, "{keys} sled keys");
+        assert_eq!(
+            ledger.get("synthetic-0000004321").unwrap().unwrap(),
+            batch[4321]
+        );
+        let all = ListFilter {
+            end_us: u64::MAX,
+            limit: 10_000,
+            ..Default::default()
+        };
+        assert_eq!(ledger.list(&all).unwrap().0, batch);
+    }
+
+    #[test]
+    fn converts_the_one_key_per_row_layout_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let old: Vec<_> = (0..300u64)
+            .map(|i| record(&format!("old-{i}"), 1_000 + (i as i64 * 7919) % 500, "t"))
+            .collect();
+        let month = agg_prefix(Granularity::Month, Dimension::None, None);
+        {
+            // What the earlier layout wrote: a key per record, per time-index entry
+            // and per aggregate row, here with an aggregate of records retention has
+            // already deleted (it is kept, so must survive the conversion).
+            let db = sled::open(dir.path()).unwrap();
+            let records = db.open_tree("records").unwrap();
+            let by_time = db.open_tree("by_time").unwrap();
+            for r in &old {
+                records
+                    .insert(r.request_id.as_bytes(), r.encode_to_vec())
+                    .unwrap();
+                by_time
+                    .insert(time_key(time_us(r), &r.request_id), &[] as &[u8])
+                    .unwrap();
+            }
+            let totals = UsageTotals {
+                requests: 1_000,
+                cost_micros: 77_000,
+                ..Default::default()
+            };
+            db.open_tree("agg")
+                .unwrap()
+                .insert(agg_key(&month, 0, ""), totals.encode_to_vec())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        for _ in 0..2 {
+            let ledger = open(&dir);
+            let names = ledger.db.tree_names();
+            for gone in ["records", "by_time", "agg"] {
+                assert!(
+                    !names.iter().any(|n| n.as_ref() == gone.as_bytes()),
+                    "{gone}"
+                );
+            }
+            assert_eq!(ledger.get("old-42").unwrap().unwrap(), old[42]);
+            let all = ListFilter {
+                end_us: u64::MAX,
+                limit: 1_000,
+                ..Default::default()
+            };
+            let mut expected = old.clone();
+            expected.sort_by_key(|r| (time_us(r), r.request_id.clone()));
+            assert_eq!(ledger.list(&all).unwrap().0, expected);
+            let rows = all_time_totals(&ledger);
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0].totals.cost_micros, 77_000);
+            // Converted ids still refuse a redelivery.
+            assert_eq!(
+                counts(ledger.insert_batch(&[old[7].clone()]).unwrap()),
+                (0, 1)
+            );
+        }
     }
 
     #[test]
