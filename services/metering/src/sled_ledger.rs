@@ -425,7 +425,15 @@ mod tests {
         }
     }
 
+    /// Opens the ledger in `dir`, first waiting for an earlier instance's lock.
+    ///
+    /// sled's I/O threads can still hold the database file (and its lock) for a
+    /// moment after the last handle is dropped, and sled only tries the lock once;
+    /// a blocking lock of the same file waits exactly until they let go.
     fn open(dir: &tempfile::TempDir) -> SledLedger {
+        if let Ok(file) = std::fs::File::open(dir.path().join("db")) {
+            file.lock().unwrap();
+        }
         SledLedger::open(dir.path().to_str().unwrap()).unwrap()
     }
 
