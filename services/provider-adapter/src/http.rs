@@ -94,6 +94,16 @@ pub fn configured_api_key(
         .transpose()?)
 }
 
+/// `{base}{path}` parsed once, when the provider is built: a request then clones
+/// a parsed URL instead of parsing (and IDNA-checking) its string every time.
+/// `base` has been through [`base_url`]; `key` names it if the result is no URL.
+pub fn endpoint_url(key: &str, base: &str, path: &str) -> Result<reqwest::Url, AdapterError> {
+    reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| AdapterError::Invalid {
+        key: key.to_string(),
+        message: format!("gives no valid URL with {path}: {e}"),
+    })
+}
+
 /// Checks a configured base URL: http or https, no trailing slash kept.
 pub fn base_url(key: &str, url: &str) -> Result<String, AdapterError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| AdapterError::Invalid {
@@ -139,7 +149,7 @@ impl Endpoint {
     /// answer becomes its mapped error, naming `model`.
     pub async fn post_json(
         &self,
-        url: &str,
+        url: impl reqwest::IntoUrl,
         body: &serde_json::Value,
         extra: HeaderMap,
         model: &str,

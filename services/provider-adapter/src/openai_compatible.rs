@@ -118,8 +118,8 @@ impl OpenAiCompatible {
         Ok(Self {
             name: name.into(),
             urls: Urls::Fixed {
-                chat: format!("{base}/chat/completions"),
-                embed: format!("{base}/embeddings"),
+                chat: http::endpoint_url(&key("base_url"), &base, "/chat/completions")?,
+                embed: http::endpoint_url(&key("base_url"), &base, "/embeddings")?,
             },
             quirks: Quirks::GENERIC,
             endpoint: Endpoint {
@@ -134,7 +134,7 @@ impl OpenAiCompatible {
     /// POSTs `body`; a non-2xx answer becomes its mapped error.
     async fn post(
         &self,
-        url: &str,
+        url: reqwest::Url,
         body: &Value,
         model: &str,
     ) -> Result<reqwest::Response, ProviderError> {
@@ -172,8 +172,8 @@ impl ChatProvider for OpenAiCompatible {
         let body = self
             .quirks
             .apply(wire::chat_body(upstream_model, req, false)?);
-        let url = self.urls.chat(upstream_model);
-        let response = self.post(&url, &body, upstream_model).await?;
+        let url = self.urls.chat(upstream_model)?;
+        let response = self.post(url, &body, upstream_model).await?;
         let bytes = self.endpoint.read(response).await?;
         let answer: WireChatResponse =
             serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
@@ -191,8 +191,8 @@ impl ChatProvider for OpenAiCompatible {
         let body = self
             .quirks
             .apply(wire::chat_body(upstream_model, req, true)?);
-        let url = self.urls.chat(upstream_model);
-        let response = self.post(&url, &body, upstream_model).await?;
+        let url = self.urls.chat(upstream_model)?;
+        let response = self.post(url, &body, upstream_model).await?;
         let is_json = response
             .headers()
             .get(CONTENT_TYPE)
@@ -238,8 +238,8 @@ impl ChatProvider for OpenAiCompatible {
         req: &EmbedRequest,
     ) -> Result<EmbedResponse, ProviderError> {
         let body = wire::embed_body(upstream_model, req)?;
-        let url = self.urls.embed(upstream_model);
-        let response = self.post(&url, &body, upstream_model).await?;
+        let url = self.urls.embed(upstream_model)?;
+        let response = self.post(url, &body, upstream_model).await?;
         let bytes = self.endpoint.read(response).await?;
         let answer: WireEmbedResponse =
             serde_json::from_slice(&bytes).map_err(|_| self.malformed("response"))?;
@@ -306,33 +306,43 @@ const AZURE_API_VERSION: &str = "2024-10-21";
 /// Where an instance's requests go.
 #[derive(Debug)]
 enum Urls {
-    /// `{base}/chat/completions` and `{base}/embeddings`.
-    Fixed { chat: String, embed: String },
+    /// `{base}/chat/completions` and `{base}/embeddings`, parsed once.
+    Fixed {
+        chat: reqwest::Url,
+        embed: reqwest::Url,
+    },
     /// `{base}/openai/deployments/{deployment}/...?api-version=...`: the upstream
     /// model is the Azure deployment name.
     Azure { base: String, api_version: String },
 }
 
 impl Urls {
-    fn chat(&self, model: &str) -> String {
+    fn chat(&self, model: &str) -> Result<reqwest::Url, ProviderError> {
         match self {
-            Self::Fixed { chat, .. } => chat.clone(),
-            Self::Azure { base, api_version } => format!(
+            Self::Fixed { chat, .. } => Ok(chat.clone()),
+            Self::Azure { base, api_version } => azure_url(format!(
                 "{base}/openai/deployments/{}/chat/completions?api-version={api_version}",
                 path_segment(model)
-            ),
+            )),
         }
     }
 
-    fn embed(&self, model: &str) -> String {
+    fn embed(&self, model: &str) -> Result<reqwest::Url, ProviderError> {
         match self {
-            Self::Fixed { embed, .. } => embed.clone(),
-            Self::Azure { base, api_version } => format!(
+            Self::Fixed { embed, .. } => Ok(embed.clone()),
+            Self::Azure { base, api_version } => azure_url(format!(
                 "{base}/openai/deployments/{}/embeddings?api-version={api_version}",
                 path_segment(model)
-            ),
+            )),
         }
     }
+}
+
+/// An Azure URL built from a checked base and a percent-encoded deployment, so
+/// a failure here means a deployment name no URL can carry.
+fn azure_url(url: String) -> Result<reqwest::Url, ProviderError> {
+    reqwest::Url::parse(&url)
+        .map_err(|e| ProviderError::invalid("model", format!("no valid Azure URL: {e}")))
 }
 
 /// `value` percent-encoded for one URL path segment.

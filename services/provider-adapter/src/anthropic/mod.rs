@@ -28,7 +28,7 @@ const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version
 /// One Anthropic provider instance: its endpoint, credential, API version and client.
 #[derive(Debug)]
 pub struct Anthropic {
-    messages_url: String,
+    messages_url: reqwest::Url,
     /// The pooled client, `x-api-key` (sensitive) and `anthropic-version`.
     endpoint: Endpoint,
 }
@@ -92,7 +92,7 @@ impl Anthropic {
         })?;
         headers.insert(ANTHROPIC_VERSION, version);
         Ok(Self {
-            messages_url: format!("{base}/messages"),
+            messages_url: http::endpoint_url(&key("base_url"), &base, "/messages")?,
             endpoint: Endpoint {
                 name: name.into(),
                 client: http::client(name, settings)?,
@@ -111,7 +111,7 @@ impl Anthropic {
     ) -> Result<reqwest::Response, ProviderError> {
         let body = wire::messages_body(model, req, stream)?;
         self.endpoint
-            .post_json(&self.messages_url, &body, HeaderMap::new(), model)
+            .post_json(self.messages_url.clone(), &body, HeaderMap::new(), model)
             .await
     }
 
