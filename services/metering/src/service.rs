@@ -44,7 +44,8 @@ impl MeteringService {
     /// `metering.retention_days` is set). `auth` reaches the auth service, which
     /// resolves virtual keys so tenants can query their own usage.
     pub fn open(config: &Config, auth: GrpcChannel) -> Result<Self, MeteringError> {
-        let ledger = SledLedger::open(&config.metering.data_dir)?;
+        let ledger =
+            SledLedger::open_with_cache(&config.metering.data_dir, config.metering.cache_mb << 20)?;
         let service = Self::with_ledger(
             Arc::new(ledger),
             AdminToken::from_config(&config.admin),

@@ -39,6 +39,8 @@ const RECORD_RUN_BYTES: usize = 4096;
 const ID_RUN_BYTES: usize = 1024;
 /// Largest run of aggregate rows: a batch touches 27 rows in different runs.
 const AGG_RUN_BYTES: usize = 2048;
+/// The page cache of [`SledLedger::open`]: `metering.cache_mb`'s default.
+const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
 /// Rows converted per transaction when migrating an earlier layout.
 const MIGRATE_BATCH: usize = 4096;
 
@@ -54,9 +56,20 @@ pub struct SledLedger {
 }
 
 impl SledLedger {
-    /// Opens (or creates) the database in `dir`, converting an earlier layout.
+    /// Opens (or creates) the database in `dir`, converting an earlier layout, with
+    /// the default page cache (`metering.cache_mb`'s default, 16 MiB).
     pub fn open(dir: &str) -> Result<Self, MeteringError> {
-        let db = sled::open(dir)?;
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`SledLedger::open`] with a page cache of `cache_bytes`. sled's own default
+    /// (1 GiB) lets the cache grow with everything written; the ledger's reads are
+    /// a few runs per summary, so a small cache bounds its memory at little cost.
+    pub fn open_with_cache(dir: &str, cache_bytes: u64) -> Result<Self, MeteringError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()?;
         let ledger = Self {
             records: Runs::new(db.open_tree("record_runs")?, RECORD_RUN_BYTES),
             ids: Runs::new(db.open_tree("id_runs")?, ID_RUN_BYTES),

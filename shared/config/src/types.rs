@@ -245,6 +245,10 @@ pub struct MeteringConfig {
     pub retention_days: u32,
     /// How often the background compaction deletes records past retention.
     pub compaction_interval_secs: u64,
+    /// MiB of the ledger's pages sled keeps cached in memory. Writes go through the
+    /// cache, so under load it fills to this size; summaries read a few pages
+    /// and stay fast with a small one.
+    pub cache_mb: u64,
 }
 
 impl Default for MeteringConfig {
@@ -255,6 +259,7 @@ impl Default for MeteringConfig {
             auth_url: "http://127.0.0.1:50052".into(),
             retention_days: 0,
             compaction_interval_secs: 3600,
+            cache_mb: 16,
         }
     }
 }

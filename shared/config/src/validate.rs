@@ -84,6 +84,12 @@ impl Config {
                 "must be positive",
             ));
         }
+        if !(1..=1_048_576).contains(&self.metering.cache_mb) {
+            return Err(ConfigError::invalid(
+                "metering.cache_mb",
+                "must be between 1 and 1048576 (MiB)",
+            ));
+        }
         if self.router.usage_batch_size == 0 {
             return Err(ConfigError::invalid(
                 "router.usage_batch_size",
@@ -442,6 +448,8 @@ mod tests {
         assert!(e.contains("router.principal_cache_ttl_ms"), "{e}");
         let e = err_of("version = 1\n[router]\nbreaker_failure_rate_percent = 101\n");
         assert!(e.contains("router.breaker_failure_rate_percent"), "{e}");
+        let e = err_of("version = 1\n[metering]\ncache_mb = 0\n");
+        assert!(e.contains("metering.cache_mb"), "{e}");
         let e = err_of("version = 1\n[router]\nbreaker_window_ms = 0\n");
         assert!(e.contains("router.breaker_window_ms"), "{e}");
         let e = err_of("version = 1\n[[providers]]\nname = \"o\"\nkind = \"openai-compatible\"\n");
