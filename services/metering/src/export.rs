@@ -1,6 +1,6 @@
 //! `ExportUsage`: every record in a range, in time order, with bounded memory.
 //!
-//! A task pages through the `by_time` index ([`PAGE`] records per blocking read) and
+//! A task pages through the records in time order ([`PAGE`] records per blocking read) and
 //! sends each record through a channel of [`PAGE`] slots; it waits whenever the client
 //! reads slowly and stops as soon as the client goes away. At most two pages are held
 //! at once, however many records the range holds.

@@ -1,8 +1,8 @@
 //! The binary key layout of the ledger's trees: big-endian and prefix-ordered, so
 //! every query is a range scan.
 //!
-//! - `by_time`: `time_us (u64 BE) | request_id` → empty.
-//! - `agg`: `granularity (u8) | scope (u8) | [tenant_len (u32 BE) | tenant] |
+//! - records (`record_runs`): `time_us (u64 BE) | request_id` → prost `UsageRecord`.
+//! - aggregates (`agg_runs`): `granularity (u8) | scope (u8) | [tenant_len (u32 BE) | tenant] |
 //!   bucket_start_secs (u64 BE) | group` → prost `UsageTotals`.
 //!
 //! `scope` is the dimension (0 none, 1 tenant, 2 key, 3 model, 4 provider); with the
@@ -44,7 +44,7 @@ impl Dimension {
     }
 }
 
-/// The `by_time` key of a record.
+/// The key of a record in `record_runs`: time order, then request id.
 pub(crate) fn time_key(time_us: u64, request_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + request_id.len());
     key.extend_from_slice(&time_us.to_be_bytes());
@@ -52,7 +52,7 @@ pub(crate) fn time_key(time_us: u64, request_id: &str) -> Vec<u8> {
     key
 }
 
-/// The request id in a `by_time` key.
+/// The request id in a record key.
 pub(crate) fn time_key_request_id(key: &[u8]) -> Option<&str> {
     key.get(8..).and_then(|id| std::str::from_utf8(id).ok())
 }

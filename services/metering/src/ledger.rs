@@ -20,7 +20,7 @@ pub struct ListFilter {
     pub key_id: String,
     /// At most this many records.
     pub limit: usize,
-    /// Continue after this `by_time` key.
+    /// Continue after this record key (`time_us | request_id`).
     pub after: Option<Vec<u8>>,
 }
 

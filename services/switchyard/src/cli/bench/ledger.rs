@@ -4,7 +4,7 @@
 //!
 //! The ledger ([`synthetic::record`]s, the same as metering's `ledger_bench`) is
 //! written once per run, through metering's own [`SledLedger`]
-//! (batches in one transaction each, records, time index and aggregates, as
+//! (batches in one transaction each, records, id index and aggregates, as
 //! `RecordUsage` writes them), and copied into each gateway shape's metering
 //! directory before that shape starts.
 
