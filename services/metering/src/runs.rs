@@ -107,17 +107,18 @@ impl Runs {
         }
     }
 
-    /// Plans updates of the entries under `keys` (ascending, no repeats): `update`
-    /// sees each key with its current value and says what to do with it. The writes
-    /// are appended to `writes`; nothing is written to the tree.
-    pub(crate) fn plan<K: AsRef<[u8]>>(
+    /// Plans updates of the entries under the items' keys (ascending, no repeats):
+    /// `update` gets each key, the payload it came with and its current value, and
+    /// says what to do with it. The writes are appended to `writes`; nothing is
+    /// written to the tree.
+    pub(crate) fn plan<K: AsRef<[u8]>, P>(
         &self,
-        keys: impl IntoIterator<Item = K>,
-        mut update: impl FnMut(&[u8], Option<&[u8]>) -> Result<Change, MeteringError>,
+        items: impl IntoIterator<Item = (K, P)>,
+        mut update: impl FnMut(&[u8], P, Option<&[u8]>) -> Result<Change, MeteringError>,
         writes: &mut Vec<RunWrite>,
     ) -> Result<(), MeteringError> {
         let mut open: Option<Open> = None;
-        for key in keys {
+        for (key, payload) in items {
             let key = key.as_ref();
             let mut run = match open.take() {
                 Some(run) if run.upper.as_ref().is_none_or(|upper| key < upper.as_ref()) => run,
@@ -128,7 +129,7 @@ impl Runs {
                     self.open_at(key)?
                 }
             };
-            match update(key, run.entries.get(key).map(Vec::as_slice))? {
+            match update(key, payload, run.entries.get(key).map(Vec::as_slice))? {
                 Change::Keep => {}
                 Change::Put(value) => {
                     run.entries.insert(key.to_vec(), value);
@@ -313,9 +314,9 @@ mod tests {
     fn write(runs: &Runs, changes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
         let mut writes = Vec::new();
         runs.plan(
-            changes.keys(),
-            |key, _| {
-                Ok(match &changes[key] {
+            changes,
+            |_, change, _| {
+                Ok(match change {
                     Some(v) => Change::Put(v.clone()),
                     None => Change::Remove,
                 })
@@ -433,8 +434,12 @@ mod tests {
         let (_dir, runs) = runs(100);
         write(&runs, &BTreeMap::from([(key(1), Some(vec![1]))]));
         let mut writes = Vec::new();
-        runs.plan([key(1), key(2)], |_, _| Ok(Change::Keep), &mut writes)
-            .unwrap();
+        runs.plan(
+            [(key(1), ()), (key(2), ())],
+            |_, (), _| Ok(Change::Keep),
+            &mut writes,
+        )
+        .unwrap();
         assert!(writes.is_empty());
     }
 

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use prost::Message;
-use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{IVec, Transactional};
 use switchyard_proto::metering::v1::{UsageRecord, UsageTotals};
 
 use crate::MeteringError;
@@ -39,8 +39,6 @@ const RECORD_RUN_BYTES: usize = 4096;
 const ID_RUN_BYTES: usize = 1024;
 /// Largest run of aggregate rows: a batch touches 27 rows in different runs.
 const AGG_RUN_BYTES: usize = 2048;
-/// The page cache of [`SledLedger::open`]: `metering.cache_mb`'s default.
-const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
 /// Rows converted per transaction when migrating an earlier layout.
 const MIGRATE_BATCH: usize = 4096;
 
@@ -59,7 +57,8 @@ impl SledLedger {
     /// Opens (or creates) the database in `dir`, converting an earlier layout, with
     /// the default page cache (`metering.cache_mb`'s default, 16 MiB).
     pub fn open(dir: &str) -> Result<Self, MeteringError> {
-        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+        let cache_mb = switchyard_config::MeteringConfig::default().cache_mb;
+        Self::open_with_cache(dir, cache_mb << 20)
     }
 
     /// [`SledLedger::open`] with a page cache of `cache_bytes`. sled's own default
@@ -127,34 +126,20 @@ impl SledLedger {
         if has("records") && has("by_time") {
             let old_records = self.db.open_tree("records")?;
             let by_time = self.db.open_tree("by_time")?;
-            let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(MIGRATE_BATCH);
-            for item in by_time.iter().keys() {
-                let tkey = item?;
-                let Some(id) = time_key_request_id(&tkey) else {
-                    continue;
-                };
-                if let Some(record) = old_records.get(id.as_bytes())? {
-                    rows.push((tkey.to_vec(), record.to_vec()));
-                }
-                if rows.len() == MIGRATE_BATCH {
-                    self.put_records(&rows)?;
-                    rows.clear();
-                }
-            }
-            self.put_records(&rows)?;
+            // The time index gives the records in the new key order.
+            let rows = by_time.iter().keys().filter_map(|item| {
+                let row = item.and_then(|tkey| {
+                    let Some(id) = time_key_request_id(&tkey) else {
+                        return Ok(None);
+                    };
+                    Ok(old_records.get(id.as_bytes())?.map(|record| (tkey, record)))
+                });
+                row.transpose()
+            });
+            self.in_batches(rows, Self::put_records)?;
         }
         if has("agg") {
-            let old_agg = self.db.open_tree("agg")?;
-            let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(MIGRATE_BATCH);
-            for item in old_agg.iter() {
-                let (key, value) = item?;
-                rows.push((key.to_vec(), value.to_vec()));
-                if rows.len() == MIGRATE_BATCH {
-                    self.put_agg(&rows)?;
-                    rows.clear();
-                }
-            }
-            self.put_agg(&rows)?;
+            self.in_batches(self.db.open_tree("agg")?.iter(), Self::put_agg)?;
         }
         self.db.flush()?;
         for name in ["by_time", "records", "agg"] {
@@ -167,56 +152,51 @@ impl SledLedger {
         Ok(())
     }
 
-    /// Migration: stores `(time key, encoded record)` rows (in time-key order).
-    fn put_records(&self, rows: &[(Vec<u8>, Vec<u8>)]) -> Result<(), MeteringError> {
-        let values: BTreeMap<&[u8], &[u8]> = rows
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
-            .collect();
-        let mut ids: BTreeMap<&[u8], [u8; 8]> = BTreeMap::new();
-        for (tkey, _) in rows {
-            if let (Some(id), Some(time)) = (time_key_request_id(tkey), tkey.get(..8)) {
-                let time: [u8; 8] = time.try_into().unwrap_or_default();
-                ids.insert(id.as_bytes(), time);
+    /// Migration: hands `rows` (in key order) to `put` [`MIGRATE_BATCH`] at a time.
+    fn in_batches(
+        &self,
+        rows: impl Iterator<Item = sled::Result<(IVec, IVec)>>,
+        put: impl Fn(&Self, &[(IVec, IVec)]) -> Result<(), MeteringError>,
+    ) -> Result<(), MeteringError> {
+        let mut batch = Vec::with_capacity(MIGRATE_BATCH);
+        for row in rows {
+            batch.push(row?);
+            if batch.len() == MIGRATE_BATCH {
+                put(self, &batch)?;
+                batch.clear();
             }
         }
+        put(self, &batch)
+    }
+
+    /// Migration: stores `(record key, encoded record)` rows, in key order, as they
+    /// were, with their id index entries.
+    fn put_records(&self, rows: &[(IVec, IVec)]) -> Result<(), MeteringError> {
+        let ids: BTreeMap<&str, &[u8]> = rows
+            .iter()
+            .filter_map(|(tkey, _)| Some((time_key_request_id(tkey)?, tkey.get(..8)?)))
+            .collect();
         let mut record_writes = Vec::new();
         self.records.plan(
-            values.keys(),
-            |key, _| {
-                Ok(values
-                    .get(key)
-                    .map_or(Change::Keep, |v| Change::Put(v.to_vec())))
-            },
+            rows.iter().map(|(k, v)| (k, v)),
+            |_, record, _| Ok(Change::Put(record.to_vec())),
             &mut record_writes,
         )?;
         let mut id_writes = Vec::new();
         self.ids.plan(
-            ids.keys(),
-            |key, _| {
-                Ok(ids
-                    .get(key)
-                    .map_or(Change::Keep, |t| Change::Put(t.to_vec())))
-            },
+            ids,
+            |_, time, _| Ok(Change::Put(time.to_vec())),
             &mut id_writes,
         )?;
         self.commit(&record_writes, &id_writes, &[], None)
     }
 
     /// Migration: stores aggregate rows (in key order) as they were.
-    fn put_agg(&self, rows: &[(Vec<u8>, Vec<u8>)]) -> Result<(), MeteringError> {
-        let values: BTreeMap<&[u8], &[u8]> = rows
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
-            .collect();
+    fn put_agg(&self, rows: &[(IVec, IVec)]) -> Result<(), MeteringError> {
         let mut writes = Vec::new();
         self.agg.plan(
-            values.keys(),
-            |key, _| {
-                Ok(values
-                    .get(key)
-                    .map_or(Change::Keep, |v| Change::Put(v.to_vec())))
-            },
+            rows.iter().map(|(k, v)| (k, v)),
+            |_, totals, _| Ok(Change::Put(totals.to_vec())),
             &mut writes,
         )?;
         self.commit(&[], &[], &writes, None)
@@ -243,8 +223,8 @@ impl Ledger for SledLedger {
         let mark = self.retention_mark()?;
         let mut outcome = InsertOutcome::default();
         // The first occurrence of each id in the batch, unless retention passed it.
-        let mut first: BTreeMap<&[u8], (usize, u64)> = BTreeMap::new();
-        for (i, record) in batch.iter().enumerate() {
+        let mut first: BTreeMap<&[u8], (&UsageRecord, u64)> = BTreeMap::new();
+        for record in batch {
             let t = time_us(record);
             if t < mark {
                 outcome.expired += 1;
@@ -252,23 +232,20 @@ impl Ledger for SledLedger {
             } else if first.contains_key(record.request_id.as_bytes()) {
                 outcome.duplicates += 1;
             } else {
-                first.insert(record.request_id.as_bytes(), (i, t));
+                first.insert(record.request_id.as_bytes(), (record, t));
             }
         }
         // Ids already in the ledger are duplicates; the rest are new.
-        let mut new: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+        let mut new: BTreeMap<Vec<u8>, (&UsageRecord, u64)> = BTreeMap::new();
         let mut id_writes = Vec::new();
         self.ids.plan(
-            first.keys(),
-            |id, stored| {
-                let Some(&(i, t)) = first.get(id) else {
-                    return Ok(Change::Keep);
-                };
+            first,
+            |_, (record, t), stored| {
                 if stored.is_some() {
                     outcome.duplicates += 1;
                     return Ok(Change::Keep);
                 }
-                new.insert(time_key(t, &batch[i].request_id), i);
+                new.insert(time_key(t, &record.request_id), (record, t));
                 Ok(Change::Put(t.to_be_bytes().to_vec()))
             },
             &mut id_writes,
@@ -276,26 +253,18 @@ impl Ledger for SledLedger {
         let mut deltas = Deltas::default();
         let mut record_writes = Vec::new();
         self.records.plan(
-            new.keys(),
-            |tkey, _| {
-                let Some(&i) = new.get(tkey) else {
-                    return Ok(Change::Keep);
-                };
-                let record = &batch[i];
-                deltas.add_record(record, time_us(record) / 1_000_000);
+            new,
+            |_, (record, t), _| {
+                deltas.add_record(record, t / 1_000_000);
                 outcome.inserted += 1;
                 Ok(Change::Put(record.encode_to_vec()))
             },
             &mut record_writes,
         )?;
         let mut agg_writes = Vec::new();
-        let rows: BTreeMap<&[u8], &UsageTotals> = deltas.rows().collect();
         self.agg.plan(
-            rows.keys(),
-            |key, stored| {
-                let Some(delta) = rows.get(key) else {
-                    return Ok(Change::Keep);
-                };
+            deltas.rows(),
+            |_, delta, stored| {
                 let mut totals = match stored {
                     Some(bytes) => UsageTotals::decode(bytes)?,
                     None => UsageTotals::default(),
@@ -394,15 +363,21 @@ impl Ledger for SledLedger {
             doomed.push(tkey);
         }
         let mut record_writes = Vec::new();
-        self.records
-            .plan(&doomed, |_, _| Ok(Change::Remove), &mut record_writes)?;
+        self.records.plan(
+            doomed.iter().map(|k| (k, ())),
+            |_, (), _| Ok(Change::Remove),
+            &mut record_writes,
+        )?;
         let ids: std::collections::BTreeSet<&str> = doomed
             .iter()
             .filter_map(|k| time_key_request_id(k))
             .collect();
         let mut id_writes = Vec::new();
-        self.ids
-            .plan(ids, |_, _| Ok(Change::Remove), &mut id_writes)?;
+        self.ids.plan(
+            ids.into_iter().map(|id| (id, ())),
+            |_, (), _| Ok(Change::Remove),
+            &mut id_writes,
+        )?;
         // The mark rises in the same transaction as the deletes, so no redelivery can
         // slip in between a delete and the rule that refuses it.
         let mark = (self.retention_mark()? < horizon_us).then_some(horizon_us);
