@@ -21,8 +21,7 @@ use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -30,6 +29,7 @@ use tracing::Instrument;
 use crate::RouterError;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
+use crate::detach::{Detach, Driven};
 use crate::health::Health;
 use crate::models::{Deployment, ModelEntry, ModelTable, RouteInput, RouteKey};
 use crate::principals::PrincipalCache;
@@ -567,68 +567,80 @@ impl Billable for EmbedResponse {
     }
 }
 
-/// Runs a unary provider call in its own task, so its usage record is written even
-/// if the caller disconnects and the handler is dropped, and answers with the
-/// provider and cost in response metadata.
+/// Runs a unary provider call so its usage record is written even if the caller
+/// disconnects and the handler is dropped, and answers with the provider and cost
+/// in response metadata.
 ///
-/// When the caller goes away the call still runs (for at most `drain`) so the record
-/// carries the provider's real usage; past that it is estimated from `prompt`, the
-/// only time that is counted. Either way the record says `cancelled`.
+/// The call is polled inline by the handler (no task and no channel per request);
+/// only if the handler is dropped before it settles is the rest handed to a task
+/// (see [`Detach`]). When the caller goes away the call still runs (for at most
+/// `drain`) so the record carries the provider's real usage; past that it is
+/// estimated from `prompt`, the only time that is counted. Either way the record
+/// says `cancelled`.
 async fn unary<R: Billable>(
-    mut draft: Draft,
+    draft: Draft,
     call: impl Future<Output = Tried<Response<R>>> + Send + 'static,
     sink: UsageSink,
     drain: Duration,
     prompt: DeferredPrompt,
 ) -> Result<Response<R>, Status> {
-    let (mut tx, rx) = oneshot::channel::<Result<(R, Served), Status>>();
-    tokio::spawn(
-        async move {
-            let mut call = std::pin::pin!(call);
-            let (result, client_gone) = tokio::select! {
-                result = &mut call => (Some(result), false),
-                () = tx.closed() => {
-                    tracing::info!("client went away; waiting for the provider's usage");
-                    draft.release_slots();
-                    (tokio::time::timeout(drain, call).await.ok(), true)
-                }
-            };
-            let result = result.map(|tried| {
-                // The deployment that answered (or failed last) is the record's.
-                draft.deployment = tried.deployment;
-                draft.attempts = tried.earlier;
-                tried.result.map(|r| {
-                    let mut r = r.into_inner();
-                    r.set_provider(&draft.deployment.provider);
-                    r
-                })
-            });
-            let mut record = match &result {
-                Some(Ok(r)) => draft.finish(&r.usage(), Outcome::Ok, "", 0),
-                Some(Err(status)) => {
-                    let reason = ApiError::from_status(status).code.reason();
-                    draft.finish(&Usage::default(), Outcome::Error, reason, 0)
-                }
-                None => {
-                    let estimate = estimate_usage(prompt, Counter::new()).await;
-                    draft.finish(&estimate, Outcome::Cancelled, "", 0)
-                }
-            };
-            // The record is durable before the client can see the answer.
-            let client_gone = client_gone || tx.is_closed();
-            if client_gone {
-                record.mark_cancelled();
-            }
-            let served = Served::of(&record);
-            sink.record(record).await;
-            if let (Some(result), false) = (result, client_gone) {
-                let _ = tx.send(result.map(|r| (r, served)));
-            }
-        }
-        .in_current_span(),
-    );
-    let (response, served) = rx.await.map_err(|_| Status::from(ApiError::internal()))??;
+    let gone = CancellationToken::new();
+    let work = settle(draft, call, sink, drain, prompt, gone.clone()).in_current_span();
+    let (response, served) = Detach::new(work, Some(gone)).await?;
     Ok(with_headers(response, &served))
+}
+
+/// The body of [`unary`]: waits for the call (or, once `gone` is cancelled, for at
+/// most `drain` more), writes the usage record, then gives the answer.
+async fn settle<R: Billable>(
+    mut draft: Draft,
+    call: impl Future<Output = Tried<Response<R>>> + Send + 'static,
+    sink: UsageSink,
+    drain: Duration,
+    prompt: DeferredPrompt,
+    gone: CancellationToken,
+) -> Result<(R, Served), Status> {
+    let mut call = std::pin::pin!(call);
+    let (result, client_gone) = tokio::select! {
+        result = &mut call => (Some(result), false),
+        () = gone.cancelled() => {
+            tracing::info!("client went away; waiting for the provider's usage");
+            draft.release_slots();
+            (tokio::time::timeout(drain, call).await.ok(), true)
+        }
+    };
+    let result = result.map(|tried| {
+        // The deployment that answered (or failed last) is the record's.
+        draft.deployment = tried.deployment;
+        draft.attempts = tried.earlier;
+        tried.result.map(|r| {
+            let mut r = r.into_inner();
+            r.set_provider(&draft.deployment.provider);
+            r
+        })
+    });
+    let mut record = match &result {
+        Some(Ok(r)) => draft.finish(&r.usage(), Outcome::Ok, "", 0),
+        Some(Err(status)) => {
+            let reason = ApiError::from_status(status).code.reason();
+            draft.finish(&Usage::default(), Outcome::Error, reason, 0)
+        }
+        None => {
+            let estimate = estimate_usage(prompt, Counter::new()).await;
+            draft.finish(&estimate, Outcome::Cancelled, "", 0)
+        }
+    };
+    if client_gone || gone.is_cancelled() {
+        record.mark_cancelled();
+    }
+    let served = Served::of(&record);
+    // The record is durable before the client can see the answer.
+    sink.record(record).await;
+    match result {
+        Some(result) => result.map(|r| (r, served)),
+        // Nobody is left to read this.
+        None => Err(ApiError::internal().to_status()),
+    }
 }
 
 /// The answer with metadata saying what served it (HTTP callers see the same
@@ -639,7 +651,7 @@ fn with_headers<T>(message: T, served: &Served) -> Response<T> {
     response
 }
 
-type ChunkStream = ReceiverStream<Result<ChatChunk, Status>>;
+type ChunkStream = Driven<Result<ChatChunk, Status>>;
 
 #[tonic::async_trait]
 impl Gateway for Router {
@@ -758,9 +770,10 @@ impl Gateway for Router {
             stall: limits.stall,
             deadline: limits.deadline,
         };
-        tokio::spawn(relay.run(first, upstream, tx).in_current_span());
+        // The relay runs in the response stream's polls (see `Driven`).
+        let relay = relay.run(first, upstream, tx).in_current_span();
         Ok(with_headers(
-            ReceiverStream::new(rx),
+            Driven::new(relay, rx),
             &Served {
                 provider: deployment.provider,
                 upstream_model: deployment.upstream_model,

@@ -9,6 +9,7 @@
 
 pub mod admission;
 mod attempts;
+mod detach;
 mod error;
 mod gateway;
 mod health;

@@ -1,7 +1,9 @@
 //! Relaying a provider stream to the caller while accounting for it.
 //!
-//! The relay runs in its own task so the record is written however the stream ends:
-//! completed, failed upstream, or abandoned by the client. It watches the client side
+//! The relay is driven by the polls of the response stream, and by a task of its
+//! own once the client dropped that stream (see [`crate::detach::Driven`]), so the
+//! record is written however the stream ends: completed, failed upstream, or
+//! abandoned by the client. It watches the client side
 //! while it waits for the upstream, so a disconnect is seen at once rather than at the
 //! next send. When the client goes away the relay keeps reading the upstream (for at
 //! most the drain timeout) to learn the usage the provider reports; if it cannot, it
