@@ -51,6 +51,14 @@ async fn quick_bench_runs_every_case_without_errors() {
         }
         if row["shape"] != "direct" {
             assert!(row["added_ms"]["p99"].is_number(), "{id}: {row}");
+            if std::path::Path::new("/proc/self/stat").exists() {
+                assert!(
+                    row["gateway_cpu_us_per_request"].as_f64().unwrap() >= 0.0,
+                    "{id}: {row}"
+                );
+            }
+        } else {
+            assert!(row["gateway_cpu_us_per_request"].is_null(), "{id}: {row}");
         }
         seen.push(id);
     }

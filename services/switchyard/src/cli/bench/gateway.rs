@@ -317,6 +317,11 @@ impl Gateway {
             .collect()
     }
 
+    /// The child processes' ids, whose CPU time the bench reads around a load.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(|p| p.pid).collect()
+    }
+
     /// Kills every child, waits for them (bounded), removes the directory.
     pub async fn stop(mut self) {
         for p in &mut self.processes {

@@ -17,6 +17,7 @@
 mod cases;
 mod client;
 mod config;
+mod cpu;
 mod gateway;
 mod ledger;
 mod load;
@@ -190,6 +191,8 @@ struct Bench {
     seed: Option<ledger::Seed>,
     /// The running gateway's ledger, read before each load.
     probe: Option<gateway::UsageProbe>,
+    /// The running gateway's processes, whose CPU time each recorded load reads.
+    gateway_pids: Vec<u32>,
 }
 
 impl Bench {
@@ -238,6 +241,7 @@ impl Bench {
             report,
             seed: None,
             probe: None,
+            gateway_pids: Vec::new(),
         })
     }
 
@@ -299,12 +303,12 @@ impl Bench {
         if !self.direct.contains_key(&(case, rate)) {
             let target = self.direct_target(case)?;
             probe(&target, Instant::now() + Duration::from_secs(10)).await?;
-            let result = self.measure(&target, case, rate).await?;
+            let (result, _) = self.measure(&target, case, rate).await?;
             let id = (Shape::Direct, Protocol::Http, case);
             self.log(id, &result);
             self.report
                 .cases
-                .push(CaseRow::new(id, &result, None, search));
+                .push(CaseRow::new(id, &result, None, None, search));
             self.direct.insert((case, rate), result);
         }
         self.direct
@@ -312,8 +316,14 @@ impl Bench {
             .context("the direct baseline is missing")
     }
 
-    /// Cool-down, warm-up (unrecorded), then one recorded load.
-    async fn measure(&self, target: &Target, case: Case, rate: u64) -> anyhow::Result<LoadResult> {
+    /// Cool-down, warm-up (unrecorded), then one recorded load, with the CPU time
+    /// the gateway's processes (if one runs) spent during it, in milliseconds.
+    async fn measure(
+        &self,
+        target: &Target,
+        case: Case,
+        rate: u64,
+    ) -> anyhow::Result<(LoadResult, Option<f64>)> {
         let spec = LoadSpec { rate, ..self.spec };
         tokio::time::sleep(self.cooldown).await;
         if let Some(probe) = &self.probe {
@@ -336,7 +346,12 @@ impl Bench {
             )
             .await?;
         }
-        load::run(target, spec, case.streaming()).await
+        let before = cpu::used_ms(&self.gateway_pids);
+        let result = load::run(target, spec, case.streaming()).await?;
+        let cpu_ms = cpu::used_ms(&self.gateway_pids)
+            .zip(before)
+            .map(|(after, before)| after - before);
+        Ok((result, cpu_ms))
     }
 
     fn log(&self, (shape, protocol, case): (Shape, Protocol, Case), r: &LoadResult) {
@@ -366,8 +381,10 @@ impl Bench {
         )
         .await?;
         self.probe = Some(gateway.usage_probe().await?);
+        self.gateway_pids = gateway.pids();
         let outcome = self.gateway_cases(shape, &gateway).await;
         self.probe = None;
+        self.gateway_pids.clear();
         for (services, pid, idle, now) in gateway.memory() {
             self.report.processes.push(ProcessRow {
                 shape,
@@ -440,9 +457,10 @@ impl Bench {
             .get(&(protocol, case))
             .context("no target for the case")?;
         self.direct(case, rate, search).await?;
-        let result = self.measure(target, case, rate).await?;
+        let (result, cpu_ms) = self.measure(target, case, rate).await?;
         self.log(id, &result);
-        let row = CaseRow::new(id, &result, self.direct.get(&(case, rate)), search);
+        let direct = self.direct.get(&(case, rate));
+        let row = CaseRow::new(id, &result, direct, cpu_ms, search);
         self.report.cases.push(row.clone());
         Ok(row)
     }

@@ -91,15 +91,20 @@ pub struct CaseRow {
     pub added_ms: Option<Percentiles>,
     /// `ttft_ms` minus the direct path's (gateway streams only).
     pub added_ttft_ms: Option<Percentiles>,
+    /// CPU time (user + system) of every gateway process during the recorded
+    /// load, per request sent, in microseconds (gateway shapes on Linux only).
+    /// Ledger writes of the warm-up's usage may land in it too.
+    pub gateway_cpu_us_per_request: Option<f64>,
 }
 
 impl CaseRow {
     /// The row of `result`; `direct` is the direct path's result at the same rate
-    /// and case, for the added latency.
+    /// and case, for the added latency; `cpu_ms` the gateway's CPU time during it.
     pub fn new(
         (shape, protocol, case): (Shape, Protocol, Case),
         result: &LoadResult,
         direct: Option<&LoadResult>,
+        cpu_ms: Option<f64>,
         search: bool,
     ) -> Self {
         let latency = Percentiles::of(&result.total);
@@ -127,6 +132,9 @@ impl CaseRow {
             ttft_ms: ttft,
             added_ms: added(latency, direct_latency),
             added_ttft_ms: added(ttft, direct_ttft),
+            gateway_cpu_us_per_request: cpu_ms
+                .filter(|_| result.sent > 0)
+                .map(|ms| ms * 1000.0 / result.sent as f64),
         }
     }
 
@@ -244,7 +252,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<12} {:<5} {:<10} {:>6} {:>9} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<12} {:<5} {:<10} {:>6} {:>9} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             "shape",
             "proto",
             "case",
@@ -257,7 +265,8 @@ impl Report {
             "p99",
             "p99.9",
             "+p50",
-            "+p99"
+            "+p99",
+            "cpu µs"
         );
         for row in &self.cases {
             let lines = [
@@ -270,7 +279,7 @@ impl Report {
                 }
                 let _ = writeln!(
                     out,
-                    "{:<12} {:<5} {:<10} {:>6} {:>9.1} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                    "{:<12} {:<5} {:<10} {:>6} {:>9.1} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
                     row.shape.name(),
                     row.protocol.name(),
                     row.case.name(),
@@ -288,12 +297,17 @@ impl Report {
                     ms(p.map(|p| p.p999)),
                     added(a.map(|a| a.p50)),
                     added(a.map(|a| a.p99)),
+                    match (i, row.gateway_cpu_us_per_request) {
+                        (0, Some(us)) => format!("{us:.0}"),
+                        _ => "-".into(),
+                    },
                 );
             }
         }
         let _ = writeln!(
             out,
-            "latency in ms from each request's scheduled time; +p50/+p99: added over direct at the same rate; * = max-rate search step"
+            "latency in ms from each request's scheduled time; +p50/+p99: added over direct at the same rate; \
+             cpu µs: the gateway processes' CPU time per request; * = max-rate search step"
         );
         if !self.processes.is_empty() {
             let _ = writeln!(
