@@ -35,8 +35,8 @@ const INVALID_TOKEN: u16 = 498;
 /// One Cohere provider instance: its endpoints, credential and client.
 #[derive(Debug)]
 pub struct Cohere {
-    chat_url: String,
-    embed_url: String,
+    chat_url: reqwest::Url,
+    embed_url: reqwest::Url,
     /// The pooled client and `authorization: Bearer` (sensitive).
     endpoint: Endpoint,
 }
@@ -85,8 +85,8 @@ impl Cohere {
             );
         }
         Ok(Self {
-            chat_url: format!("{base}/chat"),
-            embed_url: format!("{base}/embed"),
+            chat_url: http::endpoint_url(&key("base_url"), &base, "/chat")?,
+            embed_url: http::endpoint_url(&key("base_url"), &base, "/embed")?,
             endpoint: Endpoint {
                 name: name.into(),
                 client: http::client(name, settings)?,
@@ -101,13 +101,13 @@ impl Cohere {
     /// credential error it is.
     async fn post(
         &self,
-        url: &str,
+        url: &reqwest::Url,
         body: &serde_json::Value,
         extra: HeaderMap,
         model: &str,
     ) -> Result<reqwest::Response, ProviderError> {
         self.endpoint
-            .post_json(url, body, extra, model)
+            .post_json(url.clone(), body, extra, model)
             .await
             .map_err(|err| match err {
                 ProviderError::Upstream {
@@ -347,8 +347,11 @@ mod tests {
             &ProviderAdapterConfig::default(),
         )
         .unwrap();
-        assert_eq!(provider.chat_url, "https://api.cohere.com/v2/chat");
-        assert_eq!(provider.embed_url, "https://api.cohere.com/v2/embed");
+        assert_eq!(provider.chat_url.as_str(), "https://api.cohere.com/v2/chat");
+        assert_eq!(
+            provider.embed_url.as_str(),
+            "https://api.cohere.com/v2/embed"
+        );
         assert!(provider.endpoint.headers[AUTHORIZATION].is_sensitive());
         assert!(!format!("{provider:?}").contains("co-secret"));
         let err = Cohere::new("co", "ftp://x", None, &ProviderAdapterConfig::default())
