@@ -36,11 +36,6 @@ impl<T: Send + 'static> Detach<T> {
             gone,
         }
     }
-
-    /// Whether the work finished (its output was returned once).
-    fn is_done(&self) -> bool {
-        self.work.is_none()
-    }
 }
 
 impl<T: Send + 'static> Future for Detach<T> {
@@ -101,11 +96,9 @@ impl<T: Send + 'static> Stream for Driven<T> {
     type Item = T;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if !self.producer.is_done() {
-            // Ready or not, the items (and the channel's end once it finished and
-            // dropped its sender) come through `items`.
-            let _ = Pin::new(&mut self.producer).poll(cx);
-        }
+        // Ready or not (a finished producer stays pending), the items, and the
+        // channel's end once the producer dropped its sender, come through `items`.
+        let _ = Pin::new(&mut self.producer).poll(cx);
         self.items.poll_recv(cx)
     }
 }

@@ -601,12 +601,12 @@ async fn settle<R: Billable>(
     gone: CancellationToken,
 ) -> Result<(R, Served), Status> {
     let mut call = std::pin::pin!(call);
-    let (result, client_gone) = tokio::select! {
-        result = &mut call => (Some(result), false),
+    let result = tokio::select! {
+        result = &mut call => Some(result),
         () = gone.cancelled() => {
             tracing::info!("client went away; waiting for the provider's usage");
             draft.release_slots();
-            (tokio::time::timeout(drain, call).await.ok(), true)
+            tokio::time::timeout(drain, call).await.ok()
         }
     };
     let result = result.map(|tried| {
@@ -630,7 +630,8 @@ async fn settle<R: Billable>(
             draft.finish(&estimate, Outcome::Cancelled, "", 0)
         }
     };
-    if client_gone || gone.is_cancelled() {
+    // Gone while waiting, or while the record was being made.
+    if gone.is_cancelled() {
         record.mark_cancelled();
     }
     let served = Served::of(&record);
