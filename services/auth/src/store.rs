@@ -79,7 +79,7 @@ impl SledKeyStore {
 
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &str) -> Result<Self, AuthError> {
-        let db = sled::open(dir)?;
+        let db = switchyard_durable::open(dir, sled::Config::new())?;
         let keys = db.open_tree("keys")?;
         let tenants = db.open_tree("tenants")?;
         let audit = db.open_tree("audit")?;

@@ -65,10 +65,7 @@ impl SledLedger {
     /// (1 GiB) lets the cache grow with everything written; the ledger's reads are
     /// a few runs per summary, so a small cache bounds its memory at little cost.
     pub fn open_with_cache(dir: &str, cache_bytes: u64) -> Result<Self, MeteringError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()?;
+        let db = switchyard_durable::open(dir, sled::Config::new().cache_capacity(cache_bytes))?;
         let ledger = Self {
             records: Runs::new(db.open_tree("record_runs")?, RECORD_RUN_BYTES),
             ids: Runs::new(db.open_tree("id_runs")?, ID_RUN_BYTES),
@@ -413,15 +410,7 @@ mod tests {
         }
     }
 
-    /// Opens the ledger in `dir`, first waiting for an earlier instance's lock.
-    ///
-    /// sled's I/O threads can still hold the database file (and its lock) for a
-    /// moment after the last handle is dropped, and sled only tries the lock once;
-    /// a blocking lock of the same file waits exactly until they let go.
     fn open(dir: &tempfile::TempDir) -> SledLedger {
-        if let Ok(file) = std::fs::File::open(dir.path().join("db")) {
-            file.lock().unwrap();
-        }
         SledLedger::open(dir.path().to_str().unwrap()).unwrap()
     }
 
@@ -573,7 +562,7 @@ mod tests {
             // What the earlier layout wrote: a key per record, per time-index entry
             // and per aggregate row, here with an aggregate of records retention has
             // already deleted (it is kept, so must survive the conversion).
-            let db = sled::open(dir.path()).unwrap();
+            let db = switchyard_durable::open(dir.path(), sled::Config::new()).unwrap();
             let records = db.open_tree("records").unwrap();
             let by_time = db.open_tree("by_time").unwrap();
             for r in &old {

@@ -87,7 +87,8 @@ impl Outbox {
         per_request: bool,
         gather: Duration,
     ) -> Result<Self, RouterError> {
-        let db = sled::open(dir).map_err(|e| outbox_err(format!("cannot open {dir}: {e}")))?;
+        let db = switchyard_durable::open(dir, sled::Config::new())
+            .map_err(|e| outbox_err(format!("cannot open {dir}: {e}")))?;
         let tree = db.open_tree("outbox").map_err(RouterError::outbox)?;
         let journal_dir = Path::new(dir).join("journal");
         let (journal, recovered) = Journal::open(&journal_dir).map_err(|e| {

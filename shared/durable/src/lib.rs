@@ -5,13 +5,17 @@
 //! writers take a ticket after their write and wait for one flusher task, which
 //! makes everything written so far durable with one flush, so concurrent writers
 //! share it. Used by auth's quota counters (the router's usage outbox has its own
-//! journal, `services/router/src/journal.rs`).
+//! journal, `services/router/src/journal.rs`). [`open`] opens a sled database
+//! for every service, waiting for a previous holder to let go of it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
+
+mod open;
+pub use open::{LOCK_WAIT, open};
 
 /// The flusher stopped (the database is gone): nothing more will become durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +131,7 @@ mod tests {
     async fn concurrent_writers_become_durable_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = open(dir.path(), sled::Config::new()).unwrap();
             let commit = GroupCommit::start(db, "test");
             let writers: Vec<_> = (0u32..64)
                 .map(|i| {
@@ -142,7 +146,7 @@ mod tests {
                 w.await.unwrap().unwrap();
             }
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = open(dir.path(), sled::Config::new()).unwrap();
         assert_eq!(db.len(), 64);
     }
 }
