@@ -51,3 +51,57 @@ where
     let svc = ContextLayer.layer(server);
     BoxCloneSyncService::new(svc.map_err(|never: Infallible| -> tonic::Status { match never {} }))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+    use tokio_util::sync::CancellationToken;
+    use tonic::Code;
+    use tonic::service::Routes;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::*;
+
+    async fn check(channel: &GrpcChannel) -> Result<i32, tonic::Status> {
+        let mut client = HealthClient::new(channel.clone());
+        let answer = client.check(HealthCheckRequest::default()).await?;
+        Ok(answer.into_inner().status)
+    }
+
+    async fn start(listener: TcpListener) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let server = tokio::spawn(async move {
+            let served = crate::serve(listener, Routes::default(), &[], token).await;
+            assert!(served.is_ok(), "{served:?}");
+        });
+        (stop, server)
+    }
+
+    #[tokio::test]
+    async fn a_server_not_up_is_unavailable_then_reached_and_reached_again_after_a_restart() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let channel = connect_lazy("test", &format!("http://{addr}")).unwrap();
+        // Nothing listens yet: refused, which callers treat as retryable.
+        assert_eq!(
+            check(&channel).await.err().map(|s| s.code()),
+            Some(Code::Unavailable)
+        );
+
+        // Up: the same channel connects on its next call.
+        let (stop, server) = start(TcpListener::bind(addr).await.unwrap()).await;
+        let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+        assert_eq!(check(&channel).await.ok(), Some(serving));
+
+        // Restarted: the closed connection is replaced, not reused.
+        stop.cancel();
+        server.await.unwrap();
+        let (stop, server) = start(TcpListener::bind(addr).await.unwrap()).await;
+        assert_eq!(check(&channel).await.ok(), Some(serving));
+        stop.cancel();
+        server.await.unwrap();
+    }
+}
