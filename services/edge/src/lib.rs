@@ -31,11 +31,10 @@ mod wire;
 
 use axum::serve::ListenerExt;
 use switchyard_config::{Config, EdgeConfig};
-use switchyard_grpc::{GrpcChannel, GrpcError, MAX_MESSAGE_BYTES, connect_lazy};
+use switchyard_grpc::{GatewayHandle, GrpcChannel, GrpcError, MAX_MESSAGE_BYTES, connect_lazy};
 use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
-use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tokio::net::TcpListener;
@@ -56,27 +55,43 @@ pub enum EdgeError {
     Serve(#[source] std::io::Error),
 }
 
-/// The axum app over a Gateway channel, a metering `UsageQuery` channel and an auth
-/// admin channel (each in-process or network).
-///
-/// `gateway` must also serve the router's `RouteAdmin` (the router's port does; in
-/// process, one `tonic::service::Routes` with both).
-///
-/// `auth` must serve `KeyAdmin`, `TenantAdmin` and `AuditLog` (one auth endpoint, or
-/// one `tonic::service::Routes` in process): one channel, because they are one
-/// service's admin API and share its connection. The clients are built once here and
-/// cloned per request, so the hot path allocates no channel or codec state.
-pub fn app(
-    gateway: GrpcChannel,
-    usage: GrpcChannel,
-    auth: GrpcChannel,
-    config: &EdgeConfig,
-) -> axum::Router {
-    let routes =
-        RouteAdminClient::new(gateway.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let gateway = GatewayClient::new(gateway)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+/// What the edge calls, each in process or over the network.
+pub struct Backends {
+    /// The Gateway API: the request path.
+    pub gateway: GatewayHandle,
+    /// The router's `RouteAdmin` (the router's port serves it beside the Gateway; in
+    /// process, its server on an in-process channel).
+    pub routes: GrpcChannel,
+    /// Metering's `UsageQuery`.
+    pub usage: GrpcChannel,
+    /// Auth's `KeyAdmin`, `TenantAdmin` and `AuditLog` (one auth endpoint, or one
+    /// `tonic::service::Routes` in process): one channel, because they are one
+    /// service's admin API and share its connection.
+    pub auth: GrpcChannel,
+}
+
+impl Backends {
+    /// Everything over channels; `router` serves both the Gateway and `RouteAdmin`.
+    pub fn channels(router: GrpcChannel, usage: GrpcChannel, auth: GrpcChannel) -> Self {
+        Self {
+            gateway: GatewayHandle::remote(router.clone()),
+            routes: router,
+            usage,
+            auth,
+        }
+    }
+}
+
+/// The axum app over its [`Backends`]. The clients are built once here and cloned
+/// per request, so the hot path allocates no channel or codec state.
+pub fn app(backends: Backends, config: &EdgeConfig) -> axum::Router {
+    let Backends {
+        gateway,
+        routes,
+        usage,
+        auth,
+    } = backends;
+    let routes = RouteAdminClient::new(routes).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let usage = UsageQueryClient::new(usage)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -102,19 +117,22 @@ pub async fn serve(
     let gateway = connect_lazy("edge.router_url", &config.edge.router_url)?;
     let usage = connect_lazy("edge.metering_url", &config.edge.metering_url)?;
     let auth = connect_lazy("edge.auth_url", &config.edge.auth_url)?;
-    serve_with(listener, &config.edge, gateway, usage, auth, shutdown).await
+    serve_with(
+        listener,
+        &config.edge,
+        Backends::channels(gateway, usage, auth),
+        shutdown,
+    )
+    .await
 }
 
-/// Serves the edge over given Gateway, `UsageQuery` and auth admin channels (the
-/// all-in-one shape passes the router, metering and auth in process; see [`app`] for
-/// what `auth` must serve). On `shutdown` it stops accepting and lets in-flight
-/// requests, streams and exports included, finish.
+/// Serves the edge over given [`Backends`] (the all-in-one shape passes the router,
+/// metering and auth in process). On `shutdown` it stops accepting and lets
+/// in-flight requests, streams and exports included, finish.
 pub async fn serve_with(
     listener: TcpListener,
     config: &EdgeConfig,
-    gateway: GrpcChannel,
-    usage: GrpcChannel,
-    auth: GrpcChannel,
+    backends: Backends,
     shutdown: CancellationToken,
 ) -> Result<(), EdgeError> {
     if let Ok(addr) = listener.local_addr() {
@@ -130,11 +148,8 @@ pub async fn serve_with(
     // Serving the `Router` itself re-runs `with_state` per connection, which deep-
     // copies every route and layer (the CORS policy included): under a burst of new
     // connections that copy was most of the edge's memory.
-    axum::serve(
-        listener,
-        app(gateway, usage, auth, config).into_make_service(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
-    .map_err(EdgeError::Serve)
+    axum::serve(listener, app(backends, config).into_make_service())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(EdgeError::Serve)
 }

@@ -11,8 +11,8 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures::Stream;
 use switchyard_error::ApiError;
+use switchyard_grpc::Replies;
 use switchyard_proto::types::v1::ChatChunk;
-use tonic::Streaming;
 
 use crate::convert::completion::chunk;
 use crate::error::ErrorBody;
@@ -50,7 +50,7 @@ enum Next {
 }
 
 struct State {
-    grpc: Streaming<ChatChunk>,
+    grpc: Replies<ChatChunk>,
     next: Next,
     include_usage: bool,
     span: tracing::Span,
@@ -59,7 +59,7 @@ struct State {
 /// The SSE body for a chat stream whose first message was `first`.
 pub fn body(
     first: Option<ChatChunk>,
-    grpc: Streaming<ChatChunk>,
+    grpc: Replies<ChatChunk>,
     include_usage: bool,
     span: tracing::Span,
 ) -> Body {

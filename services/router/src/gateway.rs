@@ -10,12 +10,13 @@ use switchyard_config::Config;
 use tokio_util::sync::CancellationToken;
 
 use switchyard_error::{ApiError, ErrorCode};
-use switchyard_grpc::{GrpcChannel, MAX_MESSAGE_BYTES, bearer_token, outgoing, request_id};
+use switchyard_grpc::{
+    GrpcChannel, MAX_MESSAGE_BYTES, ProviderHandle, bearer_token, outgoing, request_id,
+};
 use switchyard_proto::auth::v1::{Limits, Principal};
 use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model};
 use switchyard_proto::metering::v1::{Outcome, UsageRecord};
-use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, Usage,
@@ -95,8 +96,9 @@ impl Served {
 pub struct Clients {
     /// Auth (admission).
     pub auth: GrpcChannel,
-    /// Provider adapter.
-    pub provider: GrpcChannel,
+    /// Provider adapter: over a channel, or the adapter itself in the all-in-one
+    /// process.
+    pub provider: ProviderHandle,
     /// Metering (usage delivery).
     pub metering: GrpcChannel,
     /// The quota shards (rate limits and budgets), each with its configured name;
@@ -113,7 +115,7 @@ pub struct Router {
 struct Inner {
     /// Admission: cached principals, kept fresh by auth's change stream.
     auth: Arc<PrincipalCache>,
-    provider: ProviderClient<GrpcChannel>,
+    provider: ProviderHandle,
     /// The routing table, replaced whole by a config reload; each request
     /// keeps the table it started with.
     models: ArcSwap<ModelTable>,
@@ -221,7 +223,7 @@ impl Router {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         auth: Arc<PrincipalCache>,
-        provider: GrpcChannel,
+        provider: ProviderHandle,
         models: ModelTable,
         usage: UsageSink,
         drain_timeout: Duration,
@@ -234,9 +236,7 @@ impl Router {
         Self {
             inner: Arc::new(Inner {
                 auth,
-                provider: ProviderClient::new(provider)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                provider,
                 models: ArcSwap::from_pointee(models),
                 usage,
                 drain_timeout,
@@ -379,7 +379,7 @@ impl Router {
         mut call: F,
     ) -> impl Future<Output = Tried<T>> + Send + 'static
     where
-        F: FnMut(ProviderClient<GrpcChannel>, Deployment) -> Fut + Send + 'static,
+        F: FnMut(ProviderHandle, Deployment) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Status>> + Send,
         T: Send,
     {

@@ -41,7 +41,7 @@ pub use usage::{ShippingTask, UsageShipper, UsageSink};
 
 use admission::Admission;
 use switchyard_config::Config;
-use switchyard_grpc::{GrpcChannel, connect_lazy};
+use switchyard_grpc::{GrpcChannel, ProviderHandle, connect_lazy};
 use switchyard_proto::metering::v1::metering_client::MeteringClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -212,7 +212,10 @@ pub async fn serve_following(
 ) -> Result<(), RouterError> {
     let clients = Clients {
         auth: connect_lazy("router.auth_url", &config.router.auth_url)?,
-        provider: connect_lazy("router.provider_url", &config.router.provider_url)?,
+        provider: ProviderHandle::remote(connect_lazy(
+            "router.provider_url",
+            &config.router.provider_url,
+        )?),
         metering: connect_lazy("router.metering_url", &config.router.metering_url)?,
         quota: quota_shards(config)?,
     };

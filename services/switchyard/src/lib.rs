@@ -17,7 +17,7 @@ pub use services::{Service, ServiceSet};
 use switchyard_auth::AuthService;
 use switchyard_bootstrap::{Check, ConfigUpdates};
 use switchyard_config::Config;
-use switchyard_grpc::in_process;
+use switchyard_grpc::{GatewayHandle, ProviderHandle, in_process};
 use switchyard_metering::MeteringService;
 use switchyard_provider_adapter::ProviderAdapter;
 use switchyard_router::Clients;
@@ -218,7 +218,9 @@ async fn run_all_in_one(
     let adapter = ProviderAdapter::from_config(config)?;
     let clients = Clients {
         auth: in_process(auth.auth_server()),
-        provider: in_process(adapter.clone().into_server()),
+        // On the request path: called directly, no message encoded (see
+        // `switchyard_grpc::local`).
+        provider: ProviderHandle::local(adapter.clone()),
         metering: in_process(metering.metering_server()),
         // One process, one shard: the in-process auth holds every counter.
         quota: vec![("in-process".into(), in_process(auth.quota_server()))],
@@ -228,15 +230,15 @@ async fn run_all_in_one(
         router.follow(updates.clone(), shutdown.clone());
         adapter.follow(updates, shutdown.clone());
     }
+    // One RouteAdmin server (cheap to clone) for the gRPC port and the edge.
+    let route_admin = switchyard_router::RoutesView::new(
+        router.clone(),
+        switchyard_grpc::AdminToken::from_config(&config.admin),
+    )
+    .server();
     let routes = tonic::service::Routes::default()
         .add_service(router.gateway_server())
-        .add_service(
-            switchyard_router::RoutesView::new(
-                router.clone(),
-                switchyard_grpc::AdminToken::from_config(&config.admin),
-            )
-            .server(),
-        )
+        .add_service(route_admin.clone())
         .add_service(auth.admin_server())
         .add_service(auth.tenant_admin_server())
         .add_service(auth.audit_server())
@@ -252,24 +254,18 @@ async fn run_all_in_one(
         switchyard_edge::serve_with(
             edge_listener,
             &config.edge,
-            in_process(
-                tonic::service::Routes::default()
-                    .add_service(router.gateway_server())
-                    .add_service(
-                        switchyard_router::RoutesView::new(
-                            router.clone(),
-                            switchyard_grpc::AdminToken::from_config(&config.admin),
-                        )
-                        .server()
-                    )
-            ),
-            in_process(metering.query_server()),
-            in_process(
-                tonic::service::Routes::default()
-                    .add_service(auth.admin_server())
-                    .add_service(auth.tenant_admin_server())
-                    .add_service(auth.audit_server())
-            ),
+            switchyard_edge::Backends {
+                // On the request path: called directly, as `provider` above.
+                gateway: GatewayHandle::local(router.clone()),
+                routes: in_process(route_admin),
+                usage: in_process(metering.query_server()),
+                auth: in_process(
+                    tonic::service::Routes::default()
+                        .add_service(auth.admin_server())
+                        .add_service(auth.tenant_admin_server())
+                        .add_service(auth.audit_server())
+                ),
+            },
             shutdown.clone()
         ),
     );

@@ -27,10 +27,12 @@ pub fn new_request_id() -> String {
 /// The caller's `x-request-id` if it is acceptable, else a new id. Every front door
 /// (gRPC servers, the HTTP edge) applies this one rule.
 pub fn accept_request_id(headers: &http::HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| acceptable(id))
+    accept_id(headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()))
+}
+
+/// The rule of [`accept_request_id`] applied to the id a caller sent, if any.
+pub(crate) fn accept_id(sent: Option<&str>) -> String {
+    sent.filter(|id| acceptable(id))
         .map_or_else(new_request_id, str::to_string)
 }
 

@@ -6,10 +6,16 @@
 //! - [`serve`]: the one server bootstrap — health, reflection v1 and v1alpha, the
 //!   request-context layer, graceful drain on shutdown.
 //! - [`context`]: request ids and W3C trace context on every hop.
+//! - [`GatewayHandle`], [`ProviderHandle`]: the clients on every request's path,
+//!   over a channel or calling the server's implementation in the same process
+//!   without encoding (see [`local`]); their streams read as [`Replies`].
 
 mod admin;
 pub mod channel;
 pub mod context;
+mod handles;
+pub mod local;
+mod replies;
 mod server;
 
 pub use admin::AdminToken;
@@ -18,6 +24,8 @@ pub use context::{
     REQUEST_ID_HEADER, RequestId, accept_request_id, bearer_token, new_request_id, outgoing,
     request_id,
 };
+pub use handles::{GatewayHandle, ProviderHandle};
+pub use replies::{LocalStream, Replies};
 pub use server::{MAX_MESSAGE_BYTES, serve};
 
 /// Why a channel or server could not be set up.

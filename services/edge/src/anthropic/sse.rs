@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures::Stream;
 use serde_json::{Map, Value};
 use switchyard_error::ApiError;
+use switchyard_grpc::Replies;
 use switchyard_proto::types::v1 as pb;
-use tonic::Streaming;
 
 use super::convert::{message_id, stop_reason, usage};
 use super::wire::{Block, BlockDelta, Event, Message, MessageDelta};
@@ -64,7 +64,7 @@ enum Next {
 }
 
 struct State {
-    grpc: Streaming<pb::ChatChunk>,
+    grpc: Replies<pb::ChatChunk>,
     next: Next,
     /// The requested model, until a chunk names the one that answered.
     model: String,
@@ -196,7 +196,7 @@ impl State {
 /// requested, used only if no chunk names one.
 pub fn body(
     first: Option<pb::ChatChunk>,
-    grpc: Streaming<pb::ChatChunk>,
+    grpc: Replies<pb::ChatChunk>,
     model: String,
     span: tracing::Span,
 ) -> Body {

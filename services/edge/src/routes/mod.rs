@@ -17,11 +17,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName};
 use http::{HeaderValue, StatusCode};
-use switchyard_grpc::{GrpcChannel, REQUEST_ID_HEADER};
+use switchyard_grpc::{GatewayHandle, GrpcChannel, REQUEST_ID_HEADER};
 use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
-use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tower::ServiceBuilder;
@@ -57,8 +56,8 @@ fn with_served(mut response: Response, metadata: &tonic::metadata::MetadataMap) 
 /// and the body limit.
 #[derive(Clone)]
 pub struct AppState {
-    /// The Gateway client over the in-process or network channel.
-    pub gateway: GatewayClient<GrpcChannel>,
+    /// The Gateway client: the router in process, or over the network.
+    pub gateway: GatewayHandle,
     /// Metering's usage query API, for the admin routes.
     pub usage: UsageQueryClient<GrpcChannel>,
     /// Auth's key admin API, for the admin key routes.

@@ -286,9 +286,7 @@ impl Edge {
             switchyard_edge::serve_with(
                 listener,
                 &config,
-                channel,
-                usage_channel,
-                auth_channel,
+                switchyard_edge::Backends::channels(channel, usage_channel, auth_channel),
                 token,
             )
             .await
