@@ -32,10 +32,10 @@ fn open_waiting(dir: &Path, config: sled::Config, limit: Duration) -> sled::Resu
 }
 
 /// Returns once `file` (sled's lock file) is not locked, it does not exist, or
-/// `limit` passed. Each look takes the lock and releases it at once, so sled's own
-/// attempt follows a free lock. It looks every [`LOOK_EVERY`]: `flock` has no
-/// timeout, and a thread blocked in it past `limit` would take the lock from
-/// whoever opens the database next.
+/// `limit` passed. A look that gets the lock holds it only until this returns (the
+/// handle is dropped), so sled's own attempt follows a free lock. It looks every
+/// [`LOOK_EVERY`]: `flock` has no timeout, and a thread blocked in it past `limit`
+/// would take the lock from whoever opens the database next.
 fn wait_for_lock(file: &Path, limit: Duration) {
     let Ok(file) = File::open(file) else {
         // A new database: nothing to wait for.

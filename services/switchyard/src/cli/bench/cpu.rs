@@ -50,8 +50,8 @@ mod tests {
     #[test]
     fn reads_this_process() {
         if std::path::Path::new("/proc/self/stat").exists() {
-            // Some CPU is spent before this line; a tick is 10 ms, so it may read 0.
-            assert!(used_ms(&[std::process::id()]).is_some_and(|ms| ms >= 0.0));
+            // A tick is 10 ms, so a young process may read 0: only that it reads.
+            assert!(used_ms(&[std::process::id()]).is_some());
         }
         assert_eq!(used_ms(&[]), None);
     }
