@@ -4,7 +4,7 @@
 //! the token and actor forwarded, and strict bodies and parameters.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::auth::{AuthCall, SECRET, key, tenant};
 use common::{Edge, expect_error};

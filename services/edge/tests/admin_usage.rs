@@ -3,7 +3,7 @@
 //! and errors (no token, bad parameters, metering's refusals) as OpenAI bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::usage::{ExportScript, UsageCall, record};
 use common::{Edge, expect_error};

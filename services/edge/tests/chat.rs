@@ -1,7 +1,7 @@
 //! Chat completions: request translation and the answer's JSON shape.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::{Edge, text};
 use prost_types::value::Kind;

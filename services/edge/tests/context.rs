@@ -1,7 +1,7 @@
 //! What the router receives besides the message: the caller's key and the request id.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::{Edge, chat_body};
 

@@ -2,7 +2,7 @@
 //! router — always an OpenAI error body, never plain text.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! stream, usage with cached tokens, and errors in Anthropic's shape.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::{Edge, StreamScript, chat_response, content_chunk, usage_chunk};
 use serde_json::{Value, json};

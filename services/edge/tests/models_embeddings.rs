@@ -1,7 +1,7 @@
 //! Models list/retrieve and embeddings in both encodings.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

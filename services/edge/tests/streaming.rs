@@ -2,7 +2,7 @@
 //! headers, and cancelling the gRPC stream when the client goes away.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Who may query what: the admin token sees every tenant, a virtual key only its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures::StreamExt;

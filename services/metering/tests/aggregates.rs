@@ -2,7 +2,7 @@
 //! dimension and tenant scope, however batches and redeliveries are mixed.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! ExportUsage streams every record of a range, in time order, page by page.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures::StreamExt;

@@ -3,7 +3,7 @@
 //! meaning, and streams that break in every documented way.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

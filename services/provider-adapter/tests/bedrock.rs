@@ -4,7 +4,7 @@
 //! error mapping by meaning, Titan and Cohere embeddings.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

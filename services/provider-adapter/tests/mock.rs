@@ -1,7 +1,7 @@
 //! The `mock` kind through the gRPC surface, and the standalone server.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures::StreamExt;

@@ -1,7 +1,7 @@
 //! The `openai-compatible` kind against an emulated upstream, through the gRPC surface.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

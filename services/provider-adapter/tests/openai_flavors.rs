@@ -3,7 +3,7 @@
 //! from config as the service builds it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures::StreamExt;

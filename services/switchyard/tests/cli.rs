@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::process::Command;
 
-mod common;
+use crate::common;
 
 use common::served::{BIN, cli, config_head, serve, sigterm, stdout};
 

@@ -3,7 +3,7 @@
 //! allow, and a restarted auth still knows the period's spend (docs/limits.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

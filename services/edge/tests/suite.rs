@@ -1,0 +1,16 @@
+//! Integration tests of the edge, one module per file, linked into one binary:
+//! every test binary links all dependencies (60-120 MB each in a debug build),
+//! so one binary per crate keeps a clean `cargo test` small on disk and quick to
+//! link. A file that must be alone in its process has its own `[[test]]`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod admin_auth;
+mod admin_usage;
+mod binary;
+mod chat;
+mod common;
+mod context;
+mod errors;
+mod messages;
+mod models_embeddings;
+mod streaming;
