@@ -1,5 +1,5 @@
-//! Reading a JSON request body: the size limit, then one parse that names the path of
-//! any wrongly typed field.
+//! Reading a JSON request body: the size limit, then a parse whose errors name the
+//! path of any wrongly typed field.
 //!
 //! axum's own extractors answer plain text; these answer OpenAI error bodies.
 
@@ -61,7 +61,20 @@ pub async fn read_bytes(
 }
 
 /// Deserializes `bytes` as `T`, mapping errors as [`read_json`] documents.
+///
+/// A body that parses is read once by plain `serde_json`; only a failed one is read
+/// again with the path tracking that names the bad field. Tracking every key of
+/// every request cost about 1 % of the all-in-one gateway's CPU, and the parser is
+/// deterministic, so the second read fails the same way.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => parse_json_tracked(bytes),
+    }
+}
+
+/// [`parse_json`]'s slow path: the parse with the JSON path of an error.
+fn parse_json_tracked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
