@@ -49,6 +49,13 @@ async fn quick_bench_runs_every_case_without_errors() {
         if row["case"] == "stream" {
             assert!(row["ttft_ms"]["p50"].is_number(), "{id}: {row}");
         }
+        if std::path::Path::new("/proc/self/stat").exists() {
+            // The generator's and upstream's share is measured on every path.
+            assert!(
+                row["bench_cpu_us_per_request"].as_f64().unwrap() >= 0.0,
+                "{id}: {row}"
+            );
+        }
         if row["shape"] != "direct" {
             assert!(row["added_ms"]["p99"].is_number(), "{id}: {row}");
             if std::path::Path::new("/proc/self/stat").exists() {

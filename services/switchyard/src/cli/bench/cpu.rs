@@ -10,6 +10,55 @@
 /// fixes at 100 per second in its user-space ABI.
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// CPU time spent during one recorded load, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spent {
+    /// Every gateway process (`None` on the direct path, or without `/proc`).
+    pub gateway_ms: Option<f64>,
+    /// This process: the load generator and the emulated upstream. On a 2-core
+    /// machine their share bounds the rate the gateway can be driven at.
+    pub bench_ms: Option<f64>,
+}
+
+impl Spent {
+    /// As measured on the direct path: a gateway that runs meanwhile (idle) is
+    /// not part of it.
+    pub fn direct(self) -> Self {
+        Self {
+            gateway_ms: None,
+            ..self
+        }
+    }
+}
+
+/// Reads the CPU time of `gateway_pids` and of this process now; [`Meter::spent`]
+/// gives what each used since.
+pub struct Meter<'a> {
+    gateway_pids: &'a [u32],
+    gateway_ms: Option<f64>,
+    bench_ms: Option<f64>,
+}
+
+impl<'a> Meter<'a> {
+    /// Starts measuring.
+    pub fn start(gateway_pids: &'a [u32]) -> Self {
+        Self {
+            gateway_pids,
+            gateway_ms: used_ms(gateway_pids),
+            bench_ms: used_ms(&[std::process::id()]),
+        }
+    }
+
+    /// What each used since [`Meter::start`].
+    pub fn spent(&self) -> Spent {
+        let since = |now: Option<f64>, then: Option<f64>| now.zip(then).map(|(n, t)| n - t);
+        Spent {
+            gateway_ms: since(used_ms(self.gateway_pids), self.gateway_ms),
+            bench_ms: since(used_ms(&[std::process::id()]), self.bench_ms),
+        }
+    }
+}
+
 /// CPU time `pids` used so far, summed, in milliseconds.
 pub fn used_ms(pids: &[u32]) -> Option<f64> {
     if pids.is_empty() {
@@ -54,5 +103,21 @@ mod tests {
             assert!(used_ms(&[std::process::id()]).is_some());
         }
         assert_eq!(used_ms(&[]), None);
+    }
+
+    #[test]
+    fn a_meter_counts_this_process_and_no_gateway_without_pids() {
+        let meter = Meter::start(&[]);
+        // Spin past one 10 ms tick so this process's time must move.
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(30);
+        let mut spins = 0u64;
+        while std::time::Instant::now() < until {
+            spins = std::hint::black_box(spins + 1);
+        }
+        let spent = meter.spent();
+        assert_eq!(spent.gateway_ms, None);
+        if std::path::Path::new("/proc/self/stat").exists() {
+            assert!(spent.bench_ms.is_some_and(|ms| ms > 0.0), "{spent:?}");
+        }
     }
 }

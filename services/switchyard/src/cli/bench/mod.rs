@@ -303,12 +303,12 @@ impl Bench {
         if !self.direct.contains_key(&(case, rate)) {
             let target = self.direct_target(case)?;
             probe(&target, Instant::now() + Duration::from_secs(10)).await?;
-            let (result, _) = self.measure(&target, case, rate).await?;
+            let (result, cpu) = self.measure(&target, case, rate).await?;
             let id = (Shape::Direct, Protocol::Http, case);
             self.log(id, &result);
             self.report
                 .cases
-                .push(CaseRow::new(id, &result, None, None, search));
+                .push(CaseRow::new(id, &result, None, cpu.direct(), search));
             self.direct.insert((case, rate), result);
         }
         self.direct
@@ -317,13 +317,13 @@ impl Bench {
     }
 
     /// Cool-down, warm-up (unrecorded), then one recorded load, with the CPU time
-    /// the gateway's processes (if one runs) spent during it, in milliseconds.
+    /// the gateway's processes (if one runs) and this process spent during it.
     async fn measure(
         &self,
         target: &Target,
         case: Case,
         rate: u64,
-    ) -> anyhow::Result<(LoadResult, Option<f64>)> {
+    ) -> anyhow::Result<(LoadResult, cpu::Spent)> {
         let spec = LoadSpec { rate, ..self.spec };
         tokio::time::sleep(self.cooldown).await;
         if let Some(probe) = &self.probe {
@@ -346,12 +346,9 @@ impl Bench {
             )
             .await?;
         }
-        let before = cpu::used_ms(&self.gateway_pids);
+        let meter = cpu::Meter::start(&self.gateway_pids);
         let result = load::run(target, spec, case.streaming()).await?;
-        let cpu_ms = cpu::used_ms(&self.gateway_pids)
-            .zip(before)
-            .map(|(after, before)| after - before);
-        Ok((result, cpu_ms))
+        Ok((result, meter.spent()))
     }
 
     fn log(&self, (shape, protocol, case): (Shape, Protocol, Case), r: &LoadResult) {
@@ -457,10 +454,10 @@ impl Bench {
             .get(&(protocol, case))
             .context("no target for the case")?;
         self.direct(case, rate, search).await?;
-        let (result, cpu_ms) = self.measure(target, case, rate).await?;
+        let (result, cpu) = self.measure(target, case, rate).await?;
         self.log(id, &result);
         let direct = self.direct.get(&(case, rate));
-        let row = CaseRow::new(id, &result, direct, cpu_ms, search);
+        let row = CaseRow::new(id, &result, direct, cpu, search);
         self.report.cases.push(row.clone());
         Ok(row)
     }

@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::cases::{Case, Protocol, Shape};
+use super::cpu::Spent;
 use super::load::LoadResult;
 
 /// Latency percentiles of one histogram, in milliseconds.
@@ -95,18 +96,26 @@ pub struct CaseRow {
     /// load, per request sent, in microseconds (gateway shapes on Linux only).
     /// Ledger writes of the warm-up's usage may land in it too.
     pub gateway_cpu_us_per_request: Option<f64>,
+    /// CPU time of the bench process itself (load generator and emulated
+    /// upstream) during the recorded load, per request sent, in microseconds
+    /// (Linux only). On a 2-core machine this is the share the gateway cannot have.
+    pub bench_cpu_us_per_request: Option<f64>,
 }
 
 impl CaseRow {
     /// The row of `result`; `direct` is the direct path's result at the same rate
-    /// and case, for the added latency; `cpu_ms` the gateway's CPU time during it.
+    /// and case, for the added latency; `cpu` the CPU time spent during it.
     pub fn new(
         (shape, protocol, case): (Shape, Protocol, Case),
         result: &LoadResult,
         direct: Option<&LoadResult>,
-        cpu_ms: Option<f64>,
+        cpu: Spent,
         search: bool,
     ) -> Self {
+        let per_request = |ms: Option<f64>| {
+            ms.filter(|_| result.sent > 0)
+                .map(|ms| ms * 1000.0 / result.sent as f64)
+        };
         let latency = Percentiles::of(&result.total);
         let ttft = result.ttft.as_ref().and_then(Percentiles::of);
         let added = |mine: Option<Percentiles>, base: Option<Percentiles>| match (mine, base) {
@@ -132,9 +141,8 @@ impl CaseRow {
             ttft_ms: ttft,
             added_ms: added(latency, direct_latency),
             added_ttft_ms: added(ttft, direct_ttft),
-            gateway_cpu_us_per_request: cpu_ms
-                .filter(|_| result.sent > 0)
-                .map(|ms| ms * 1000.0 / result.sent as f64),
+            gateway_cpu_us_per_request: per_request(cpu.gateway_ms),
+            bench_cpu_us_per_request: per_request(cpu.bench_ms),
         }
     }
 
@@ -238,6 +246,14 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
 
+/// A per-request CPU figure, on the first line of a row only.
+fn micros(line: usize, v: Option<f64>) -> String {
+    match (line, v) {
+        (0, Some(us)) => format!("{us:.0}"),
+        _ => "-".into(),
+    }
+}
+
 fn added(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:+.2}"))
 }
@@ -252,7 +268,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<12} {:<5} {:<10} {:>6} {:>9} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<12} {:<5} {:<10} {:>6} {:>9} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             "shape",
             "proto",
             "case",
@@ -266,7 +282,8 @@ impl Report {
             "p99.9",
             "+p50",
             "+p99",
-            "cpu µs"
+            "cpu µs",
+            "bench µs"
         );
         for row in &self.cases {
             let lines = [
@@ -279,7 +296,7 @@ impl Report {
                 }
                 let _ = writeln!(
                     out,
-                    "{:<12} {:<5} {:<10} {:>6} {:>9.1} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                    "{:<12} {:<5} {:<10} {:>6} {:>9.1} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
                     row.shape.name(),
                     row.protocol.name(),
                     row.case.name(),
@@ -297,17 +314,16 @@ impl Report {
                     ms(p.map(|p| p.p999)),
                     added(a.map(|a| a.p50)),
                     added(a.map(|a| a.p99)),
-                    match (i, row.gateway_cpu_us_per_request) {
-                        (0, Some(us)) => format!("{us:.0}"),
-                        _ => "-".into(),
-                    },
+                    micros(i, row.gateway_cpu_us_per_request),
+                    micros(i, row.bench_cpu_us_per_request),
                 );
             }
         }
         let _ = writeln!(
             out,
             "latency in ms from each request's scheduled time; +p50/+p99: added over direct at the same rate; \
-             cpu µs: the gateway processes' CPU time per request; * = max-rate search step"
+             cpu µs: the gateway processes' CPU time per request; bench µs: the load generator's and \
+             emulated upstream's; * = max-rate search step"
         );
         if !self.processes.is_empty() {
             let _ = writeln!(
