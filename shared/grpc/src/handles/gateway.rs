@@ -53,7 +53,7 @@ impl GatewayHandle {
         request: Request<ChatRequest>,
     ) -> Result<Response<ChatResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => client.chat(request).await,
+            Target::Remote(client) => Box::pin(client.chat(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.gateway.v1.Gateway/Chat", request, |r| {
                     server.chat(r)
@@ -69,7 +69,9 @@ impl GatewayHandle {
         request: Request<ChatRequest>,
     ) -> Result<Response<Replies<ChatChunk>>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Ok(client.chat_stream(request).await?.map(Replies::remote)),
+            Target::Remote(client) => Ok(Box::pin(client.chat_stream(request))
+                .await?
+                .map(Replies::remote)),
             Target::Local(server) => {
                 local::call("/switchyard.gateway.v1.Gateway/ChatStream", request, |r| {
                     server.chat_stream(r)
@@ -85,7 +87,7 @@ impl GatewayHandle {
         request: Request<EmbedRequest>,
     ) -> Result<Response<EmbedResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => client.embed(request).await,
+            Target::Remote(client) => Box::pin(client.embed(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.gateway.v1.Gateway/Embed", request, |r| {
                     server.embed(r)
@@ -101,7 +103,7 @@ impl GatewayHandle {
         request: Request<ListModelsRequest>,
     ) -> Result<Response<ListModelsResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => client.list_models(request).await,
+            Target::Remote(client) => Box::pin(client.list_models(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.gateway.v1.Gateway/ListModels", request, |r| {
                     server.list_models(r)

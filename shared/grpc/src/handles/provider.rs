@@ -52,7 +52,7 @@ impl ProviderHandle {
         request: Request<ProviderChatRequest>,
     ) -> Result<Response<ChatResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => client.chat(request).await,
+            Target::Remote(client) => Box::pin(client.chat(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.provider.v1.Provider/Chat", request, |r| {
                     server.chat(r)
@@ -68,7 +68,9 @@ impl ProviderHandle {
         request: Request<ProviderChatRequest>,
     ) -> Result<Response<Replies<ChatChunk>>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Ok(client.chat_stream(request).await?.map(Replies::remote)),
+            Target::Remote(client) => Ok(Box::pin(client.chat_stream(request))
+                .await?
+                .map(Replies::remote)),
             Target::Local(server) => {
                 local::call(
                     "/switchyard.provider.v1.Provider/ChatStream",
@@ -86,7 +88,7 @@ impl ProviderHandle {
         request: Request<ProviderEmbedRequest>,
     ) -> Result<Response<EmbedResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => client.embed(request).await,
+            Target::Remote(client) => Box::pin(client.embed(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.provider.v1.Provider/Embed", request, |r| {
                     server.embed(r)
