@@ -6,6 +6,7 @@
 
 mod admin_routes;
 mod e2e;
+mod layout;
 mod limits;
 mod model_routes;
 mod provider_anthropic;
