@@ -13,7 +13,7 @@ use std::pin::Pin;
 // The generated client's futures are boxed where they are awaited (`Box::pin` in
 // each `Remote` arm): they are about 5 KB, and an unboxed one would make every
 // future that holds a handle's call that large on both paths. The router's unary
-// call future was 26.5 KB and was moved 3-4 times per request (about 6 % of the
+// call future was 26.5 KB and was moved 3-4 times per request (6-7 % of the
 // all-in-one gateway's CPU was `memmove`); one small allocation on the network
 // path costs less.
 
