@@ -10,7 +10,7 @@ use switchyard_proto::types::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::Call;
+use super::{Call, erased, over_channel};
 use crate::replies::Replies;
 use crate::{GrpcChannel, MAX_MESSAGE_BYTES, local};
 
@@ -53,7 +53,7 @@ impl GatewayHandle {
         request: Request<ChatRequest>,
     ) -> Result<Response<ChatResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Box::pin(client.chat(request)).await,
+            Target::Remote(client) => over_channel(client.chat(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.gateway.v1.Gateway/Chat", request, |r| {
                     server.chat(r)
@@ -69,7 +69,7 @@ impl GatewayHandle {
         request: Request<ChatRequest>,
     ) -> Result<Response<Replies<ChatChunk>>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Ok(Box::pin(client.chat_stream(request))
+            Target::Remote(client) => Ok(over_channel(client.chat_stream(request))
                 .await?
                 .map(Replies::remote)),
             Target::Local(server) => {
@@ -87,7 +87,7 @@ impl GatewayHandle {
         request: Request<EmbedRequest>,
     ) -> Result<Response<EmbedResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Box::pin(client.embed(request)).await,
+            Target::Remote(client) => over_channel(client.embed(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.gateway.v1.Gateway/Embed", request, |r| {
                     server.embed(r)
@@ -103,7 +103,7 @@ impl GatewayHandle {
         request: Request<ListModelsRequest>,
     ) -> Result<Response<ListModelsResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Box::pin(client.list_models(request)).await,
+            Target::Remote(client) => over_channel(client.list_models(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.gateway.v1.Gateway/ListModels", request, |r| {
                     server.list_models(r)
@@ -131,10 +131,7 @@ impl<S: Gateway> LocalGateway for S {
     }
 
     fn chat_stream(&self, request: Request<ChatRequest>) -> Call<'_, Response<Replies<ChatChunk>>> {
-        Box::pin(async move {
-            let response = Gateway::chat_stream(self, request).await?;
-            Ok(response.map(|stream| Replies::local(Box::pin(stream))))
-        })
+        erased(Gateway::chat_stream(self, request))
     }
 
     fn embed(&self, request: Request<EmbedRequest>) -> Call<'_, Response<EmbedResponse>> {

@@ -10,15 +10,35 @@ pub use provider::ProviderHandle;
 use std::future::Future;
 use std::pin::Pin;
 
-// The generated client's futures are boxed where they are awaited (`Box::pin` in
-// each `Remote` arm): they are about 5 KB, and an unboxed one would make every
-// future that holds a handle's call that large on both paths. The router's unary
-// call future was 26.5 KB and was moved 3-4 times per request (6-7 % of the
-// all-in-one gateway's CPU was `memmove`); one small allocation on the network
-// path costs less.
+use tokio_stream::Stream;
+use tonic::{Response, Status};
+
+use crate::replies::Replies;
 
 /// What a server's (`async_trait`) method returns: a boxed future borrowing it.
-type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, tonic::Status>> + Send + 'a>>;
+type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, Status>> + Send + 'a>>;
+
+/// A generated client's call, boxed for awaiting. Its future is about 5 KB; held
+/// inline it would make every future that holds a handle's call that large, on
+/// both paths. The router's unary call future was 26.5 KB and was moved 3-4 times
+/// per request (6-7 % of the all-in-one gateway's CPU was `memmove`); one small
+/// allocation on the network path costs less.
+fn over_channel<'a, T>(call: impl Future<Output = Result<T, Status>> + Send + 'a) -> Call<'a, T> {
+    Box::pin(call)
+}
+
+/// A server's streaming call with its stream type erased, so it reads as
+/// [`Replies`] like a call over a channel.
+fn erased<'a, S, T>(call: Call<'a, Response<S>>) -> Call<'a, Response<Replies<T>>>
+where
+    S: Stream<Item = Result<T, Status>> + Send + 'static,
+    T: 'a,
+{
+    Box::pin(async move {
+        let response = call.await?;
+        Ok(response.map(|stream| Replies::local(Box::pin(stream))))
+    })
+}
 
 #[cfg(test)]
 mod tests {

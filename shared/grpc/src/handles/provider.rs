@@ -8,7 +8,7 @@ use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{ChatChunk, ChatResponse, EmbedResponse};
 use tonic::{Request, Response, Status};
 
-use super::Call;
+use super::{Call, erased, over_channel};
 use crate::replies::Replies;
 use crate::{GrpcChannel, MAX_MESSAGE_BYTES, local};
 
@@ -52,7 +52,7 @@ impl ProviderHandle {
         request: Request<ProviderChatRequest>,
     ) -> Result<Response<ChatResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Box::pin(client.chat(request)).await,
+            Target::Remote(client) => over_channel(client.chat(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.provider.v1.Provider/Chat", request, |r| {
                     server.chat(r)
@@ -68,7 +68,7 @@ impl ProviderHandle {
         request: Request<ProviderChatRequest>,
     ) -> Result<Response<Replies<ChatChunk>>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Ok(Box::pin(client.chat_stream(request))
+            Target::Remote(client) => Ok(over_channel(client.chat_stream(request))
                 .await?
                 .map(Replies::remote)),
             Target::Local(server) => {
@@ -88,7 +88,7 @@ impl ProviderHandle {
         request: Request<ProviderEmbedRequest>,
     ) -> Result<Response<EmbedResponse>, Status> {
         match &mut self.target {
-            Target::Remote(client) => Box::pin(client.embed(request)).await,
+            Target::Remote(client) => over_channel(client.embed(request)).await,
             Target::Local(server) => {
                 local::call("/switchyard.provider.v1.Provider/Embed", request, |r| {
                     server.embed(r)
@@ -118,10 +118,7 @@ impl<S: Provider> LocalProvider for S {
         &self,
         request: Request<ProviderChatRequest>,
     ) -> Call<'_, Response<Replies<ChatChunk>>> {
-        Box::pin(async move {
-            let response = Provider::chat_stream(self, request).await?;
-            Ok(response.map(|stream| Replies::local(Box::pin(stream))))
-        })
+        erased(Provider::chat_stream(self, request))
     }
 
     fn embed(&self, request: Request<ProviderEmbedRequest>) -> Call<'_, Response<EmbedResponse>> {

@@ -13,22 +13,11 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// CPU time spent during one recorded load, in milliseconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spent {
-    /// Every gateway process (`None` on the direct path, or without `/proc`).
+    /// The gateway processes metered (`None` if none were, or without `/proc`).
     pub gateway_ms: Option<f64>,
     /// This process: the load generator and the emulated upstream. On a 2-core
     /// machine their share bounds the rate the gateway can be driven at.
     pub bench_ms: Option<f64>,
-}
-
-impl Spent {
-    /// As measured on the direct path: a gateway that runs meanwhile (idle) is
-    /// not part of it.
-    pub fn direct(self) -> Self {
-        Self {
-            gateway_ms: None,
-            ..self
-        }
-    }
 }
 
 /// Reads the CPU time of `gateway_pids` and of this process now; [`Meter::spent`]

@@ -303,12 +303,13 @@ impl Bench {
         if !self.direct.contains_key(&(case, rate)) {
             let target = self.direct_target(case)?;
             probe(&target, Instant::now() + Duration::from_secs(10)).await?;
-            let (result, cpu) = self.measure(&target, case, rate).await?;
+            // A gateway may be running meanwhile (idle): not part of this load.
+            let (result, cpu) = self.measure(&target, case, rate, &[]).await?;
             let id = (Shape::Direct, Protocol::Http, case);
             self.log(id, &result);
             self.report
                 .cases
-                .push(CaseRow::new(id, &result, None, cpu.direct(), search));
+                .push(CaseRow::new(id, &result, None, cpu, search));
             self.direct.insert((case, rate), result);
         }
         self.direct
@@ -317,12 +318,13 @@ impl Bench {
     }
 
     /// Cool-down, warm-up (unrecorded), then one recorded load, with the CPU time
-    /// the gateway's processes (if one runs) and this process spent during it.
+    /// `gateway_pids` and this process spent during it.
     async fn measure(
         &self,
         target: &Target,
         case: Case,
         rate: u64,
+        gateway_pids: &[u32],
     ) -> anyhow::Result<(LoadResult, cpu::Spent)> {
         let spec = LoadSpec { rate, ..self.spec };
         tokio::time::sleep(self.cooldown).await;
@@ -346,7 +348,7 @@ impl Bench {
             )
             .await?;
         }
-        let meter = cpu::Meter::start(&self.gateway_pids);
+        let meter = cpu::Meter::start(gateway_pids);
         let result = load::run(target, spec, case.streaming()).await?;
         Ok((result, meter.spent()))
     }
@@ -454,7 +456,7 @@ impl Bench {
             .get(&(protocol, case))
             .context("no target for the case")?;
         self.direct(case, rate, search).await?;
-        let (result, cpu) = self.measure(target, case, rate).await?;
+        let (result, cpu) = self.measure(target, case, rate, &self.gateway_pids).await?;
         self.log(id, &result);
         let direct = self.direct.get(&(case, rate));
         let row = CaseRow::new(id, &result, direct, cpu, search);
