@@ -8,7 +8,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::types::v1::{
@@ -64,10 +69,22 @@ pub enum Target {
     Grpc(Arc<GrpcTarget>),
 }
 
+/// The load generator's HTTP/1.1 client: hyper's pooled keep-alive client with
+/// nothing on top (no URL parsing, redirect policy or timer per request; a load's
+/// grace time bounds every request instead).
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A keep-alive HTTP/1.1 client with `TCP_NODELAY`, for plain `http://` loopback.
+pub fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
 /// An HTTP case: one shared keep-alive client, a ready body.
 pub struct HttpTarget {
-    client: reqwest::Client,
-    url: String,
+    client: HttpClient,
+    uri: Uri,
     authorization: HeaderValue,
     body: Bytes,
     stream: bool,
@@ -93,7 +110,7 @@ impl Target {
     /// `POST {base_url}/chat/completions` for `model` (the gateway's model name, or
     /// the upstream's for the direct path).
     pub fn http(
-        client: reqwest::Client,
+        client: HttpClient,
         base_url: &str,
         token: &str,
         model: &str,
@@ -110,7 +127,7 @@ impl Target {
         }
         Ok(Target::Http(Arc::new(HttpTarget {
             client,
-            url: format!("{base_url}/chat/completions"),
+            uri: format!("{base_url}/chat/completions").parse()?,
             authorization: HeaderValue::from_str(&bearer(token)?)?,
             body: Bytes::from(serde_json::to_vec(&body)?),
             stream: case.streaming(),
@@ -157,37 +174,41 @@ impl Target {
 
 impl HttpTarget {
     async fn call(&self) -> Result<Timing, CallError> {
-        let mut response = self
-            .client
-            .post(&self.url)
+        let transport = |e: &dyn std::fmt::Display| CallError::new("transport", e);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
             .header(AUTHORIZATION, self.authorization.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(self.body.clone())
-            .send()
+            .body(Full::new(self.body.clone()))
+            .map_err(|e| transport(&e))?;
+        let response = self
+            .client
+            .request(request)
             .await
-            .map_err(|e| CallError::new("transport", e))?;
+            .map_err(|e| transport(&e))?;
         let status = response.status();
+        let mut body = response.into_body();
         if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
+            let text = body
+                .collect()
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                .unwrap_or_default();
             return Err(CallError::new("status", format!("HTTP {status}: {text}")));
         }
         if !self.stream {
-            response
-                .bytes()
-                .await
-                .map_err(|e| CallError::new("transport", e))?;
+            body.collect().await.map_err(|e| transport(&e))?;
             return Ok(Timing {
                 first_token: None,
                 end: Instant::now(),
             });
         }
         let mut scan = SseScan::default();
-        while let Some(bytes) = response
-            .chunk()
-            .await
-            .map_err(|e| CallError::new("transport", e))?
-        {
-            scan.feed(&bytes, Instant::now())?;
+        while let Some(frame) = body.frame().await {
+            if let Ok(bytes) = frame.map_err(|e| transport(&e))?.into_data() {
+                scan.feed(&bytes, Instant::now())?;
+            }
         }
         let end = Instant::now();
         if !scan.done {

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::alarm::Alarm;
 use super::client::{CallError, Target, Timing};
 
 /// Histograms hold microseconds from 1 µs to an hour, at 3 significant digits.
@@ -115,14 +116,13 @@ impl Recorder {
     }
 }
 
-/// Sends the requests of one load at their due times, from a thread of its own.
+/// Sends the requests of one load at their due times, from a task on the runtime.
 ///
-/// Pacing on an OS thread with `std::thread::sleep` (a high-resolution timer, about
-/// 50 µs late at most) instead of the runtime's timer (1 ms ticks) sends every
-/// request within tens of microseconds of its due time: the runtime's ticks would
-/// add up to 1 ms of send delay to every path and release requests in bursts of
-/// `rate / 1000`, which a gateway then queues. Each request still runs as its own
-/// task on the runtime.
+/// It sleeps on an [`Alarm`] (a `timerfd`: the kernel's high-resolution timer,
+/// read through the runtime's own `epoll`) instead of the runtime's timer, whose
+/// 1 ms ticks would add up to 1 ms of send delay to every path and release
+/// requests in bursts of `rate / 1000`, which a gateway then queues. Each request
+/// runs as its own task, spawned on the worker the alarm woke.
 struct Pacer {
     target: Target,
     spec: LoadSpec,
@@ -131,12 +131,12 @@ struct Pacer {
     recorder: Arc<Mutex<Recorder>>,
     permits: Arc<Semaphore>,
     cancel: CancellationToken,
-    runtime: tokio::runtime::Handle,
 }
 
 impl Pacer {
     /// Sends the load; returns how many requests were due (sent or counted failed).
-    fn run(self) -> u64 {
+    async fn run(self) -> anyhow::Result<u64> {
+        let alarm = Alarm::new().context("cannot create the load generator's timer")?;
         let interval = 1e9 / self.spec.rate as f64;
         let give_up = self.t0 + self.spec.duration + self.spec.grace;
         let mut sent = 0u64;
@@ -144,7 +144,10 @@ impl Pacer {
             let due = self.t0 + Duration::from_nanos((i as f64 * interval) as u64);
             let now = Instant::now();
             if due > now {
-                std::thread::sleep(due - now);
+                alarm
+                    .sleep_until(due)
+                    .await
+                    .context("the load generator's timer failed")?;
             } else if now > give_up {
                 sent += self.count - i;
                 lock(&self.recorder).fail(
@@ -165,7 +168,7 @@ impl Pacer {
                 self.recorder.clone(),
                 self.cancel.clone(),
             );
-            self.runtime.spawn(async move {
+            tokio::spawn(async move {
                 let outcome = tokio::select! {
                     biased;
                     () = cancel.cancelled() => return,
@@ -175,7 +178,7 @@ impl Pacer {
                 drop(permit);
             });
         }
-        sent
+        Ok(sent)
     }
 }
 
@@ -211,11 +214,14 @@ pub async fn run(target: &Target, spec: LoadSpec, streaming: bool) -> anyhow::Re
         recorder: recorder.clone(),
         permits: permits.clone(),
         cancel: cancel.clone(),
-        runtime: tokio::runtime::Handle::current(),
     };
-    let sent = tokio::task::spawn_blocking(move || pacer.run())
-        .await
-        .context("the load generator's pacing thread failed")?;
+    let sent = match pacer.run().await {
+        Ok(sent) => sent,
+        Err(e) => {
+            cancel.cancel();
+            return Err(e);
+        }
+    };
     // Every request has been sent: wait (bounded) until all have answered.
     let all = u32::try_from(spec.max_in_flight).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout_at(

@@ -14,6 +14,7 @@
 //! open-loop generator), [`search`] (the max-rate search), [`rss`] (memory) and
 //! [`report`] (table and JSON).
 
+mod alarm;
 mod cases;
 mod client;
 mod config;
@@ -183,7 +184,7 @@ struct Bench {
     warmup: Duration,
     cooldown: Duration,
     upstream: Upstream,
-    http: reqwest::Client,
+    http: client::HttpClient,
     /// The direct path's result per case and rate, measured once per run.
     direct: HashMap<(Case, u64), LoadResult>,
     report: Report,
@@ -206,11 +207,7 @@ impl Bench {
         let warmup = seconds("warmup", args.warmup)?;
         let cooldown = seconds("cooldown", args.cooldown)?;
         let upstream = Upstream::start(args.upstream_threads)?;
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .timeout(Duration::from_secs(60))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let http = client::http_client();
         let report = Report {
             version: 1,
             settings: Settings {
