@@ -138,5 +138,32 @@ async fn cors_preflight_is_answered() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     assert!(response.headers().contains_key("x-request-id"));
+    // Every origin, method and header is allowed: nothing to vary by.
+    assert!(!response.headers().contains_key("vary"));
+    assert!(edge.fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn cross_origin_answers_allow_any_origin_and_expose_the_gateway_headers() {
+    let edge = Edge::start().await;
+    // Refused by the edge itself (malformed JSON): the CORS layer still marks the
+    // answer, so a browser can read the error.
+    let response = edge
+        .http
+        .post(edge.url("/v1/chat/completions"))
+        .header("origin", "https://app.example")
+        .header("authorization", "Bearer sk-test")
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let headers = response.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let exposed = headers["access-control-expose-headers"].to_str().unwrap();
+    assert!(exposed.contains("x-request-id"), "{exposed}");
+    assert!(exposed.contains("x-switchyard-cost-micros"), "{exposed}");
+    assert!(!headers.contains_key("vary"));
     assert!(edge.fake.calls().is_empty());
 }

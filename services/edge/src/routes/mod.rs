@@ -80,8 +80,12 @@ pub struct AppState {
 ///    in its request's span.
 /// 2. CORS: keys are bearer tokens, never cookies, so any origin may call (as the
 ///    OpenAI API allows); preflights are answered here without reaching a handler.
+///    No `Vary`: with every origin, method and header allowed (`*`), the CORS
+///    headers are the same whatever the request sent, and the layer would
+///    otherwise build the same `Vary` value anew for every answer.
 pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
+        .vary::<[HeaderName; 0]>([])
         .allow_origin(Any)
         .allow_methods(Any)
         .allow_headers(Any)
