@@ -22,15 +22,35 @@ use switchyard_telemetry::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// The async runtime a command runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// A worker thread per CPU: serving, and every command that waits on the
+    /// network.
+    PerCpu,
+    /// This thread only: a load generator, whose every cross-thread wake-up would
+    /// be CPU taken from the gateway it measures on the same machine.
+    One,
+}
+
 /// Runs `main` on a multi-threaded runtime and maps its error to exit status 2.
 pub fn run_main<Fut>(main: Fut) -> ExitCode
 where
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    run_main_on(Threads::PerCpu, main)
+}
+
+/// Runs `main` on the runtime `threads` names and maps its error to exit status 2.
+pub fn run_main_on<Fut>(threads: Threads, main: Fut) -> ExitCode
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut builder = match threads {
+        Threads::PerCpu => tokio::runtime::Builder::new_multi_thread(),
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
