@@ -7,6 +7,7 @@
 //! | anything else | a normal answer echoing the last user message |
 //! | `fail-500` | HTTP 500 with an OpenAI error body |
 //! | `rate-limited` | HTTP 429, `retry-after: 7` |
+//! | `over-quota` | HTTP 429 `insufficient_quota` (the account is out of credit) |
 //! | `cut-stream` | streams two chunks, then closes without `[DONE]` |
 //! | `no-usage` | streams without a usage chunk even when asked |
 //! | `hang` | waits for [`Upstream::release`] before answering (streams: after the first two chunks) |
@@ -194,6 +195,14 @@ async fn chat(
                 "Invalid value for 'temperature': must be at most 2.",
                 "invalid_request_error",
                 Some("invalid_value"),
+            );
+        }
+        "over-quota" => {
+            return openai_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                Some("insufficient_quota"),
             );
         }
         "rate-limited" => {

@@ -36,6 +36,15 @@ strategy = "ordered"
 deployments = [{ provider = "upstream", model = "bad-request" }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
 
 [[models]]
+name = "capped-then-good"
+strategy = "ordered"
+deployments = [{ provider = "upstream", model = "over-quota" }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
+
+[[models]]
+name = "capped"
+deployments = [{ provider = "upstream", model = "over-quota" }]
+
+[[models]]
 name = "slow-then-good"
 strategy = "ordered"
 deployments = [{ provider = "upstream", model = "hang" }, { provider = "upstream", model = "gpt-test", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
@@ -179,6 +188,29 @@ async fn all_down_is_one_clean_error_after_bounded_attempts(shape: Shape) {
     assert_eq!(record.outcome, Outcome::Error as i32);
     assert_eq!(record.attempts.len(), 2);
     assert_eq!(record.cost_micros, 0);
+    env.0.mesh.shutdown().await;
+}
+
+async fn an_account_out_of_credit_falls_over_like_an_outage(shape: Shape) {
+    let env = env(shape, "").await;
+    // A 429 `insufficient_quota` is the account's billing limit, not a rate limit
+    // to wait out: the next deployment answers.
+    let (status, id, body) = env.chat("capped-then-good", false).await;
+    assert_eq!(status, 200, "{body}");
+    let record = env.mesh.wait_usage(&id).await;
+    assert_eq!(record.upstream_model, "gpt-test");
+    assert_eq!(record.attempts.len(), 2);
+    // With nowhere to go, callers see the gateway's unavailable error, without
+    // the provider's billing text.
+    let (status, _, body) = env.chat("capped", false).await;
+    assert_eq!(status, 502, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("billing limit"), "{message}");
+    assert!(
+        !message.contains("exceeded your current quota"),
+        "{message}"
+    );
     env.0.mesh.shutdown().await;
 }
 
@@ -509,6 +541,7 @@ both_shapes!(
     a_fallback_model_answers_when_every_deployment_fails,
     all_down_is_one_clean_error_after_bounded_attempts,
     a_failure_no_retry_can_help_is_answered_at_once,
+    an_account_out_of_credit_falls_over_like_an_outage,
     a_prompt_too_long_moves_to_the_context_fallback,
     the_retry_budget_caps_load_on_a_failing_provider,
 );

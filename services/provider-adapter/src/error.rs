@@ -228,6 +228,9 @@ fn upstream_api_error(
             ));
         }
     }
+    if is_billing_limit(status, error) {
+        return billing_limit(provider);
+    }
     let api = match status {
         // 498: Cohere's invalid or expired token.
         Some(401 | 403 | 498) => {
@@ -237,15 +240,7 @@ fn upstream_api_error(
             )
             .with_retryable(false);
         }
-        // The operator's account is out of credit or over its spend limit: another
-        // deployment may still serve, and the provider's billing text stays out of
-        // callers' answers.
-        Some(402) => {
-            return ApiError::new(
-                ErrorCode::UpstreamUnavailable,
-                format!("provider `{provider}` refused: the configured account's billing limit"),
-            );
-        }
+        Some(402) => return billing_limit(provider),
         // 499: the provider dropped a request the gateway did not cancel (Cohere).
         Some(499) => {
             return ApiError::new(
@@ -286,6 +281,45 @@ fn upstream_api_error(
         ),
     };
     keep_code(api)
+}
+
+/// The operator's account is out of credit or over a spend limit: another
+/// deployment may still serve, and the provider's billing text stays out of
+/// callers' answers.
+fn billing_limit(provider: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UpstreamUnavailable,
+        format!("provider `{provider}` refused: the configured account's billing limit"),
+    )
+}
+
+/// An account out of credit or over a spend cap, whatever status carries it:
+/// 402; OpenAI's 429 `insufficient_quota` and spend-limit codes; Anthropic's 429
+/// `enforced_spend_limit_reached` and its 400 "You have reached your specified
+/// (workspace) API usage limits". Not a rate limit that passes in seconds, and
+/// not a bad request: the request is fine, the account is not.
+fn is_billing_limit(status: Option<u16>, error: &UpstreamError) -> bool {
+    if status == Some(402)
+        || code_or_kind_is(
+            error,
+            &[
+                "insufficient_quota",
+                "organization_spend_limit_exceeded",
+                "project_spend_limit_exceeded",
+                "organization_usage_limit_exceeded",
+                "credit_balance_exhausted",
+                "enforced_spend_limit_reached",
+                "billing_error",
+            ],
+        )
+    {
+        return true;
+    }
+    status == Some(400)
+        && error
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("You have reached your specified"))
 }
 
 fn truncate(message: &str) -> String {
@@ -441,6 +475,30 @@ mod tests {
                 ErrorCode::UpstreamUnavailable,
                 true,
             ),
+            // Spend caps, not rate limits or bad requests: fall over.
+            (
+                429,
+                Some("insufficient_quota"),
+                Some("You exceeded your current quota"),
+                ErrorCode::UpstreamUnavailable,
+                true,
+            ),
+            (
+                429,
+                Some("enforced_spend_limit_reached"),
+                None,
+                ErrorCode::UpstreamUnavailable,
+                true,
+            ),
+            (
+                400,
+                None,
+                Some(
+                    "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC.",
+                ),
+                ErrorCode::UpstreamUnavailable,
+                true,
+            ),
             (
                 499,
                 None,
@@ -553,6 +611,16 @@ mod tests {
         assert_eq!(api.upstream_code, None);
         let api = ApiError::from(&upstream(404, None, None));
         assert_eq!(api.message, "provider `p` does not serve model `m`");
+        // The provider's billing text stays out of the answer.
+        let api = ApiError::from(&upstream(
+            429,
+            Some("insufficient_quota"),
+            Some("You exceeded your current quota, please check your plan"),
+        ));
+        assert_eq!(
+            api.message,
+            "provider `p` refused: the configured account's billing limit"
+        );
         let api = ApiError::from(&upstream(500, None, Some("internal detail")));
         assert_eq!(api.message, "provider `p` returned HTTP 500");
         let api = ApiError::from(&upstream(400, None, Some(&"x".repeat(5000))));

@@ -551,8 +551,9 @@ pub fn message(answer: &WireMessage) -> Message {
 }
 
 /// The provider's error object from an error body or `error` event
-/// (`{"type":"error","error":{"type","message"}}`). A prompt over the context window
-/// gets `code = context_length_exceeded`, so it maps by meaning, not by status.
+/// (`{"type":"error","error":{"type","message","details":{"error_code"}}}`). A
+/// prompt over the context window gets `code = context_length_exceeded`, so it
+/// maps by meaning, not by status; otherwise `details.error_code` is the code.
 pub fn upstream_error(body: &Value) -> UpstreamError {
     let err = body.get("error").unwrap_or(body);
     if let Value::String(message) = err {
@@ -563,10 +564,18 @@ pub fn upstream_error(body: &Value) -> UpstreamError {
     }
     let text = |key: &str| err.get(key).and_then(Value::as_str).map(str::to_string);
     let message = text("message");
+    // A monthly spend cap comes as a 429 `rate_limit_error` told apart only by
+    // `details.error_code` (`enforced_spend_limit_reached`).
+    let detail_code = err
+        .get("details")
+        .and_then(|d| d.get("error_code"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let code = message
         .as_deref()
         .filter(|m| is_context_overflow(m))
-        .map(|_| "context_length_exceeded".to_string());
+        .map(|_| "context_length_exceeded".to_string())
+        .or(detail_code);
     UpstreamError {
         code,
         kind: text("type"),

@@ -570,4 +570,10 @@ fn errors_by_meaning() {
     );
     let e = upstream_error(&json!({"error": "plain text"}));
     assert_eq!(e.message.as_deref(), Some("plain text"));
+    // A monthly spend cap: a 429 `rate_limit_error` told apart by its details.
+    let e = parse_error(
+        br#"{"type":"error","error":{"type":"rate_limit_error","message":"Spend limit reached","details":{"error_code":"enforced_spend_limit_reached"}}}"#,
+    );
+    assert_eq!(e.code.as_deref(), Some("enforced_spend_limit_reached"));
+    assert_eq!(e.kind.as_deref(), Some("rate_limit_error"));
 }
