@@ -240,7 +240,6 @@ fn upstream_api_error(
             )
             .with_retryable(false);
         }
-        Some(402) => return billing_limit(provider),
         // 499: the provider dropped a request the gateway did not cancel (Cohere).
         Some(499) => {
             return ApiError::new(

@@ -6,6 +6,7 @@
 //! trailer). Anything else is an error with a short kind for the report.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -79,6 +80,15 @@ pub fn http_client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// Whether `GET uri` answers 2xx within a second (a readiness check).
+pub async fn get_succeeds(client: &HttpClient, uri: &Uri) -> bool {
+    let Ok(request) = Request::get(uri.clone()).body(Full::default()) else {
+        return false;
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(1), client.request(request)).await;
+    matches!(answer, Ok(Ok(response)) if response.status().is_success())
 }
 
 /// An HTTP case: one shared keep-alive client, a ready body.

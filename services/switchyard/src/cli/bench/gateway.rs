@@ -240,10 +240,8 @@ impl Gateway {
     }
 
     async fn wait_ready(&mut self, deadline: Instant) -> anyhow::Result<()> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()?;
-        let healthz = format!("http://{}/healthz", self.edge);
+        let http = super::client::http_client();
+        let healthz: http::Uri = format!("http://{}/healthz", self.edge).parse()?;
         let mut pending = self.grpc_listeners.clone();
         let mut edge_ready = false;
         loop {
@@ -256,11 +254,7 @@ impl Gateway {
             }
             pending = still;
             if !edge_ready {
-                edge_ready = http
-                    .get(&healthz)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
+                edge_ready = super::client::get_succeeds(&http, &healthz).await;
             }
             if pending.is_empty() && edge_ready {
                 return Ok(());
