@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use switchyard_error::{ApiError, ErrorCode};
 
+use crate::http::TransportError;
+
 /// Why the adapter could not start. Every variant names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
@@ -27,7 +29,16 @@ pub enum AdapterError {
         provider: String,
         /// The cause.
         #[source]
-        source: reqwest::Error,
+        source: rustls::Error,
+    },
+    /// The environment names a proxy the client cannot use (only `http://` ones).
+    #[error(
+        "environment variable HTTPS_PROXY, HTTP_PROXY or ALL_PROXY names a `{scheme}://` \
+         proxy; only http:// proxies are supported"
+    )]
+    Proxy {
+        /// The proxy URL's scheme.
+        scheme: String,
     },
     /// The gRPC server failed.
     #[error(transparent)]
@@ -133,17 +144,11 @@ impl ProviderError {
 
     /// Classifies a transport error from the HTTP client; never includes its text,
     /// which may carry the URL.
-    pub(crate) fn transport(provider: &str, err: &reqwest::Error) -> Self {
+    pub(crate) fn transport(provider: &str, err: &TransportError) -> Self {
         let provider = provider.to_string();
-        if err.is_timeout() {
-            Self::Timeout { provider }
-        } else if err.is_decode() {
-            Self::Malformed {
-                provider,
-                what: "response",
-            }
-        } else {
-            Self::Connect { provider }
+        match err {
+            TransportError::Timeout => Self::Timeout { provider },
+            TransportError::Connect(_) | TransportError::Body(_) => Self::Connect { provider },
         }
     }
 }
@@ -371,7 +376,7 @@ fn is_rate_limit(error: &UpstreamError) -> bool {
 
 /// When a rate-limited caller may retry: `retry-after-ms` (OpenAI), else
 /// `retry-after` in seconds or as an HTTP date.
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -434,7 +439,7 @@ fn parse_http_date(value: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
+    use http::header::{HeaderMap, HeaderValue};
 
     fn upstream(status: u16, code: Option<&str>, message: Option<&str>) -> ProviderError {
         ProviderError::Upstream {

@@ -6,10 +6,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use async_trait::async_trait;
 use base64::Engine as _;
 use futures::{Stream, StreamExt};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, ProviderKind, Secret};
 use switchyard_proto::types::v1::content_part::Part;
@@ -134,10 +134,10 @@ impl OpenAiCompatible {
     /// POSTs `body`; a non-2xx answer becomes its mapped error.
     async fn post(
         &self,
-        url: reqwest::Url,
+        url: http::Uri,
         body: &Value,
         model: &str,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<http::Response, ProviderError> {
         self.endpoint
             .post_json(url, body, HeaderMap::new(), model)
             .await
@@ -307,17 +307,14 @@ const AZURE_API_VERSION: &str = "2024-10-21";
 #[derive(Debug)]
 enum Urls {
     /// `{base}/chat/completions` and `{base}/embeddings`, parsed once.
-    Fixed {
-        chat: reqwest::Url,
-        embed: reqwest::Url,
-    },
+    Fixed { chat: http::Uri, embed: http::Uri },
     /// `{base}/openai/deployments/{deployment}/...?api-version=...`: the upstream
     /// model is the Azure deployment name.
     Azure { base: String, api_version: String },
 }
 
 impl Urls {
-    fn chat(&self, model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn chat(&self, model: &str) -> Result<http::Uri, ProviderError> {
         match self {
             Self::Fixed { chat, .. } => Ok(chat.clone()),
             Self::Azure { base, api_version } => azure_url(format!(
@@ -327,7 +324,7 @@ impl Urls {
         }
     }
 
-    fn embed(&self, model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn embed(&self, model: &str) -> Result<http::Uri, ProviderError> {
         match self {
             Self::Fixed { embed, .. } => Ok(embed.clone()),
             Self::Azure { base, api_version } => azure_url(format!(
@@ -340,9 +337,8 @@ impl Urls {
 
 /// An Azure URL built from a checked base and a percent-encoded deployment, so
 /// a failure here means a deployment name no URL can carry.
-fn azure_url(url: String) -> Result<reqwest::Url, ProviderError> {
-    reqwest::Url::parse(&url)
-        .map_err(|e| ProviderError::invalid("model", format!("no valid Azure URL: {e}")))
+fn azure_url(url: String) -> Result<http::Uri, ProviderError> {
+    http::request_url(url, "model")
 }
 
 /// `value` percent-encoded for one URL path segment.
@@ -583,7 +579,7 @@ fn embedding_values(value: &Value) -> Option<Vec<f32>> {
 }
 
 type EventStream =
-    Pin<Box<dyn Stream<Item = Result<SseEvent, StreamFailure<reqwest::Error>>> + Send>>;
+    Pin<Box<dyn Stream<Item = Result<SseEvent, StreamFailure<http::TransportError>>> + Send>>;
 
 /// A running translated stream: upstream chunks out in order, usage kept back and
 /// sent last (reported, or estimated from what was streamed).
@@ -628,7 +624,7 @@ impl StreamState {
         self.provider.name.to_string()
     }
 
-    fn failure(&self, failure: StreamFailure<reqwest::Error>) -> ProviderError {
+    fn failure(&self, failure: StreamFailure<http::TransportError>) -> ProviderError {
         let provider = self.provider();
         match failure {
             StreamFailure::Transport(e) => ProviderError::transport(&provider, &e),

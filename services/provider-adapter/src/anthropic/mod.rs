@@ -9,9 +9,9 @@
 mod stream;
 mod wire;
 
+use ::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use async_trait::async_trait;
 use futures::StreamExt;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
 use switchyard_proto::types::v1::{ChatRequest, ChatResponse, Choice, EmbedRequest, EmbedResponse};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
@@ -28,7 +28,7 @@ const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version
 /// One Anthropic provider instance: its endpoint, credential, API version and client.
 #[derive(Debug)]
 pub struct Anthropic {
-    messages_url: reqwest::Url,
+    messages_url: http::Uri,
     /// The pooled client, `x-api-key` (sensitive) and `anthropic-version`.
     endpoint: Endpoint,
 }
@@ -108,7 +108,7 @@ impl Anthropic {
         model: &str,
         req: &ChatRequest,
         stream: bool,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<http::Response, ProviderError> {
         let body = wire::messages_body(model, req, stream)?;
         self.endpoint
             .post_json(self.messages_url.clone(), &body, HeaderMap::new(), model)
@@ -118,7 +118,7 @@ impl Anthropic {
     /// Reads a complete answer; an error object sent with a 2xx is its error.
     async fn read_answer(
         &self,
-        response: reqwest::Response,
+        response: http::Response,
         model: &str,
     ) -> Result<WireMessage, ProviderError> {
         let bytes = self.endpoint.read(response).await?;

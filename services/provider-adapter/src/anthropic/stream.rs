@@ -23,12 +23,13 @@ use switchyard_proto::types::v1::{
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use super::wire::{self, WireEvent, WireUsage};
+use crate::http;
 use crate::openai_compatible::{new_id, now_secs};
 use crate::sse::{self, SseError, SseEvent, StreamFailure};
 use crate::{ChunkStream, ProviderError};
 
 type EventStream =
-    Pin<Box<dyn Stream<Item = Result<SseEvent, StreamFailure<reqwest::Error>>> + Send>>;
+    Pin<Box<dyn Stream<Item = Result<SseEvent, StreamFailure<http::TransportError>>> + Send>>;
 
 /// The chunks of one streamed answer read from `body`.
 pub(super) fn translate<S>(
@@ -38,7 +39,7 @@ pub(super) fn translate<S>(
     req: &ChatRequest,
 ) -> ChunkStream
 where
-    S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + Unpin + 'static,
+    S: Stream<Item = Result<Bytes, http::TransportError>> + Send + Unpin + 'static,
 {
     let state = StreamState {
         events: Box::pin(sse::data_events(body)),
@@ -128,7 +129,7 @@ impl StreamState {
         }
     }
 
-    fn failure(&self, failure: StreamFailure<reqwest::Error>) -> ProviderError {
+    fn failure(&self, failure: StreamFailure<http::TransportError>) -> ProviderError {
         let provider = self.provider();
         match failure {
             StreamFailure::Transport(e) => ProviderError::transport(&provider, &e),

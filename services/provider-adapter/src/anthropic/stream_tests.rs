@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::http;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{ContentPart, Message, Usage};
 
@@ -29,7 +30,7 @@ async fn run(pieces: Vec<Vec<u8>>) -> Vec<Item> {
     let body = futures::stream::iter(
         pieces
             .into_iter()
-            .map(|p| Ok::<_, reqwest::Error>(Bytes::from(p))),
+            .map(|p| Ok::<_, http::TransportError>(Bytes::from(p))),
     );
     translate(body, "p".into(), "m", &request()).collect().await
 }

@@ -2,7 +2,7 @@
 //! InvokeModel for Titan and Cohere embeddings, every request signed with SigV4
 //! (service `bedrock`, the configured region) over one pooled HTTP client per
 //! provider instance. No AWS SDK: `aws-sigv4` signs, `aws-smithy-eventstream` reads
-//! the binary event-stream framing, reqwest sends.
+//! the binary event-stream framing, the HTTP client sends.
 //!
 //! Credentials are static (access key id, secret key, optional session token), read
 //! once at start-up from the variables the config names; the secret only ever enters
@@ -19,9 +19,9 @@ mod wire;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ::http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use async_trait::async_trait;
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
 use switchyard_proto::types::v1::{
@@ -206,7 +206,7 @@ impl Bedrock {
         action: &str,
         body: &Value,
         accept: &'static str,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<http::Response, ProviderError> {
         let url = self.url(model, action)?;
         let bytes = serde_json::to_vec(body)
             .map_err(|_| ProviderError::invalid("request", "cannot be encoded as JSON"))?;
@@ -214,22 +214,25 @@ impl Bedrock {
         let signed = self
             .signer
             .sign("POST", &url, &headers, &bytes, SystemTime::now())?;
-        let mut request = self
+        let mut request_headers = HeaderMap::with_capacity(2 + signed.len());
+        request_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        request_headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        let unsignable =
+            || ProviderError::invalid("upstream_model", "cannot be signed for Bedrock");
+        for h in signed {
+            let name = HeaderName::try_from(h.name).map_err(|_| unsignable())?;
+            let mut value = HeaderValue::from_str(&h.value).map_err(|_| unsignable())?;
+            value.set_sensitive(h.sensitive);
+            request_headers.append(name, value);
+        }
+        let response = self
             .endpoint
             .client
-            .post(&url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, accept);
-        for h in signed {
-            let mut value = HeaderValue::from_str(&h.value).map_err(|_| {
-                ProviderError::invalid("upstream_model", "cannot be signed for Bedrock")
-            })?;
-            value.set_sensitive(h.sensitive);
-            request = request.header(h.name, value);
-        }
-        let response = request
-            .body(bytes)
-            .send()
+            .post(
+                http::request_url(url, "upstream_model")?,
+                request_headers,
+                bytes,
+            )
             .await
             .map_err(|e| ProviderError::transport(&self.name, &e))?;
         if response.status().is_success() {
@@ -257,7 +260,7 @@ impl Bedrock {
     /// A JSON answer, or a malformed-response error.
     async fn json<T: serde::de::DeserializeOwned>(
         &self,
-        response: reqwest::Response,
+        response: http::Response,
     ) -> Result<T, ProviderError> {
         let bytes = self.endpoint.read(response).await?;
         serde_json::from_slice(&bytes).map_err(|_| self.endpoint.malformed("response"))

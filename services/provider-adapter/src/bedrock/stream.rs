@@ -23,10 +23,11 @@ use super::errors;
 use super::eventstream::{FrameDecoder, FrameError, header};
 use super::response::{WireUsage, finish_reason};
 use crate::ProviderError;
+use crate::http;
 use crate::openai_compatible::{new_id, now_secs};
 
 /// The response body as it arrives.
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, http::TransportError>> + Send>>;
 
 /// The payload of every ConverseStream event, as far as it is used (each event
 /// type fills its own fields; Bedrock pads payloads with a `p` field, ignored).

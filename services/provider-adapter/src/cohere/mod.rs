@@ -12,10 +12,10 @@
 mod stream;
 mod wire;
 
+use ::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
 use switchyard_proto::types::v1::{
     ChatRequest, ChatResponse, Choice, EmbedRequest, EmbedResponse, Embedding, Usage,
@@ -35,8 +35,8 @@ const INVALID_TOKEN: u16 = 498;
 /// One Cohere provider instance: its endpoints, credential and client.
 #[derive(Debug)]
 pub struct Cohere {
-    chat_url: reqwest::Url,
-    embed_url: reqwest::Url,
+    chat_url: http::Uri,
+    embed_url: http::Uri,
     /// The pooled client and `authorization: Bearer` (sensitive).
     endpoint: Endpoint,
 }
@@ -101,11 +101,11 @@ impl Cohere {
     /// credential error it is.
     async fn post(
         &self,
-        url: &reqwest::Url,
+        url: &http::Uri,
         body: &serde_json::Value,
         extra: HeaderMap,
         model: &str,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<http::Response, ProviderError> {
         self.endpoint
             .post_json(url.clone(), body, extra, model)
             .await
@@ -202,7 +202,8 @@ impl ChatProvider for Cohere {
             // newline-delimited events.
             let bytes = self.endpoint.read(response).await?;
             if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {
-                let body = futures::stream::iter([Ok::<_, reqwest::Error>(Bytes::from(bytes))]);
+                let body =
+                    futures::stream::iter([Ok::<_, http::TransportError>(Bytes::from(bytes))]);
                 return Ok(stream::translate(
                     body,
                     Framing::Lines,
@@ -347,9 +348,12 @@ mod tests {
             &ProviderAdapterConfig::default(),
         )
         .unwrap();
-        assert_eq!(provider.chat_url.as_str(), "https://api.cohere.com/v2/chat");
         assert_eq!(
-            provider.embed_url.as_str(),
+            provider.chat_url.to_string(),
+            "https://api.cohere.com/v2/chat"
+        );
+        assert_eq!(
+            provider.embed_url.to_string(),
             "https://api.cohere.com/v2/embed"
         );
         assert!(provider.endpoint.headers[AUTHORIZATION].is_sensitive());

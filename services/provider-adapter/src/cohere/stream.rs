@@ -33,6 +33,7 @@ use switchyard_proto::types::v1::{
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use super::wire::{self, Finish, WireDeltaMessage, WireEvent, WireToolCall};
+use crate::http;
 use crate::openai_compatible::{new_id, now_secs};
 use crate::sse::{MAX_EVENT_BYTES, SseError, SseParser};
 use crate::{ChunkStream, ProviderError};
@@ -46,7 +47,7 @@ pub(super) enum Framing {
     Lines,
 }
 
-type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+type Body = Pin<Box<dyn Stream<Item = Result<Bytes, http::TransportError>> + Send>>;
 
 /// The chunks of one streamed answer read from `body`.
 pub(super) fn translate<S>(
@@ -57,7 +58,7 @@ pub(super) fn translate<S>(
     req: &ChatRequest,
 ) -> ChunkStream
 where
-    S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'static,
+    S: Stream<Item = Result<Bytes, http::TransportError>> + Send + 'static,
 {
     let state = StreamState {
         frames: Frames::new(Box::pin(body), framing),
@@ -94,7 +95,7 @@ struct Frame {
 /// Why the body could not be read as events.
 #[derive(Debug)]
 enum ReadFailure {
-    Transport(reqwest::Error),
+    Transport(http::TransportError),
     Framing(SseError),
 }
 

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::http;
 
 const TEXT: &[u8] = include_bytes!("../../tests/fixtures/cohere/stream_text.sse");
 const TOOLS: &[u8] = include_bytes!("../../tests/fixtures/cohere/stream_tools.sse");
@@ -11,7 +12,7 @@ async fn run(pieces: Vec<Vec<u8>>, framing: Framing) -> Vec<Result<ChatChunk, St
     let body = futures::stream::iter(
         pieces
             .into_iter()
-            .map(|p| Ok::<_, reqwest::Error>(Bytes::from(p))),
+            .map(|p| Ok::<_, http::TransportError>(Bytes::from(p))),
     );
     translate(
         body,

@@ -29,9 +29,9 @@ mod tests;
 
 use std::sync::Arc;
 
+use ::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName};
 use async_trait::async_trait;
 use futures::StreamExt;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName};
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
@@ -237,19 +237,9 @@ impl Gemini {
         url: &str,
         body: &Value,
         model: &str,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|_| ProviderError::invalid("request", "cannot be encoded as JSON"))?;
-        let response = self
-            .endpoint
-            .client
-            .post(url)
-            .headers(self.endpoint.headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(&self.endpoint.name, &e))?;
+    ) -> Result<http::Response, ProviderError> {
+        let url = http::request_url(url.to_owned(), "model")?;
+        let response = self.endpoint.post_raw(url, body, HeaderMap::new()).await?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -263,7 +253,7 @@ impl Gemini {
 
     async fn read_json<T: for<'de> Deserialize<'de>>(
         &self,
-        response: reqwest::Response,
+        response: http::Response,
     ) -> Result<T, ProviderError> {
         let bytes = self.endpoint.read(response).await?;
         serde_json::from_slice(&bytes).map_err(|_| self.endpoint.malformed("response"))

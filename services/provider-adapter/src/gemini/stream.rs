@@ -23,6 +23,7 @@ use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use super::error::Google;
 use super::response::{self, WireResponse};
 use crate::ProviderError;
+use crate::http;
 use crate::openai_compatible::{new_id, now_secs};
 use crate::sse::{SseError, SseEvent, SseParser};
 
@@ -237,7 +238,7 @@ pub async fn replay(
 
 /// A running event stream: the body, the event parser and the translator.
 pub struct SseStream {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    body: BoxStream<'static, Result<Bytes, http::TransportError>>,
     parser: SseParser,
     translator: Translator,
     /// The body has ended; events still parsed are its last.
@@ -247,7 +248,10 @@ pub struct SseStream {
 
 impl SseStream {
     /// Reads `body` as Gemini's event stream.
-    pub fn new(body: BoxStream<'static, reqwest::Result<Bytes>>, translator: Translator) -> Self {
+    pub fn new(
+        body: BoxStream<'static, Result<Bytes, http::TransportError>>,
+        translator: Translator,
+    ) -> Self {
         Self {
             body,
             parser: SseParser::default(),

@@ -19,6 +19,7 @@ use super::request::{SKIP_SIGNATURE, chat_body, generation};
 use super::response::{WireResponse, chat_response, finish_reason};
 use super::stream::{SseStream, Translator, replay};
 use crate::ProviderError;
+use crate::http;
 
 const STREAM_TEXT: &[u8] = include_bytes!("../../tests/fixtures/gemini/stream_text.sse");
 const STREAM_TOOLS: &[u8] = include_bytes!("../../tests/fixtures/gemini/stream_tools.sse");
@@ -445,7 +446,9 @@ async fn blocked_prompts_and_missing_usage() {
     assert_eq!((usage.prompt_tokens, usage.completion_tokens), (11, 6));
 }
 
-fn body_of(pieces: Vec<Vec<u8>>) -> futures::stream::BoxStream<'static, reqwest::Result<Bytes>> {
+fn body_of(
+    pieces: Vec<Vec<u8>>,
+) -> futures::stream::BoxStream<'static, Result<Bytes, http::TransportError>> {
     futures::stream::iter(pieces.into_iter().map(|p| Ok(Bytes::from(p)))).boxed()
 }
 

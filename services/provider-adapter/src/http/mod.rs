@@ -1,14 +1,25 @@
-//! What every HTTP provider kind shares: one pooled client per provider instance
-//! (HTTP/2 where the server offers it over TLS, connect and read timeouts from
-//! `[provider_adapter]`, no redirects), bounded body reads, and turning a non-2xx
-//! answer into a [`ProviderError::Upstream`] carrying the status, the provider's
-//! `retry-after` and its error object as the kind's own parser reads it.
+//! What every HTTP provider kind shares: one pooled [`Client`] per provider
+//! instance (HTTP/2 where the server offers it over TLS, connect and read timeouts
+//! from `[provider_adapter]`, the environment's proxy, no redirects), bounded body
+//! reads, and turning a non-2xx answer into a [`ProviderError::Upstream`] carrying
+//! the status, the provider's `retry-after` and its error object as the kind's own
+//! parser reads it.
+
+mod client;
+mod proxy;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper_util::client::proxy::matcher::Matcher;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
+
+pub use ::http::Uri;
+pub use client::{BodyStream, Client, Response, TransportError};
 
 use crate::error::retry_after;
 use crate::{AdapterError, ProviderError, UpstreamError};
@@ -22,25 +33,35 @@ pub const MAX_BODY: usize = switchyard_grpc::MAX_MESSAGE_BYTES;
 /// unreadable body leaves the HTTP status to map).
 pub type ErrorParser = fn(&[u8]) -> UpstreamError;
 
-/// The pooled client of one provider instance. Built once at start-up; never per
-/// request.
-pub fn client(
-    name: &str,
-    settings: &ProviderAdapterConfig,
-) -> Result<reqwest::Client, AdapterError> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-        .read_timeout(Duration::from_millis(settings.read_timeout_ms))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        // An API that redirects a POST is misconfigured; surface it, do not follow.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|source| AdapterError::HttpClient {
-            provider: name.to_string(),
-            source,
-        })
+/// The pooled client of one provider instance, proxied as the environment says.
+/// Built once at start-up; never per request. It follows no redirects: an API
+/// that redirects a POST is misconfigured, and its 3xx surfaces as an error.
+pub fn client(name: &str, settings: &ProviderAdapterConfig) -> Result<Client, AdapterError> {
+    let proxies = Matcher::from_env();
+    usable_proxies(&proxies)?;
+    Client::new(
+        Duration::from_millis(settings.connect_timeout_ms),
+        Duration::from_millis(settings.read_timeout_ms),
+        proxies,
+    )
+    .map_err(|source| AdapterError::HttpClient {
+        provider: name.to_string(),
+        source,
+    })
+}
+
+/// Refuses a proxy the client cannot speak to (only `http://` ones), so a
+/// `socks5://` one stops start-up instead of failing every call.
+fn usable_proxies(proxies: &Matcher) -> Result<(), AdapterError> {
+    for probe in ["http://provider.invalid/", "https://provider.invalid/"] {
+        let scheme = proxies
+            .intercept(&Uri::from_static(probe))
+            .and_then(|p| p.uri().scheme_str().map(str::to_string));
+        if let Some(scheme) = scheme.filter(|s| s != "http") {
+            return Err(AdapterError::Proxy { scheme });
+        }
+    }
+    Ok(())
 }
 
 /// A credential header (`authorization: Bearer …`, `x-api-key: …`), marked
@@ -95,26 +116,34 @@ pub fn configured_api_key(
 }
 
 /// `{base}{path}` parsed once, when the provider is built: a request then clones
-/// a parsed URL instead of parsing (and IDNA-checking) its string every time.
+/// a parsed URI (reference-counted) instead of parsing its string every time.
 /// `base` has been through [`base_url`]; `key` names it if the result is no URL.
-pub fn endpoint_url(key: &str, base: &str, path: &str) -> Result<reqwest::Url, AdapterError> {
-    reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| AdapterError::Invalid {
+pub fn endpoint_url(key: &str, base: &str, path: &str) -> Result<Uri, AdapterError> {
+    Uri::try_from(format!("{base}{path}")).map_err(|e| AdapterError::Invalid {
         key: key.to_string(),
         message: format!("gives no valid URL with {path}: {e}"),
     })
 }
 
-/// Checks a configured base URL: http or https, no trailing slash kept.
+/// A URL built per request (one naming the model in its path), checked like
+/// the configured ones were; `what` names it in the error.
+pub fn request_url(url: String, what: &'static str) -> Result<Uri, ProviderError> {
+    Uri::try_from(url).map_err(|_| ProviderError::invalid(what, "does not form a valid URL"))
+}
+
+/// Checks a configured base URL: http or https with a host, no trailing slash
+/// kept.
 pub fn base_url(key: &str, url: &str) -> Result<String, AdapterError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| AdapterError::Invalid {
+    let invalid = |message: String| AdapterError::Invalid {
         key: key.to_string(),
-        message: format!("not a URL: {e}"),
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(AdapterError::Invalid {
-            key: key.to_string(),
-            message: "must be an http or https URL".into(),
-        });
+        message,
+    };
+    let parsed = Uri::try_from(url).map_err(|e| invalid(format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme_str(), Some("http" | "https")) {
+        return Err(invalid("must be an http or https URL".into()));
+    }
+    if parsed.host().is_none_or(str::is_empty) {
+        return Err(invalid("names no host".into()));
     }
     Ok(url.trim_end_matches('/').to_string())
 }
@@ -126,7 +155,7 @@ pub struct Endpoint {
     /// The provider instance, as errors name it.
     pub name: Arc<str>,
     /// The instance's pooled client.
-    pub client: reqwest::Client,
+    pub client: Client,
     /// Sent with every request (credentials marked sensitive, API versions).
     pub headers: HeaderMap,
     /// Reads the kind's error bodies.
@@ -149,33 +178,12 @@ impl Endpoint {
     /// answer becomes its mapped error, naming `model`.
     pub async fn post_json(
         &self,
-        url: impl reqwest::IntoUrl,
+        url: Uri,
         body: &serde_json::Value,
         extra: HeaderMap,
         model: &str,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|_| ProviderError::invalid("request", "cannot be encoded as JSON"))?;
-        let request = self
-            .client
-            .post(url)
-            .headers(self.headers.clone())
-            .headers(extra)
-            .header(CONTENT_TYPE, "application/json")
-            .body(bytes);
-        self.send(request, model).await
-    }
-
-    /// Sends a built request; a non-2xx answer becomes its mapped error.
-    pub async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        model: &str,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ProviderError::transport(&self.name, &e))?;
+    ) -> Result<Response, ProviderError> {
+        let response = self.post_raw(url, body, extra).await?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -193,8 +201,27 @@ impl Endpoint {
         })
     }
 
+    /// POSTs a JSON body with the instance's headers plus `extra`; any answer,
+    /// 2xx or not, is returned for the kind to read.
+    pub async fn post_raw(
+        &self,
+        url: Uri,
+        body: &serde_json::Value,
+        extra: HeaderMap,
+    ) -> Result<Response, ProviderError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|_| ProviderError::invalid("request", "cannot be encoded as JSON"))?;
+        let mut headers = self.headers.clone();
+        headers.extend(extra);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.client
+            .post(url, headers, bytes)
+            .await
+            .map_err(|e| ProviderError::transport(&self.name, &e))
+    }
+
     /// Reads a whole answer, bounded by [`MAX_BODY`].
-    pub async fn read(&self, response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+    pub async fn read(&self, response: Response) -> Result<Vec<u8>, ProviderError> {
         read_limited(response, MAX_BODY, &self.name).await
     }
 
@@ -209,7 +236,7 @@ impl Endpoint {
 
 /// Reads at most `limit` bytes of a body; more is a malformed (oversized) answer.
 pub async fn read_limited(
-    mut response: reqwest::Response,
+    mut response: Response,
     limit: usize,
     provider: &str,
 ) -> Result<Vec<u8>, ProviderError> {

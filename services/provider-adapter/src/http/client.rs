@@ -1,0 +1,231 @@
+//! The HTTP client every provider kind calls through: hyper's pooled client over
+//! rustls (webpki roots; ALPN offers HTTP/2 and HTTP/1.1), `connect_timeout_ms`
+//! per connection, `read_timeout_ms` for the answer's head and for every wait on
+//! its body, the environment's proxy, no redirects.
+//!
+//! It replaced reqwest on the request path. reqwest did work a gateway's fixed,
+//! pre-parsed endpoints do not need: its redirect layer parsed the URL twice per
+//! request even with redirects off, and each request crossed its layers of boxed
+//! services. Here a request is one `http::Request` handed to the pool.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::header::{HeaderMap, HeaderValue, PROXY_AUTHORIZATION, USER_AGENT};
+use http::uri::Scheme;
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+use hyper::body::Body as _;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client as Pool;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::{Instant, Sleep};
+
+use super::proxy::{self, ProxyConnector};
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Why a call got no (complete) answer: the connection, the clock, or the body.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// No connection, or it failed before the answer's head arrived.
+    #[error("request failed: {0}")]
+    Connect(#[source] hyper_util::client::legacy::Error),
+    /// No head, or no more body, within `read_timeout_ms`.
+    #[error("no answer within the read timeout")]
+    Timeout,
+    /// The body broke off (reset, truncated, a malformed chunk).
+    #[error("body broke off: {0}")]
+    Body(#[source] hyper::Error),
+}
+
+/// A body stream as the stream parsers read it.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
+
+/// One provider instance's connection pool. Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pool: Pool<ProxyConnector, Full<Bytes>>,
+    proxies: Arc<Matcher>,
+    read_timeout: Duration,
+    user_agent: HeaderValue,
+}
+
+impl Client {
+    /// A pool with these timeouts, proxied as `proxies` says (the environment's
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` in the service).
+    pub fn new(
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        proxies: Matcher,
+    ) -> Result<Self, rustls::Error> {
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_nodelay(true);
+        // The TLS layer decides the scheme; this one only dials.
+        tcp.enforce_http(false);
+        let proxies = Arc::new(proxies);
+        let connector = proxy::connector(tcp, Arc::clone(&proxies))?;
+        let pool = Pool::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(Self {
+            pool,
+            proxies,
+            read_timeout,
+            user_agent: HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION"))),
+        })
+    }
+
+    /// POSTs `body` to `uri` with `headers`; any answer, 2xx or not, is returned.
+    pub async fn post(
+        &self,
+        uri: Uri,
+        mut headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Response, TransportError> {
+        headers
+            .entry(USER_AGENT)
+            .or_insert_with(|| self.user_agent.clone());
+        if uri.scheme() == Some(&Scheme::HTTP) {
+            // A plain-HTTP request through a proxy carries the proxy's credentials;
+            // HTTPS ones send them in the tunnel's CONNECT instead.
+            if let Some(auth) = self
+                .proxies
+                .intercept(&uri)
+                .and_then(|proxy| proxy.basic_auth().cloned())
+            {
+                headers.insert(PROXY_AUTHORIZATION, auth);
+            }
+        }
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let answer = tokio::time::timeout(self.read_timeout, self.pool.request(request))
+            .await
+            .map_err(|_| TransportError::Timeout)?
+            .map_err(TransportError::Connect)?;
+        let (head, body) = answer.into_parts();
+        Ok(Response {
+            status: head.status,
+            headers: head.headers,
+            body: Chunks::new(body, self.read_timeout),
+        })
+    }
+}
+
+/// An answer whose head has arrived; its body is read chunk by chunk, each wait
+/// bounded by the read timeout.
+#[derive(Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Chunks,
+}
+
+impl Response {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The answer's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The next piece of the body; `None` at its end (trailers are ignored).
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, TransportError> {
+        self.body.next().await.transpose()
+    }
+
+    /// The body as a stream of chunks, ending after the first error.
+    pub fn bytes_stream(self) -> BodyStream {
+        Box::pin(self.body)
+    }
+}
+
+/// A body's data chunks. The read timer is armed only when a read has to wait,
+/// allocated once per body and re-armed after each chunk.
+struct Chunks {
+    body: Incoming,
+    read_timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// A chunk arrived since the timer was last armed.
+    progressed: bool,
+    done: bool,
+}
+
+impl std::fmt::Debug for Chunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunks").field("done", &self.done).finish()
+    }
+}
+
+impl Chunks {
+    fn new(body: Incoming, read_timeout: Duration) -> Self {
+        Self {
+            body,
+            read_timeout,
+            timer: None,
+            progressed: true,
+            done: false,
+        }
+    }
+}
+
+impl Stream for Chunks {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.progressed = true;
+                    match frame.into_data() {
+                        Ok(data) if !data.is_empty() => return Poll::Ready(Some(Ok(data))),
+                        _ => continue,
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(TransportError::Body(e))));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => break,
+            }
+        }
+        let timer = match &mut this.timer {
+            Some(timer) if this.progressed => {
+                timer.as_mut().reset(Instant::now() + this.read_timeout);
+                timer
+            }
+            Some(timer) => timer,
+            None => this
+                .timer
+                .insert(Box::pin(tokio::time::sleep(this.read_timeout))),
+        };
+        this.progressed = false;
+        if timer.as_mut().poll(cx).is_ready() {
+            this.done = true;
+            return Poll::Ready(Some(Err(TransportError::Timeout)));
+        }
+        Poll::Pending
+    }
+}

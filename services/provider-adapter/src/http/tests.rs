@@ -1,0 +1,225 @@
+//! The HTTP client against raw loopback sockets: timeouts, refused connections,
+//! and both ways through a proxy.
+
+use std::time::Duration;
+
+use http::header::HeaderMap;
+use hyper_util::client::proxy::matcher::Matcher;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Client, TransportError, usable_proxies};
+
+/// Long enough that no healthy exchange on loopback meets it; short enough to
+/// keep the tests quick. Nothing asserts how long anything took.
+const READ_TIMEOUT: Duration = Duration::from_millis(300);
+
+fn client(proxies: Matcher) -> Client {
+    Client::new(Duration::from_secs(5), READ_TIMEOUT, proxies).unwrap()
+}
+
+fn direct() -> Client {
+    client(Matcher::builder().build())
+}
+
+async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap().to_string();
+    (listener, at)
+}
+
+/// Reads one request head (through the blank line) from `socket`.
+async fn read_head(socket: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(socket.read(&mut byte).await.unwrap(), 1, "head cut short");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[tokio::test]
+async fn an_answer_whose_head_never_comes_times_out() {
+    let (listener, at) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_head(&mut socket).await;
+        // Returned, the socket stays open, answering nothing, until awaited.
+        socket
+    });
+    let uri = format!("http://{at}/v1/chat/completions").parse().unwrap();
+    let err = direct()
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Timeout), "{err:?}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_times_out_after_what_arrived() {
+    let (listener, at) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let head = read_head(&mut socket).await;
+        // Every request names the gateway.
+        assert!(head.contains("user-agent: switchyard/"), "{head}");
+        let answer = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                      transfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        // Returned, the socket stays open, sending nothing more, until awaited.
+        socket
+    });
+    let uri = format!("http://{at}/v1/chat/completions").parse().unwrap();
+    let mut response = direct()
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "first");
+    let err = response.chunk().await.unwrap_err();
+    assert!(matches!(err, TransportError::Timeout), "{err:?}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_body_cut_off_midway_is_a_body_error_and_a_refused_dial_a_connect_error() {
+    let (listener, at) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_head(&mut socket).await;
+        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this";
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        // Dropping the socket ends the body 91 bytes early.
+    });
+    let client = direct();
+    let uri = format!("http://{at}/v1/embeddings").parse().unwrap();
+    let mut stream = client
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap()
+        .bytes_stream();
+    server.await.unwrap();
+    let mut got = Vec::new();
+    let err = loop {
+        match futures::StreamExt::next(&mut stream).await {
+            Some(Ok(data)) => got.extend_from_slice(&data),
+            Some(Err(e)) => break e,
+            None => panic!("a truncated body ended cleanly"),
+        }
+    };
+    assert_eq!(got, b"only this");
+    assert!(matches!(err, TransportError::Body(_)), "{err:?}");
+    assert!(futures::StreamExt::next(&mut stream).await.is_none());
+
+    // The listener is gone: nothing accepts at that address now.
+    let uri = format!("http://{at}/v1/embeddings").parse().unwrap();
+    let err = client
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn plain_http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
+    let (proxy, proxy_at) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = proxy.accept().await.unwrap();
+        let head = read_head(&mut socket).await;
+        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        head
+    });
+    // "user:pass" in base64; the upstream's port is never dialled.
+    let proxies = Matcher::builder()
+        .http(format!("http://user:pass@{proxy_at}"))
+        .build();
+    let uri = "http://upstream.test:8000/v1/chat/completions"
+        .parse()
+        .unwrap();
+    let mut response = client(proxies)
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "ok");
+    let head = server.await.unwrap().to_ascii_lowercase();
+    assert!(
+        head.starts_with("post http://upstream.test:8000/v1/chat/completions http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("proxy-authorization: basic dxnlcjpwyxnz\r\n"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn https_tunnels_through_the_proxy_and_no_proxy_hosts_are_dialled_directly() {
+    let (proxy, proxy_at) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = proxy.accept().await.unwrap();
+        let head = read_head(&mut socket).await;
+        // Refuse the tunnel: TLS to the provider cannot be emulated here, and the
+        // CONNECT itself is what this test is about.
+        let answer = "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n";
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        head
+    });
+    let (upstream, upstream_at) = listener().await;
+    let direct_server = tokio::spawn(async move {
+        let (mut socket, _) = upstream.accept().await.unwrap();
+        let head = read_head(&mut socket).await;
+        let answer = "HTTP/1.1 204 No Content\r\n\r\n";
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        head
+    });
+    let proxies = Matcher::builder()
+        .all(format!("http://user:pass@{proxy_at}"))
+        .no("127.0.0.1")
+        .build();
+    let client = client(proxies);
+
+    let uri = "https://api.provider.test/v1/messages".parse().unwrap();
+    let err = client
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    let head = server.await.unwrap().to_ascii_lowercase();
+    assert!(
+        head.starts_with("connect api.provider.test:443 http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("proxy-authorization: basic dxnlcjpwyxnz\r\n"),
+        "{head}"
+    );
+
+    let uri = format!("http://{upstream_at}/v1/messages").parse().unwrap();
+    let response = client
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let head = direct_server.await.unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("post /v1/messages http/1.1\r\n"), "{head}");
+    assert!(!head.contains("proxy-authorization"), "{head}");
+}
+
+#[test]
+fn only_http_proxies_are_accepted_at_start_up() {
+    let none = Matcher::builder().build();
+    assert!(usable_proxies(&none).is_ok());
+    let http = Matcher::builder().all("http://proxy.internal:3128").build();
+    assert!(usable_proxies(&http).is_ok());
+    let socks = Matcher::builder()
+        .https("socks5://proxy.internal:1080")
+        .build();
+    let err = usable_proxies(&socks).unwrap_err().to_string();
+    assert!(
+        err.contains("HTTPS_PROXY") && err.contains("`socks5://`"),
+        "{err}"
+    );
+}
