@@ -142,9 +142,13 @@ impl ProviderError {
         }
     }
 
-    /// Classifies a transport error from the HTTP client; never includes its text,
-    /// which may carry the URL.
+    /// Classifies a transport error from the HTTP client. Its cause (refused,
+    /// reset, TLS, proxy) goes to the operator's log, never into the answer.
     pub(crate) fn transport(provider: &str, err: &TransportError) -> Self {
+        if !matches!(err, TransportError::Timeout) {
+            let cause = cause_chain(err);
+            tracing::warn!(provider, cause, "provider connection failed");
+        }
         let provider = provider.to_string();
         match err {
             TransportError::Timeout => Self::Timeout { provider },
@@ -376,6 +380,19 @@ fn is_rate_limit(error: &UpstreamError) -> bool {
 
 /// When a rate-limited caller may retry: `retry-after-ms` (OpenAI), else
 /// `retry-after` in seconds or as an HTTP date.
+/// `err` and its sources, joined by `: ` (`request failed: client error
+/// (Connect): tcp connect error: Connection refused …`).
+pub(crate) fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut cause = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        cause.push_str(": ");
+        cause.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    cause
+}
+
 pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let header = |name: &str| {
         headers

@@ -36,13 +36,13 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// No connection, or it failed before the answer's head arrived.
-    #[error("request failed: {0}")]
+    #[error("request failed")]
     Connect(#[source] hyper_util::client::legacy::Error),
     /// No head, or no more body, within `read_timeout_ms`.
     #[error("no answer within the read timeout")]
     Timeout,
     /// The body broke off (reset, truncated, a malformed chunk).
-    #[error("body broke off: {0}")]
+    #[error("body broke off")]
     Body(#[source] hyper::Error),
 }
 

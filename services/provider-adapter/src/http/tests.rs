@@ -120,6 +120,10 @@ async fn a_body_cut_off_midway_is_a_body_error_and_a_refused_dial_a_connect_erro
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    // What the operator's log says about it.
+    let cause = crate::error::cause_chain(&err);
+    assert!(cause.starts_with("request failed: "), "{cause}");
+    assert!(cause.contains("tcp connect error"), "{cause}");
 }
 
 #[tokio::test]
