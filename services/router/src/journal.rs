@@ -1,25 +1,27 @@
-//! The usage outbox's write-ahead journal: what lets a usage record survive a
-//! router crash without an fsync on the request path.
+//! The usage outbox's journal: append-only segment files that hold every usage
+//! record from its answer until metering acknowledges it.
 //!
 //! A finished record is appended to the current segment with one `write` (the
 //! file is opened `O_APPEND`, so concurrent writers never interleave) before the
 //! client sees the answer. From then on the record is in the kernel: a crash or
-//! kill -9 of the router cannot lose it. The segment also keeps its frames in
-//! memory, so the request path touches nothing else: the outbox's flusher moves
-//! them into sled in the background ([`Journal::rotate`], wait for writers still
-//! on the old segment, [`Retired::take`] its frames, one sled batch and flush,
-//! then [`Retired::remove`]). At start-up, segments left by a crash are read back
-//! ([`Journal::open`]) and replayed into sled before anything else.
+//! kill -9 of the router cannot lose it. The outbox's flusher syncs the current
+//! segment to disk behind the answers and, once it has grown past
+//! [`SEGMENT_BYTES`], starts a new one ([`Journal::rotate`]); the shipper reads
+//! the segments in order ([`read_frames`]) and the outbox deletes a segment once
+//! every record in it was acknowledged. Nothing is copied anywhere else on the
+//! way, and nothing is kept in memory: the segments are the queue.
 //!
 //! Frame: u32 LE payload length, u32 LE CRC-32 of the payload, then the payload:
-//! the record's outbox sequence number (u64 BE) and the record (protobuf). A torn
-//! frame at a segment's end (the process died mid-write) ends that segment.
+//! the record's sequence number (u64 BE) and the record (protobuf). A torn frame
+//! at a segment's end (the process died mid-write) ends that segment.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -27,29 +29,56 @@ use arc_swap::ArcSwap;
 const HEADER: usize = 8;
 /// The largest payload read back (a corrupt length must not allocate gigabytes).
 const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+/// A segment this large is retired at the next flush and a new one started: the
+/// unit in which acknowledged records leave the disk, and the most a restart may
+/// ship twice if the acknowledged position was not saved (metering ignores the
+/// duplicates). About 3,000 records.
+pub const SEGMENT_BYTES: u64 = 1 << 20;
+/// How much of a segment one read takes.
+const READ_CHUNK: usize = 256 * 1024;
+/// How long [`Journal::open`] waits for an earlier holder of the directory (the
+/// same process, restarting) to let go before reporting it in use.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
-/// One segment file, and the frames written to it that are not in sled yet.
+/// One segment file.
 pub struct Segment {
+    id: u64,
     file: File,
-    path: PathBuf,
-    /// Held only to push one frame (or take them all, once, after rotation).
-    frames: Mutex<Vec<Frame>>,
+    /// Bytes appended so far.
+    len: AtomicU64,
 }
 
-/// The journal of one outbox.
+impl Segment {
+    /// The segment's number: segments are read in this order.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Bytes written to it so far.
+    pub fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Makes what was written so far durable on disk.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+/// The journal of one outbox: its directory, held locked, and the segment being
+/// written.
 pub struct Journal {
     dir: PathBuf,
     current: ArcSwap<Segment>,
-    next: AtomicU64,
+    /// Holds the directory's lock while the journal is open.
+    _lock: File,
 }
 
-/// What a previous run left: its records, and the segments to remove once they
-/// are durable elsewhere.
+/// What a previous run left: its segment numbers, oldest first. None of them is
+/// written to again.
 pub struct Recovered {
-    /// (sequence number, record bytes), in write order.
-    pub entries: Vec<(u64, Vec<u8>)>,
-    /// The segments read.
-    pub segments: Vec<PathBuf>,
+    /// The segments found, oldest first.
+    pub segments: Vec<u64>,
 }
 
 /// A segment no longer written to (see [`Journal::rotate`]).
@@ -57,25 +86,16 @@ pub struct Retired(Arc<Segment>);
 
 impl Retired {
     /// Waits until no writer holds the segment: every frame appended to it is
-    /// then in [`Retired::take`]'s answer.
+    /// then in the file.
     pub async fn writers_done(&self) {
         while Arc::strong_count(&self.0) > 1 {
             tokio::task::yield_now().await;
         }
     }
 
-    /// The frames written to the segment, in write order (after
-    /// [`Retired::writers_done`]: all of them). The segment must stay until they
-    /// are durable elsewhere.
-    pub fn take(&self) -> Vec<Frame> {
-        std::mem::take(&mut *lock(&self.0.frames))
-    }
-
-    /// Deletes the segment (its records are durable in sled).
-    pub fn remove(self) -> io::Result<()> {
-        let path = self.0.path.clone();
-        drop(self);
-        std::fs::remove_file(path)
+    /// The segment.
+    pub fn segment(&self) -> Arc<Segment> {
+        self.0.clone()
     }
 }
 
@@ -83,95 +103,135 @@ fn segment_name(id: u64) -> String {
     format!("segment-{id:020}.log")
 }
 
+/// The path of segment `id` in `dir`.
+pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(segment_name(id))
+}
+
 fn create(dir: &Path, id: u64) -> io::Result<Segment> {
-    let path = dir.join(segment_name(id));
     let file = OpenOptions::new()
         .create_new(true)
         .append(true)
-        .open(&path)?;
+        .open(segment_path(dir, id))?;
+    // The new file's name must survive a power loss with the records in it.
+    sync_dir(dir)?;
     Ok(Segment {
+        id,
         file,
-        path,
-        frames: Mutex::new(Vec::new()),
+        len: AtomicU64::new(0),
     })
 }
 
-fn lock(frames: &Mutex<Vec<Frame>>) -> std::sync::MutexGuard<'_, Vec<Frame>> {
-    // A push cannot panic midway, so a poisoned list is still whole.
-    frames
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Makes the directory's entries (a created or removed segment) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Takes the directory's lock file, waiting a little for a holder in this
+/// process that is closing; another process holding it is an error.
+fn lock(dir: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    let until = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "{} is in use by another process (one directory per router)",
+                        dir.display()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
 }
 
 impl Journal {
-    /// Opens the journal in `dir` (created if missing), reading back what earlier
-    /// runs left, and starts a new segment after them.
+    /// Opens the journal in `dir` (created if missing) and locks it; lists what
+    /// earlier runs left and starts a new segment after them.
     pub fn open(dir: &Path) -> io::Result<(Self, Recovered)> {
         std::fs::create_dir_all(dir)?;
-        let mut found: Vec<(u64, PathBuf)> = Vec::new();
+        let lock = lock(dir)?;
+        let mut segments: Vec<u64> = Vec::new();
         for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            let id = path
+            let id = entry?
                 .file_name()
-                .and_then(|n| n.to_str())
+                .to_str()
                 .and_then(|n| n.strip_prefix("segment-"))
                 .and_then(|n| n.strip_suffix(".log"))
                 .and_then(|n| n.parse::<u64>().ok());
-            if let Some(id) = id {
-                found.push((id, path));
-            }
+            segments.extend(id);
         }
-        found.sort();
-        let mut entries = Vec::new();
-        for (_, path) in &found {
-            read_segment(&std::fs::read(path)?, &mut entries);
-        }
-        let next = found.last().map_or(0, |(id, _)| id + 1);
+        segments.sort_unstable();
+        let next = segments.last().map_or(0, |id| id + 1);
         let journal = Self {
             dir: dir.to_path_buf(),
             current: ArcSwap::from_pointee(create(dir, next)?),
-            next: AtomicU64::new(next + 1),
+            _lock: lock,
         };
-        let segments = found.into_iter().map(|(_, p)| p).collect();
-        Ok((journal, Recovered { entries, segments }))
+        Ok((journal, Recovered { segments }))
     }
 
-    /// Appends `frame` with one `write` and keeps it with its segment until the
-    /// segment is retired and taken.
-    pub fn append(&self, frame: Frame) -> io::Result<()> {
+    /// The segment being written.
+    pub fn current(&self) -> Arc<Segment> {
+        self.current.load_full()
+    }
+
+    /// Appends `frame` to the current segment with one `write`.
+    pub fn append(&self, frame: &Frame) -> io::Result<()> {
         let bytes = &frame.0;
         let segment = self.current.load_full();
         let written = (&segment.file).write(bytes)?;
+        segment.len.fetch_add(written as u64, Ordering::AcqRel);
         if written != bytes.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 format!("short journal write: {written} of {} bytes", bytes.len()),
             ));
         }
-        lock(&segment.frames).push(frame);
         Ok(())
     }
 
     /// Starts a new segment for the writes from now on and returns the old one.
     pub fn rotate(&self) -> io::Result<Retired> {
-        let id = self.next.fetch_add(1, Ordering::AcqRel);
+        let id = self.current.load().id + 1;
         let new = create(&self.dir, id)?;
         Ok(Retired(self.current.swap(Arc::new(new))))
     }
 }
 
-/// A record framed for the journal, encoded once: the journal writes the whole
-/// frame and sled later stores [`Frame::record`] under [`Frame::seq`], so the
-/// request path encodes and copies the record one time.
+/// A record framed for the journal, encoded once on the request path.
 pub struct Frame(Vec<u8>);
 
 impl Frame {
-    /// `record` under outbox sequence number `seq`.
+    /// `record` under sequence number `seq`.
     pub fn encode(seq: u64, record: &impl prost::Message) -> Self {
         // Encoding into a Vec cannot run out of room.
         Self::with(seq, record.encoded_len(), |buf| {
             record.encode_raw(buf);
         })
+    }
+
+    /// An already encoded record under sequence number `seq` (records carried
+    /// over from elsewhere).
+    pub fn from_encoded(seq: u64, record: &[u8]) -> Self {
+        Self::with(seq, record.len(), |buf| buf.extend_from_slice(record))
+    }
+
+    /// The frame's bytes, as written.
+    #[cfg(test)]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
     }
 
     fn with(seq: u64, record_len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Self {
@@ -185,125 +245,228 @@ impl Frame {
         frame[4..HEADER].copy_from_slice(&crc.to_le_bytes());
         Self(frame)
     }
-
-    /// The encoded record.
-    pub fn record(&self) -> &[u8] {
-        &self.0[HEADER + 8..]
-    }
-
-    /// The record's outbox sequence number (big-endian: sled's key).
-    pub fn seq(&self) -> &[u8] {
-        &self.0[HEADER..HEADER + 8]
-    }
 }
 
-/// Appends the well-formed frames of `bytes` to `entries`; stops at a torn or
-/// corrupt frame (only a crash mid-write leaves one, at the end).
-fn read_segment(mut bytes: &[u8], entries: &mut Vec<(u64, Vec<u8>)>) {
-    while bytes.len() >= HEADER {
-        let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        let crc = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        if !(8..=MAX_PAYLOAD).contains(&len) || bytes.len() < HEADER + len {
-            break;
-        }
-        let payload = &bytes[HEADER..HEADER + len];
-        if crc32fast::hash(payload) != crc {
-            tracing::error!("usage journal: a corrupt frame ends the segment");
-            break;
-        }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&payload[..8]);
-        entries.push((u64::from_be_bytes(seq), payload[8..].to_vec()));
-        bytes = &bytes[HEADER + len..];
+/// One frame read back.
+pub struct Entry {
+    /// The sequence number it was written under.
+    pub seq: u64,
+    /// The encoded record.
+    pub record: Vec<u8>,
+}
+
+/// How a [`read_frames`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// It read as many frames as asked.
+    Full,
+    /// No whole frame follows (yet: a segment still written to may grow).
+    End,
+    /// A frame is corrupt: nothing after it in this segment can be read.
+    Corrupt,
+}
+
+/// What the bytes at a position hold.
+enum Parsed {
+    /// A whole, well-formed frame of this many bytes (header included).
+    Frame(usize),
+    /// The start of a frame of this many bytes, not all of it there.
+    Partial(usize),
+    /// Not a frame.
+    Corrupt,
+}
+
+fn parse(bytes: &[u8]) -> Parsed {
+    if bytes.len() < HEADER {
+        return Parsed::Partial(HEADER);
     }
+    let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let crc = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    if !(8..=MAX_PAYLOAD).contains(&len) {
+        return Parsed::Corrupt;
+    }
+    if bytes.len() < HEADER + len {
+        return Parsed::Partial(HEADER + len);
+    }
+    if crc32fast::hash(&bytes[HEADER..HEADER + len]) != crc {
+        return Parsed::Corrupt;
+    }
+    Parsed::Frame(HEADER + len)
+}
+
+/// Reads whole, well-formed frames of `file` from byte `offset` into `out`, at
+/// most `max`; returns the offset after the last one read and why it stopped.
+/// Safe on a segment being appended to: a frame whose write is not complete is
+/// not whole yet, so it ends the read.
+pub fn read_frames(
+    file: &File,
+    mut offset: u64,
+    max: usize,
+    out: &mut Vec<Entry>,
+) -> io::Result<(u64, Stop)> {
+    let mut read = 0;
+    let mut buf = vec![0u8; READ_CHUNK];
+    while read < max {
+        let filled = read_at_most(file, offset, &mut buf)?;
+        let mut bytes = &buf[..filled];
+        let mut grow = None;
+        while read < max {
+            match parse(bytes) {
+                Parsed::Frame(len) => {
+                    let payload = &bytes[HEADER..len];
+                    let mut seq = [0u8; 8];
+                    seq.copy_from_slice(&payload[..8]);
+                    out.push(Entry {
+                        seq: u64::from_be_bytes(seq),
+                        record: payload[8..].to_vec(),
+                    });
+                    read += 1;
+                    offset += len as u64;
+                    bytes = &bytes[len..];
+                }
+                Parsed::Partial(len) => {
+                    if len > filled {
+                        grow = Some(len);
+                    }
+                    break;
+                }
+                Parsed::Corrupt => return Ok((offset, Stop::Corrupt)),
+            }
+        }
+        if read >= max {
+            return Ok((offset, Stop::Full));
+        }
+        // What is left in the buffer is a partial frame, or nothing; more of the
+        // file exists only if the buffer came back full.
+        if filled < buf.len() {
+            return Ok((offset, Stop::End));
+        }
+        if let Some(frame) = grow {
+            // A frame larger than the buffer: read it whole next turn.
+            buf.resize(frame, 0);
+        }
+    }
+    Ok((offset, Stop::Full))
+}
+
+/// After a corrupt frame at `offset` (a failed write in the middle of a
+/// segment, or a damaged disk): the offset of the next whole, well-formed frame
+/// of `file`, if one follows yet. Every byte position is tried, since a torn
+/// write leaves nothing to look for; a false match needs a length that fits and
+/// a matching CRC-32.
+pub fn resync(file: &File, offset: u64) -> io::Result<Option<u64>> {
+    let from = offset + 1;
+    let rest = file.metadata()?.len().saturating_sub(from);
+    let mut buf = vec![0u8; usize::try_from(rest).unwrap_or(usize::MAX)];
+    let filled = read_at_most(file, from, &mut buf)?;
+    let bytes = &buf[..filled];
+    Ok((0..bytes.len())
+        .find(|&at| matches!(parse(&bytes[at..]), Parsed::Frame(_)))
+        .map(|at| from + at as u64))
+}
+
+/// Fills `buf` from `offset` as far as the file goes; returns the bytes read.
+fn read_at_most(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    impl Frame {
-        fn raw(seq: u64, record: &[u8]) -> Self {
-            Self::with(seq, record.len(), |buf| buf.extend_from_slice(record))
-        }
+    fn read_all(path: &Path) -> (Vec<(u64, Vec<u8>)>, Stop) {
+        let file = File::open(path).unwrap();
+        let mut out = Vec::new();
+        let (_, stop) = read_frames(&file, 0, usize::MAX, &mut out).unwrap();
+        (out.into_iter().map(|e| (e.seq, e.record)).collect(), stop)
     }
 
     #[tokio::test]
     async fn records_come_back_after_a_crash_and_a_torn_tail_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
+        let id;
         {
             let (journal, recovered) = Journal::open(dir.path()).unwrap();
-            assert!(recovered.entries.is_empty());
-            journal.append(Frame::raw(1, b"one")).unwrap();
-            let retired = journal.rotate().unwrap();
-            journal.append(Frame::raw(2, b"two")).unwrap();
-            retired.writers_done().await;
-            // Not removed: as if the process died before its flush.
-            drop(retired);
-            journal.append(Frame::raw(3, b"three")).unwrap();
+            assert!(recovered.segments.is_empty());
+            id = journal.current().id();
+            journal.append(&Frame::from_encoded(7, b"first")).unwrap();
+            journal.append(&Frame::from_encoded(8, b"second")).unwrap();
+            // The process dies in the middle of a third write.
+            let torn = Frame::from_encoded(9, b"third");
+            let path = segment_path(dir.path(), id);
+            let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+            file.write_all(&torn.0[..torn.0.len() - 2]).unwrap();
         }
-        // A crash mid-write: half a frame at the end of the newest segment.
-        let mut names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        names.sort();
-        let mut last = OpenOptions::new()
-            .append(true)
-            .open(names.last().unwrap())
-            .unwrap();
-        last.write_all(&[40, 0, 0, 0, 1, 2]).unwrap();
-
+        let (entries, stop) = read_all(&segment_path(dir.path(), id));
+        assert_eq!(
+            entries,
+            vec![(7, b"first".to_vec()), (8, b"second".to_vec())]
+        );
+        assert_eq!(stop, Stop::End);
         let (journal, recovered) = Journal::open(dir.path()).unwrap();
-        let got: Vec<(u64, &[u8])> = recovered
-            .entries
-            .iter()
-            .map(|(s, r)| (*s, r.as_slice()))
-            .collect();
-        assert_eq!(
-            got,
-            [(1, &b"one"[..]), (2, &b"two"[..]), (3, &b"three"[..])]
-        );
-        assert_eq!(recovered.segments.len(), 2);
-        // A new segment follows the old ones; removing a retired one deletes it.
-        journal.append(Frame::raw(4, b"four")).unwrap();
-        let retired = journal.rotate().unwrap();
-        retired.writers_done().await;
-        // The retired segment hands over exactly what was written to it, once.
-        let taken = retired.take();
-        assert_eq!(taken.len(), 1);
-        assert_eq!(
-            (taken[0].seq(), taken[0].record()),
-            (&4u64.to_be_bytes()[..], &b"four"[..])
-        );
-        assert!(retired.take().is_empty());
-        retired.remove().unwrap();
-        for path in recovered.segments {
-            std::fs::remove_file(path).unwrap();
-        }
-        let (_, recovered) = Journal::open(dir.path()).unwrap();
-        assert!(recovered.entries.is_empty());
+        assert_eq!(recovered.segments, vec![id]);
+        assert!(journal.current().id() > id);
     }
 
     #[test]
     fn a_corrupt_frame_stops_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment-00000000000000000000.log");
+        let mut bytes = Frame::from_encoded(1, b"good").0;
+        let mut bad = Frame::from_encoded(2, b"flipped").0;
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        bytes.extend_from_slice(&bad);
+        bytes.extend_from_slice(&Frame::from_encoded(3, b"after").0);
+        std::fs::write(&path, bytes).unwrap();
+        let (entries, stop) = read_all(&path);
+        assert_eq!(entries, vec![(1, b"good".to_vec())]);
+        assert_eq!(stop, Stop::Corrupt);
+    }
+
+    #[test]
+    fn frames_larger_than_a_read_and_reads_of_a_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment-00000000000000000000.log");
+        let big = vec![b'x'; READ_CHUNK * 2 + 5];
         let mut bytes = Vec::new();
-        let mut frame = |seq: u64, body: &[u8], corrupt: bool| {
-            let mut payload = seq.to_be_bytes().to_vec();
-            payload.extend_from_slice(body);
-            let mut crc = crc32fast::hash(&payload);
-            if corrupt {
-                crc ^= 1;
-            }
-            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(&crc.to_le_bytes());
-            bytes.extend_from_slice(&payload);
-        };
-        frame(1, b"a", false);
-        frame(2, b"b", true);
-        frame(3, b"c", false);
-        let mut entries = Vec::new();
-        read_segment(&bytes, &mut entries);
-        assert_eq!(entries, [(1, b"a".to_vec())]);
+        for seq in 0..3 {
+            bytes.extend_from_slice(&Frame::from_encoded(seq, b"small").0);
+        }
+        bytes.extend_from_slice(&Frame::from_encoded(3, &big).0);
+        bytes.extend_from_slice(&Frame::from_encoded(4, b"tail").0);
+        std::fs::write(&path, bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut out = Vec::new();
+        let (offset, stop) = read_frames(&file, 0, 2, &mut out).unwrap();
+        assert_eq!((out.len(), stop), (2, Stop::Full));
+        let (_, stop) = read_frames(&file, offset, 10, &mut out).unwrap();
+        assert_eq!(stop, Stop::End);
+        let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [0, 1, 2, 3, 4]);
+        assert_eq!(out[3].record, big);
+    }
+
+    #[test]
+    fn a_second_open_of_a_held_directory_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_journal, _) = Journal::open(dir.path()).unwrap();
+        let holder = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("lock"))
+            .unwrap();
+        assert!(matches!(
+            holder.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
     }
 }

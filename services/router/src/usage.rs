@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::outbox::Outbox;
+use crate::outbox::{Batch, Outbox};
 
 const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -125,7 +125,6 @@ impl UsageShipper {
     pub async fn run(mut self, stop: CancellationToken) {
         let mut backoff = INITIAL_BACKOFF;
         let mut deadline: Option<Instant> = None;
-        let mut flushed_for_shutdown = false;
         loop {
             if deadline.is_none() && (self.outbox.len() as usize) < self.batch_size {
                 tokio::select! {
@@ -137,20 +136,19 @@ impl UsageShipper {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the usage outbox");
-                    Vec::new()
+                    if deadline.is_some() {
+                        break;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = stop.cancelled() => deadline = Some(Instant::now() + self.shutdown_grace),
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
                 }
             };
-            if batch.is_empty() {
+            if batch.records.is_empty() {
                 if deadline.is_some() {
-                    // Records still only in the journal reach sled at the next
-                    // flush; at shutdown, do it now so they ship with the rest.
-                    if !self.outbox.is_empty() && !flushed_for_shutdown {
-                        flushed_for_shutdown = true;
-                        if let Err(e) = self.outbox.flush().await {
-                            tracing::error!(error = %e, "usage outbox flush failed");
-                        }
-                        continue;
-                    }
                     break;
                 }
                 tokio::select! {
@@ -160,15 +158,15 @@ impl UsageShipper {
                 }
                 continue;
             }
-            let (keys, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let count = keys.len() as u64;
+            let Batch { records, consumed } = batch;
+            let count = consumed.frames;
             match self
                 .client
                 .record_usage(RecordUsageRequest { records })
                 .await
             {
                 Ok(_) => {
-                    if let Err(e) = self.outbox.ack(keys) {
+                    if let Err(e) = self.outbox.ack(consumed) {
                         tracing::error!(error = %e, "cannot delete acknowledged usage records");
                     }
                     metrics::counter!(names::USAGE_DELIVERED).increment(count);

@@ -116,7 +116,7 @@ pub struct RouterConfig {
     pub stream_drain_timeout_ms: u64,
     /// Most usage records shipped to metering in one call.
     pub usage_batch_size: usize,
-    /// Directory of the router's durable usage outbox (sled): records wait here
+    /// Directory of the router's durable usage outbox (a journal): records wait here
     /// until metering acknowledges them, across crashes and restarts.
     pub outbox_dir: String,
     /// Most records the outbox holds; when full, the router refuses new requests
