@@ -18,6 +18,9 @@ pub enum RouterError {
         /// What is wrong.
         message: String,
     },
+    /// The usage shipper's thread could not start.
+    #[error("cannot start the usage shipper's thread: {0}")]
+    Shipper(#[source] std::io::Error),
     /// The durable usage outbox failed.
     #[error("config key `{key}`: usage outbox: {message}")]
     Outbox {

@@ -63,13 +63,14 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts both tasks.
-    pub fn spawn(self) -> BackgroundTask {
+    /// Starts both tasks: the lease reports on the current runtime, the shipper on
+    /// `usage` (see [`UsageShipper::spawn_on`]).
+    pub fn spawn(self, usage: &tokio::runtime::Handle) -> BackgroundTask {
         let stop_reports = CancellationToken::new();
         BackgroundTask {
             reports: tokio::spawn(self.admission.run_reports(stop_reports.clone())),
             stop_reports,
-            shipping: self.shipper.spawn(),
+            shipping: self.shipper.spawn_on(usage),
         }
     }
 }
@@ -167,7 +168,9 @@ pub async fn serve_with(
     background: Background,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
-    let running = background.spawn();
+    let usage =
+        switchyard_bootstrap::Background::start("usage-shipper").map_err(RouterError::Shipper)?;
+    let running = background.spawn(usage.handle());
     let served = switchyard_grpc::serve(listener, routes, health_names, shutdown).await;
     running.stop().await;
     served.map_err(RouterError::from)

@@ -110,12 +110,14 @@ impl UsageShipper {
         )
     }
 
-    /// Runs the shipper in its own task. Stop it only after every front door has
-    /// drained, so no usage appears after it stopped.
-    pub fn spawn(self) -> ShippingTask {
+    /// Runs the shipper in its own task on `runtime` (a background runtime, so
+    /// its bursts of work never hold a serving thread: `switchyard_bootstrap::
+    /// Background`). Stop it only after every front door has drained, so no
+    /// usage appears after it stopped.
+    pub fn spawn_on(self, runtime: &tokio::runtime::Handle) -> ShippingTask {
         let stop = CancellationToken::new();
         ShippingTask {
-            task: tokio::spawn(self.run(stop.clone())),
+            task: runtime.spawn(self.run(stop.clone())),
             stop,
         }
     }

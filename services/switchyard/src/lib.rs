@@ -243,7 +243,11 @@ async fn run_all_in_one(
         .add_service(auth.tenant_admin_server())
         .add_service(auth.audit_server())
         .add_service(metering.query_server());
-    let shipping = shipper.spawn();
+    // Shipping usage, and with it metering's in-process ledger writes, runs on a
+    // thread of its own at a lower priority, off the threads that answer.
+    let usage = switchyard_bootstrap::Background::start("usage")
+        .map_err(switchyard_router::RouterError::Shipper)?;
+    let shipping = shipper.spawn(usage.handle());
     tracing::info!(
         edge = %edge_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         grpc = %router_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),

@@ -4,10 +4,12 @@
 //! telemetry and the optional `/metrics` listener, turn SIGTERM / Ctrl-C into a
 //! graceful drain, and exit with status 2 and the exact config key on a bad start.
 
+mod background;
 mod reload;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use background::Background;
 pub use reload::{Check, ConfigUpdates, follow, next_config, watch_config};
 
 use std::future::Future;
