@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use http::header::{HeaderMap, HeaderValue, PROXY_AUTHORIZATION, USER_AGENT};
 use http::uri::Scheme;
 use http::{Method, Request, StatusCode, Uri};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as Pool;
@@ -154,10 +154,20 @@ impl Response {
     }
 }
 
+/// How long a body dropped before its end may take to end on its own (see
+/// [`Chunks`]'s `Drop`).
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+/// Data a body dropped before its end may still carry for its connection to be
+/// kept: the blank lines after a stream's last event. More means the answer was
+/// abandoned midway, and closing the connection is what tells the provider to
+/// stop generating.
+const DRAIN_SLACK: usize = 64;
+
 /// A body's data chunks. The read timer is armed only when a read has to wait,
 /// allocated once per body and re-armed after each chunk.
-struct Chunks {
-    body: Incoming,
+pub(super) struct Chunks {
+    /// Taken only when dropped.
+    body: Option<Incoming>,
     read_timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     /// A chunk arrived since the timer was last armed.
@@ -172,9 +182,10 @@ impl std::fmt::Debug for Chunks {
 }
 
 impl Chunks {
-    fn new(body: Incoming, read_timeout: Duration) -> Self {
+    /// Reads `body`, waiting at most `read_timeout` each time.
+    pub(super) fn new(body: Incoming, read_timeout: Duration) -> Self {
         Self {
-            body,
+            body: Some(body),
             read_timeout,
             timer: None,
             progressed: true,
@@ -188,11 +199,11 @@ impl Stream for Chunks {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.done {
+        let Some(body) = this.body.as_mut().filter(|_| !this.done) else {
             return Poll::Ready(None);
-        }
+        };
         loop {
-            match Pin::new(&mut this.body).poll_frame(cx) {
+            match Pin::new(&mut *body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.progressed = true;
                     match frame.into_data() {
@@ -227,5 +238,56 @@ impl Stream for Chunks {
             return Poll::Ready(Some(Err(TransportError::Timeout)));
         }
         Poll::Pending
+    }
+}
+
+/// A stream's reader stops at its last event (`data: [DONE]`, `message_stop`),
+/// before the body's end (HTTP/1.1's terminating chunk) is read; hyper closes a
+/// connection whose body was dropped unfinished, so every such stream cost the
+/// next request a new connection (a TLS handshake, with a real provider). So a
+/// body dropped before its end is read to it first, when nothing but its end
+/// follows: at once if that is already here, else on a task of its own within
+/// [`DRAIN_WAIT`]. A body with more data to come (a stream abandoned midway) is
+/// dropped, closing its connection.
+impl Drop for Chunks {
+    fn drop(&mut self) {
+        let Some(mut body) = self.body.take().filter(|_| !self.done) else {
+            return;
+        };
+        let mut slack = DRAIN_SLACK;
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) if within(&mut slack, &frame) => {}
+                Poll::Pending => break,
+                // Its end (the connection goes back to the pool), an error, or
+                // more data than an end.
+                _ => return,
+            }
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(DRAIN_WAIT, async {
+                    while let Some(Ok(frame)) = body.frame().await {
+                        if !within(&mut slack, &frame) {
+                            return;
+                        }
+                    }
+                })
+                .await;
+            });
+        }
+    }
+}
+
+/// Takes `frame`'s data from `slack`; false once it is spent.
+fn within(slack: &mut usize, frame: &hyper::body::Frame<Bytes>) -> bool {
+    let len = frame.data_ref().map_or(0, Bytes::len);
+    match slack.checked_sub(len) {
+        Some(left) => {
+            *slack = left;
+            true
+        }
+        None => false,
     }
 }

@@ -8,6 +8,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::client::Chunks;
 use super::{Client, TransportError, usable_proxies};
 
 /// Long enough that no healthy exchange on loopback meets it; short enough to
@@ -226,4 +227,92 @@ fn only_http_proxies_are_accepted_at_start_up() {
         err.contains("HTTPS_PROXY") && err.contains("`socks5://`"),
         "{err}"
     );
+}
+
+/// One HTTP/1.1 connection to `at`, driven on its own task: the pool's
+/// connections, without the pool, so whether it stays usable can be awaited.
+async fn connection(
+    at: &str,
+) -> hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>> {
+    let io = hyper_util::rt::TokioIo::new(TcpStream::connect(at).await.unwrap());
+    let (sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+fn get(at: &str) -> http::Request<http_body_util::Empty<bytes::Bytes>> {
+    http::Request::get(format!("http://{at}/stream"))
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+const STREAM_HEAD: &str =
+    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+
+/// A stream read to its last event and dropped before the body's terminating
+/// chunk arrived: the body is read to its end, so the connection serves the next
+/// request instead of being closed.
+#[tokio::test]
+async fn a_stream_dropped_at_its_last_event_keeps_its_connection() {
+    let (listener, at) = listener().await;
+    let (dropped, after_drop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_head(&mut socket).await;
+        let last = "data: [DONE]\n\n";
+        let event = format!("{STREAM_HEAD}{:x}\r\n{last}\r\n", last.len());
+        socket.write_all(event.as_bytes()).await.unwrap();
+        // The end of the body comes only after the reader let go of it.
+        after_drop.await.unwrap();
+        socket.write_all(b"0\r\n\r\n").await.unwrap();
+        // The next request arrives on the same connection.
+        assert!(read_head(&mut socket).await.starts_with("GET "));
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        socket
+    });
+    let mut sender = connection(&at).await;
+    let response = sender.send_request(get(&at)).await.unwrap();
+    let mut body = Chunks::new(response.into_body(), READ_TIMEOUT);
+    let event = futures::StreamExt::next(&mut body).await.unwrap().unwrap();
+    assert_eq!(event, "data: [DONE]\n\n");
+    drop(body);
+    dropped.send(()).unwrap();
+    sender.ready().await.expect("the connection was kept");
+    let second = sender.send_request(get(&at)).await.unwrap();
+    assert_eq!(second.status(), 200);
+    server.await.unwrap();
+}
+
+/// A stream dropped midway, with more of the answer coming: its connection is
+/// closed (what tells a provider to stop generating), not drained.
+#[tokio::test]
+async fn a_stream_abandoned_midway_closes_its_connection() {
+    let (listener, at) = listener().await;
+    let (dropped, after_drop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_head(&mut socket).await;
+        let first = "data: {\"n\":1}\n\n";
+        let event = format!("{STREAM_HEAD}{:x}\r\n{first}\r\n", first.len());
+        socket.write_all(event.as_bytes()).await.unwrap();
+        after_drop.await.unwrap();
+        // More of the answer than the end of a body.
+        let more = format!("data: {}\n\n", "x".repeat(200));
+        let chunk = format!("{:x}\r\n{more}\r\n", more.len());
+        // The client may have closed already; either way it reads no further.
+        let _ = socket.write_all(chunk.as_bytes()).await;
+        let mut rest = Vec::new();
+        let _ = socket.read_to_end(&mut rest).await;
+    });
+    let mut sender = connection(&at).await;
+    let response = sender.send_request(get(&at)).await.unwrap();
+    let mut body = Chunks::new(response.into_body(), READ_TIMEOUT);
+    assert!(futures::StreamExt::next(&mut body).await.unwrap().is_ok());
+    drop(body);
+    dropped.send(()).unwrap();
+    assert!(sender.ready().await.is_err(), "the connection was closed");
+    server.await.unwrap();
 }
