@@ -4,9 +4,10 @@
 //! A finished record is appended to the current segment with one `write` (the
 //! file is opened `O_APPEND`, so concurrent writers never interleave) before the
 //! client sees the answer. From then on the record is in the kernel: a crash or
-//! kill -9 of the router cannot lose it. The outbox's flusher syncs the current
-//! segment to disk behind the answers and, once it has grown past
-//! [`SEGMENT_BYTES`], starts a new one ([`Journal::rotate`]); the shipper reads
+//! kill -9 of the router cannot lose it. The outbox's flusher starts a new
+//! segment for the writes to come and syncs the old one to disk once its last
+//! writer is done, behind the answers (so no request's write waits for a page
+//! the sync is writing out); the shipper reads
 //! the segments in order ([`read_frames`]) and the outbox deletes a segment once
 //! every record in it was acknowledged. Nothing is copied anywhere else on the
 //! way, and nothing is kept in memory: the segments are the queue.
@@ -29,10 +30,11 @@ use arc_swap::ArcSwap;
 const HEADER: usize = 8;
 /// The largest payload read back (a corrupt length must not allocate gigabytes).
 const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
-/// A segment this large is retired at the next flush and a new one started: the
-/// unit in which acknowledged records leave the disk, and the most a restart may
-/// ship twice if the acknowledged position was not saved (metering ignores the
-/// duplicates). About 3,000 records.
+/// Under `outbox_sync = "per-request"`, where a flush syncs the segment being
+/// written (its writers wait for that sync anyway), a segment this large is
+/// retired at the next flush and a new one started: the unit in which
+/// acknowledged records leave the disk. About 3,000 records. (Otherwise every
+/// flush starts a new segment.)
 pub const SEGMENT_BYTES: u64 = 1 << 20;
 /// How much of a segment one read takes.
 const READ_CHUNK: usize = 256 * 1024;
@@ -81,7 +83,7 @@ pub struct Recovered {
     pub segments: Vec<u64>,
 }
 
-/// A segment no longer written to (see [`Journal::rotate`]).
+/// A segment no longer written to (see [`Journal::install`]).
 pub struct Retired(Arc<Segment>);
 
 impl Retired {
@@ -202,11 +204,19 @@ impl Journal {
         Ok(())
     }
 
-    /// Starts a new segment for the writes from now on and returns the old one.
-    pub fn rotate(&self) -> io::Result<Retired> {
+    /// Creates the segment that follows the current one, not yet written to:
+    /// blocking (a create and a directory sync), so the caller runs it on a
+    /// blocking thread, then hands it to [`Journal::install`].
+    pub fn create_next(&self) -> impl FnOnce() -> io::Result<Segment> + Send + 'static {
+        let dir = self.dir.clone();
         let id = self.current.load().id + 1;
-        let new = create(&self.dir, id)?;
-        Ok(Retired(self.current.swap(Arc::new(new))))
+        move || create(&dir, id)
+    }
+
+    /// Makes `next` (from [`Journal::create_next`]) the segment written from now
+    /// on and returns the old one.
+    pub fn install(&self, next: Segment) -> Retired {
+        Retired(self.current.swap(Arc::new(next)))
     }
 }
 

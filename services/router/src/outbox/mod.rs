@@ -8,16 +8,19 @@
 //! The outbox is its [`Journal`] (`<outbox_dir>/journal`): append-only segment
 //! files. Before the answer a record only goes to the current segment: its one
 //! `write` puts it in the kernel, so no crash of the router process can lose it,
-//! with no fsync on the request path. A flusher task syncs the segment to disk
-//! behind the answers (one sync for everything written since the last: group
-//! commit) and starts a new segment once it passed [`SEGMENT_BYTES`]. The shipper
+//! with no fsync on the request path. A flusher task starts a new segment every
+//! `router.outbox_flush_ms` that saw writes and syncs the old one to disk behind
+//! the answers, once its last writer is done (one sync for everything written
+//! since the last: group commit; and no request's write waits for a page being
+//! written out, as it would if the segment it appends to were synced). The shipper
 //! reads the segments in order ([`Queue`]) and, once metering acknowledged a
 //! batch, the position moves past it and finished segments are deleted. A record
 //! is written to disk once and never copied into another store.
 //!
 //! `router.outbox_sync = "per-request"` instead waits for that sync before each
 //! answer: every answered record then also survives a power loss, at the cost of
-//! an fsync in every request's latency.
+//! an fsync in every request's latency. There the segment being written is
+//! synced in place, and a new one started past [`SEGMENT_BYTES`].
 //!
 //! An outbox directory written by an earlier version (a sled database beside the
 //! journal) is carried over on open ([`legacy`]).
@@ -35,7 +38,7 @@ use switchyard_proto::metering::v1::UsageRecord;
 use tokio::sync::{Notify, watch};
 
 use crate::RouterError;
-use crate::journal::{Frame, Journal, SEGMENT_BYTES, Segment};
+use crate::journal::{Frame, Journal, SEGMENT_BYTES};
 pub use queue::Consumed;
 use queue::Queue;
 
@@ -236,27 +239,35 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// One group commit: syncs the current segment, covering every write so far.
-    /// Past the segment size, a new segment takes the writes from now on and the
-    /// old one is synced once its last writers are done.
+    /// One group commit, covering every write so far. A new segment takes the
+    /// writes from now on and the old one is synced once its last writers are
+    /// done, so no request's write waits for a page the sync is writing out (a
+    /// write to a page under writeback does). Under `per_request` the writers
+    /// wait for the sync anyway: the current segment is synced in place, and
+    /// retired only past the segment size.
     async fn flush(&self) -> Result<(), RouterError> {
         let _one = self.flushing.lock().await;
         let target = self.written.load(Ordering::Acquire);
-        let mut segment = self.journal.current();
-        if segment.len() >= self.segment_bytes {
-            // The retired segment's last writers are awaited by its reference
-            // count: this one must not be among them.
-            drop(segment);
-            let retired = self
-                .journal
-                .rotate()
-                .map_err(|e| outbox_err(format!("journal rotation failed: {e}")))?;
-            self.queue().started(self.journal.current().id());
-            retired.writers_done().await;
-            segment = retired.segment();
-            self.queue().sealed_below(segment.id() + 1);
+        if *self.durable.borrow() >= target {
+            return Ok(());
         }
-        sync(segment).await?;
+        let retire = !self.per_request || self.journal.current().len() >= self.segment_bytes;
+        let segment = if retire {
+            let next = blocking(self.journal.create_next())
+                .await?
+                .map_err(|e| outbox_err(format!("cannot start a journal segment: {e}")))?;
+            let next_id = next.id();
+            let retired = self.journal.install(next);
+            self.queue().started(next_id);
+            retired.writers_done().await;
+            self.queue().sealed_below(next_id);
+            retired.segment()
+        } else {
+            self.journal.current()
+        };
+        blocking(move || segment.sync())
+            .await?
+            .map_err(|e| outbox_err(format!("journal sync failed: {e}")))?;
         self.durable.send_if_modified(|done| {
             let moved = target > *done;
             *done = (*done).max(target);
@@ -266,13 +277,14 @@ impl Inner {
     }
 }
 
-/// Syncs `segment` on a blocking thread (an fsync must not hold a runtime
-/// worker).
-async fn sync(segment: Arc<Segment>) -> Result<(), RouterError> {
-    tokio::task::spawn_blocking(move || segment.sync())
+/// Runs file-system work that may wait for the disk (a create, a sync) on a
+/// blocking thread: never on a runtime worker that answers requests.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RouterError> {
+    tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| outbox_err(format!("journal sync did not finish: {e}")))?
-        .map_err(|e| outbox_err(format!("journal sync failed: {e}")))
+        .map_err(|e| outbox_err(format!("journal work did not finish: {e}")))
 }
 
 /// Flushes whenever records were written since the last flush, letting writes
