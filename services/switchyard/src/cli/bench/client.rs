@@ -26,8 +26,27 @@ use tonic::transport::Channel;
 
 use super::cases::Case;
 
-/// The prompt of every benchmark request.
+/// The start of every benchmark request's prompt.
 const PROMPT: &str = "Benchmark request: answer with anything.";
+
+/// The prompt of every benchmark request: [`PROMPT`], padded with words to
+/// `bytes` when that is longer (`--prompt-bytes`), to see how cost grows with
+/// prompt size.
+pub fn prompt(bytes: usize) -> String {
+    let mut prompt = String::with_capacity(bytes.max(PROMPT.len()) + 8);
+    prompt.push_str(PROMPT);
+    let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
+    for word in words.iter().cycle() {
+        if prompt.len() >= bytes {
+            break;
+        }
+        prompt.push(' ');
+        prompt.push_str(word);
+    }
+    // ASCII throughout, so any length is a character boundary.
+    prompt.truncate(bytes.max(PROMPT.len()));
+    prompt
+}
 
 /// When a successful request's answer arrived.
 #[derive(Debug, Clone, Copy)]
@@ -125,10 +144,11 @@ impl Target {
         token: &str,
         model: &str,
         case: Case,
+        prompt: &str,
     ) -> anyhow::Result<Self> {
         let mut body = json!({
             "model": model,
-            "messages": [{"role": "user", "content": PROMPT}],
+            "messages": [{"role": "user", "content": prompt}],
             "max_tokens": 64,
         });
         if case.streaming() {
@@ -150,6 +170,7 @@ impl Target {
         token: &str,
         model: &str,
         case: Case,
+        prompt: &str,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(!channels.is_empty(), "no gRPC channel");
         let request = ChatRequest {
@@ -157,7 +178,7 @@ impl Target {
             messages: vec![Message {
                 role: Role::User.into(),
                 content: vec![ContentPart {
-                    part: Some(content_part::Part::Text(PROMPT.into())),
+                    part: Some(content_part::Part::Text(prompt.into())),
                 }],
                 ..Default::default()
             }],
@@ -331,6 +352,17 @@ impl SseScan {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn prompts_have_the_size_asked_for() {
+        assert_eq!(prompt(0), PROMPT);
+        assert_eq!(prompt(10), PROMPT);
+        for bytes in [41, 1_000, 65_536] {
+            let p = prompt(bytes);
+            assert_eq!(p.len(), bytes);
+            assert!(p.starts_with(PROMPT));
+        }
+    }
 
     #[test]
     fn sse_scan_finds_first_content_and_done_across_splits() {

@@ -128,6 +128,10 @@ pub struct BenchArgs {
     /// once, then copied), to measure against a full ledger; 0: an empty one.
     #[arg(long, default_value_t = 0)]
     ledger_records: u64,
+    /// Bytes of every request's prompt (padded with words); 0: a one-line
+    /// prompt of 40 bytes.
+    #[arg(long, default_value_t = 0)]
+    prompt_bytes: usize,
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
@@ -194,6 +198,8 @@ struct Bench {
     probe: Option<gateway::UsageProbe>,
     /// The running gateway's processes, whose CPU time each recorded load reads.
     gateway_pids: Vec<u32>,
+    /// Every request's prompt (`--prompt-bytes`).
+    prompt: String,
 }
 
 impl Bench {
@@ -222,11 +228,13 @@ impl Bench {
                 stream_chunks: STREAM_CHUNKS,
                 stream_pace_ms: u64::try_from(STREAM_PACE.as_millis()).unwrap_or(u64::MAX),
                 ledger_records: args.ledger_records,
+                prompt_bytes: args.prompt_bytes,
             },
             cases: Vec::new(),
             processes: Vec::new(),
             max_rate: Vec::new(),
         };
+        let prompt = client::prompt(args.prompt_bytes);
         Ok(Self {
             args,
             spec,
@@ -239,6 +247,7 @@ impl Bench {
             seed: None,
             probe: None,
             gateway_pids: Vec::new(),
+            prompt,
         })
     }
 
@@ -291,6 +300,7 @@ impl Bench {
             UPSTREAM_KEY,
             &case.upstream_model(),
             case,
+            &self.prompt,
         )
     }
 
@@ -406,9 +416,13 @@ impl Bench {
             for case in self.args.cases.clone() {
                 let target = match protocol {
                     Protocol::Http => {
-                        Target::http(self.http.clone(), &edge, &key, case.gateway_model(), case)?
+                        let model = case.gateway_model();
+                        Target::http(self.http.clone(), &edge, &key, model, case, &self.prompt)?
                     }
-                    Protocol::Grpc => Target::grpc(&channels, &key, case.gateway_model(), case)?,
+                    Protocol::Grpc => {
+                        let model = case.gateway_model();
+                        Target::grpc(&channels, &key, model, case, &self.prompt)?
+                    }
                 };
                 probe(&target, Instant::now() + Duration::from_secs(30))
                     .await

@@ -225,6 +225,8 @@ pub struct Settings {
     pub stream_pace_ms: u64,
     /// Usage records in each gateway's ledger before it started.
     pub ledger_records: u64,
+    /// Bytes of every request's prompt (0: the one-line default).
+    pub prompt_bytes: usize,
 }
 
 /// Everything one `switchyard bench` run measured.
