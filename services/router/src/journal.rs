@@ -22,7 +22,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -38,9 +37,6 @@ const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
 pub const SEGMENT_BYTES: u64 = 1 << 20;
 /// How much of a segment one read takes.
 const READ_CHUNK: usize = 256 * 1024;
-/// How long [`Journal::open`] waits for an earlier holder of the directory (the
-/// same process, restarting) to let go before reporting it in use.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// One segment file.
 pub struct Segment {
@@ -124,38 +120,9 @@ fn create(dir: &Path, id: u64) -> io::Result<Segment> {
     })
 }
 
-/// Makes the directory's entries (a created or removed segment) durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+/// Makes the directory's entries (a created segment) durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Takes the directory's lock file, waiting a little for a holder in this
-/// process that is closing; another process holding it is an error.
-fn lock(dir: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
-    let until = Instant::now() + LOCK_WAIT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!(
-                        "{} is in use by another process (one directory per router)",
-                        dir.display()
-                    ),
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
-        }
-    }
 }
 
 impl Journal {
@@ -163,7 +130,9 @@ impl Journal {
     /// earlier runs left and starts a new segment after them.
     pub fn open(dir: &Path) -> io::Result<(Self, Recovered)> {
         std::fs::create_dir_all(dir)?;
-        let lock = lock(dir)?;
+        // One router per directory: a second would ship and delete the first's
+        // segments.
+        let lock = switchyard_durable::hold_lock(&dir.join("lock"))?;
         let mut segments: Vec<u64> = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let id = entry?
@@ -306,18 +275,22 @@ fn parse(bytes: &[u8]) -> Parsed {
 
 /// Reads whole, well-formed frames of `file` from byte `offset` into `out`, at
 /// most `max`; returns the offset after the last one read and why it stopped.
-/// Safe on a segment being appended to: a frame whose write is not complete is
-/// not whole yet, so it ends the read.
+/// `buf` is the caller's, kept from one read to the next. Safe on a segment
+/// being appended to: a frame whose write is not complete is not whole yet, so
+/// it ends the read.
 pub fn read_frames(
     file: &File,
     mut offset: u64,
     max: usize,
+    buf: &mut Vec<u8>,
     out: &mut Vec<Entry>,
 ) -> io::Result<(u64, Stop)> {
+    if buf.len() < READ_CHUNK {
+        buf.resize(READ_CHUNK, 0);
+    }
     let mut read = 0;
-    let mut buf = vec![0u8; READ_CHUNK];
     while read < max {
-        let filled = read_at_most(file, offset, &mut buf)?;
+        let filled = read_at_most(file, offset, buf)?;
         let mut bytes = &buf[..filled];
         let mut grow = None;
         while read < max {
@@ -396,7 +369,7 @@ mod tests {
     fn read_all(path: &Path) -> (Vec<(u64, Vec<u8>)>, Stop) {
         let file = File::open(path).unwrap();
         let mut out = Vec::new();
-        let (_, stop) = read_frames(&file, 0, usize::MAX, &mut out).unwrap();
+        let (_, stop) = read_frames(&file, 0, usize::MAX, &mut Vec::new(), &mut out).unwrap();
         (out.into_iter().map(|e| (e.seq, e.record)).collect(), stop)
     }
 
@@ -456,10 +429,10 @@ mod tests {
         bytes.extend_from_slice(&Frame::from_encoded(4, b"tail").0);
         std::fs::write(&path, bytes).unwrap();
         let file = File::open(&path).unwrap();
-        let mut out = Vec::new();
-        let (offset, stop) = read_frames(&file, 0, 2, &mut out).unwrap();
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        let (offset, stop) = read_frames(&file, 0, 2, &mut buf, &mut out).unwrap();
         assert_eq!((out.len(), stop), (2, Stop::Full));
-        let (_, stop) = read_frames(&file, offset, 10, &mut out).unwrap();
+        let (_, stop) = read_frames(&file, offset, 10, &mut buf, &mut out).unwrap();
         assert_eq!(stop, Stop::End);
         let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [0, 1, 2, 3, 4]);

@@ -168,8 +168,8 @@ pub async fn serve_with(
     background: Background,
     shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
-    let usage =
-        switchyard_bootstrap::Background::start("usage-shipper").map_err(RouterError::Shipper)?;
+    let usage = switchyard_bootstrap::BackgroundRuntime::start("usage-shipper")
+        .map_err(RouterError::Shipper)?;
     let running = background.spawn(usage.handle());
     let served = switchyard_grpc::serve(listener, routes, health_names, shutdown).await;
     running.stop().await;

@@ -112,7 +112,7 @@ impl UsageShipper {
 
     /// Runs the shipper in its own task on `runtime` (a background runtime, so
     /// its bursts of work never hold a serving thread: `switchyard_bootstrap::
-    /// Background`). Stop it only after every front door has drained, so no
+    /// BackgroundRuntime`). Stop it only after every front door has drained, so no
     /// usage appears after it stopped.
     pub fn spawn_on(self, runtime: &tokio::runtime::Handle) -> ShippingTask {
         let stop = CancellationToken::new();
@@ -141,11 +141,7 @@ impl UsageShipper {
                     if deadline.is_some() {
                         break;
                     }
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        () = stop.cancelled() => deadline = Some(Instant::now() + self.shutdown_grace),
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    back_off(&mut backoff, &stop, &mut deadline, self.shutdown_grace).await;
                     continue;
                 }
             };
@@ -203,13 +199,7 @@ impl UsageShipper {
                         );
                         break;
                     }
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        () = stop.cancelled(), if deadline.is_none() => {
-                            deadline = Some(Instant::now() + self.shutdown_grace);
-                        }
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    back_off(&mut backoff, &stop, &mut deadline, self.shutdown_grace).await;
                 }
             }
         }
@@ -217,6 +207,21 @@ impl UsageShipper {
             tracing::error!(error = %e, "usage outbox flush at shutdown failed");
         }
     }
+}
+
+/// Waits `backoff` before a retry, then doubles it (up to [`MAX_BACKOFF`]); a stop
+/// during the wait starts the shutdown grace period (`deadline`).
+async fn back_off(
+    backoff: &mut Duration,
+    stop: &CancellationToken,
+    deadline: &mut Option<Instant>,
+    grace: Duration,
+) {
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        () = stop.cancelled(), if deadline.is_none() => *deadline = Some(Instant::now() + grace),
+    }
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }
 
 /// A running [`UsageShipper`].

@@ -245,7 +245,7 @@ async fn run_all_in_one(
         .add_service(metering.query_server());
     // Shipping usage, and with it metering's in-process ledger writes, runs on a
     // thread of its own at a lower priority, off the threads that answer.
-    let usage = switchyard_bootstrap::Background::start("usage")
+    let usage = switchyard_bootstrap::BackgroundRuntime::start("usage")
         .map_err(switchyard_router::RouterError::Shipper)?;
     let shipping = shipper.spawn(usage.handle());
     tracing::info!(

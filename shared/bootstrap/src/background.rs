@@ -21,13 +21,13 @@ use tokio::sync::oneshot;
 pub const NICE: i32 = 10;
 
 /// The background runtime; stopping it (or dropping it) waits for its work.
-pub struct Background {
+pub struct BackgroundRuntime {
     handle: Handle,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Background {
+impl BackgroundRuntime {
     /// Starts the runtime on a thread named `name`.
     pub fn start(name: &str) -> io::Result<Self> {
         let (ready, handle) = std::sync::mpsc::channel();
@@ -52,7 +52,7 @@ impl Background {
                     }
                 };
                 let _ = ready.send(Ok(runtime.handle().clone()));
-                // Until told to stop, or until the `Background` is gone.
+                // Until told to stop, or until the `BackgroundRuntime` is gone.
                 let _ = runtime.block_on(stopped);
             })?;
         let handle = handle
@@ -71,7 +71,7 @@ impl Background {
     }
 }
 
-impl Drop for Background {
+impl Drop for BackgroundRuntime {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -90,7 +90,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_work_at_a_lower_priority_and_stops() {
-        let background = Background::start("test-background").unwrap();
+        let background = BackgroundRuntime::start("test-background").unwrap();
         let nice = background
             .handle()
             .spawn(async { rustix::process::getpriority_process(None).unwrap() })

@@ -9,7 +9,7 @@ mod reload;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use background::Background;
+pub use background::BackgroundRuntime;
 pub use reload::{Check, ConfigUpdates, follow, next_config, watch_config};
 
 use std::future::Future;

@@ -6,7 +6,8 @@
 //! makes everything written so far durable with one flush, so concurrent writers
 //! share it. Used by auth's quota counters (the router's usage outbox has its own
 //! journal, `services/router/src/journal.rs`). [`open`] opens a sled database
-//! for every service, waiting for a previous holder to let go of it.
+//! for every service, waiting for a previous holder to let go of it;
+//! [`hold_lock`] the same for a plain directory's lock file.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -15,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 mod open;
-pub use open::{LOCK_WAIT, open};
+pub use open::{LOCK_WAIT, hold_lock, open};
 
 /// The flusher stopped (the database is gone): nothing more will become durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

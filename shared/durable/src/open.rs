@@ -41,9 +41,42 @@ fn wait_for_lock(file: &Path, limit: Duration) {
         // A new database: nothing to wait for.
         return;
     };
+    try_lock_within(&file, limit);
+}
+
+/// Tries `file`'s lock every [`LOOK_EVERY`] until it is taken (true) or `limit`
+/// passed (false).
+fn try_lock_within(file: &File, limit: Duration) -> bool {
     let until = Instant::now() + limit;
-    while file.try_lock().is_err() && Instant::now() < until {
+    loop {
+        if file.try_lock().is_ok() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
         std::thread::sleep(LOOK_EVERY);
+    }
+}
+
+/// Takes the lock of the file at `path` (created if missing) and returns it held:
+/// one process at a time in a directory that is not a sled database (the
+/// router's usage journal). Waits at most [`LOCK_WAIT`] for a holder in this
+/// process that is letting go; another process still holding it then is an
+/// error naming the path.
+pub fn hold_lock(path: &Path) -> std::io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    if try_lock_within(&file, LOCK_WAIT) {
+        Ok(file)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!("{} is held by another process", path.display()),
+        ))
     }
 }
 

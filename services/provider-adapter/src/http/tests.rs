@@ -231,9 +231,7 @@ fn only_http_proxies_are_accepted_at_start_up() {
 
 /// One HTTP/1.1 connection to `at`, driven on its own task: the pool's
 /// connections, without the pool, so whether it stays usable can be awaited.
-async fn connection(
-    at: &str,
-) -> hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>> {
+async fn connection(at: &str) -> Sender {
     let io = hyper_util::rt::TokioIo::new(TcpStream::connect(at).await.unwrap());
     let (sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
     tokio::spawn(conn);
@@ -249,21 +247,46 @@ fn get(at: &str) -> http::Request<http_body_util::Empty<bytes::Bytes>> {
 const STREAM_HEAD: &str =
     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
 
-/// A stream read to its last event and dropped before the body's terminating
-/// chunk arrived: the body is read to its end, so the connection serves the next
-/// request instead of being closed.
-#[tokio::test]
-async fn a_stream_dropped_at_its_last_event_keeps_its_connection() {
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>;
+
+/// A stream whose server sends `event`; the client reads it through [`Chunks`]
+/// and drops the body; only then does the server go on with `then` on the same
+/// socket. Returns the client's connection, its address and the server task.
+async fn drop_after_event<F, Fut>(
+    event: &'static str,
+    then: F,
+) -> (Sender, String, tokio::task::JoinHandle<()>)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let (listener, at) = listener().await;
     let (dropped, after_drop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
         read_head(&mut socket).await;
-        let last = "data: [DONE]\n\n";
-        let event = format!("{STREAM_HEAD}{:x}\r\n{last}\r\n", last.len());
-        socket.write_all(event.as_bytes()).await.unwrap();
-        // The end of the body comes only after the reader let go of it.
+        let frame = format!("{STREAM_HEAD}{:x}\r\n{event}\r\n", event.len());
+        socket.write_all(frame.as_bytes()).await.unwrap();
         after_drop.await.unwrap();
+        then(socket).await;
+    });
+    let mut sender = connection(&at).await;
+    let response = sender.send_request(get(&at)).await.unwrap();
+    let mut body = Chunks::new(response.into_body(), READ_TIMEOUT);
+    let got = futures::StreamExt::next(&mut body).await.unwrap().unwrap();
+    assert_eq!(got, event);
+    drop(body);
+    dropped.send(()).unwrap();
+    (sender, at, server)
+}
+
+/// A stream read to its last event and dropped before the body's terminating
+/// chunk arrived: the body is read to its end, so the connection serves the next
+/// request instead of being closed.
+#[tokio::test]
+async fn a_stream_dropped_at_its_last_event_keeps_its_connection() {
+    let (mut sender, at, server) = drop_after_event("data: [DONE]\n\n", |mut socket| async move {
+        // The end of the body comes only after the reader let go of it.
         socket.write_all(b"0\r\n\r\n").await.unwrap();
         // The next request arrives on the same connection.
         assert!(read_head(&mut socket).await.starts_with("GET "));
@@ -271,15 +294,8 @@ async fn a_stream_dropped_at_its_last_event_keeps_its_connection() {
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             .await
             .unwrap();
-        socket
-    });
-    let mut sender = connection(&at).await;
-    let response = sender.send_request(get(&at)).await.unwrap();
-    let mut body = Chunks::new(response.into_body(), READ_TIMEOUT);
-    let event = futures::StreamExt::next(&mut body).await.unwrap().unwrap();
-    assert_eq!(event, "data: [DONE]\n\n");
-    drop(body);
-    dropped.send(()).unwrap();
+    })
+    .await;
     sender.ready().await.expect("the connection was kept");
     let second = sender.send_request(get(&at)).await.unwrap();
     assert_eq!(second.status(), 200);
@@ -290,29 +306,17 @@ async fn a_stream_dropped_at_its_last_event_keeps_its_connection() {
 /// closed (what tells a provider to stop generating), not drained.
 #[tokio::test]
 async fn a_stream_abandoned_midway_closes_its_connection() {
-    let (listener, at) = listener().await;
-    let (dropped, after_drop) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        read_head(&mut socket).await;
-        let first = "data: {\"n\":1}\n\n";
-        let event = format!("{STREAM_HEAD}{:x}\r\n{first}\r\n", first.len());
-        socket.write_all(event.as_bytes()).await.unwrap();
-        after_drop.await.unwrap();
-        // More of the answer than the end of a body.
-        let more = format!("data: {}\n\n", "x".repeat(200));
-        let chunk = format!("{:x}\r\n{more}\r\n", more.len());
-        // The client may have closed already; either way it reads no further.
-        let _ = socket.write_all(chunk.as_bytes()).await;
-        let mut rest = Vec::new();
-        let _ = socket.read_to_end(&mut rest).await;
-    });
-    let mut sender = connection(&at).await;
-    let response = sender.send_request(get(&at)).await.unwrap();
-    let mut body = Chunks::new(response.into_body(), READ_TIMEOUT);
-    assert!(futures::StreamExt::next(&mut body).await.unwrap().is_ok());
-    drop(body);
-    dropped.send(()).unwrap();
+    let (mut sender, _, server) =
+        drop_after_event("data: {\"n\":1}\n\n", |mut socket| async move {
+            // More of the answer than the end of a body.
+            let more = format!("data: {}\n\n", "x".repeat(200));
+            let chunk = format!("{:x}\r\n{more}\r\n", more.len());
+            // The client may have closed already; either way it reads no further.
+            let _ = socket.write_all(chunk.as_bytes()).await;
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest).await;
+        })
+        .await;
     assert!(sender.ready().await.is_err(), "the connection was closed");
     server.await.unwrap();
 }

@@ -55,6 +55,8 @@ pub struct Queue {
     saved: File,
     /// The segment being read, open.
     reading: Option<(u64, File)>,
+    /// The read buffer, kept between batches.
+    buf: Vec<u8>,
 }
 
 const SAVED_LEN: usize = 20;
@@ -72,24 +74,20 @@ impl Queue {
             .open(dir.join("acked"))?;
         let mut segments: VecDeque<u64> = segments.into();
         segments.push_back(current);
-        let first = segments.front().copied().unwrap_or(current);
+        // The saved position if its segment is still there, else the start of
+        // the first segment at or after it.
+        let start = |from: u64| Position {
+            segment: segments
+                .iter()
+                .copied()
+                .find(|&s| s >= from)
+                .unwrap_or(current),
+            offset: 0,
+        };
         let acked = match load(&saved)? {
-            // The saved segment (or a later one) still exists: start there.
-            Some(p) if p.segment >= first => match segments.iter().find(|&&s| s >= p.segment) {
-                Some(&s) if s == p.segment => p,
-                Some(&s) => Position {
-                    segment: s,
-                    offset: 0,
-                },
-                None => Position {
-                    segment: current,
-                    offset: 0,
-                },
-            },
-            _ => Position {
-                segment: first,
-                offset: 0,
-            },
+            Some(p) if segments.contains(&p.segment) => p,
+            Some(p) => start(p.segment),
+            None => start(0),
         };
         let mut queue = Self {
             dir: dir.to_path_buf(),
@@ -98,6 +96,7 @@ impl Queue {
             acked,
             saved,
             reading: None,
+            buf: Vec::new(),
         };
         let before: Vec<u64> = queue
             .segments
@@ -167,15 +166,16 @@ impl Queue {
         let mut finished = Vec::new();
         let before = out.len();
         while out.len() - before < max {
-            let file = self.open_segment(position.segment)?;
             let want = max - (out.len() - before);
-            let (offset, stop) = journal::read_frames(file, position.offset, want, out)?;
+            let file = open(&mut self.reading, &self.dir, position.segment)?;
+            let (offset, stop) =
+                journal::read_frames(file, position.offset, want, &mut self.buf, out)?;
             position.offset = offset;
             let complete = position.segment < self.sealed_below;
             match stop {
                 Stop::Full => break,
                 Stop::Corrupt => {
-                    let file = self.open_segment(position.segment)?;
+                    let file = open(&mut self.reading, &self.dir, position.segment)?;
                     if let Some(next) = journal::resync(file, offset)? {
                         tracing::error!(
                             segment = position.segment,
@@ -216,17 +216,6 @@ impl Queue {
         })
     }
 
-    fn open_segment(&mut self, segment: u64) -> io::Result<&File> {
-        if self.reading.as_ref().is_none_or(|(s, _)| *s != segment) {
-            let file = File::open(journal::segment_path(&self.dir, segment))?;
-            self.reading = Some((segment, file));
-        }
-        match &self.reading {
-            Some((_, file)) => Ok(file),
-            None => Err(io::Error::other("no segment open")),
-        }
-    }
-
     /// Deletes segments (not synced: a deletion lost in a power loss only brings
     /// back records metering has, which it ignores).
     fn remove(&mut self, segments: &[u64]) -> io::Result<()> {
@@ -241,6 +230,21 @@ impl Queue {
             self.segments.retain(|&s| s != segment);
         }
         Ok(())
+    }
+}
+
+/// Segment `segment` of `dir`, kept open in `reading` while it is read.
+fn open<'a>(
+    reading: &'a mut Option<(u64, File)>,
+    dir: &Path,
+    segment: u64,
+) -> io::Result<&'a File> {
+    if reading.as_ref().is_none_or(|(s, _)| *s != segment) {
+        *reading = Some((segment, File::open(journal::segment_path(dir, segment))?));
+    }
+    match reading {
+        Some((_, file)) => Ok(file),
+        None => Err(io::Error::other("no segment open")),
     }
 }
 
