@@ -96,10 +96,34 @@ impl<T: Send + 'static> Stream for Driven<T> {
     type Item = T;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        // Ready or not (a finished producer stays pending), the items, and the
-        // channel's end once the producer dropped its sender, come through `items`.
+        // Items already sent are taken without running the producer.
+        if let Some(taken) = take(&mut self.items) {
+            return Poll::Ready(taken);
+        }
+        // Ready or not (a finished producer stays pending), what it sends, and the
+        // channel's end once it dropped its sender, come through `items`.
         let _ = Pin::new(&mut self.producer).poll(cx);
-        self.items.poll_recv(cx)
+        match take(&mut self.items) {
+            Some(taken) => Poll::Ready(taken),
+            // Nothing sent: the producer is waiting for something (the upstream, a
+            // timer, the client's side of the channel) and registered this task's
+            // waker with it; only its next poll, which is ours, can send. The
+            // channel gets no waker of its own: with one, every send would wake
+            // the very task that is sending, which tokio answers by re-queueing
+            // the task after its poll and waking an idle worker thread to steal
+            // it, once per chunk.
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The next item, or `Some(None)` once the channel is closed and empty, without
+/// registering a waker; `None` while it is empty and open.
+fn take<T>(items: &mut mpsc::Receiver<T>) -> Option<Option<T>> {
+    match items.try_recv() {
+        Ok(item) => Some(Some(item)),
+        Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+        Err(mpsc::error::TryRecvError::Empty) => None,
     }
 }
 
@@ -153,6 +177,44 @@ mod tests {
         };
         let items: Vec<i32> = Driven::new(producer, rx).collect().await;
         assert_eq!(items, [0, 1, 2, 3, 4]);
+    }
+
+    /// Counts the wake-ups of the task that polls with it.
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn what_the_producer_sends_does_not_wake_the_task_that_drives_it() {
+        let (tx, rx) = mpsc::channel(4);
+        let (go, mut went) = mpsc::unbounded_channel::<()>();
+        let producer = async move {
+            while went.recv().await.is_some() {
+                if tx.send(1).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let mut stream = Box::pin(Driven::new(producer, rx));
+        let wakes = Arc::new(Wakes(Default::default()));
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+        for round in 1..=3 {
+            // The producer's own wait wakes the task once...
+            go.send(()).unwrap();
+            assert_eq!(wakes.0.load(Ordering::SeqCst), round);
+            // ...and what it then sends, in that poll, wakes it no more.
+            assert_eq!(stream.as_mut().poll_next(&mut cx), Poll::Ready(Some(1)));
+            assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+            assert_eq!(wakes.0.load(Ordering::SeqCst), round);
+        }
+        drop(go);
+        assert_eq!(stream.as_mut().poll_next(&mut cx), Poll::Ready(None));
     }
 
     #[tokio::test]

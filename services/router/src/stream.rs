@@ -9,6 +9,7 @@
 //! most the drain timeout) to learn the usage the provider reports; if it cannot, it
 //! estimates from what was produced and marks the record estimated.
 
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
@@ -17,6 +18,7 @@ use switchyard_proto::metering::v1::Outcome;
 use switchyard_proto::types::v1::{ChatChunk, Usage};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -92,6 +94,12 @@ impl Relay {
         }
         let mut held: Option<Result<ChatChunk, Status>> = None;
         let mut failure: Option<ApiError> = None;
+        // One timer and one wait for the client's leaving serve every chunk: a new
+        // timer per chunk took the runtime's timer lock twice (to insert and remove
+        // it) where moving this one later takes it not at all.
+        let mut alarm = Alarm::default();
+        let client_gone = tx.closed();
+        tokio::pin!(client_gone);
         loop {
             if drain_until.is_some() {
                 // The client is gone: its concurrency slot is free now, not when the
@@ -109,11 +117,11 @@ impl Relay {
             let next = match drain_until {
                 None => tokio::select! {
                     next = upstream.next() => next,
-                    () = tx.closed() => {
+                    () = &mut client_gone => {
                         drain_until = start_draining("client went away mid-stream");
                         continue;
                     }
-                    () = sleep_until(timer) => Some(Err(ApiError::new(
+                    () = alarm.at(timer) => Some(Err(ApiError::new(
                         ErrorCode::UpstreamTimeout,
                         "the provider's stream stalled or ran past the request's timeout",
                     )
@@ -204,11 +212,24 @@ impl Relay {
     }
 }
 
-/// Sleeps until `at`, or forever when there is no such time.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+/// A timer made once and moved for each wait.
+#[derive(Default)]
+struct Alarm(Option<Pin<Box<Sleep>>>);
+
+impl Alarm {
+    /// Fires at `at`, or never when there is no such time.
+    async fn at(&mut self, at: Option<tokio::time::Instant>) {
+        let Some(at) = at else {
+            return std::future::pending().await;
+        };
+        let sleep = match &mut self.0 {
+            Some(sleep) => {
+                sleep.as_mut().reset(at);
+                sleep
+            }
+            None => self.0.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
+        sleep.as_mut().await;
     }
 }
 
@@ -315,6 +336,26 @@ mod tests {
         }
     }
 
+    type Item = Result<ChatChunk, Status>;
+
+    /// Runs `relay` from `first` over `upstream` to its end: what the client
+    /// received, and how long (paused time in the paused tests) it took.
+    async fn run_to_end(
+        relay: Relay,
+        first: &str,
+        upstream: futures::channel::mpsc::UnboundedReceiver<Item>,
+    ) -> (Vec<Item>, Duration) {
+        let (tx, mut rx) = mpsc::channel(8);
+        let task = tokio::spawn(relay.run(chunk(first), upstream, tx));
+        let started = tokio::time::Instant::now();
+        let mut received = Vec::new();
+        while let Some(item) = rx.recv().await {
+            received.push(item);
+        }
+        task.await.unwrap();
+        (received, started.elapsed())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn disconnect_then_drain_bills_the_providers_usage() {
         let (relay, mut records) = relay();
@@ -354,18 +395,11 @@ mod tests {
         let (mut relay, mut records) = relay();
         relay.stall = Some(Duration::from_secs(2));
         let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
-        let (tx, mut rx) = mpsc::channel(8);
         up_tx.unbounded_send(Ok(chunk(" jumps over"))).unwrap();
         // Then silence, the upstream still open.
-        let task = tokio::spawn(relay.run(chunk("The quick brown fox"), up_rx, tx));
-        let started = tokio::time::Instant::now();
-        let mut received = Vec::new();
-        while let Some(item) = rx.recv().await {
-            received.push(item);
-        }
-        task.await.unwrap();
+        let (received, elapsed) = run_to_end(relay, "The quick brown fox", up_rx).await;
         // Paused time: the 2 s stall elapsed without real waiting.
-        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(elapsed, Duration::from_secs(2));
         assert_eq!(received.len(), 3);
         let status = received[2].as_ref().unwrap_err();
         assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
@@ -379,19 +413,34 @@ mod tests {
         drop(up_tx);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_stall_is_counted_from_the_last_chunk() {
+        let (mut relay, _records) = relay();
+        relay.stall = Some(Duration::from_secs(2));
+        let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
+        // Chunks 1.5 s apart, each within the stall, then silence.
+        let feeder = tokio::spawn(async move {
+            for word in [" jumps", " over"] {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                up_tx.unbounded_send(Ok(chunk(word))).unwrap();
+            }
+            up_tx
+        });
+        let (received, elapsed) = run_to_end(relay, "The quick brown fox", up_rx).await;
+        assert_eq!(elapsed, Duration::from_millis(5000));
+        assert_eq!(received.len(), 4);
+        let status = received[3].as_ref().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        drop(feeder.await.unwrap());
+    }
+
     #[tokio::test]
     async fn a_complete_stream_ends_with_trailers_naming_its_cost() {
         let (relay, mut records) = relay();
         let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
-        let (tx, mut rx) = mpsc::channel(8);
         up_tx.unbounded_send(Ok(usage_chunk(5))).unwrap();
         drop(up_tx);
-        let task = tokio::spawn(relay.run(chunk("hi"), up_rx, tx));
-        let mut received = Vec::new();
-        while let Some(item) = rx.recv().await {
-            received.push(item);
-        }
-        task.await.unwrap();
+        let (received, _) = run_to_end(relay, "hi", up_rx).await;
         // The text, the usage chunk, then an OK status: the trailers.
         assert_eq!(received.len(), 3);
         assert!(received[1].as_ref().unwrap().usage.is_some());
@@ -409,7 +458,6 @@ mod tests {
     async fn upstream_failure_mid_stream_is_forwarded_and_billed() {
         let (relay, mut records) = relay();
         let (up_tx, up_rx) = futures::channel::mpsc::unbounded();
-        let (tx, mut rx) = mpsc::channel(4);
         up_tx.unbounded_send(Ok(chunk(" jumps over"))).unwrap();
         up_tx
             .unbounded_send(Err(ApiError::new(
@@ -418,12 +466,7 @@ mod tests {
             )
             .to_status()))
             .unwrap();
-        let task = tokio::spawn(relay.run(chunk("The quick brown fox"), up_rx, tx));
-        let mut received = Vec::new();
-        while let Some(item) = rx.recv().await {
-            received.push(item);
-        }
-        task.await.unwrap();
+        let (received, _) = run_to_end(relay, "The quick brown fox", up_rx).await;
         assert_eq!(received.len(), 3);
         assert!(received[2].is_err());
         let record = records.recv().await.unwrap();
