@@ -25,11 +25,11 @@ mod context;
 mod convert;
 mod error;
 mod routes;
+mod serve;
 mod sse;
 pub mod usage;
 mod wire;
 
-use axum::serve::ListenerExt;
 use switchyard_config::{Config, EdgeConfig};
 use switchyard_grpc::{GatewayHandle, GrpcChannel, GrpcError, MAX_MESSAGE_BYTES, connect_lazy};
 use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
@@ -50,9 +50,6 @@ pub enum EdgeError {
     /// gRPC URL.
     #[error(transparent)]
     Channel(#[from] GrpcError),
-    /// The HTTP server failed.
-    #[error("edge HTTP server failed: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// What the edge calls, each in process or over the network.
@@ -138,18 +135,6 @@ pub async fn serve_with(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "edge listening");
     }
-    // Small SSE writes must not wait for Nagle.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    // `into_make_service` hands each connection a clone of the router's `Arc`.
-    // Serving the `Router` itself re-runs `with_state` per connection, which deep-
-    // copies every route and layer (the CORS policy included): under a burst of new
-    // connections that copy was most of the edge's memory.
-    axum::serve(listener, app(backends, config).into_make_service())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(EdgeError::Serve)
+    serve::serve(listener, app(backends, config), shutdown).await;
+    Ok(())
 }
