@@ -20,7 +20,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use wakes::OwnWakes;
+use wakes::OwnWakes;
 
 /// How long accepting pauses after an error that is not the peer's (the process
 /// out of file descriptors, say), so the loop does not spin on it.
@@ -50,7 +50,11 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        // `Router` clones share its routes and layers (an `Arc`).
+        // A `Router` clone shares its routes and layers (an `Arc`). Never
+        // `with_state` per connection, as serving the `Router` itself through
+        // `axum::serve` did: that deep-copied every route and layer, the CORS
+        // policy included, and under a burst of connections was most of the
+        // edge's memory.
         let service = TowerToHyperService::new(app.clone());
         let connection = builder
             .serve_connection(TokioIo::new(tcp), service)
