@@ -30,6 +30,8 @@ mod sse;
 pub mod usage;
 mod wire;
 
+use std::sync::Arc;
+
 use switchyard_config::{Config, EdgeConfig};
 use switchyard_grpc::{GatewayHandle, GrpcChannel, GrpcError, MAX_MESSAGE_BYTES, connect_lazy};
 use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
@@ -94,11 +96,14 @@ pub fn app(backends: Backends, config: &EdgeConfig) -> axum::Router {
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     routes::router(routes::AppState {
         gateway,
-        usage,
-        keys: KeyAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
-        tenants: TenantAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
-        audit: AuditLogClient::new(auth).max_decoding_message_size(MAX_MESSAGE_BYTES),
-        routes,
+        admin: Arc::new(routes::AdminClients {
+            usage,
+            keys: KeyAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            tenants: TenantAdminClient::new(auth.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            audit: AuditLogClient::new(auth).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            routes,
+        }),
         max_body_bytes: config.max_body_bytes,
     })
 }

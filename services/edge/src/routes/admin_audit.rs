@@ -24,7 +24,7 @@ pub async fn list(
         limit: params.number("limit", 1..=1000)?.unwrap_or(0),
     };
     params.finish()?;
-    let mut audit = state.audit;
+    let mut audit = state.admin.audit.clone();
     let answer = audit
         .list_audit(caller.request(message))
         .await?

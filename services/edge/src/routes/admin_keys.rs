@@ -29,7 +29,7 @@ pub async fn list(
     let mut params = Params::new(query)?;
     let tenant = params.text("tenant").unwrap_or_default();
     params.finish()?;
-    let mut keys = state.keys;
+    let mut keys = state.admin.keys.clone();
     let answer = keys
         .list_keys(caller.request(ListKeysRequest { tenant }))
         .await?
@@ -48,7 +48,7 @@ pub async fn create(
     Params::new(query)?.finish()?;
     let (parts, body) = request.into_parts();
     let body: CreateKeyBody = read_json(&parts.headers, body, state.max_body_bytes).await?;
-    let mut keys = state.keys;
+    let mut keys = state.admin.keys.clone();
     let created = keys
         .create_key(caller.request(CreateKeyRequest::from(body)))
         .await?
@@ -65,7 +65,7 @@ pub async fn get(
 ) -> Result<Response, HttpError> {
     let key_id = path("id", id)?;
     Params::new(query)?.finish()?;
-    let mut keys = state.keys;
+    let mut keys = state.admin.keys.clone();
     let key = keys
         .get_key(caller.request(GetKeyRequest { key_id }))
         .await?
@@ -87,7 +87,7 @@ pub async fn update(
     let (parts, body) = request.into_parts();
     let patch: KeyPatch = read_json(&parts.headers, body, state.max_body_bytes).await?;
     let message = patch.into_request(id)?;
-    let mut keys = state.keys;
+    let mut keys = state.admin.keys.clone();
     let key = keys.update_key(caller.request(message)).await?.into_inner();
     admin_response(StatusCode::OK, &KeyJson::from(&key))
 }
@@ -102,7 +102,7 @@ pub async fn revoke(
 ) -> Result<Response, HttpError> {
     let key_id = path("id", id)?;
     Params::new(query)?.finish()?;
-    let mut keys = state.keys;
+    let mut keys = state.admin.keys.clone();
     let key = keys
         .revoke_key(caller.request(RevokeKeyRequest { key_id }))
         .await?
@@ -133,7 +133,7 @@ pub async fn rotate(
         key_id,
         overlap_seconds: body.overlap_seconds,
     };
-    let mut keys = state.keys;
+    let mut keys = state.admin.keys.clone();
     let rotated = keys.rotate_key(caller.request(message)).await?.into_inner();
     admin_response(StatusCode::CREATED, &CreatedKeyJson::from(&rotated))
 }

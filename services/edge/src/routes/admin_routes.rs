@@ -22,7 +22,7 @@ pub async fn list(
     query: RawQuery,
 ) -> Result<Response, HttpError> {
     Params::new(query)?.finish()?;
-    let mut routes = state.routes;
+    let mut routes = state.admin.routes.clone();
     let answer = routes
         .list_routes(caller.request(ListRoutesRequest {}))
         .await?

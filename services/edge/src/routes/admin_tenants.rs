@@ -27,7 +27,7 @@ pub async fn list(
     query: RawQuery,
 ) -> Result<Response, HttpError> {
     Params::new(query)?.finish()?;
-    let mut tenants = state.tenants;
+    let mut tenants = state.admin.tenants.clone();
     let answer = tenants
         .list_tenants(caller.request(ListTenantsRequest {}))
         .await?
@@ -48,7 +48,7 @@ pub async fn create(
     let message = CreateTenantRequest {
         tenant: Some(body.into()),
     };
-    let mut tenants = state.tenants;
+    let mut tenants = state.admin.tenants.clone();
     let tenant = tenants
         .create_tenant(caller.request(message))
         .await?
@@ -65,7 +65,7 @@ pub async fn get(
 ) -> Result<Response, HttpError> {
     let name = path("name", name)?;
     Params::new(query)?.finish()?;
-    let mut tenants = state.tenants;
+    let mut tenants = state.admin.tenants.clone();
     let tenant = tenants
         .get_tenant(caller.request(GetTenantRequest { name }))
         .await?
@@ -87,7 +87,7 @@ pub async fn update(
     let (parts, body) = request.into_parts();
     let patch: TenantPatch = read_json(&parts.headers, body, state.max_body_bytes).await?;
     let message = patch.into_request(name)?;
-    let mut tenants = state.tenants;
+    let mut tenants = state.admin.tenants.clone();
     let tenant = tenants
         .update_tenant(caller.request(message))
         .await?
@@ -105,7 +105,7 @@ pub async fn disable(
 ) -> Result<Response, HttpError> {
     let name = path("name", name)?;
     Params::new(query)?.finish()?;
-    let mut tenants = state.tenants;
+    let mut tenants = state.admin.tenants.clone();
     let tenant = tenants
         .disable_tenant(caller.request(DisableTenantRequest { name }))
         .await?
@@ -122,7 +122,7 @@ pub async fn enable(
 ) -> Result<Response, HttpError> {
     let name = path("name", name)?;
     Params::new(query)?.finish()?;
-    let mut tenants = state.tenants;
+    let mut tenants = state.admin.tenants.clone();
     let tenant = tenants
         .enable_tenant(caller.request(EnableTenantRequest { name }))
         .await?

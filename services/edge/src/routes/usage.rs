@@ -59,7 +59,7 @@ pub async fn summary(
         group_by: group_by.unwrap_or(Dimension::Unspecified).into(),
         tenant,
     };
-    let mut usage = state.usage;
+    let mut usage = state.admin.usage.clone();
     let answer = usage
         .summarize_usage(caller.request(message))
         .await?
@@ -88,7 +88,7 @@ pub async fn records(
         page_token: params.text("page_token").unwrap_or_default(),
     };
     params.finish()?;
-    let mut usage = state.usage;
+    let mut usage = state.admin.usage.clone();
     let page = usage
         .list_usage(caller.request(message))
         .await?
@@ -108,7 +108,7 @@ pub async fn record(
     let Path(request_id) = request_id
         .map_err(|e| ApiError::invalid("request_id", format!("Invalid request id: {e}")))?;
     Params::new(query)?.finish()?;
-    let mut usage = state.usage;
+    let mut usage = state.admin.usage.clone();
     let record = usage
         .get_usage(caller.request(GetUsageRequest { request_id }))
         .await?
@@ -133,7 +133,7 @@ pub async fn export(
         .choice("format", FORMATS)?
         .unwrap_or(ExportFormat::Jsonl);
     params.finish()?;
-    let mut usage = state.usage;
+    let mut usage = state.admin.usage.clone();
     let mut records = usage
         .export_usage(caller.request(ExportUsageRequest { start, end, tenant }))
         .await?

@@ -165,11 +165,6 @@ fn usage(chunks: u32) -> Value {
     })
 }
 
-/// One server-sent event.
-fn sse(event: &Value) -> String {
-    format!("data: {event}\n\n")
-}
-
 fn word(k: u32) -> String {
     format!("tok{k} ")
 }
@@ -180,6 +175,66 @@ fn word(k: u32) -> String {
 async fn wait_until(due: Instant) {
     if due > Instant::now() {
         tokio::time::sleep_until(due).await;
+    }
+}
+
+/// A stream's `chat.completion.chunk` events, written from a head rendered once
+/// per request (`data: {"id":…,"object":…,"created":…,"model":…,"choices":`), so
+/// the emulator spends as little of the shared machine per chunk as it can: a
+/// chunk is the head, its `choices` and a closing brace, not a JSON tree built and
+/// serialised again. Fields in the order OpenAI's API sends them.
+struct Events {
+    head: String,
+}
+
+impl Events {
+    fn new(id: &str, created: u64, model: &str) -> Self {
+        let model = Value::from(model);
+        Self {
+            head: format!(
+                r#"data: {{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":{model},"choices":"#
+            ),
+        }
+    }
+
+    /// Appends one event whose `choices` is `choices` (JSON), with `rest` (JSON
+    /// members, each led by a comma) after it.
+    fn push(&self, out: &mut String, choices: &str, rest: &str) {
+        out.push_str(&self.head);
+        out.push_str(choices);
+        out.push_str(rest);
+        out.push_str("}\n\n");
+    }
+
+    /// Appends a one-choice event with `delta` and `finish_reason` (JSON).
+    fn choice(&self, out: &mut String, delta: &str, finish: &str) {
+        let choices =
+            format!(r#"[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}]"#);
+        self.push(out, &choices, "");
+    }
+
+    /// What content chunk `k` of `chunks` sends: the role first (with chunk 0),
+    /// and after the last one the finish, the usage chunk if asked for, and
+    /// `[DONE]`.
+    fn frame(&self, k: u32, chunks: u32, include_usage: bool) -> String {
+        let mut frame = String::with_capacity(if k == 0 { 512 } else { 256 });
+        if k == 0 {
+            self.choice(
+                &mut frame,
+                r#"{"role":"assistant","content":"","refusal":null}"#,
+                "null",
+            );
+        }
+        let content = Value::from(word(k));
+        self.choice(&mut frame, &format!(r#"{{"content":{content}}}"#), "null");
+        if k + 1 == chunks {
+            self.choice(&mut frame, "{}", r#""stop""#);
+            if include_usage {
+                self.push(&mut frame, "[]", &format!(",\"usage\":{}", usage(chunks)));
+            }
+            frame.push_str("data: [DONE]\n\n");
+        }
+        frame
     }
 }
 
@@ -215,40 +270,13 @@ async fn chat(State(counter): State<Arc<AtomicU64>>, Json(body): Json<ChatBody>)
         .into_response();
     }
     let include_usage = body.stream_options.is_some_and(|o| o.include_usage);
-    let event = move |choices: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created,
-            "model": body.model, "choices": choices})
-    };
+    let events = Events::new(&id, created, &body.model);
     let frames = futures::stream::unfold(0u32, move |k| {
-        let event = event.clone();
+        let frame =
+            (k < behaviour.chunks).then(|| events.frame(k, behaviour.chunks, include_usage));
         async move {
-            if k >= behaviour.chunks {
-                return None;
-            }
+            let frame = frame?;
             wait_until(arrived + behaviour.due(k)).await;
-            let choice = |delta: Value, finish: Value| {
-                sse(&event(
-                    json!([{"index": 0, "delta": delta, "logprobs": null,
-                    "finish_reason": finish}]),
-                ))
-            };
-            let mut frame = String::new();
-            if k == 0 {
-                frame.push_str(&choice(
-                    json!({"role": "assistant", "content": "", "refusal": null}),
-                    Value::Null,
-                ));
-            }
-            frame.push_str(&choice(json!({"content": word(k)}), Value::Null));
-            if k + 1 == behaviour.chunks {
-                frame.push_str(&choice(json!({}), json!("stop")));
-                if include_usage {
-                    let mut last = event(json!([]));
-                    last["usage"] = usage(behaviour.chunks);
-                    frame.push_str(&sse(&last));
-                }
-                frame.push_str("data: [DONE]\n\n");
-            }
             Some((Ok::<_, std::io::Error>(bytes::Bytes::from(frame)), k + 1))
         }
     });
@@ -287,5 +315,46 @@ mod tests {
         for bad in ["gpt-4o", "fixed-20", "stream-0x5ms", "stream-20x5"] {
             assert_eq!(Behaviour::parse(bad), None, "{bad}");
         }
+    }
+
+    /// Every event of a stream is a `chat.completion.chunk` in OpenAI's shape:
+    /// the role first, one content delta per chunk, the finish, the usage chunk,
+    /// then `[DONE]`; a model name that needs escaping stays valid JSON.
+    #[test]
+    fn stream_frames_are_openai_chunks() {
+        let events = Events::new("chatcmpl-bench7", 1_700_000_000, "stream-\"3\"x5ms");
+        let body: String = (0..3).map(|k| events.frame(k, 3, true)).collect();
+        let data: Vec<&str> = body
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| e.strip_prefix("data: ").expect("an SSE data line"))
+            .collect();
+        assert_eq!(data.last(), Some(&"[DONE]"));
+        let chunks: Vec<Value> = data[..data.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str(d).expect("a JSON chunk"))
+            .collect();
+        assert_eq!(chunks.len(), 6, "role, three contents, finish, usage");
+        for chunk in &chunks {
+            assert_eq!(chunk["id"], "chatcmpl-bench7");
+            assert_eq!(chunk["object"], "chat.completion.chunk");
+            assert_eq!(chunk["created"], 1_700_000_000);
+            assert_eq!(chunk["model"], "stream-\"3\"x5ms");
+        }
+        assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+        let content: String = chunks[1..4]
+            .iter()
+            .map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(content, "tok0 tok1 tok2 ");
+        assert_eq!(chunks[4]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[5]["choices"], serde_json::json!([]));
+        assert_eq!(chunks[5]["usage"]["completion_tokens"], 3);
+        assert_eq!(chunks[5]["usage"]["total_tokens"], 15);
     }
 }
