@@ -10,7 +10,7 @@ use tokio::process::Command;
 
 use crate::common;
 
-use common::served::{BIN, cli, config_head, serve, sigterm, stdout};
+use common::served::{BIN, cli, config_head, serve, serve_following_stdin, sigterm, stdout};
 
 fn write_config(dir: &Path) -> String {
     let path = dir.join("switchyard.toml");
@@ -266,6 +266,35 @@ async fn keys_usage_and_graceful_shutdown() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_API_KEY"));
     sigterm(&served.child).await;
     assert!(served.child.wait().await.unwrap().success());
+}
+
+/// `serve --stop-when-stdin-closes` keeps serving while its stdin is open (what
+/// is written is ignored), and drains and exits cleanly once the pipe closes, as
+/// when the parent holding it dies, however it dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdin_stops_a_server_that_follows_it() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (mut served, mut stdin) = serve_following_stdin(&config).await;
+    stdin.write_all(b"anything\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    let key = stdout(&cli(&config, &served.grpc, &["keys", "create", "--tenant", "t"]).await);
+    assert!(key.trim().starts_with("sy_"), "{key}");
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "stopped while its stdin was open"
+    );
+
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
+        .await
+        .expect("no exit within 30 s of stdin closing")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    served
+        .log_line(|l| l["message"] == "standard input closed: draining in-flight requests")
+        .await;
 }
 
 #[tokio::test]

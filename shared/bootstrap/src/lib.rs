@@ -93,6 +93,34 @@ pub async fn signal_to_cancel(token: CancellationToken) {
     token.cancel();
 }
 
+/// Cancels `token` once standard input reaches its end (or cannot be read),
+/// starting the same graceful drain as SIGTERM: a parent that holds the other end
+/// of a pipe stops the process by exiting, however it exits — a SIGKILL
+/// included, which no signal handler of the parent's could pass on. What is
+/// written to the pipe is read and ignored. It reads on a thread of its own, not
+/// the runtime's blocking pool, whose shutdown would wait for a read that may
+/// never end.
+pub fn cancel_when_stdin_closes(token: CancellationToken) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin().lock();
+            let mut ignored = [0u8; 512];
+            loop {
+                match stdin.read(&mut ignored) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            tracing::info!("standard input closed: draining in-flight requests");
+            token.cancel();
+        })?;
+    Ok(())
+}
+
 /// Starts the Prometheus `GET /metrics` listener when `telemetry.metrics_listen`
 /// is set, logging its bound address as `metrics serving`.
 pub async fn start_metrics(

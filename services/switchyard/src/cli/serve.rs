@@ -11,6 +11,11 @@ pub struct ServeArgs {
     /// `router,auth` (each on its own listener, reaching the rest over the network).
     #[arg(long, default_value = "all")]
     services: ServiceSet,
+    /// Drain and stop when standard input reaches its end, as on SIGTERM: for a
+    /// parent that owns the process through a pipe (`switchyard bench` starts its
+    /// gateways so), so that they stop with it however it exits.
+    #[arg(long)]
+    stop_when_stdin_closes: bool,
 }
 
 pub async fn run(
@@ -28,6 +33,10 @@ pub async fn run(
     let listeners = Listeners::bind(&config, &args.services, passed)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(switchyard_bootstrap::signal_to_cancel(shutdown.clone()));
+    if args.stop_when_stdin_closes {
+        switchyard_bootstrap::cancel_when_stdin_closes(shutdown.clone())
+            .context("cannot watch standard input")?;
+    }
     switchyard_bootstrap::start_metrics(&config.telemetry, shutdown.clone()).await?;
     // SIGHUP and file changes reload providers, models and prices.
     let updates = switchyard_bootstrap::watch_config(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 
 pub use super::BIN;
 
@@ -64,9 +64,23 @@ data_dir = "{d}/metering"
 
 /// Starts `switchyard serve` and waits for the log line that names its addresses.
 pub async fn serve(config: &str) -> Served {
+    start(config, &[], Stdio::inherit()).await
+}
+
+/// Starts `switchyard serve --stop-when-stdin-closes` on a pipe, and returns the
+/// pipe's write end with it.
+pub async fn serve_following_stdin(config: &str) -> (Served, ChildStdin) {
+    let mut served = start(config, &["--stop-when-stdin-closes"], Stdio::piped()).await;
+    let stdin = served.child.stdin.take().unwrap();
+    (served, stdin)
+}
+
+async fn start(config: &str, args: &[&str], stdin: Stdio) -> Served {
     let mut child = Command::new(BIN)
         .args(["--config", config, "serve"])
+        .args(args)
         .env("SWITCHYARD_ADMIN_TOKEN", ADMIN)
+        .stdin(stdin)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .kill_on_drop(true)

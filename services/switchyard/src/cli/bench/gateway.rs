@@ -11,7 +11,9 @@
 //! port. Ready means every gRPC listener answers the health check SERVING and the
 //! edge's `/healthz` answers 200, within a deadline; there is no fixed sleep.
 //! Children are killed when the gateway is stopped or dropped, and the temporary
-//! directory (config, state, logs) is removed.
+//! directory (config, state, logs) is removed. Each child also holds the read end
+//! of a pipe from the bench as its stdin (`serve --stop-when-stdin-closes`), so
+//! it stops when the bench exits however it exits, a SIGKILL included.
 
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
@@ -27,7 +29,7 @@ use switchyard_proto::auth::v1::CreateKeyRequest;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::metering::v1::SummarizeUsageRequest;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -48,6 +50,9 @@ pub struct Process {
     /// Its memory right after it became ready.
     pub idle: Rss,
     child: Child,
+    /// The write end of the child's stdin, never written: it closes with the
+    /// bench, however the bench exits, and the child stops then.
+    _lifeline: ChildStdin,
     log: PathBuf,
 }
 
@@ -192,7 +197,7 @@ impl Gateway {
         let mut cmd = Command::new(exe);
         cmd.arg("--config")
             .arg(config_path)
-            .args(["serve", "--services", services])
+            .args(["serve", "--services", services, "--stop-when-stdin-closes"])
             .env("LISTEN_FDS", sockets.len().to_string())
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDNAMES")
@@ -201,7 +206,9 @@ impl Gateway {
             // The bench's config is the whole truth: no overrides, the `warn` filter.
             .env_remove("RUST_LOG")
             .env_remove("SWITCHYARD_CONFIG")
-            .stdin(Stdio::null())
+            // The child stops when this pipe closes: when the bench exits, even
+            // killed with SIGKILL, which `kill_on_drop` cannot cover.
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true);
@@ -212,15 +219,20 @@ impl Gateway {
         }
         cmd.fd_mappings(mappings)
             .context("cannot pass the listeners to a child")?;
-        let child = cmd
+        let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start `switchyard serve --services {services}`"))?;
         let pid = child.id().context("a child exited at once")?;
+        let lifeline = child
+            .stdin
+            .take()
+            .context("a child without its stdin pipe")?;
         Ok(Process {
             services,
             pid,
             idle: Rss::default(),
             child,
+            _lifeline: lifeline,
             log,
         })
     }
