@@ -138,6 +138,7 @@ both_shapes!(
     embeddings_float_and_base64,
     caller_request_id_is_the_ledger_key,
     mock_provider_answers,
+    mock_provider_answers_n_choices_and_bills_them_all,
     client_disconnect_unary_is_billed_as_cancelled,
     client_disconnect_mid_stream_is_billed_as_cancelled,
     stream_and_unary_bill_the_same,
@@ -682,6 +683,63 @@ async fn mock_provider_answers(shape: Shape) {
         b["choices"][0]["message"]["content"]
     );
     assert_eq!(a["usage"]["completion_tokens"], 12);
+    env.mesh.shutdown().await;
+}
+
+async fn mock_provider_answers_n_choices_and_bills_them_all(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let one = env.chat(chat_body("mock-model", "pick three")).await.json();
+    let mut body = chat_body("mock-model", "pick three");
+    body["n"] = json!(3);
+    let reply = env.chat(body.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let three = reply.json();
+    let choices = three["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    let texts: Vec<&str> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c["index"], i);
+            assert_eq!(c["finish_reason"], "stop");
+            c["message"]["content"].as_str().unwrap()
+        })
+        .collect();
+    // The first choice is the answer n = 1 gets; the others are their own draws.
+    assert_eq!(texts[0], one["choices"][0]["message"]["content"]);
+    assert!(texts[1] != texts[0] && texts[2] != texts[1]);
+    assert_eq!(three["usage"]["completion_tokens"], 36);
+    let record = env.mesh.wait_usage(&reply.request_id()).await;
+    assert_eq!(record.completion_tokens, 36);
+
+    // Streamed, the choices take turns chunk by chunk and add up to the same texts.
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let reply = env.chat(body.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let chunks = reply.chunks();
+    let mut streamed = vec![String::new(); 3];
+    for chunk in &chunks {
+        for choice in chunk["choices"].as_array().unwrap() {
+            let index = choice["index"].as_u64().unwrap() as usize;
+            if let Some(content) = choice["delta"]["content"].as_str() {
+                streamed[index].push_str(content);
+            }
+        }
+    }
+    assert_eq!(streamed, texts);
+    assert_eq!(
+        chunks.last().unwrap()["usage"]["completion_tokens"],
+        36,
+        "{}",
+        reply.text
+    );
+
+    // OpenAI's bound on n holds before anything is reserved or sent.
+    body["n"] = json!(129);
+    let reply = env.chat(body).await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    assert_eq!(reply.json()["error"]["param"], "n");
     env.mesh.shutdown().await;
 }
 

@@ -6,7 +6,10 @@
 //! prompt always gets the same text. Usage is exact (`estimated = false`), as a real
 //! provider's: prompt tokens counted by `switchyard-tokens` (`o200k_base`, about
 //! 0.1–0.2 µs per token; its shared encoder is built at the first request), completion
-//! tokens = words. `latency_ms` delays the answer (or first token),
+//! tokens = words. A request for `n` choices gets `n` answers, each its own draw
+//! (the first is the answer `n = 1` gets), streamed interleaved as OpenAI streams
+//! them (each chunk one choice, by `index`), with completion tokens summed over
+//! the choices. `latency_ms` delays the answer (or first token),
 //! `tokens_per_second` paces streams, and `failure_rate` fails that fraction of
 //! requests up front with a retryable upstream error. Besides that count, the hot
 //! path builds no JSON and allocates only the answer itself.
@@ -104,7 +107,7 @@ impl MockProvider {
         }
     }
 
-    /// How many words to produce and why the answer stops.
+    /// How many words each choice gets and why it stops.
     fn plan(&self, req: &ChatRequest) -> (u32, FinishReason) {
         match req.max_tokens {
             Some(max) if max < self.completion_tokens => (max, FinishReason::Length),
@@ -116,7 +119,7 @@ impl MockProvider {
     /// (four characters a token, four per message, three to prime the reply), and
     /// cheap, since benchmarks run through the mock and a real tokenizer would cost
     /// ~0.1 µs per prompt token on every request.
-    fn usage(req: &ChatRequest, words: u32) -> Usage {
+    fn usage(req: &ChatRequest, completion_tokens: u64) -> Usage {
         let text: u64 = req
             .messages
             .iter()
@@ -137,8 +140,8 @@ impl MockProvider {
         let prompt_tokens = text + 3;
         Usage {
             prompt_tokens,
-            completion_tokens: u64::from(words),
-            total_tokens: prompt_tokens + u64::from(words),
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
             ..Usage::default()
         }
     }
@@ -168,6 +171,28 @@ fn seed(req: &ChatRequest) -> u64 {
             _ => None,
         })
         .fold(FNV_OFFSET, fnv1a)
+}
+
+/// The most choices the mock makes, as OpenAI (the router holds callers to the
+/// same bound; this guards a caller of the adapter's own gRPC API).
+const MAX_CHOICES: u32 = 128;
+
+/// How many choices a request asks for (`n`, at least one).
+fn choices(req: &ChatRequest) -> Result<u32, ProviderError> {
+    match req.n.unwrap_or(1) {
+        n if n > MAX_CHOICES => Err(ProviderError::invalid(
+            "n",
+            format!("must be at most {MAX_CHOICES}"),
+        )),
+        n => Ok(n.max(1)),
+    }
+}
+
+/// The word generator of choice `index`: choice 0 draws from the prompt's seed
+/// itself, so `n` leaves the first answer unchanged; the others from seeds spread
+/// apart from it.
+fn choice_rng(seed: u64, index: u32) -> Rng {
+    Rng(seed ^ u64::from(index).wrapping_mul(0xd6e8_feb8_6659_fd93))
 }
 
 /// SplitMix64: a tiny, good-enough PRNG.
@@ -200,33 +225,40 @@ impl ChatProvider for MockProvider {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
+        let n = choices(req)?;
         self.maybe_fail()?;
         self.wait().await;
         let (words, finish) = self.plan(req);
-        let mut rng = Rng(seed(req));
-        let mut text = String::with_capacity(words as usize * 8);
-        for i in 0..words {
-            if i > 0 {
-                text.push(' ');
-            }
-            text.push_str(rng.word());
-        }
+        let seed = seed(req);
+        let choices = (0..n)
+            .map(|index| {
+                let mut rng = choice_rng(seed, index);
+                let mut text = String::with_capacity(words as usize * 8);
+                for i in 0..words {
+                    if i > 0 {
+                        text.push(' ');
+                    }
+                    text.push_str(rng.word());
+                }
+                Choice {
+                    index,
+                    message: Some(Message {
+                        role: Role::Assistant as i32,
+                        content: vec![ContentPart {
+                            part: Some(Part::Text(text)),
+                        }],
+                        ..Message::default()
+                    }),
+                    finish_reason: finish as i32,
+                }
+            })
+            .collect();
         Ok(ChatResponse {
             id: new_id(),
             created: now_secs(),
             model: upstream_model.to_string(),
-            choices: vec![Choice {
-                index: 0,
-                message: Some(Message {
-                    role: Role::Assistant as i32,
-                    content: vec![ContentPart {
-                        part: Some(Part::Text(text)),
-                    }],
-                    ..Message::default()
-                }),
-                finish_reason: finish as i32,
-            }],
-            usage: Some(Self::usage(req, words)),
+            choices,
+            usage: Some(Self::usage(req, u64::from(words) * u64::from(n))),
             system_fingerprint: None,
             provider: String::new(),
         })
@@ -237,18 +269,21 @@ impl ChatProvider for MockProvider {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError> {
+        let n = choices(req)?;
         self.maybe_fail()?;
         let (words, finish) = self.plan(req);
+        let seed = seed(req);
         let state = MockStream {
             phase: Phase::Start,
             latency: self.latency,
             tokens_per_second: self.tokens_per_second,
             pace: None,
-            rng: Rng(seed(req)),
+            rngs: (0..n).map(|index| choice_rng(seed, index)).collect(),
+            choice: 0,
             words,
             sent: 0,
             finish,
-            usage: Some(Self::usage(req, words)),
+            usage: Some(Self::usage(req, u64::from(words) * u64::from(n))),
             id: new_id(),
             created: now_secs(),
             model: upstream_model.to_string(),
@@ -337,14 +372,20 @@ enum Phase {
     Done,
 }
 
-/// A streamed mock answer: role chunk, one chunk per word, finish chunk, usage chunk.
+/// A streamed mock answer: role chunks, one chunk per word, finish chunks (each of
+/// these once per choice, the choices taking turns), then the usage chunk.
 struct MockStream {
     phase: Phase,
     latency: Duration,
     tokens_per_second: u32,
     pace: Option<Interval>,
-    rng: Rng,
+    /// One generator per choice.
+    rngs: Vec<Rng>,
+    /// The choice whose turn it is within the current step.
+    choice: u32,
+    /// Words per choice.
     words: u32,
+    /// Words each choice has sent (whole steps).
     sent: u32,
     finish: FinishReason,
     usage: Option<Usage>,
@@ -354,61 +395,81 @@ struct MockStream {
 }
 
 impl MockStream {
-    fn chunk(&self, delta: Option<Delta>, finish: FinishReason) -> ChatChunk {
-        ChatChunk {
+    /// A chunk for the choice whose turn it is; passes the turn on and returns
+    /// whether the step is complete (every choice had its turn).
+    fn chunk(&mut self, delta: Option<Delta>, finish: FinishReason) -> (ChatChunk, bool) {
+        let index = self.choice;
+        self.choice += 1;
+        let step_done = self.choice as usize == self.rngs.len();
+        if step_done {
+            self.choice = 0;
+        }
+        let chunk = ChatChunk {
             id: self.id.clone(),
             created: self.created,
             model: self.model.clone(),
             choices: vec![ChunkChoice {
-                index: 0,
+                index,
                 delta,
                 finish_reason: finish as i32,
             }],
             usage: None,
             system_fingerprint: None,
-        }
+        };
+        (chunk, step_done)
     }
 
     async fn next_chunk(&mut self) -> Option<ChatChunk> {
         match self.phase {
             Phase::Start => {
-                if !self.latency.is_zero() {
+                if self.choice == 0 && !self.latency.is_zero() {
                     tokio::time::sleep(self.latency).await;
                 }
-                if self.tokens_per_second > 0 {
+                if self.choice == 0 && self.tokens_per_second > 0 {
                     let mut pace = tokio::time::interval(Duration::from_secs_f64(
                         1.0 / f64::from(self.tokens_per_second),
                     ));
                     pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
                     self.pace = Some(pace);
                 }
-                self.phase = Phase::Words;
                 let role = Delta {
                     role: Role::Assistant as i32,
                     ..Delta::default()
                 };
-                Some(self.chunk(Some(role), FinishReason::Unspecified))
+                let (chunk, step_done) = self.chunk(Some(role), FinishReason::Unspecified);
+                if step_done {
+                    self.phase = Phase::Words;
+                }
+                Some(chunk)
             }
             Phase::Words if self.sent < self.words => {
-                if let Some(pace) = &mut self.pace {
+                if self.choice == 0
+                    && let Some(pace) = &mut self.pace
+                {
                     pace.tick().await;
                 }
-                let word = self.rng.word();
+                let word = self.rngs[self.choice as usize].word();
                 let content = if self.sent == 0 {
                     word.to_string()
                 } else {
                     format!(" {word}")
                 };
-                self.sent += 1;
                 let delta = Delta {
                     content: Some(content),
                     ..Delta::default()
                 };
-                Some(self.chunk(Some(delta), FinishReason::Unspecified))
+                let (chunk, step_done) = self.chunk(Some(delta), FinishReason::Unspecified);
+                if step_done {
+                    self.sent += 1;
+                }
+                Some(chunk)
             }
             Phase::Words => {
-                self.phase = Phase::Usage;
-                Some(self.chunk(Some(Delta::default()), self.finish))
+                let (chunk, step_done) = self.chunk(Some(Delta::default()), self.finish);
+                if step_done {
+                    self.phase = Phase::Usage;
+                }
+                Some(chunk)
             }
             Phase::Usage => {
                 self.phase = Phase::Done;

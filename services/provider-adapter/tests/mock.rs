@@ -8,7 +8,9 @@ use futures::StreamExt;
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::types::v1::content_part::Part;
-use switchyard_proto::types::v1::{ChatRequest, ChatResponse, EmbedRequest, FinishReason, Role};
+use switchyard_proto::types::v1::{
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, FinishReason, Role,
+};
 use switchyard_provider_adapter::ProviderAdapter;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -29,6 +31,35 @@ fn answer_text(answer: &ChatResponse) -> String {
         Some(Part::Text(t)) => t.clone(),
         other => panic!("{other:?}"),
     }
+}
+
+/// The unary answer to `req`.
+async fn ask(
+    client: &mut ProviderClient<switchyard_grpc::GrpcChannel>,
+    req: ChatRequest,
+) -> ChatResponse {
+    client
+        .chat(chat("mock", "m", req))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Every chunk of the stream answering `req`.
+async fn stream_all(
+    client: &mut ProviderClient<switchyard_grpc::GrpcChannel>,
+    req: ChatRequest,
+) -> Vec<ChatChunk> {
+    let mut stream = client
+        .chat_stream(chat("mock", "m", req))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        chunks.push(chunk.unwrap());
+    }
+    chunks
 }
 
 fn request(prompt: &str) -> ChatRequest {
@@ -94,20 +125,8 @@ async fn small_max_tokens_stops_with_length() {
 #[tokio::test]
 async fn stream_matches_the_unary_answer_and_ends_with_usage() {
     let mut client = mock_client("tokens_per_second = 10000\nlatency_ms = 1\n");
-    let unary = client
-        .chat(chat("mock", "m", request("hello")))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut stream = client
-        .chat_stream(chat("mock", "m", request("hello")))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut chunks = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        chunks.push(chunk.unwrap());
-    }
+    let unary = ask(&mut client, request("hello")).await;
+    let chunks = stream_all(&mut client, request("hello")).await;
     assert_eq!(chunks.len(), 1 + 12 + 1 + 1, "role, words, finish, usage");
     assert_eq!(
         chunks[0].choices[0].delta.as_ref().unwrap().role,
@@ -127,6 +146,70 @@ async fn stream_matches_the_unary_answer_and_ends_with_usage() {
     assert!(last.choices.is_empty());
     assert_eq!(last.usage, unary.usage);
     assert!(chunks.iter().all(|c| c.id == last.id && c.model == "m"));
+}
+
+#[tokio::test]
+async fn n_choices_take_turns_and_count_every_token() {
+    let mut client = mock_client("");
+    let one = ask(&mut client, request("hello")).await;
+    let mut req = request("hello");
+    req.n = Some(3);
+    req.max_tokens = Some(4);
+    let unary = ask(&mut client, req.clone()).await;
+    let texts: Vec<String> = unary
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c.index as usize, i);
+            assert_eq!(c.finish_reason, FinishReason::Length as i32);
+            match &c.message.as_ref().unwrap().content[0].part {
+                Some(Part::Text(t)) => t.clone(),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(texts.len(), 3);
+    assert!(answer_text(&one).starts_with(&texts[0]));
+    assert!(texts.iter().all(|t| t.split(' ').count() == 4));
+    assert_ne!(texts[1], texts[0]);
+    assert_eq!(unary.usage.as_ref().unwrap().completion_tokens, 12);
+
+    let chunks = stream_all(&mut client, req).await;
+    // Role, four words and the finish, for each of three choices; then usage.
+    assert_eq!(chunks.len(), 3 * (1 + 4 + 1) + 1);
+    let order: Vec<u32> = chunks[..18].iter().map(|c| c.choices[0].index).collect();
+    assert_eq!(order, [0, 1, 2].repeat(6));
+    let mut streamed = vec![String::new(); 3];
+    for choice in chunks.iter().flat_map(|c| &c.choices) {
+        if let Some(content) = choice.delta.as_ref().and_then(|d| d.content.as_ref()) {
+            streamed[choice.index as usize].push_str(content);
+        }
+    }
+    assert_eq!(streamed, texts);
+    assert_eq!(
+        chunks[17].choices[0].finish_reason,
+        FinishReason::Length as i32
+    );
+    assert_eq!(chunks[18].usage, unary.usage);
+}
+
+#[tokio::test]
+async fn more_than_128_choices_is_invalid_argument() {
+    let mut client = mock_client("");
+    let mut req = request("hello");
+    req.n = Some(129);
+    let status = client
+        .chat(chat("mock", "m", req.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(ApiError::from_status(&status).param.as_deref(), Some("n"));
+    let status = client
+        .chat_stream(chat("mock", "m", req))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]

@@ -4,6 +4,12 @@
 use switchyard_error::ApiError;
 use switchyard_proto::types::v1::{ChatRequest, EmbedRequest, Role};
 
+/// The most choices (`n`) one chat request may ask for: OpenAI's own limit. Every
+/// choice may produce up to `max_tokens`, so admission reserves `n` times the
+/// tokens and money; a bound keeps one request from reserving a tenant's budget
+/// many times over.
+pub const MAX_CHOICES: u32 = 128;
+
 /// Checks what every provider needs of a chat request.
 pub fn validate_chat(req: &ChatRequest) -> Result<(), ApiError> {
     if req.model.is_empty() {
@@ -37,6 +43,12 @@ pub fn validate_chat(req: &ChatRequest) -> Result<(), ApiError> {
     }
     if req.n == Some(0) {
         return Err(ApiError::invalid("n", "must be at least 1"));
+    }
+    if req.n.is_some_and(|n| n > MAX_CHOICES) {
+        return Err(ApiError::invalid(
+            "n",
+            format!("must be at most {MAX_CHOICES}"),
+        ));
     }
     if req.max_tokens == Some(0) {
         return Err(ApiError::invalid("max_tokens", "must be at least 1"));
