@@ -121,3 +121,23 @@ def test_rate_limit_error(base_url, api_key):
 def test_bad_request(base_url, api_key):
     with pytest.raises(anthropic.BadRequestError):
         client(base_url, api_key).messages.create(model="chat-model", max_tokens=8, messages=[])
+
+
+def test_count_tokens(base_url, api_key):
+    c = client(base_url, api_key)
+    short = c.messages.count_tokens(model="chat-model", system="be brief", messages=MESSAGES)
+    assert isinstance(short.input_tokens, int) and short.input_tokens > 0
+    longer = c.messages.count_tokens(
+        model="chat-model",
+        system="be brief",
+        messages=MESSAGES + [
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "and now a much longer question about many things"},
+        ],
+        tools=[{"name": "lookup", "input_schema": {"type": "object"}}],
+    )
+    assert longer.input_tokens > short.input_tokens
+    with pytest.raises(anthropic.NotFoundError):
+        c.messages.count_tokens(model="no-such-model", messages=MESSAGES)
+    with pytest.raises(anthropic.AuthenticationError):
+        client(base_url, "sk-not-a-key").messages.count_tokens(model="chat-model", messages=MESSAGES)

@@ -139,6 +139,7 @@ both_shapes!(
     caller_request_id_is_the_ledger_key,
     mock_provider_answers,
     mock_provider_answers_n_choices_and_bills_them_all,
+    grpc_count_tokens_counts_where_the_model_routes,
     client_disconnect_unary_is_billed_as_cancelled,
     client_disconnect_mid_stream_is_billed_as_cancelled,
     stream_and_unary_bill_the_same,
@@ -740,6 +741,47 @@ async fn mock_provider_answers_n_choices_and_bills_them_all(shape: Shape) {
     let reply = env.chat(body).await;
     assert_openai_error(&reply, 400, "invalid_request_error", None);
     assert_eq!(reply.json()["error"]["param"], "n");
+    env.mesh.shutdown().await;
+}
+
+async fn grpc_count_tokens_counts_where_the_model_routes(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut client = GatewayClient::new(Mesh::channel(env.mesh.grpc));
+    // The mock counts exactly what its answers report as the prompt.
+    let request = text_chat("mock-model", "count me");
+    let answer = client
+        .chat(with_key(request.clone(), &env.key))
+        .await
+        .unwrap()
+        .into_inner();
+    let count = client
+        .count_tokens(with_key(request, &env.key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count.input_tokens, answer.usage.unwrap().prompt_tokens);
+    assert!(!count.estimated);
+    assert_eq!(count.provider, "mock");
+    // An OpenAI-compatible upstream has no counting API: estimated, no call made.
+    let seen = env.upstream.requests().len();
+    let count = client
+        .count_tokens(with_key(text_chat("chat-model", "count me"), &env.key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(count.estimated && count.input_tokens > 0);
+    assert_eq!(count.provider, "upstream");
+    assert_eq!(env.upstream.requests().len(), seen);
+    let status = client
+        .count_tokens(with_key(text_chat("no-such-model", "x"), &env.key))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let status = client
+        .count_tokens(with_key(text_chat("mock-model", "x"), "sk-wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
     env.mesh.shutdown().await;
 }
 

@@ -165,6 +165,49 @@ async fn messages(
     }
 }
 
+/// What `POST /v1/messages/count_tokens` takes; anything else Anthropic refuses
+/// ("Extra inputs are not permitted").
+const COUNT_KEYS: [&str; 7] = [
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "mcp_servers",
+];
+
+/// The count the emulated API answers.
+const COUNTED: u64 = 2095;
+
+/// `POST /v1/messages/count_tokens`: the same headers as `messages`, only the
+/// documented input members, and the documented answer.
+async fn count_tokens(
+    State(seen): State<roundtrip::Seen<Value>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(EXPECTED_KEY) {
+        return anthropic_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid x-api-key",
+        );
+    }
+    if let Some(extra) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !COUNT_KEYS.contains(&k.as_str())))
+    {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            &format!("{extra}: Extra inputs are not permitted"),
+        );
+    }
+    seen.lock().unwrap().push(body);
+    Json(json!({"input_tokens": COUNTED})).into_response()
+}
+
 fn extra_toml(anthropic: &Anthropic) -> String {
     format!(
         r#"
@@ -254,12 +297,54 @@ const EXPECTED_COST_MICROS: i64 =
 type Env = roundtrip::ProviderMesh<Value>;
 
 async fn env(shape: Shape) -> Env {
-    let anthropic =
-        Anthropic::start(axum::Router::new().route("/v1/messages", post(messages))).await;
+    let anthropic = Anthropic::start(
+        axum::Router::new()
+            .route("/v1/messages", post(messages))
+            .route("/v1/messages/count_tokens", post(count_tokens)),
+    )
+    .await;
     Env::start(shape, anthropic, extra_toml, &["claude-chat"]).await
 }
 
-both_shapes!(chat_round_trip, stream_round_trip);
+both_shapes!(chat_round_trip, stream_round_trip, count_tokens_round_trip);
+
+/// An Anthropic-format count at the edge reaches Anthropic's counting endpoint
+/// with the input only, answers its count, and bills and records nothing.
+async fn count_tokens_round_trip(shape: Shape) {
+    let env = env(shape).await;
+    let request = json!({
+        "model": "claude-chat",
+        "system": "You are a weather assistant.",
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image? Then get the weather in Paris and Oslo."},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                "data": IMAGE.trim_start_matches("data:image/png;base64,")}},
+        ]}],
+        "tools": [{
+            "name": "get_weather",
+            "description": "Current weather in a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        }],
+        // Given by some clients anyway; counting does not take it.
+        "max_tokens": 512,
+    });
+    let (status, count_id, text) = env.post("/v1/messages/count_tokens", &request).await;
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body, json!({"input_tokens": COUNTED}));
+    let mut expected = expected_anthropic_body(false);
+    for generation in ["max_tokens", "temperature", "tool_choice"] {
+        expected.as_object_mut().unwrap().remove(generation);
+    }
+    assert_eq!(env.provider.seen(), vec![expected]);
+
+    // A count records no usage: the ledger has the chat sent after it, not the count.
+    let (status, chat_id, text) = env.chat(&openai_request()).await;
+    assert_eq!(status, 200, "{text}");
+    env.mesh.wait_usage(&chat_id).await;
+    assert!(env.mesh.usage(&count_id).await.is_none());
+    env.mesh.shutdown().await;
+}
 
 async fn chat_round_trip(shape: Shape) {
     let env = env(shape).await;

@@ -14,8 +14,13 @@ fn body() -> Value {
 }
 
 async fn post(edge: &Edge, body: &Value) -> reqwest::Response {
+    post_to(edge, "/v1/messages", body).await
+}
+
+/// `body` to `path` as the Anthropic SDK sends it.
+async fn post_to(edge: &Edge, path: &str, body: &Value) -> reqwest::Response {
     edge.http
-        .post(edge.url("/v1/messages"))
+        .post(edge.url(path))
         .header("x-api-key", "sk-ant-test")
         .header("anthropic-version", "2023-06-01")
         .json(body)
@@ -467,4 +472,68 @@ async fn invalid_requests_are_anthropic_400s() {
         .await
         .unwrap();
     anthropic_error(response, 400, "invalid_request_error").await;
+}
+
+async fn post_count(edge: &Edge, body: &Value) -> reqwest::Response {
+    post_to(edge, "/v1/messages/count_tokens", body).await
+}
+
+#[tokio::test]
+async fn count_tokens_translates_the_input_and_answers_input_tokens() {
+    let edge = Edge::start().await;
+    // No max_tokens: counting does not take one.
+    let body = json!({
+        "model": "claude-gw",
+        "system": "be brief",
+        "messages": [{"role": "user", "content": "how many?"}],
+        "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
+        "thinking": {"type": "enabled", "budget_tokens": 2048}
+    });
+    let response = post_count(&edge, &body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-switchyard-provider"], "fake-provider");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer, json!({"input_tokens": 42}));
+
+    let call = edge.fake.last();
+    assert_eq!(call.method, "CountTokens");
+    assert_eq!(
+        call.metadata.get("authorization").unwrap(),
+        "Bearer sk-ant-test"
+    );
+    let req = call.chat.unwrap();
+    assert_eq!(req.model, "claude-gw");
+    assert_eq!(req.max_tokens, None);
+    assert_eq!(req.messages.len(), 2);
+    assert_eq!(req.messages[0].role(), pb::Role::System);
+    assert_eq!(part_text(&req.messages[1].content[0]), "how many?");
+    assert_eq!(req.tools.len(), 1);
+    // Counted too, so it travels to the provider.
+    assert!(options(&req).get("thinking").is_some());
+}
+
+#[tokio::test]
+async fn count_tokens_errors_have_anthropic_shape() {
+    let edge = Edge::start().await;
+    let no_messages = json!({"model": "claude-gw"});
+    let err = anthropic_error(
+        post_count(&edge, &no_messages).await,
+        400,
+        "invalid_request_error",
+    )
+    .await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("messages")
+    );
+    assert!(edge.fake.calls().is_empty());
+    edge.fake.answer_count(Err(ApiError::new(
+        ErrorCode::ModelNotFound,
+        "The model `claude-gw` does not exist or you do not have access to it.",
+    )
+    .to_status()));
+    let body = json!({"model": "claude-gw", "messages": [{"role": "user", "content": "x"}]});
+    anthropic_error(post_count(&edge, &body).await, 404, "not_found_error").await;
 }

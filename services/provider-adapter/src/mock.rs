@@ -22,7 +22,7 @@ use switchyard_config::ProviderConfig;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, EmbedRequest,
-    EmbedResponse, Embedding, FinishReason, Message, Role, Usage,
+    EmbedResponse, Embedding, FinishReason, Message, Role, TokenCount, Usage,
 };
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -346,6 +346,20 @@ impl ChatProvider for MockProvider {
                 total_tokens: prompt_tokens,
                 ..Usage::default()
             }),
+            provider: String::new(),
+        })
+    }
+
+    /// The prompt tokens its answers report, by the same rule: exact, as a
+    /// provider's own count is.
+    async fn count_tokens(
+        &self,
+        _upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<TokenCount, ProviderError> {
+        Ok(TokenCount {
+            input_tokens: Self::usage(req, 0).prompt_tokens,
+            estimated: false,
             provider: String::new(),
         })
     }

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse,
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, TokenCount,
 };
+use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use crate::ProviderError;
 
@@ -39,4 +40,21 @@ pub trait ChatProvider: Send + Sync {
         upstream_model: &str,
         req: &EmbedRequest,
     ) -> Result<EmbedResponse, ProviderError>;
+
+    /// The input tokens of `req`. This default counts them as usage is estimated
+    /// when a provider reports none (`o200k_base`, on the blocking pool) and says
+    /// so (`estimated`); a kind whose provider has a counting API overrides it, so
+    /// callers get the count the provider will bill.
+    async fn count_tokens(
+        &self,
+        _upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<TokenCount, ProviderError> {
+        let usage = estimate_usage(DeferredPrompt::chat(req), Counter::new()).await;
+        Ok(TokenCount {
+            input_tokens: usage.prompt_tokens,
+            estimated: true,
+            provider: String::new(),
+        })
+    }
 }

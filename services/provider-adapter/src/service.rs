@@ -11,7 +11,9 @@ use switchyard_config::{Config, ProviderConfig, ProviderKind};
 use switchyard_error::ApiError;
 use switchyard_proto::provider::v1::provider_server::{Provider, ProviderServer};
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
-use switchyard_proto::types::v1::{ChatChunk, ChatRequest, ChatResponse, EmbedResponse};
+use switchyard_proto::types::v1::{
+    ChatChunk, ChatRequest, ChatResponse, EmbedResponse, TokenCount,
+};
 use tonic::{Request, Response, Status};
 
 use crate::{AdapterError, Anthropic, ChatProvider, MockProvider, OpenAiCompatible, ProviderError};
@@ -239,6 +241,23 @@ impl Provider for ProviderAdapter {
                 .ok_or_else(|| ProviderError::invalid("request", "is required"))?;
             self.provider(&msg.provider)?
                 .embed(&msg.upstream_model, req)
+                .await
+        }
+        .await;
+        result
+            .map(Response::new)
+            .map_err(|e| to_status(&msg.provider, &e))
+    }
+
+    async fn count_tokens(
+        &self,
+        request: Request<ProviderChatRequest>,
+    ) -> Result<Response<TokenCount>, Status> {
+        let msg = request.into_inner();
+        let result = async {
+            let req = chat_request(msg.request.as_ref())?;
+            self.provider(&msg.provider)?
+                .count_tokens(&msg.upstream_model, req)
                 .await
         }
         .await;

@@ -842,3 +842,71 @@ async fn from_config_reads_key_and_version_and_names_key_paths() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn count_tokens_asks_the_counting_endpoint_with_the_input_only() {
+    let upstream =
+        Upstream::start(vec![Reply::json(200, &fixture_text("count_tokens.json"))]).await;
+    let mut client = client(&upstream);
+    let mut request = simple_request();
+    // Generation settings the counting endpoint refuses: left out.
+    request.max_tokens = Some(100);
+    request.temperature = Some(0.2);
+    request.stop = vec!["###".into()];
+    request.user = Some("u-1".into());
+    request.tools = vec![weather_tool()];
+    request.provider_options = Some(pb_struct(
+        &json!({"thinking": {"type": "enabled", "budget_tokens": 2048}, "top_k": 5}),
+    ));
+    let count = client
+        .count_tokens(chat(PROVIDER, "claude-sonnet-4-20250514", request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count.input_tokens, 2095);
+    assert!(!count.estimated, "Anthropic counted");
+
+    let seen = upstream.recorded();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].path, "/v1/messages/count_tokens");
+    assert_eq!(seen[0].header("x-api-key"), Some(KEY));
+    assert_eq!(seen[0].header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(
+        seen[0].body,
+        json!({
+            "model": "claude-sonnet-4-20250514",
+            "system": "be brief",
+            "messages": [{"role": "user", "content": "Name three colors."}],
+            "tools": [weather_schema_json()],
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+        })
+    );
+}
+
+#[tokio::test]
+async fn count_tokens_errors_are_mapped_and_a_countless_answer_is_malformed() {
+    let not_found =
+        r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-nope"}}"#;
+    let upstream = Upstream::start(vec![
+        Reply::json(404, not_found),
+        Reply::json(200, r#"{"tokens": 5}"#),
+    ])
+    .await;
+    let mut client = client(&upstream);
+    let status = client
+        .count_tokens(chat(PROVIDER, "claude-nope", simple_request()))
+        .await
+        .unwrap_err();
+    // The operator's upstream model name is wrong: no retry elsewhere helps.
+    let err = api_error(&status);
+    assert_eq!(err.code, ErrorCode::UpstreamUnavailable);
+    assert!(!err.retryable);
+    let status = client
+        .count_tokens(chat(PROVIDER, "m", simple_request()))
+        .await
+        .unwrap_err();
+    let err = api_error(&status);
+    assert_eq!(err.code, ErrorCode::UpstreamUnavailable);
+    assert!(err.message.contains("token count"), "{}", err.message);
+}

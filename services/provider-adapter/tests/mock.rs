@@ -195,6 +195,19 @@ async fn n_choices_take_turns_and_count_every_token() {
 }
 
 #[tokio::test]
+async fn token_count_is_the_prompt_its_answers_report() {
+    let mut client = mock_client("");
+    let answer = ask(&mut client, request("hello")).await;
+    let count = client
+        .count_tokens(chat("mock", "m", request("hello")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count.input_tokens, answer.usage.unwrap().prompt_tokens);
+    assert!(!count.estimated);
+}
+
+#[tokio::test]
 async fn more_than_128_choices_is_invalid_argument() {
     let mut client = mock_client("");
     let mut req = request("hello");

@@ -675,3 +675,18 @@ async fn stream_request_answered_with_json_is_replayed_as_chunks() {
     assert_eq!(err.code, ErrorCode::UpstreamUnavailable);
     assert!(err.retryable);
 }
+
+#[tokio::test]
+async fn token_counts_are_estimated_locally_without_an_upstream_call() {
+    // OpenAI-compatible servers have no counting endpoint for chat input.
+    let upstream = Upstream::start(vec![]).await;
+    let mut client = upstream.client();
+    let count = client
+        .count_tokens(chat(PROVIDER, "gpt-4o", simple_request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count.input_tokens, expected_estimate(0).prompt_tokens);
+    assert!(count.estimated);
+    assert!(upstream.recorded().is_empty());
+}

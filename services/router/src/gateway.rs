@@ -1,5 +1,8 @@
 //! The public `Gateway` gRPC service: admission, routing, calling the adapter,
-//! pricing, and one usage record per routed request.
+//! pricing, and one usage record per routed request (token counts, which bill
+//! nothing, in [`count`]).
+
+mod count;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,7 +22,7 @@ use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model
 use switchyard_proto::metering::v1::{Outcome, UsageRecord};
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, Usage,
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, TokenCount, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -845,6 +848,13 @@ impl Gateway for Router {
             })
             .collect();
         Ok(Response::new(ListModelsResponse { models }))
+    }
+
+    async fn count_tokens(
+        &self,
+        request: Request<ChatRequest>,
+    ) -> Result<Response<TokenCount>, Status> {
+        self.count(request).await
     }
 }
 

@@ -15,71 +15,87 @@ use crate::wire::StringOrSeq;
 impl TryFrom<wire::MessagesRequest> for pb::ChatRequest {
     type Error = ApiError;
 
-    fn try_from(req: wire::MessagesRequest) -> Result<Self, ApiError> {
-        let model = non_empty(req.model, || "model".into())?;
-        let max_tokens = required(req.max_tokens, || "max_tokens".into())?;
-        let input = required(req.messages, || "messages".into())?;
-        if input.is_empty() {
-            return Err(ApiError::invalid(
-                "messages",
-                "'messages' must contain at least one message.",
-            ));
-        }
-        let mut messages = Vec::with_capacity(input.len() + 1);
-        if let Some(system) = req.system {
-            let parts = match system {
-                StringOrSeq::String(s) if s.is_empty() => Vec::new(),
-                StringOrSeq::String(s) => vec![text_part(s)],
-                StringOrSeq::Seq(blocks) => blocks
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, b)| {
-                        let at = |f: &str| format!("system[{j}].{f}");
-                        match required(b.kind, || at("type"))?.as_str() {
-                            "text" => Ok(text_part(required(b.text, || at("text"))?)),
-                            other => Err(unsupported(at("type"), other, "'text'")),
-                        }
-                    })
-                    .collect::<Result<_, _>>()?,
-            };
-            if !parts.is_empty() {
-                messages.push(plain(pb::Role::System, parts));
-            }
-        }
-        for (i, m) in input.into_iter().enumerate() {
-            input_message(i, m, &mut messages)?;
-        }
-        let tools = req
-            .tools
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| tool(i, t))
-            .collect::<Result<_, _>>()?;
-        let (tool_choice, parallel_tool_calls) = match req.tool_choice {
-            None => (None, None),
-            Some(c) => {
-                let parallel = c.disable_parallel_tool_use.map(|d| !d);
-                (Some(tool_choice(c)?), parallel)
-            }
-        };
-        Ok(pb::ChatRequest {
-            model,
-            messages,
-            temperature: req.temperature,
-            top_p: req.top_p,
-            max_tokens: Some(max_tokens),
-            stop: req.stop_sequences.unwrap_or_default(),
-            tools,
-            tool_choice,
-            parallel_tool_calls,
-            user: req.metadata.and_then(|m| m.user_id),
-            provider_options: to_options(req.extra),
-            // The final usage travels in `message_delta`.
-            include_usage: true,
-            ..Default::default()
-        })
+    fn try_from(mut req: wire::MessagesRequest) -> Result<Self, ApiError> {
+        let max_tokens = required(req.max_tokens.take(), || "max_tokens".into())?;
+        let mut chat = chat_input(req)?;
+        chat.max_tokens = Some(max_tokens);
+        Ok(chat)
     }
+}
+
+/// A `POST /v1/messages/count_tokens` body as the Gateway request whose input
+/// it counts: the Messages body without `max_tokens`, which counting does not
+/// take (given anyway, it is ignored).
+pub fn count_request(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
+    let mut chat = chat_input(req)?;
+    chat.max_tokens = None;
+    Ok(chat)
+}
+
+/// Everything of a Messages body but `max_tokens`, which only generation needs.
+fn chat_input(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
+    let model = non_empty(req.model, || "model".into())?;
+    let input = required(req.messages, || "messages".into())?;
+    if input.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "'messages' must contain at least one message.",
+        ));
+    }
+    let mut messages = Vec::with_capacity(input.len() + 1);
+    if let Some(system) = req.system {
+        let parts = match system {
+            StringOrSeq::String(s) if s.is_empty() => Vec::new(),
+            StringOrSeq::String(s) => vec![text_part(s)],
+            StringOrSeq::Seq(blocks) => blocks
+                .into_iter()
+                .enumerate()
+                .map(|(j, b)| {
+                    let at = |f: &str| format!("system[{j}].{f}");
+                    match required(b.kind, || at("type"))?.as_str() {
+                        "text" => Ok(text_part(required(b.text, || at("text"))?)),
+                        other => Err(unsupported(at("type"), other, "'text'")),
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if !parts.is_empty() {
+            messages.push(plain(pb::Role::System, parts));
+        }
+    }
+    for (i, m) in input.into_iter().enumerate() {
+        input_message(i, m, &mut messages)?;
+    }
+    let tools = req
+        .tools
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| tool(i, t))
+        .collect::<Result<_, _>>()?;
+    let (tool_choice, parallel_tool_calls) = match req.tool_choice {
+        None => (None, None),
+        Some(c) => {
+            let parallel = c.disable_parallel_tool_use.map(|d| !d);
+            (Some(tool_choice(c)?), parallel)
+        }
+    };
+    Ok(pb::ChatRequest {
+        model,
+        messages,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        max_tokens: req.max_tokens,
+        stop: req.stop_sequences.unwrap_or_default(),
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        user: req.metadata.and_then(|m| m.user_id),
+        provider_options: to_options(req.extra),
+        // The final usage travels in `message_delta`.
+        include_usage: true,
+        ..Default::default()
+    })
 }
 
 fn unsupported(param: String, value: &str, supported: &str) -> ApiError {

@@ -119,6 +119,13 @@ pub struct ToolChoice {
     pub disable_parallel_tool_use: Option<bool>,
 }
 
+/// The answer of `POST /v1/messages/count_tokens`.
+#[derive(Debug, Serialize)]
+pub struct TokenCount {
+    /// Messages, system prompt and tools together.
+    pub input_tokens: u64,
+}
+
 /// A complete answer (`type: "message"`), also the `message` of `message_start`.
 #[derive(Debug, Serialize)]
 pub struct Message<'a> {

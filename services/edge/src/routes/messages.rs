@@ -1,5 +1,6 @@
 //! `POST /v1/messages` (Anthropic Messages API), unary and streamed, over the same
-//! Gateway calls as `/v1/chat/completions`. Every error is in Anthropic's shape.
+//! Gateway calls as `/v1/chat/completions`, and `POST /v1/messages/count_tokens`
+//! over `CountTokens`. Every error is in Anthropic's shape.
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -48,4 +49,31 @@ async fn handle(state: AppState, caller: Caller, request: Request) -> Result<Res
     let first = grpc.message().await?;
     let body = sse::body(first, grpc, model, tracing::Span::current());
     Ok(super::with_served(event_stream(body, provider), &metadata))
+}
+
+/// Counts a Messages body's input tokens (`{"input_tokens": N}`), as the
+/// provider the model routes to counts them; nothing is generated or billed.
+pub async fn count_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Response {
+    match count(state, caller, request).await {
+        Ok(response) => response,
+        Err(error) => error.anthropic().into_response(),
+    }
+}
+
+async fn count(state: AppState, caller: Caller, request: Request) -> Result<Response, HttpError> {
+    let (parts, body) = request.into_parts();
+    let wire: wire::MessagesRequest = read_json(&parts.headers, body, state.max_body_bytes).await?;
+    let mut message = convert::count_request(wire)?;
+    caller.add_tags(&mut message.metadata);
+    let mut gateway = state.gateway;
+    let answer = gateway.count_tokens(caller.request(message)).await?;
+    let count = answer.into_inner();
+    let response = json_response(encode(&wire::TokenCount {
+        input_tokens: count.input_tokens,
+    })?);
+    Ok(with_provider(response, &count.provider))
 }

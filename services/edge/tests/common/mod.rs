@@ -45,6 +45,7 @@ struct Script {
     stream: Option<StreamScript>,
     embed: Option<Result<pb::EmbedResponse, Status>>,
     models: Option<Result<ListModelsResponse, Status>>,
+    count: Option<Result<pb::TokenCount, Status>>,
 }
 
 /// The fake Gateway: records every call, answers as scripted.
@@ -65,6 +66,9 @@ impl FakeGateway {
     }
     pub fn answer_models(&self, answer: Result<ListModelsResponse, Status>) {
         self.script.lock().unwrap().models = Some(answer);
+    }
+    pub fn answer_count(&self, answer: Result<pb::TokenCount, Status>) {
+        self.script.lock().unwrap().count = Some(answer);
     }
     pub fn calls(&self) -> Vec<Call> {
         self.script.lock().unwrap().calls.clone()
@@ -160,6 +164,29 @@ impl Gateway for FakeGateway {
                         created: 1_700_000_000,
                         owned_by: "switchyard".into(),
                     }],
+                })
+            })
+            .map(Response::new)
+    }
+
+    async fn count_tokens(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<pb::TokenCount>, Status> {
+        let (metadata, _, message) = request.into_parts();
+        self.record(Call {
+            method: "CountTokens",
+            metadata,
+            chat: Some(message),
+            embed: None,
+        });
+        let answer = self.script.lock().unwrap().count.clone();
+        answer
+            .unwrap_or_else(|| {
+                Ok(pb::TokenCount {
+                    input_tokens: 42,
+                    estimated: false,
+                    provider: "fake-provider".into(),
                 })
             })
             .map(Response::new)

@@ -4,7 +4,8 @@
 //!
 //! [`wire`] translates requests and answers, [`stream`] the event stream; this file
 //! holds the provider itself. Anthropic has no embeddings API, so `embed` is refused
-//! with INVALID_ARGUMENT rather than failing upstream.
+//! with INVALID_ARGUMENT rather than failing upstream. Token counts come from its
+//! `POST {base_url}/messages/count_tokens`, the count Anthropic bills by.
 
 mod stream;
 mod wire;
@@ -13,7 +14,9 @@ use ::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use async_trait::async_trait;
 use futures::StreamExt;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
-use switchyard_proto::types::v1::{ChatRequest, ChatResponse, Choice, EmbedRequest, EmbedResponse};
+use switchyard_proto::types::v1::{
+    ChatRequest, ChatResponse, Choice, EmbedRequest, EmbedResponse, TokenCount,
+};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use crate::http::{self, Endpoint};
@@ -29,6 +32,7 @@ const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version
 #[derive(Debug)]
 pub struct Anthropic {
     messages_url: http::Uri,
+    count_tokens_url: http::Uri,
     /// The pooled client, `x-api-key` (sensitive) and `anthropic-version`.
     endpoint: Endpoint,
 }
@@ -93,6 +97,11 @@ impl Anthropic {
         headers.insert(ANTHROPIC_VERSION, version);
         Ok(Self {
             messages_url: http::endpoint_url(&key("base_url"), &base, "/messages")?,
+            count_tokens_url: http::endpoint_url(
+                &key("base_url"),
+                &base,
+                "/messages/count_tokens",
+            )?,
             endpoint: Endpoint {
                 name: name.into(),
                 client: http::client(name, settings)?,
@@ -185,6 +194,31 @@ impl ChatProvider for Anthropic {
             "model",
             "provider kind anthropic has no embeddings endpoint",
         ))
+    }
+
+    async fn count_tokens(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<TokenCount, ProviderError> {
+        let body = wire::count_tokens_body(upstream_model, req)?;
+        let response = self
+            .endpoint
+            .post_json(
+                self.count_tokens_url.clone(),
+                &body,
+                HeaderMap::new(),
+                upstream_model,
+            )
+            .await?;
+        let bytes = self.endpoint.read(response).await?;
+        let count: wire::WireTokenCount =
+            serde_json::from_slice(&bytes).map_err(|_| self.endpoint.malformed("token count"))?;
+        Ok(TokenCount {
+            input_tokens: count.input_tokens,
+            estimated: false,
+            provider: String::new(),
+        })
     }
 }
 

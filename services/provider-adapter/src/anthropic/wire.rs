@@ -41,6 +41,19 @@ const PROTECTED_KEYS: [&str; 3] = ["model", "messages", "stream"];
 /// The image media types Anthropic accepts in a base64 source.
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
+/// The members a `POST /messages/count_tokens` body may have: what makes up the
+/// input. Generation settings (`max_tokens`, `temperature`, ...) are refused
+/// there, so they are left out.
+const COUNTED_KEYS: [&str; 7] = [
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "mcp_servers",
+];
+
 /// The JSON body of `POST /messages`.
 pub fn messages_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
     if req.n.is_some_and(|n| n > 1) {
@@ -55,6 +68,23 @@ pub fn messages_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Val
             "provider kind anthropic does not return log probabilities",
         ));
     }
+    request_body(model, req, stream).map(Value::Object)
+}
+
+/// The JSON body of `POST /messages/count_tokens`: the Messages body's input
+/// members (`provider_options` such as `thinking` included), nothing else.
+pub fn count_tokens_body(model: &str, req: &ChatRequest) -> Result<Value, ProviderError> {
+    let mut body = request_body(model, req, false)?;
+    body.retain(|key, _| COUNTED_KEYS.contains(&key.as_str()));
+    Ok(Value::Object(body))
+}
+
+/// A Messages body, whatever `n` and `logprobs` say.
+fn request_body(
+    model: &str,
+    req: &ChatRequest,
+    stream: bool,
+) -> Result<Map<String, Value>, ProviderError> {
     let mut body = Map::new();
     body.insert("model".into(), model.into());
     let (system, messages) = conversation(&req.messages)?;
@@ -101,7 +131,7 @@ pub fn messages_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Val
             body.insert(key.clone(), value_json(value));
         }
     }
-    Ok(Value::Object(body))
+    Ok(body)
 }
 
 /// One turn being assembled: Anthropic's role and its content blocks.
@@ -382,6 +412,14 @@ fn output_format(req: &ChatRequest) -> Result<Option<Value>, ProviderError> {
             ))
         }
     }
+}
+
+/// The answer of `POST /messages/count_tokens`.
+#[derive(Debug, Deserialize)]
+pub struct WireTokenCount {
+    /// Messages, system prompt and tools together. Required: an answer without
+    /// it is malformed, not a count of zero.
+    pub input_tokens: u64,
 }
 
 /// A Message object: a complete answer, or the skeleton of `message_start`.

@@ -6,7 +6,7 @@ use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::gateway::v1::gateway_server::Gateway;
 use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse};
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse,
+    ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, TokenCount,
 };
 use tonic::{Request, Response, Status};
 
@@ -114,6 +114,24 @@ impl GatewayHandle {
     }
 }
 
+impl GatewayHandle {
+    /// `Gateway.CountTokens`.
+    pub async fn count_tokens(
+        &mut self,
+        request: Request<ChatRequest>,
+    ) -> Result<Response<TokenCount>, Status> {
+        match &mut self.target {
+            Target::Remote(client) => over_channel(client.count_tokens(request)).await,
+            Target::Local(server) => {
+                local::call("/switchyard.gateway.v1.Gateway/CountTokens", request, |r| {
+                    server.count_tokens(r)
+                })
+                .await
+            }
+        }
+    }
+}
+
 /// A Gateway implementation with its stream type erased.
 trait LocalGateway: Send + Sync + 'static {
     fn chat(&self, request: Request<ChatRequest>) -> Call<'_, Response<ChatResponse>>;
@@ -123,6 +141,7 @@ trait LocalGateway: Send + Sync + 'static {
         &self,
         request: Request<ListModelsRequest>,
     ) -> Call<'_, Response<ListModelsResponse>>;
+    fn count_tokens(&self, request: Request<ChatRequest>) -> Call<'_, Response<TokenCount>>;
 }
 
 impl<S: Gateway> LocalGateway for S {
@@ -143,5 +162,9 @@ impl<S: Gateway> LocalGateway for S {
         request: Request<ListModelsRequest>,
     ) -> Call<'_, Response<ListModelsResponse>> {
         Gateway::list_models(self, request)
+    }
+
+    fn count_tokens(&self, request: Request<ChatRequest>) -> Call<'_, Response<TokenCount>> {
+        Gateway::count_tokens(self, request)
     }
 }

@@ -49,7 +49,7 @@ mod tests {
     use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
     use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse};
     use switchyard_proto::types::v1::{
-        ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse,
+        ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, TokenCount,
     };
     use tokio_stream::StreamExt;
     use tonic::{Code, Request, Response, Status};
@@ -125,6 +125,13 @@ mod tests {
             _: Request<ListModelsRequest>,
         ) -> Result<Response<ListModelsResponse>, Status> {
             Err(Status::unimplemented("list"))
+        }
+
+        async fn count_tokens(
+            &self,
+            _: Request<ChatRequest>,
+        ) -> Result<Response<TokenCount>, Status> {
+            Err(Status::unimplemented("count"))
         }
     }
 

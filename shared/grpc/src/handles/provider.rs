@@ -5,7 +5,7 @@ use std::sync::Arc;
 use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::provider::v1::provider_server::Provider;
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
-use switchyard_proto::types::v1::{ChatChunk, ChatResponse, EmbedResponse};
+use switchyard_proto::types::v1::{ChatChunk, ChatResponse, EmbedResponse, TokenCount};
 use tonic::{Request, Response, Status};
 
 use super::{Call, erased, over_channel};
@@ -99,6 +99,26 @@ impl ProviderHandle {
     }
 }
 
+impl ProviderHandle {
+    /// `Provider.CountTokens`.
+    pub async fn count_tokens(
+        &mut self,
+        request: Request<ProviderChatRequest>,
+    ) -> Result<Response<TokenCount>, Status> {
+        match &mut self.target {
+            Target::Remote(client) => over_channel(client.count_tokens(request)).await,
+            Target::Local(server) => {
+                local::call(
+                    "/switchyard.provider.v1.Provider/CountTokens",
+                    request,
+                    |r| server.count_tokens(r),
+                )
+                .await
+            }
+        }
+    }
+}
+
 /// A Provider implementation with its stream type erased.
 trait LocalProvider: Send + Sync + 'static {
     fn chat(&self, request: Request<ProviderChatRequest>) -> Call<'_, Response<ChatResponse>>;
@@ -107,6 +127,8 @@ trait LocalProvider: Send + Sync + 'static {
         request: Request<ProviderChatRequest>,
     ) -> Call<'_, Response<Replies<ChatChunk>>>;
     fn embed(&self, request: Request<ProviderEmbedRequest>) -> Call<'_, Response<EmbedResponse>>;
+    fn count_tokens(&self, request: Request<ProviderChatRequest>)
+    -> Call<'_, Response<TokenCount>>;
 }
 
 impl<S: Provider> LocalProvider for S {
@@ -123,5 +145,12 @@ impl<S: Provider> LocalProvider for S {
 
     fn embed(&self, request: Request<ProviderEmbedRequest>) -> Call<'_, Response<EmbedResponse>> {
         Provider::embed(self, request)
+    }
+
+    fn count_tokens(
+        &self,
+        request: Request<ProviderChatRequest>,
+    ) -> Call<'_, Response<TokenCount>> {
+        Provider::count_tokens(self, request)
     }
 }

@@ -1,0 +1,75 @@
+//! `Gateway.CountTokens`: a request's input tokens, counted where it would be
+//! served.
+//!
+//! The key is admitted as for a chat call (allowlists included), but nothing is
+//! charged against its rate limits or budgets and no usage record is written:
+//! counting generates nothing and providers do not bill it. The count comes from
+//! the deployments the model would route to, in routing order; a retryable
+//! failure moves on to the next one, as a chat attempt would.
+
+use switchyard_error::ApiError;
+use switchyard_grpc::{outgoing, request_id};
+use switchyard_proto::provider::v1::ProviderChatRequest;
+use switchyard_proto::types::v1::{ChatRequest, TokenCount};
+use tonic::{Request, Response, Status};
+
+use super::Router;
+use crate::models::RouteKey;
+use crate::validate::validate_chat;
+
+impl Router {
+    /// Admits the caller for the model, then asks its deployments in routing
+    /// order until one counts.
+    pub(super) async fn count(
+        &self,
+        request: Request<ChatRequest>,
+    ) -> Result<Response<TokenCount>, Status> {
+        let id = request_id(&request);
+        let (metadata, _, req) = request.into_parts();
+        validate_chat(&req)?;
+        // Counting takes a place under `router.max_in_flight` like any call.
+        let _slot = self.slot()?;
+        let table = self.inner.models.load_full();
+        let principal = self.admit(&metadata, &id, &req.model).await?;
+        let route = RouteKey {
+            tags: req.metadata.clone(),
+            key: principal.key_id.clone(),
+            user: req.user.clone().unwrap_or_default(),
+            // A count is not held to a context window: saying how far over it a
+            // prompt is, is one of the things a count is for.
+            need: None,
+        };
+        let (_, plan) = self.route(&table, &req.model, route.input())?;
+        let mut last = ApiError::invalid(
+            "metadata",
+            format!(
+                "no deployment of `{}` serves requests with these tags",
+                req.model
+            ),
+        )
+        .to_status();
+        for deployment in plan {
+            let call = ProviderChatRequest {
+                provider: deployment.provider.clone(),
+                upstream_model: deployment.upstream_model,
+                request: Some(req.clone()),
+            };
+            let mut provider = self.inner.provider.clone();
+            match provider.count_tokens(outgoing(call, &id)).await {
+                Ok(answer) => {
+                    let mut count = answer.into_inner();
+                    count.provider = deployment.provider;
+                    return Ok(Response::new(count));
+                }
+                Err(status) => {
+                    let retryable = ApiError::from_status(&status).retryable;
+                    last = status;
+                    if !retryable {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+}
