@@ -945,3 +945,71 @@ async fn tool_call_history_with_a_bad_arguments_string_is_invalid() {
     );
     assert!(upstream.recorded().is_empty());
 }
+
+#[tokio::test]
+async fn token_counts_ask_count_tokens_on_both_apis() {
+    let counted =
+        r#"{"totalTokens": 31, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 31}]}"#;
+    let mut request = simple_request();
+    request.max_tokens = Some(100);
+    request.tools = vec![weather_tool()];
+
+    // Google AI: the whole GenerateContentRequest, naming its model.
+    let upstream = Upstream::start(vec![Reply::json(200, counted)]).await;
+    let count = google_ai(&upstream)
+        .count_tokens(chat(PROVIDER, MODEL, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((count.input_tokens, count.estimated), (31, false));
+    let seen = upstream.recorded();
+    assert_eq!(seen[0].path, "/v1beta/models/gemini-2.5-flash:countTokens");
+    assert_eq!(seen[0].header("x-goog-api-key"), Some(GOOGLE_KEY));
+    let generate = &seen[0].body["generateContentRequest"];
+    assert_eq!(generate["model"], "models/gemini-2.5-flash");
+    assert_eq!(
+        generate["systemInstruction"],
+        json!({"parts": [{"text": "be brief"}]})
+    );
+    assert_eq!(
+        generate["contents"],
+        json!([{"role": "user", "parts": [{"text": "Name three colors."}]}])
+    );
+    assert_eq!(
+        generate["tools"][0]["functionDeclarations"][0]["name"],
+        "get_weather"
+    );
+
+    // Vertex AI: the input members only; an answer without a count is malformed.
+    let upstream = Upstream::start(vec![
+        Reply::json(200, r#"{"totalTokens": 31, "totalBillableCharacters": 96}"#),
+        Reply::json(200, r#"{"totalBillableCharacters": 96}"#),
+    ])
+    .await;
+    let mut client = vertex(&upstream);
+    let count = client
+        .count_tokens(chat(PROVIDER, MODEL, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count.input_tokens, 31);
+    let seen = upstream.recorded();
+    assert_eq!(
+        seen[0].path,
+        "/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-flash:countTokens"
+    );
+    let mut keys: Vec<&str> = seen[0]
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["contents", "systemInstruction", "tools"]);
+    let status = client
+        .count_tokens(chat(PROVIDER, MODEL, request))
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&status).code, ErrorCode::UpstreamUnavailable);
+}

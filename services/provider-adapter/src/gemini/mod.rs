@@ -5,7 +5,8 @@
 //! - Google AI: `{base_url}/models/{model}:generateContent`, and
 //!   `:streamGenerateContent?alt=sse`; the key from `api_key_env` in the
 //!   `x-goog-api-key` header (never in the URL, where it would reach access logs).
-//!   Embeddings: `:batchEmbedContents`.
+//!   Embeddings: `:batchEmbedContents`. Token counts: `:countTokens` with the
+//!   whole `generateContentRequest`, so system instructions and tools count.
 //! - Vertex AI: `https://{region}-aiplatform.googleapis.com/v1/projects/{project}/
 //!   locations/{region}/publishers/google/models/{model}:generateContent` (`base_url`
 //!   replaces the part before `/projects`); an OAuth2 access token from
@@ -13,7 +14,8 @@
 //!   start-up and Google's tokens expire after about an hour: the operator refreshes
 //!   it (restart with a new one, or put a token-injecting proxy in `base_url` and
 //!   leave `access_token_env` unset). No Google auth library is linked.
-//!   Embeddings: `:predict`.
+//!   Embeddings: `:predict`. Token counts: `:countTokens` with the request's
+//!   `contents`, `systemInstruction` and `tools`.
 //!
 //! Translation lives in [`request`], [`response`] and [`stream`], embeddings in
 //! [`embed`]; Google's error bodies are read by [`error`].
@@ -35,7 +37,9 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
-use switchyard_proto::types::v1::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+use switchyard_proto::types::v1::{
+    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, TokenCount,
+};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use self::error::Google;
@@ -360,4 +364,46 @@ impl ChatProvider for Gemini {
             provider: String::new(),
         })
     }
+
+    async fn count_tokens(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<TokenCount, ProviderError> {
+        let Value::Object(mut generate) = request::chat_body(upstream_model, req)? else {
+            return Err(ProviderError::invalid("request", "is not a JSON object"));
+        };
+        let body = match self.api {
+            // Google AI counts a whole `GenerateContentRequest`, which names its model.
+            Api::GoogleAi { .. } => {
+                generate.insert("model".into(), self.resource(upstream_model)?.into());
+                serde_json::json!({ "generateContentRequest": generate })
+            }
+            // Vertex AI takes the input members themselves.
+            Api::Vertex { .. } => {
+                generate.retain(|key, _| VERTEX_COUNTED.contains(&key.as_str()));
+                Value::Object(generate)
+            }
+        };
+        let url = self.url(upstream_model, "countTokens")?;
+        let response = self.post(&url, &body, upstream_model).await?;
+        let count: WireTokenCount = self.read_json(response).await?;
+        Ok(TokenCount {
+            input_tokens: count.total_tokens,
+            estimated: false,
+            provider: String::new(),
+        })
+    }
+}
+
+/// The members of a Vertex AI `countTokens` body: the input a generation would
+/// read.
+const VERTEX_COUNTED: [&str; 3] = ["contents", "systemInstruction", "tools"];
+
+/// A `CountTokensResponse`. `totalTokens` is required: an answer without it is
+/// malformed, not a count of zero.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTokenCount {
+    total_tokens: u64,
 }
