@@ -1260,3 +1260,41 @@ fn provider_debug_prints_no_credential() {
     let text = format!("{credentials:?}");
     assert!(!text.contains(AKID) && !text.contains(SECRET) && !text.contains(TOKEN));
 }
+
+#[tokio::test]
+async fn token_counts_ask_count_tokens_with_the_converse_input() {
+    let upstream = Upstream::start(vec![
+        Reply::json(200, r#"{"inputTokens": 27}"#),
+        Reply::json(200, r#"{"tokens": 27}"#),
+    ])
+    .await;
+    let mut client = client(&upstream, false);
+    let mut request = simple_request();
+    request.max_tokens = Some(100);
+    request.temperature = Some(0.2);
+    let count = client
+        .count_tokens(chat(PROVIDER, CLAUDE, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((count.input_tokens, count.estimated), (27, false));
+    let seen = upstream.recorded();
+    assert_eq!(seen[0].path, format!("/model/{CLAUDE_PATH}/count-tokens"));
+    assert_signed(&seen[0], None);
+    assert_eq!(
+        seen[0].body,
+        json!({"input": {"converse": {
+            "system": [{"text": "be brief"}],
+            "messages": [{"role": "user", "content": [{"text": "Name three colors."}]}],
+        }}}),
+        "generation settings are not part of the count"
+    );
+    let status = client
+        .count_tokens(chat(PROVIDER, CLAUDE, request))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ApiError::from_status(&status).code,
+        ErrorCode::UpstreamUnavailable
+    );
+}

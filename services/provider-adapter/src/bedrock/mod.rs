@@ -1,5 +1,5 @@
-//! Kind `bedrock`: AWS Bedrock's Converse and ConverseStream APIs for chat, and
-//! InvokeModel for Titan and Cohere embeddings, every request signed with SigV4
+//! Kind `bedrock`: AWS Bedrock's Converse and ConverseStream APIs for chat,
+//! CountTokens for token counts, and InvokeModel for Titan and Cohere embeddings, every request signed with SigV4
 //! (service `bedrock`, the configured region) over one pooled HTTP client per
 //! provider instance. No AWS SDK: `aws-sigv4` signs, `aws-smithy-eventstream` reads
 //! the binary event-stream framing, the HTTP client sends.
@@ -25,7 +25,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, Secret};
 use switchyard_proto::types::v1::{
-    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, Usage,
+    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Embedding, TokenCount, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -429,4 +429,36 @@ impl ChatProvider for Bedrock {
             provider: String::new(),
         })
     }
+
+    /// Bedrock's CountTokens with the Converse input (`messages`, `system`): the
+    /// count Bedrock bills by, for the models that support counting (others
+    /// answer a validation error, passed on as such).
+    async fn count_tokens(
+        &self,
+        upstream_model: &str,
+        req: &ChatRequest,
+    ) -> Result<TokenCount, ProviderError> {
+        let Value::Object(mut converse) = wire::converse_body(req)? else {
+            return Err(ProviderError::invalid("request", "is not a JSON object"));
+        };
+        converse.retain(|key, _| key == "messages" || key == "system");
+        let body = serde_json::json!({ "input": { "converse": converse } });
+        let response = self
+            .post(upstream_model, "count-tokens", &body, "application/json")
+            .await?;
+        let count: WireTokenCount = self.json(response).await?;
+        Ok(TokenCount {
+            input_tokens: count.input_tokens,
+            estimated: false,
+            provider: String::new(),
+        })
+    }
+}
+
+/// A CountTokens answer. `inputTokens` is required: an answer without it is
+/// malformed, not a count of zero.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTokenCount {
+    input_tokens: u64,
 }
