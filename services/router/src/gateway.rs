@@ -517,12 +517,7 @@ impl Router {
         let (entry, plan) = self.route(table, model, route.input())?;
         let mut plan = plan.into_iter();
         let Some(first) = plan.next() else {
-            // Every deployment is tagged for other requests.
-            return Err(ApiError::invalid(
-                "metadata",
-                format!("no deployment of `{model}` serves requests with these tags"),
-            )
-            .to_status());
+            return Err(no_deployment_for_tags(model));
         };
         let deployment = &first;
         let estimate = self.estimate(&principal, deployment, &sizing);
@@ -547,6 +542,15 @@ impl Router {
         let waits = Waits::new(Some(&entry), timeouts);
         Ok((table.clone(), draft, waits))
     }
+}
+
+/// The refusal when every deployment of `model` is tagged for other requests.
+fn no_deployment_for_tags(model: &str) -> Status {
+    ApiError::invalid(
+        "metadata",
+        format!("no deployment of `{model}` serves requests with these tags"),
+    )
+    .to_status()
 }
 
 /// A unary answer that carries usage and names the provider that served it.

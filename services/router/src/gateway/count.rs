@@ -13,7 +13,7 @@ use switchyard_proto::provider::v1::ProviderChatRequest;
 use switchyard_proto::types::v1::{ChatRequest, TokenCount};
 use tonic::{Request, Response, Status};
 
-use super::Router;
+use super::{Router, no_deployment_for_tags};
 use crate::models::RouteKey;
 use crate::validate::validate_chat;
 
@@ -40,14 +40,7 @@ impl Router {
             need: None,
         };
         let (_, plan) = self.route(&table, &req.model, route.input())?;
-        let mut last = ApiError::invalid(
-            "metadata",
-            format!(
-                "no deployment of `{}` serves requests with these tags",
-                req.model
-            ),
-        )
-        .to_status();
+        let mut last = no_deployment_for_tags(&req.model);
         for deployment in plan {
             let call = ProviderChatRequest {
                 provider: deployment.provider.clone(),

@@ -112,9 +112,7 @@ impl GatewayHandle {
             }
         }
     }
-}
 
-impl GatewayHandle {
     /// `Gateway.CountTokens`.
     pub async fn count_tokens(
         &mut self,

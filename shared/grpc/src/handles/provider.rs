@@ -97,9 +97,7 @@ impl ProviderHandle {
             }
         }
     }
-}
 
-impl ProviderHandle {
     /// `Provider.CountTokens`.
     pub async fn count_tokens(
         &mut self,
