@@ -64,6 +64,18 @@ def test_list_models(gen, grpc_target, api_key):
     assert "chat-model" in [m.id for m in resp.models]
 
 
+def test_count_tokens(gen, grpc_target, api_key):
+    _, gateway_pb2_grpc, chat_pb2 = gen
+    metadata = [("authorization", f"Bearer {api_key}")]
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        short = stub.CountTokens(request(chat_pb2), metadata=metadata)
+        longer = stub.CountTokens(request(chat_pb2, text="hello grpc, a much longer prompt"), metadata=metadata)
+    # The test upstream is OpenAI-compatible: no counting API, so Switchyard counts.
+    assert short.estimated and 0 < short.input_tokens < longer.input_tokens
+    assert short.provider == "upstream"
+
+
 def test_errors_are_status_codes(gen, grpc_target, api_key):
     _, gateway_pb2_grpc, chat_pb2 = gen
     with grpc.insecure_channel(grpc_target) as channel:
