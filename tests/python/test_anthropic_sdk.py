@@ -141,3 +141,15 @@ def test_count_tokens(base_url, api_key):
         c.messages.count_tokens(model="no-such-model", messages=MESSAGES)
     with pytest.raises(anthropic.AuthenticationError):
         client(base_url, "sk-not-a-key").messages.count_tokens(model="chat-model", messages=MESSAGES)
+
+
+def test_models_list_and_retrieve(base_url, api_key):
+    c = client(base_url, api_key)
+    models = list(c.models.list(limit=2))  # auto-paginates over after_id
+    ids = [m.id for m in models]
+    assert "chat-model" in ids and len(ids) == len(set(ids)) > 2
+    assert all(m.type == "model" and m.created_at.year >= 2020 for m in models)
+    one = c.models.retrieve("chat-model")
+    assert one.id == "chat-model" and one.display_name == "chat-model"
+    with pytest.raises(anthropic.NotFoundError):
+        c.models.retrieve("no-such-model")

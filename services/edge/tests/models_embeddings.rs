@@ -66,6 +66,115 @@ async fn model_retrieve_and_404() {
     assert_eq!(error["code"], "model_not_found");
 }
 
+/// `n` models, `m0` … `m{n-1}`, a second apart.
+fn numbered_models(n: i64) -> ListModelsResponse {
+    ListModelsResponse {
+        models: (0..n)
+            .map(|i| Model {
+                id: format!("m{i}"),
+                created: 1_700_000_000 + i,
+                owned_by: "switchyard".into(),
+            })
+            .collect(),
+    }
+}
+
+/// `path` as Anthropic's SDK asks for it.
+async fn anthropic_get(edge: &Edge, path: &str) -> (u16, Value) {
+    let response = edge
+        .http
+        .get(edge.url(path))
+        .header("anthropic-version", "2023-06-01")
+        .header("x-api-key", "sk-ant-test")
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn ids(page: &Value) -> Vec<&str> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn anthropic_callers_get_anthropic_model_pages() {
+    let edge = Edge::start().await;
+    edge.fake.answer_models(Ok(models()));
+    let (status, page) = anthropic_get(&edge, "/v1/models").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        page,
+        json!({
+            "data": [
+                {"type": "model", "id": "chat-fast", "display_name": "chat-fast",
+                 "created_at": "2023-11-14T22:13:20Z", "lifecycle": "active"},
+                {"type": "model", "id": "openai/gpt-4o", "display_name": "openai/gpt-4o",
+                 "created_at": "2023-11-14T22:13:21Z", "lifecycle": "active"}
+            ],
+            "has_more": false,
+            "first_id": "chat-fast",
+            "last_id": "openai/gpt-4o"
+        })
+    );
+    assert_eq!(
+        edge.fake.last().metadata.get("authorization").unwrap(),
+        "Bearer sk-ant-test"
+    );
+    let (status, one) = anthropic_get(&edge, "/v1/models/openai/gpt-4o").await;
+    assert_eq!(status, 200);
+    assert_eq!(one, page["data"][1]);
+    let (status, error) = anthropic_get(&edge, "/v1/models/nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "not_found_error");
+}
+
+#[tokio::test]
+async fn anthropic_model_pages_follow_after_id_and_before_id() {
+    let edge = Edge::start().await;
+    edge.fake.answer_models(Ok(numbered_models(25)));
+    // The default page is 20.
+    let (_, first) = anthropic_get(&edge, "/v1/models").await;
+    assert_eq!(ids(&first).len(), 20);
+    assert_eq!(
+        (first["has_more"].clone(), first["last_id"].clone()),
+        (json!(true), json!("m19"))
+    );
+    let (_, next) = anthropic_get(&edge, "/v1/models?limit=3&after_id=m19").await;
+    assert_eq!(ids(&next), ["m20", "m21", "m22"]);
+    assert_eq!(next["has_more"], true);
+    let (_, last) = anthropic_get(&edge, "/v1/models?limit=3&after_id=m22").await;
+    assert_eq!(ids(&last), ["m23", "m24"]);
+    assert_eq!(last["has_more"], false);
+    let (_, back) = anthropic_get(&edge, "/v1/models?limit=2&before_id=m2").await;
+    assert_eq!(ids(&back), ["m0", "m1"]);
+    assert_eq!(
+        (back["has_more"].clone(), back["first_id"].clone()),
+        (json!(false), json!("m0"))
+    );
+    let (_, empty) = anthropic_get(&edge, "/v1/models?after_id=m24").await;
+    assert!(ids(&empty).is_empty());
+    assert_eq!(
+        (empty["first_id"].clone(), empty["has_more"].clone()),
+        (Value::Null, json!(false))
+    );
+    for bad in [
+        "/v1/models?limit=0",
+        "/v1/models?limit=1001",
+        "/v1/models?after_id=nope",
+        "/v1/models?after_id=m1&before_id=m3",
+    ] {
+        let (status, error) = anthropic_get(&edge, bad).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{bad}");
+    }
+}
+
 fn embed_answer() -> pb::EmbedResponse {
     pb::EmbedResponse {
         model: "emb-1".into(),

@@ -119,6 +119,36 @@ pub struct ToolChoice {
     pub disable_parallel_tool_use: Option<bool>,
 }
 
+/// A model as Anthropic's Models API describes it (`GET /v1/models/{id}`, and each
+/// entry of the list).
+#[derive(Debug, Serialize)]
+pub struct ModelInfo<'a> {
+    /// Always "model".
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The name callers ask for.
+    pub id: &'a str,
+    /// The gateway has no other name for it: the id.
+    pub display_name: &'a str,
+    /// RFC 3339: when the model became available in this gateway.
+    pub created_at: String,
+    /// Always "active": a model the key may call is callable.
+    pub lifecycle: &'static str,
+}
+
+/// A page of `GET /v1/models`, paged by `after_id` / `before_id` and `limit`.
+#[derive(Debug, Serialize)]
+pub struct ModelPage<'a> {
+    /// The page's models.
+    pub data: Vec<ModelInfo<'a>>,
+    /// More in the requested direction.
+    pub has_more: bool,
+    /// The page's first id (the `before_id` of the previous page).
+    pub first_id: Option<&'a str>,
+    /// The page's last id (the `after_id` of the next page).
+    pub last_id: Option<&'a str>,
+}
+
 /// The answer of `POST /v1/messages/count_tokens`.
 #[derive(Debug, Serialize)]
 pub struct TokenCount {
