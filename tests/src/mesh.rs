@@ -364,6 +364,16 @@ name = "mock-model"
 deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "1", output_per_million = "2" }} }}]
 
 [[models]]
+name = "chat-only"
+mode = "chat"
+deployments = [{{ provider = "mock", model = "mock-1" }}]
+
+[[models]]
+name = "embed-only"
+mode = "embeddings"
+deployments = [{{ provider = "mock", model = "mock-embed-1" }}]
+
+[[models]]
 name = "priced-mock"
 deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "0", output_per_million = "1000" }} }}]
 

@@ -140,6 +140,7 @@ both_shapes!(
     mock_provider_answers,
     mock_provider_answers_n_choices_and_bills_them_all,
     grpc_count_tokens_counts_where_the_model_routes,
+    a_model_serves_only_its_mode,
     client_disconnect_unary_is_billed_as_cancelled,
     client_disconnect_mid_stream_is_billed_as_cancelled,
     stream_and_unary_bill_the_same,
@@ -782,6 +783,48 @@ async fn grpc_count_tokens_counts_where_the_model_routes(shape: Shape) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    env.mesh.shutdown().await;
+}
+
+async fn a_model_serves_only_its_mode(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let reply = env.chat(chat_body("embed-only", "hi")).await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    assert_eq!(reply.json()["error"]["param"], "model");
+    assert!(
+        reply.text.contains("embeddings requests only"),
+        "{}",
+        reply.text
+    );
+    let reply = env
+        .post(
+            "/v1/embeddings",
+            Some(&env.key),
+            json!({"model": "chat-only", "input": "hi"}).to_string(),
+        )
+        .await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    let mut client = GatewayClient::new(Mesh::channel(env.mesh.grpc));
+    let status = client
+        .count_tokens(with_key(text_chat("embed-only", "hi"), &env.key))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    // Each model still serves its own mode, and a refused call records nothing:
+    // the ledger has the calls after the refusals and nothing else.
+    let refused = reply.request_id();
+    let ok = env.chat(chat_body("chat-only", "hi")).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let embedded = env
+        .post(
+            "/v1/embeddings",
+            Some(&env.key),
+            json!({"model": "embed-only", "input": "hi"}).to_string(),
+        )
+        .await;
+    assert_eq!(embedded.status, 200, "{}", embedded.text);
+    env.mesh.wait_usage(&embedded.request_id()).await;
+    assert!(env.mesh.usage(&refused).await.is_none());
     env.mesh.shutdown().await;
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
-use switchyard_config::Config;
+use switchyard_config::{Config, ModelMode};
 use tokio_util::sync::CancellationToken;
 
 use switchyard_error::{ApiError, ErrorCode};
@@ -197,6 +197,14 @@ enum Sizing<'a> {
 }
 
 impl Sizing<'_> {
+    /// The kind of call, as a model's `mode` names it.
+    fn mode(&self) -> ModelMode {
+        match self {
+            Sizing::Chat(_) => ModelMode::Chat,
+            Sizing::Embed(_) => ModelMode::Embeddings,
+        }
+    }
+
     /// The request's metadata (routing tags).
     fn metadata(&self) -> &std::collections::HashMap<String, String> {
         match self {
@@ -515,6 +523,7 @@ impl Router {
             need: self.context_need(table, &sizing),
         };
         let (entry, plan) = self.route(table, model, route.input())?;
+        entry.serves(sizing.mode())?;
         let mut plan = plan.into_iter();
         let Some(first) = plan.next() else {
             return Err(no_deployment_for_tags(model));

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use switchyard_config::{Config, Sticky, Strategy, TimeoutsConfig};
+use switchyard_config::{Config, ModelMode, Sticky, Strategy, TimeoutsConfig};
 use switchyard_pricing::{Price, PriceTable};
 
 use crate::health::Health;
@@ -50,6 +50,8 @@ pub struct ModelEntry {
     /// When an attempt has not answered by then, a second one starts on the
     /// next deployment in line (`hedge_after_ms`; see `attempts.rs`).
     pub hedge_after: Option<std::time::Duration>,
+    /// The kind of call it serves; `None` serves both.
+    pub mode: Option<ModelMode>,
     strategy: Strategy,
 }
 
@@ -125,6 +127,24 @@ fn stable_hash(parts: &[&str]) -> u64 {
 }
 
 impl ModelEntry {
+    /// Refuses a `mode` call to a model configured for the other kind, before
+    /// anything is reserved or sent: the upstream would refuse it anyway, or
+    /// worse, answer it at the other kind's price.
+    pub fn serves(&self, mode: ModelMode) -> Result<(), switchyard_error::ApiError> {
+        match self.mode {
+            Some(own) if own != mode => Err(switchyard_error::ApiError::invalid(
+                "model",
+                format!(
+                    "The model `{}` serves {} requests only, not {} requests.",
+                    self.name,
+                    own.as_str(),
+                    mode.as_str()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The strategy, as config names it.
     pub fn strategy_name(&self) -> &'static str {
         match self.strategy {
@@ -281,6 +301,7 @@ impl ModelTable {
                 timeouts: m.timeouts,
                 sticky: m.sticky,
                 hedge_after: m.hedge_after_ms.map(std::time::Duration::from_millis),
+                mode: m.mode,
                 strategy: m.strategy,
                 deployments: m
                     .deployments

@@ -528,6 +528,10 @@ pub struct ModelConfig {
     /// Shown as `owned_by` in model listings.
     #[serde(default = "default_owned_by")]
     pub owned_by: String,
+    /// What the model is called for; unset serves chat and embeddings alike.
+    /// Set, the other kind of call is refused before anything is sent upstream.
+    #[serde(default)]
+    pub mode: Option<ModelMode>,
     /// Models tried, in order, when every deployment of this one failed in a way a
     /// retry may help (unavailable, rate limited, timed out).
     #[serde(default)]
@@ -556,6 +560,26 @@ pub struct ModelConfig {
     /// billed. Unset: no hedging.
     #[serde(default)]
     pub hedge_after_ms: Option<u64>,
+}
+
+/// The kind of call a model serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelMode {
+    /// Chat completions (and token counts of chat input).
+    Chat,
+    /// Embeddings.
+    Embeddings,
+}
+
+impl ModelMode {
+    /// The word used in config and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// Who a sticky assignment follows.

@@ -297,7 +297,25 @@ impl Config {
                 ));
             }
             let all: HashSet<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+            let mode_of = |name: &str| {
+                self.models
+                    .iter()
+                    .find(|other| other.name == name)
+                    .and_then(|other| other.mode)
+            };
             let check_fallback = |field: String, name: &str| {
+                if let (Some(own), Some(theirs)) = (m.mode, mode_of(name))
+                    && own != theirs
+                {
+                    return Err(ConfigError::invalid(
+                        field,
+                        format!(
+                            "`{name}` has mode = \"{}\"; a model with mode = \"{}\" cannot fall back to it",
+                            theirs.as_str(),
+                            own.as_str()
+                        ),
+                    ));
+                }
                 if name == m.name {
                     Err(ConfigError::invalid(field, "cannot fall back to itself"))
                 } else if name.contains('*') {
@@ -409,29 +427,61 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{MicrosPerMillion, load_str};
+    use crate::{MicrosPerMillion, ModelMode, load_str};
 
     fn err_of(text: &str) -> String {
         load_str(text).unwrap_err().to_string()
     }
 
+    /// A config with one mock provider `p`, for models to be added to.
+    const BASE: &str = "version = 1\n[[providers]]\nname = \"p\"\nkind = \"mock\"\n";
+
+    /// A `[[models]]` entry on `p`, with `extra` lines before its deployments.
+    fn model(name: &str, extra: &str) -> String {
+        format!(
+            "[[models]]\nname = \"{name}\"\n{extra}deployments = [{{ provider = \"p\", model = \"x\" }}]\n"
+        )
+    }
+
     #[test]
     fn a_zero_hedge_delay_is_refused() {
-        let base = "version = 1\n[[providers]]\nname = \"p\"\nkind = \"mock\"\n";
-        let model = |name: &str, hedge: &str| {
-            format!(
-                "[[models]]\nname = \"{name}\"\n{hedge}deployments = [{{ provider = \"p\", model = \"x\" }}]\n"
-            )
-        };
         let e = err_of(&format!(
-            "{base}{}{}{}",
+            "{BASE}{}{}{}",
             model("a", ""),
             model("b", ""),
             model("c", "hedge_after_ms = 0\n")
         ));
         assert!(e.contains("models[2].hedge_after_ms"), "{e}");
-        let c = load_str(&format!("{base}{}", model("a", "hedge_after_ms = 250\n"))).unwrap();
+        let c = load_str(&format!("{BASE}{}", model("a", "hedge_after_ms = 250\n"))).unwrap();
         assert_eq!(c.models[0].hedge_after_ms, Some(250));
+    }
+
+    #[test]
+    fn model_modes_parse_and_fallbacks_keep_to_their_mode() {
+        let c = load_str(&format!(
+            "{BASE}{}{}{}",
+            model("chat", "mode = \"chat\"\nfallbacks = [\"any\"]\n"),
+            model("embed", "mode = \"embeddings\"\n"),
+            model("any", "")
+        ))
+        .unwrap();
+        let modes: Vec<_> = c.models.iter().map(|m| m.mode).collect();
+        assert_eq!(
+            modes,
+            [Some(ModelMode::Chat), Some(ModelMode::Embeddings), None]
+        );
+        let e = err_of(&format!("{BASE}{}", model("m", "mode = \"completion\"\n")));
+        assert!(
+            e.contains("models[0].mode") && e.contains("embeddings"),
+            "{e}"
+        );
+        let e = err_of(&format!(
+            "{BASE}{}{}",
+            model("chat", "mode = \"chat\"\ncontext_fallback = \"embed\"\n"),
+            model("embed", "mode = \"embeddings\"\n")
+        ));
+        assert!(e.contains("models[0].context_fallback"), "{e}");
+        assert!(e.contains("mode = \"embeddings\""), "{e}");
     }
 
     #[test]

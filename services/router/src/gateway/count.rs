@@ -7,6 +7,7 @@
 //! the deployments the model would route to, in routing order; a retryable
 //! failure moves on to the next one, as a chat attempt would.
 
+use switchyard_config::ModelMode;
 use switchyard_error::ApiError;
 use switchyard_grpc::{outgoing, request_id};
 use switchyard_proto::provider::v1::ProviderChatRequest;
@@ -39,7 +40,8 @@ impl Router {
             // prompt is, is one of the things a count is for.
             need: None,
         };
-        let (_, plan) = self.route(&table, &req.model, route.input())?;
+        let (entry, plan) = self.route(&table, &req.model, route.input())?;
+        entry.serves(ModelMode::Chat)?;
         let mut last = no_deployment_for_tags(&req.model);
         for deployment in plan {
             let call = ProviderChatRequest {
