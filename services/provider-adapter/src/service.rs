@@ -175,6 +175,13 @@ fn chat_request(request: Option<&ChatRequest>) -> Result<&ChatRequest, ProviderE
     request.ok_or_else(|| ProviderError::invalid("request", "is required"))
 }
 
+/// A unary call's result on the wire.
+fn answer<T>(provider: &str, result: Result<T, ProviderError>) -> Result<Response<T>, Status> {
+    result
+        .map(Response::new)
+        .map_err(|e| to_status(provider, &e))
+}
+
 /// Logs a request error and maps it to the wire: the one place both happen.
 fn to_status(provider: &str, err: &ProviderError) -> Status {
     let api = ApiError::from(err);
@@ -204,9 +211,7 @@ impl Provider for ProviderAdapter {
                 .await
         }
         .await;
-        result
-            .map(Response::new)
-            .map_err(|e| to_status(&msg.provider, &e))
+        answer(&msg.provider, result)
     }
 
     type ChatStreamStream = BoxStream<'static, Result<ChatChunk, Status>>;
@@ -244,9 +249,7 @@ impl Provider for ProviderAdapter {
                 .await
         }
         .await;
-        result
-            .map(Response::new)
-            .map_err(|e| to_status(&msg.provider, &e))
+        answer(&msg.provider, result)
     }
 
     async fn count_tokens(
@@ -261,8 +264,6 @@ impl Provider for ProviderAdapter {
                 .await
         }
         .await;
-        result
-            .map(Response::new)
-            .map_err(|e| to_status(&msg.provider, &e))
+        answer(&msg.provider, result)
     }
 }

@@ -15,8 +15,8 @@ use crate::wire::StringOrSeq;
 impl TryFrom<wire::MessagesRequest> for pb::ChatRequest {
     type Error = ApiError;
 
-    fn try_from(mut req: wire::MessagesRequest) -> Result<Self, ApiError> {
-        let max_tokens = required(req.max_tokens.take(), || "max_tokens".into())?;
+    fn try_from(req: wire::MessagesRequest) -> Result<Self, ApiError> {
+        let max_tokens = required(req.max_tokens, || "max_tokens".into())?;
         let mut chat = chat_input(req)?;
         chat.max_tokens = Some(max_tokens);
         Ok(chat)
@@ -27,9 +27,7 @@ impl TryFrom<wire::MessagesRequest> for pb::ChatRequest {
 /// it counts: the Messages body without `max_tokens`, which counting does not
 /// take (given anyway, it is ignored).
 pub fn count_request(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
-    let mut chat = chat_input(req)?;
-    chat.max_tokens = None;
-    Ok(chat)
+    chat_input(req)
 }
 
 /// Everything of a Messages body but `max_tokens`, which only generation needs.
@@ -85,7 +83,6 @@ fn chat_input(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
         messages,
         temperature: req.temperature,
         top_p: req.top_p,
-        max_tokens: req.max_tokens,
         stop: req.stop_sequences.unwrap_or_default(),
         tools,
         tool_choice,

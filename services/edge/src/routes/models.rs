@@ -54,11 +54,16 @@ async fn models(state: AppState, caller: &Caller) -> Result<ListModelsResponse, 
         .into_inner())
 }
 
+/// Whether the caller is one of Anthropic's SDKs, which read Anthropic's shapes.
+fn is_anthropic(headers: &HeaderMap) -> bool {
+    headers.contains_key(ANTHROPIC_VERSION)
+}
+
 /// Renders `result`'s error in the shape the caller's SDK reads.
-fn answer(headers: &HeaderMap, result: Result<Response, HttpError>) -> Response {
+fn answer(anthropic: bool, result: Result<Response, HttpError>) -> Response {
     match result {
         Ok(response) => response,
-        Err(error) if headers.contains_key(ANTHROPIC_VERSION) => error.anthropic().into_response(),
+        Err(error) if anthropic => error.anthropic().into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -70,7 +75,7 @@ pub async fn list(
     headers: HeaderMap,
     query: RawQuery,
 ) -> Response {
-    let anthropic = headers.contains_key(ANTHROPIC_VERSION);
+    let anthropic = is_anthropic(&headers);
     let result = async {
         let answer = models(state, &caller).await?;
         if anthropic {
@@ -83,7 +88,7 @@ pub async fn list(
         Ok(json_response(encode(&list)?))
     }
     .await;
-    answer(&headers, result)
+    answer(anthropic, result)
 }
 
 /// One page of Anthropic's list: `limit` (1–1000, default 20) models after
@@ -141,6 +146,7 @@ pub async fn retrieve(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let anthropic = is_anthropic(&headers);
     let result = async {
         let Path(id) =
             id.map_err(|e| ApiError::invalid("model", format!("Invalid model id: {e}")))?;
@@ -151,11 +157,11 @@ pub async fn retrieve(
                 format!("The model '{id}' does not exist or you do not have access to it."),
             )
         })?;
-        if headers.contains_key(ANTHROPIC_VERSION) {
+        if anthropic {
             return Ok(json_response(encode(&anthropic_view(model))?));
         }
         Ok(json_response(encode(&view(model))?))
     }
     .await;
-    answer(&headers, result)
+    answer(anthropic, result)
 }

@@ -438,9 +438,7 @@ impl ChatProvider for Bedrock {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<TokenCount, ProviderError> {
-        let Value::Object(mut converse) = wire::converse_body(req)? else {
-            return Err(ProviderError::invalid("request", "is not a JSON object"));
-        };
+        let mut converse = wire::converse_request(req)?;
         converse.retain(|key, _| key == "messages" || key == "system");
         let body = serde_json::json!({ "input": { "converse": converse } });
         let response = self

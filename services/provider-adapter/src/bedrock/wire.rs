@@ -36,6 +36,11 @@ const TOP_LEVEL_OPTIONS: [&str; 6] = [
 /// The JSON body of `POST /model/{modelId}/converse` (and `/converse-stream`,
 /// which takes the same body).
 pub fn converse_body(req: &ChatRequest) -> Result<Value, ProviderError> {
+    converse_request(req).map(Value::Object)
+}
+
+/// [`converse_body`]'s members, for bodies that trim them (CountTokens).
+pub fn converse_request(req: &ChatRequest) -> Result<Map<String, Value>, ProviderError> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(ProviderError::invalid(
             "n",
@@ -71,7 +76,7 @@ pub fn converse_body(req: &ChatRequest) -> Result<Value, ProviderError> {
         body.insert("outputConfig".into(), output);
     }
     merge_options(&mut body, req.provider_options.as_ref());
-    Ok(Value::Object(body))
+    Ok(body)
 }
 
 /// One Converse turn while merging.

@@ -370,9 +370,7 @@ impl ChatProvider for Gemini {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<TokenCount, ProviderError> {
-        let Value::Object(mut generate) = request::chat_body(upstream_model, req)? else {
-            return Err(ProviderError::invalid("request", "is not a JSON object"));
-        };
+        let mut generate = request::generate_request(upstream_model, req)?;
         let body = match self.api {
             // Google AI counts a whole `GenerateContentRequest`, which names its model.
             Api::GoogleAi { .. } => {

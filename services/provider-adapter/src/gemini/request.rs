@@ -45,6 +45,14 @@ pub fn generation(model: &str) -> Option<u32> {
 
 /// The JSON body of `models/{model}:generateContent` (and of its streaming twin).
 pub fn chat_body(model: &str, req: &ChatRequest) -> Result<Value, ProviderError> {
+    generate_request(model, req).map(Value::Object)
+}
+
+/// [`chat_body`]'s members, for bodies that wrap or trim them (`countTokens`).
+pub fn generate_request(
+    model: &str,
+    req: &ChatRequest,
+) -> Result<Map<String, Value>, ProviderError> {
     let gemini3 = generation(model).is_some_and(|g| g >= 3);
     let mut system = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
@@ -119,7 +127,7 @@ pub fn chat_body(model: &str, req: &ChatRequest) -> Result<Value, ProviderError>
     if !generation_config.is_empty() {
         body.insert("generationConfig".into(), Value::Object(generation_config));
     }
-    Ok(Value::Object(body))
+    Ok(body)
 }
 
 /// `provider_options`: `generationConfig` fields merge into the translated ones

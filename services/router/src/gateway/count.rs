@@ -15,7 +15,7 @@ use switchyard_proto::types::v1::{ChatRequest, TokenCount};
 use tonic::{Request, Response, Status};
 
 use super::{Router, no_deployment_for_tags};
-use crate::models::RouteKey;
+use crate::models::RouteInput;
 use crate::validate::validate_chat;
 
 impl Router {
@@ -32,24 +32,24 @@ impl Router {
         let _slot = self.slot()?;
         let table = self.inner.models.load_full();
         let principal = self.admit(&metadata, &id, &req.model).await?;
-        let route = RouteKey {
-            tags: req.metadata.clone(),
-            key: principal.key_id.clone(),
-            user: req.user.clone().unwrap_or_default(),
+        let route = RouteInput {
+            tags: &req.metadata,
+            key: &principal.key_id,
+            user: req.user.as_deref().unwrap_or_default(),
             // A count is not held to a context window: saying how far over it a
             // prompt is, is one of the things a count is for.
             need: None,
         };
-        let (entry, plan) = self.route(&table, &req.model, route.input())?;
+        let (entry, plan) = self.route(&table, &req.model, route)?;
         entry.serves(ModelMode::Chat)?;
         let mut last = no_deployment_for_tags(&req.model);
+        let mut provider = self.inner.provider.clone();
         for deployment in plan {
             let call = ProviderChatRequest {
                 provider: deployment.provider.clone(),
                 upstream_model: deployment.upstream_model,
                 request: Some(req.clone()),
             };
-            let mut provider = self.inner.provider.clone();
             match provider.count_tokens(outgoing(call, &id)).await {
                 Ok(answer) => {
                     let mut count = answer.into_inner();
