@@ -4,7 +4,8 @@
 //!
 //! | model | behaviour |
 //! |---|---|
-//! | anything else | a normal answer echoing the last user message |
+//! | anything else | a normal answer echoing the last user message (as `{"echo": …}` JSON when `response_format` is a `json_schema`) |
+//! | `tool-call` | calls the first tool with `{"q": <last user message>}`; after a tool result, echoes that result |
 //! | `fail-500` | HTTP 500 with an OpenAI error body |
 //! | `rate-limited` | HTTP 429, `retry-after: 7` |
 //! | `over-quota` | HTTP 429 `insufficient_quota` (the account is out of credit) |
@@ -138,9 +139,31 @@ fn last_user_text(body: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// The content of the last message when it is a tool result.
+fn tool_result(body: &Value) -> Option<String> {
+    let last = body["messages"].as_array()?.last()?;
+    (last["role"] == "tool").then(|| last["content"].as_str().unwrap_or_default().to_string())
+}
+
+/// The tool call the `tool-call` model makes: the first tool, unless the
+/// conversation already ends with a tool result.
+fn tool_call(body: &Value) -> Option<(String, String)> {
+    if tool_result(body).is_some() {
+        return None;
+    }
+    let name = body["tools"][0]["function"]["name"].as_str()?.to_string();
+    let arguments = json!({"q": last_user_text(body)}).to_string();
+    Some((name, arguments))
+}
+
 /// The deterministic answer: the words of the reply, and the usage it reports.
 fn answer(body: &Value) -> (Vec<String>, Value) {
-    let text = format!("echo: {}", last_user_text(body));
+    let said = tool_result(body).unwrap_or_else(|| last_user_text(body));
+    let text = if body["response_format"]["type"] == "json_schema" {
+        json!({"echo": said}).to_string()
+    } else {
+        format!("echo: {said}")
+    };
     let words: Vec<String> = text
         .split(' ')
         .enumerate()
@@ -221,6 +244,14 @@ async fn chat(
     let id = "chatcmpl-emulated123";
     let created = 1_795_475_077;
     let hang = model == "hang";
+    let call = if model == "tool-call" {
+        tool_call(&body)
+    } else {
+        None
+    };
+    if let Some((name, arguments)) = call {
+        return tool_call_answer(&body, &model, &name, &arguments, usage);
+    }
     if body["stream"] != json!(true) {
         if hang {
             // Consumed, not returned: one `release` lets exactly one request through.
@@ -243,11 +274,7 @@ async fn chat(
         }))
         .into_response();
     }
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": "fp_emulated",
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
-    };
+    let chunk = |delta: Value, finish: Value| chunk_json(id, created, &model, delta, finish);
     let mut events = vec![chunk(
         json!({"role": "assistant", "content": "", "refusal": null}),
         Value::Null,
@@ -262,8 +289,7 @@ async fn chat(
         events.push(chunk(json!({}), json!("stop")));
         let wants_usage = body["stream_options"]["include_usage"] == json!(true);
         if wants_usage && model != "no-usage" {
-            events.push(json!({"id": id, "object": "chat.completion.chunk", "created": created,
-                "model": model, "system_fingerprint": "fp_emulated", "choices": [], "usage": usage}));
+            events.push(usage_json(id, created, &model, usage));
         }
     }
     let mut frames: Vec<String> = events
@@ -286,6 +312,80 @@ async fn chat(
     } else {
         Body::from(frames.concat())
     };
+    event_stream(body)
+}
+
+/// A call of `name`, as OpenAI answers it: whole, or streamed as the call's head
+/// (id, name, empty arguments) and then the arguments in pieces.
+fn tool_call_answer(
+    body: &Value,
+    model: &str,
+    name: &str,
+    arguments: &str,
+    usage: Value,
+) -> Response {
+    let id = "chatcmpl-emulated456";
+    let created = 1_795_475_077;
+    let call_id = "call_emulated1";
+    if body["stream"] != json!(true) {
+        return Json(json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": null, "refusal": null, "annotations": [],
+                    "tool_calls": [{"id": call_id, "type": "function",
+                        "function": {"name": name, "arguments": arguments}}]},
+                "logprobs": null,
+                "finish_reason": "tool_calls"
+            }],
+            "usage": usage,
+            "system_fingerprint": "fp_emulated"
+        }))
+        .into_response();
+    }
+    let chunk = |delta: Value, finish: Value| chunk_json(id, created, model, delta, finish);
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": call_id,
+            "type": "function", "function": {"name": name, "arguments": ""}}]}),
+        Value::Null,
+    )];
+    let mid = (0..=arguments.len() / 2)
+        .rev()
+        .find(|&i| arguments.is_char_boundary(i))
+        .unwrap_or(0);
+    let (head, tail) = arguments.split_at(mid);
+    for piece in [head, tail] {
+        events.push(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+            Value::Null,
+        ));
+    }
+    events.push(chunk(json!({}), json!("tool_calls")));
+    if body["stream_options"]["include_usage"] == json!(true) {
+        events.push(usage_json(id, created, model, usage));
+    }
+    let mut frames: String = events
+        .into_iter()
+        .map(|e| format!("data: {e}\n\n"))
+        .collect();
+    frames.push_str("data: [DONE]\n\n");
+    event_stream(Body::from(frames))
+}
+
+/// One `chat.completion.chunk` with one choice.
+fn chunk_json(id: &str, created: u64, model: &str, delta: Value, finish: Value) -> Value {
+    json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "system_fingerprint": "fp_emulated",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+}
+
+/// The usage chunk `stream_options.include_usage` asks for.
+fn usage_json(id: &str, created: u64, model: &str, usage: Value) -> Value {
+    json!({"id": id, "object": "chat.completion.chunk", "created": created,
+        "model": model, "system_fingerprint": "fp_emulated", "choices": [], "usage": usage})
+}
+
+fn event_stream(body: Body) -> Response {
     Response::builder()
         .header("content-type", "text/event-stream; charset=utf-8")
         .body(body)

@@ -146,6 +146,7 @@ both_shapes!(
     stream_and_unary_bill_the_same,
     admin_http_tenants_keys_audit_and_scoped_usage,
     large_messages_cross_every_hop_intact,
+    responses_api_round_trip_bills_each_call,
 );
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
@@ -881,6 +882,80 @@ async fn client_disconnect_mid_stream_is_billed_as_cancelled(shape: Shape) {
         "delivered tokens are billed: {record:?}"
     );
     env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
+/// The Responses API through every hop: a function call, its result sent back,
+/// and the streamed answer; each call's usage record is the one its response
+/// reports, found by the response id (`resp_` + the request id).
+async fn responses_api_round_trip_bills_each_call(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let tools = json!([{"type": "function", "name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}, "strict": false}]);
+    let first = env
+        .post(
+            "/v1/responses",
+            Some(&env.key),
+            json!({"model": "tool-model", "input": "cats", "tools": tools}).to_string(),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let body = first.json();
+    let call = &body["output"][0];
+    assert_eq!(call["type"], "function_call", "{body}");
+    assert_eq!(call["name"], "lookup");
+    assert_eq!(call["arguments"], r#"{"q":"cats"}"#);
+    // The upstream got a chat request with the tool in chat's shape.
+    let sent = &env.upstream.requests()[0].body;
+    assert_eq!(sent["tools"][0]["function"]["name"], "lookup");
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "user", "content": "cats"})
+    );
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(id, format!("resp_{}", first.request_id()));
+    let record = env.mesh.wait_usage(&first.request_id()).await;
+    assert_eq!(
+        record.prompt_tokens,
+        body["usage"]["input_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(
+        record.completion_tokens,
+        body["usage"]["output_tokens"].as_u64().unwrap()
+    );
+
+    let input = json!([
+        {"role": "user", "content": "cats"},
+        call,
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "42 cats"}
+    ]);
+    let second = env
+        .post(
+            "/v1/responses",
+            Some(&env.key),
+            json!({"model": "tool-model", "input": input, "tools": tools, "stream": true})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    let completed = second
+        .text
+        .split("\n\n")
+        .find_map(|e| e.strip_prefix("event: response.completed\ndata: "))
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .expect("a response.completed event");
+    let response = &completed["response"];
+    assert_eq!(response["output"][0]["content"][0]["text"], "echo: 42 cats");
+    let sent = &env.upstream.requests()[1].body;
+    assert_eq!(sent["messages"][1]["tool_calls"][0]["id"], call["call_id"]);
+    assert_eq!(sent["messages"][2]["role"], "tool");
+    let record = env.mesh.wait_usage(&second.request_id()).await;
+    assert!(record.stream);
+    assert_eq!(
+        record.completion_tokens,
+        response["usage"]["output_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(env.mesh.tenant_usage(&env.tenant).await.len(), 2);
     env.mesh.shutdown().await;
 }
 

@@ -24,6 +24,7 @@ mod body;
 mod context;
 mod convert;
 mod error;
+mod responses;
 mod routes;
 mod serve;
 mod sse;

@@ -1,5 +1,9 @@
-//! Server-sent events for streamed chat: framing, the usage chunk, `[DONE]`, and
-//! errors that arrive after the headers are gone.
+//! Server-sent events: [`translated`], the one driver of every streamed answer,
+//! which turns each Gateway chunk into the events of the caller's API through a
+//! [`Translate`]; and OpenAI's chat stream (framing, the usage chunk, `[DONE]`, and
+//! errors that arrive after the headers are gone). The Anthropic Messages and
+//! OpenAI Responses streams are their own `Translate`s, writing named events with
+//! [`push_named`].
 //!
 //! The stream is produced chunk by chunk from the gRPC stream (nothing buffered); when
 //! the HTTP client goes away the body is dropped and with it the gRPC stream, so the
@@ -19,15 +23,6 @@ use crate::error::ErrorBody;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
-/// One `data: <json>\n\n` event.
-fn event(json: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> serde_json::Result<Bytes> {
-    let mut buf = Vec::with_capacity(256);
-    buf.extend_from_slice(b"data: ");
-    json(&mut buf)?;
-    buf.extend_from_slice(b"\n\n");
-    Ok(Bytes::from(buf))
-}
-
 /// The error event that ends a stream which already answered 200. The SDK raises on
 /// it; closing without `[DONE]` keeps a cut stream from looking complete.
 pub fn error_event(error: &ApiError) -> Bytes {
@@ -45,15 +40,34 @@ enum Next {
     First(Option<ChatChunk>),
     /// Reading the gRPC stream.
     Reading,
-    /// `[DONE]` or an error event has been written.
+    /// The last event has been written.
     Finished,
 }
 
-struct State {
-    grpc: Replies<ChatChunk>,
-    next: Next,
+/// OpenAI's chat stream: one `data:` event per chunk the caller should see, then
+/// `[DONE]`.
+struct ChatEvents {
     include_usage: bool,
-    span: tracing::Span,
+}
+
+impl Translate for ChatEvents {
+    fn chunk(&mut self, buf: &mut Vec<u8>, c: &ChatChunk) -> serde_json::Result<()> {
+        if let Some(view) = chunk(c, self.include_usage) {
+            buf.extend_from_slice(b"data: ");
+            serde_json::to_writer(&mut *buf, &view)?;
+            buf.extend_from_slice(b"\n\n");
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+        buf.extend_from_slice(DONE);
+        Ok(())
+    }
+
+    fn fail(&mut self, error: &ApiError) -> Bytes {
+        error_event(error)
+    }
 }
 
 /// The SSE body for a chat stream whose first message was `first`.
@@ -63,16 +77,63 @@ pub fn body(
     include_usage: bool,
     span: tracing::Span,
 ) -> Body {
-    let state = State {
-        grpc,
-        next: Next::First(first),
-        include_usage,
-        span,
-    };
-    Body::from_stream(events(state))
+    translated(first, grpc, ChatEvents { include_usage }, span)
 }
 
-fn events(state: State) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+/// Appends one named event: `event: <name>`, then its JSON as `data:`.
+pub fn push_named<T: serde::Serialize>(
+    buf: &mut Vec<u8>,
+    name: &str,
+    event: &T,
+) -> serde_json::Result<()> {
+    buf.extend_from_slice(b"event: ");
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(b"\ndata: ");
+    serde_json::to_writer(&mut *buf, event)?;
+    buf.extend_from_slice(b"\n\n");
+    Ok(())
+}
+
+/// A translation of Gateway chunks into SSE events, driven by [`translated`]: it
+/// keeps what its format needs across chunks and writes each chunk's events into
+/// one buffer.
+pub trait Translate: Send + 'static {
+    /// Appends the events for one chunk (none is fine).
+    fn chunk(&mut self, buf: &mut Vec<u8>, chunk: &ChatChunk) -> serde_json::Result<()>;
+    /// Appends the events that end a stream the router finished.
+    fn finish(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()>;
+    /// The events that end a stream which failed after the headers.
+    fn fail(&mut self, error: &ApiError) -> Bytes;
+}
+
+struct Translated<T> {
+    grpc: Replies<ChatChunk>,
+    next: Next,
+    translate: T,
+    span: tracing::Span,
+}
+
+/// The SSE body of a stream whose first message was `first`. Chunks
+/// are translated as they arrive (nothing buffered); dropping the body drops the
+/// gRPC stream, so the router sees the cancel.
+pub fn translated<T: Translate>(
+    first: Option<ChatChunk>,
+    grpc: Replies<ChatChunk>,
+    translate: T,
+    span: tracing::Span,
+) -> Body {
+    let state = Translated {
+        grpc,
+        next: Next::First(first),
+        translate,
+        span,
+    };
+    Body::from_stream(translated_events(state))
+}
+
+fn translated_events<T: Translate>(
+    state: Translated<T>,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     futures::stream::unfold(state, |mut st| async move {
         loop {
             let message = match std::mem::replace(&mut st.next, Next::Reading) {
@@ -80,22 +141,12 @@ fn events(state: State) -> impl Stream<Item = Result<Bytes, Infallible>> + Send 
                 Next::First(first) => Ok(first),
                 Next::Reading => st.grpc.message().await,
             };
-            let bytes = match message {
-                Ok(Some(c)) => match chunk(&c, st.include_usage) {
-                    None => continue,
-                    Some(view) => match event(|buf| serde_json::to_writer(buf, &view)) {
-                        Ok(bytes) => bytes,
-                        Err(e) => {
-                            st.next = Next::Finished;
-                            st.span
-                                .in_scope(|| tracing::error!(error = %e, "chunk encoding failed"));
-                            error_event(&ApiError::internal())
-                        }
-                    },
-                },
+            let mut buf = Vec::with_capacity(512);
+            let written = match message {
+                Ok(Some(c)) => st.translate.chunk(&mut buf, &c),
                 Ok(None) => {
                     st.next = Next::Finished;
-                    Bytes::from_static(DONE)
+                    st.translate.finish(&mut buf)
                 }
                 Err(status) => {
                     st.next = Next::Finished;
@@ -103,10 +154,19 @@ fn events(state: State) -> impl Stream<Item = Result<Bytes, Infallible>> + Send 
                     st.span.in_scope(|| {
                         tracing::warn!(code = ?error.code, message = %error.message, "stream failed after headers")
                     });
-                    error_event(&error)
+                    return Some((Ok(st.translate.fail(&error)), st));
                 }
             };
-            return Some((Ok(bytes), st));
+            if let Err(e) = written {
+                st.next = Next::Finished;
+                st.span
+                    .in_scope(|| tracing::error!(error = %e, "event encoding failed"));
+                return Some((Ok(st.translate.fail(&ApiError::internal())), st));
+            }
+            if buf.is_empty() {
+                continue;
+            }
+            return Some((Ok(Bytes::from(buf)), st));
         }
     })
 }

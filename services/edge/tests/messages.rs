@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{Edge, StreamScript, chat_response, content_chunk, usage_chunk};
+use common::{Edge, StreamScript, chat_response, content_chunk, named_events, usage_chunk};
 use serde_json::{Value, json};
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1 as pb;
@@ -250,22 +250,6 @@ async fn length_maps_to_max_tokens() {
 }
 
 /// `(event name, data)` of each SSE event; every event must carry an `event:` line.
-fn named_events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|e| !e.is_empty())
-        .map(|e| {
-            let (name, data) = e.split_once('\n').expect("two lines");
-            let name = name.strip_prefix("event: ").expect("event line");
-            let data = data.strip_prefix("data: ").expect("data line");
-            let data: Value = serde_json::from_str(data).unwrap();
-            if name != "error" {
-                assert_eq!(data["type"], name);
-            }
-            (name.to_string(), data)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn stream_emits_named_events_in_order() {
     let edge = Edge::start().await;

@@ -13,4 +13,5 @@ mod context;
 mod errors;
 mod messages;
 mod models_embeddings;
+mod responses;
 mod streaming;

@@ -8,7 +8,7 @@ use switchyard_error::ApiError;
 use switchyard_proto::types::v1 as pb;
 
 use super::wire;
-use crate::convert::chat::{non_empty, required};
+use crate::convert::chat::{non_empty, plain, required, text_part, unsupported};
 use crate::convert::json::{to_options, to_struct};
 use crate::wire::StringOrSeq;
 
@@ -93,27 +93,6 @@ fn chat_input(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
         include_usage: true,
         ..Default::default()
     })
-}
-
-fn unsupported(param: String, value: &str, supported: &str) -> ApiError {
-    ApiError::invalid(
-        param,
-        format!("Unsupported type '{value}'. Supported types are: {supported}."),
-    )
-}
-
-fn text_part(text: String) -> pb::ContentPart {
-    pb::ContentPart {
-        part: Some(pb::content_part::Part::Text(text)),
-    }
-}
-
-fn plain(role: pb::Role, content: Vec<pb::ContentPart>) -> pb::Message {
-    pb::Message {
-        role: role.into(),
-        content,
-        ..Default::default()
-    }
 }
 
 /// Appends the Gateway messages for `messages[i]`: a user message's `tool_result`

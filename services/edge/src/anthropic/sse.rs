@@ -3,15 +3,12 @@
 //! content_block_stop)…, message_delta, message_stop; a failure after the headers
 //! is an `event: error` and the end of the stream.
 //!
-//! Gateway chunks are translated as they arrive (nothing buffered); dropping the body
-//! drops the gRPC stream, so the router sees the cancel.
+//! Driven by [`crate::sse::translated`]: chunks are translated as they arrive.
 
 use std::borrow::Cow;
-use std::convert::Infallible;
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures::Stream;
 use serde_json::{Map, Value};
 use switchyard_error::ApiError;
 use switchyard_grpc::Replies;
@@ -20,15 +17,11 @@ use switchyard_proto::types::v1 as pb;
 use super::convert::{message_id, stop_reason, usage};
 use super::wire::{Block, BlockDelta, Event, Message, MessageDelta};
 use crate::error::AnthropicErrorBody;
+use crate::sse::Translate;
 
 /// Appends one named event.
 fn push(buf: &mut Vec<u8>, event: &Event<'_>) -> serde_json::Result<()> {
-    buf.extend_from_slice(b"event: ");
-    buf.extend_from_slice(event.name().as_bytes());
-    buf.extend_from_slice(b"\ndata: ");
-    serde_json::to_writer(&mut *buf, event)?;
-    buf.extend_from_slice(b"\n\n");
-    Ok(())
+    crate::sse::push_named(buf, event.name(), event)
 }
 
 /// The `event: error` that ends a stream which already answered 200.
@@ -57,15 +50,7 @@ impl Open {
     }
 }
 
-enum Next {
-    First(Option<pb::ChatChunk>),
-    Reading,
-    Finished,
-}
-
 struct State {
-    grpc: Replies<pb::ChatChunk>,
-    next: Next,
     /// The requested model, until a chunk names the one that answered.
     model: String,
     started: bool,
@@ -73,7 +58,6 @@ struct State {
     blocks: u32,
     stop_reason: Option<&'static str>,
     usage: Option<pb::Usage>,
-    span: tracing::Span,
 }
 
 impl State {
@@ -192,6 +176,20 @@ impl State {
     }
 }
 
+impl Translate for State {
+    fn chunk(&mut self, buf: &mut Vec<u8>, c: &pb::ChatChunk) -> serde_json::Result<()> {
+        State::chunk(self, buf, c)
+    }
+
+    fn finish(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+        State::finish(self, buf)
+    }
+
+    fn fail(&mut self, error: &ApiError) -> Bytes {
+        error_event(error)
+    }
+}
+
 /// The SSE body for a stream whose first message was `first`; `model` is the one
 /// requested, used only if no chunk names one.
 pub fn body(
@@ -201,53 +199,12 @@ pub fn body(
     span: tracing::Span,
 ) -> Body {
     let state = State {
-        grpc,
-        next: Next::First(first),
         model,
         started: false,
         open: None,
         blocks: 0,
         stop_reason: None,
         usage: None,
-        span,
     };
-    Body::from_stream(events(state))
-}
-
-fn events(state: State) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    futures::stream::unfold(state, |mut st| async move {
-        loop {
-            let message = match std::mem::replace(&mut st.next, Next::Reading) {
-                Next::Finished => return None,
-                Next::First(first) => Ok(first),
-                Next::Reading => st.grpc.message().await,
-            };
-            let mut buf = Vec::with_capacity(512);
-            let written = match message {
-                Ok(Some(c)) => st.chunk(&mut buf, &c),
-                Ok(None) => {
-                    st.next = Next::Finished;
-                    st.finish(&mut buf)
-                }
-                Err(status) => {
-                    st.next = Next::Finished;
-                    let error = ApiError::from_status(&status);
-                    st.span.in_scope(|| {
-                        tracing::warn!(code = ?error.code, message = %error.message, "stream failed after headers")
-                    });
-                    return Some((Ok(error_event(&error)), st));
-                }
-            };
-            if let Err(e) = written {
-                st.next = Next::Finished;
-                st.span
-                    .in_scope(|| tracing::error!(error = %e, "event encoding failed"));
-                return Some((Ok(error_event(&ApiError::internal())), st));
-            }
-            if buf.is_empty() {
-                continue;
-            }
-            return Some((Ok(Bytes::from(buf)), st));
-        }
-    })
+    crate::sse::translated(first, grpc, state, span)
 }

@@ -5,8 +5,8 @@ use switchyard_error::ApiError;
 use switchyard_proto::types::v1 as pb;
 
 use super::json::{to_options, to_struct};
-use crate::wire::StringOrSeq;
 use crate::wire::chat as wire;
+use crate::wire::{ModeOrObject, StringOrSeq};
 
 /// `value`, or a 400 naming `param` as missing.
 pub(crate) fn required<T>(value: Option<T>, param: impl FnOnce() -> String) -> Result<T, ApiError> {
@@ -150,10 +150,28 @@ fn message(i: usize, m: wire::ChatMessage) -> Result<pb::Message, ApiError> {
     })
 }
 
-fn text_part(text: String) -> pb::ContentPart {
+/// A text content part.
+pub(crate) fn text_part(text: String) -> pb::ContentPart {
     pb::ContentPart {
         part: Some(pb::content_part::Part::Text(text)),
     }
+}
+
+/// A message of `role` with `content` and nothing else.
+pub(crate) fn plain(role: pb::Role, content: Vec<pb::ContentPart>) -> pb::Message {
+    pb::Message {
+        role: role.into(),
+        content,
+        ..Default::default()
+    }
+}
+
+/// A 400 naming `param`: its `type` is not one this API translates.
+pub(crate) fn unsupported(param: String, value: &str, supported: &str) -> ApiError {
+    ApiError::invalid(
+        param,
+        format!("Unsupported type '{value}'. Supported types are: {supported}."),
+    )
 }
 
 fn content_part(i: usize, j: usize, p: wire::ContentPart) -> Result<pb::ContentPart, ApiError> {
@@ -228,7 +246,7 @@ fn tool(i: usize, t: wire::ToolDefinition) -> Result<pb::Tool, ApiError> {
 
 fn tool_choice(choice: wire::ToolChoice) -> Result<pb::ToolChoice, ApiError> {
     let choice = match choice {
-        wire::ToolChoice::Mode(mode) => match mode.as_str() {
+        ModeOrObject::Mode(mode) => match mode.as_str() {
             "none" | "auto" | "required" => pb::tool_choice::Choice::Mode(mode),
             other => {
                 return Err(ApiError::invalid(
@@ -240,7 +258,7 @@ fn tool_choice(choice: wire::ToolChoice) -> Result<pb::ToolChoice, ApiError> {
                 ));
             }
         },
-        wire::ToolChoice::Named(named) => {
+        ModeOrObject::Object(named) => {
             function_kind(named.kind, || "tool_choice.type".into())?;
             let function = required(named.function, || "tool_choice.function".into())?;
             pb::tool_choice::Choice::FunctionName(non_empty(function.name, || {

@@ -46,7 +46,7 @@ pub fn usage(u: &pb::Usage) -> wire::CompletionUsage {
 
 /// The message text: its text parts joined (borrowed when there is one), or null when
 /// there are none.
-fn text(parts: &[pb::ContentPart]) -> Option<Cow<'_, str>> {
+pub(crate) fn text(parts: &[pb::ContentPart]) -> Option<Cow<'_, str>> {
     let mut texts = parts.iter().filter_map(|p| match &p.part {
         Some(pb::content_part::Part::Text(t)) => Some(t.as_str()),
         _ => None,

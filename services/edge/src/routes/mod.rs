@@ -9,6 +9,7 @@ mod embeddings;
 mod messages;
 mod models;
 mod params;
+mod responses;
 mod usage;
 
 use std::sync::Arc;
@@ -113,6 +114,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/messages", post(messages::create))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route("/v1/responses", post(responses::create))
+        .route("/v1/responses/input_tokens", post(responses::input_tokens))
+        .route(
+            "/v1/responses/{*rest}",
+            get(responses::stored)
+                .delete(responses::stored)
+                .post(responses::stored),
+        )
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))

@@ -1,13 +1,11 @@
 //! `POST /v1/chat/completions` request body.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::StringOrSeq;
+use super::{ModeOrObject, StringOrSeq};
 
 /// The request body. Fields the Gateway API has no slot for land in `extra` and
 /// travel as `provider_options`.
@@ -163,14 +161,8 @@ pub struct FunctionDefinition {
     pub strict: Option<bool>,
 }
 
-/// `tool_choice`: a mode string or `{type:"function", function:{name}}`.
-#[derive(Debug)]
-pub enum ToolChoice {
-    /// none | auto | required.
-    Mode(String),
-    /// A named function.
-    Named(NamedToolChoice),
-}
+/// `tool_choice`: "none" | "auto" | "required", or `{type:"function", function:{name}}`.
+pub type ToolChoice = ModeOrObject<NamedToolChoice>;
 
 /// The object form of `tool_choice`.
 #[derive(Debug, Deserialize)]
@@ -187,31 +179,6 @@ pub struct NamedToolChoice {
 pub struct FunctionName {
     /// Function name.
     pub name: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for ToolChoice {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-
-        impl<'de> Visitor<'de> for V {
-            type Value = ToolChoice;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"none\", \"auto\", \"required\" or a named tool choice object")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ToolChoice, E> {
-                Ok(ToolChoice::Mode(v.to_owned()))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ToolChoice, A::Error> {
-                NamedToolChoice::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(ToolChoice::Named)
-            }
-        }
-
-        deserializer.deserialize_any(V)
-    }
 }
 
 /// `response_format`.

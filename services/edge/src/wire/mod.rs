@@ -11,4 +11,4 @@ pub mod embeddings;
 pub mod models;
 mod oneof;
 
-pub use oneof::StringOrSeq;
+pub use oneof::{ModeOrObject, StringOrSeq};

@@ -1,10 +1,11 @@
-//! `string | array` fields, decoded without serde's buffering untagged enums so that
-//! errors inside the array keep their exact JSON path.
+//! `string | array` and `string | object` fields, decoded without serde's buffering
+//! untagged enums so that errors inside the array or object keep their exact JSON
+//! path.
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A field that is either one string or an array of `T` (`stop`, message `content`).
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +41,40 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for StringOrSeq<T> {
                     items.push(item);
                 }
                 Ok(StringOrSeq::Seq(items))
+            }
+        }
+
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A field that is either a mode string or an object (`tool_choice`: "auto" or a
+/// named function).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModeOrObject<T> {
+    /// The string form.
+    Mode(String),
+    /// The object form.
+    Object(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ModeOrObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = ModeOrObject<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an object")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ModeOrObject::Mode(v.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(ModeOrObject::Object)
             }
         }
 

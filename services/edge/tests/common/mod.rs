@@ -276,6 +276,24 @@ pub fn standard_stream() -> Vec<pb::ChatChunk> {
     ]
 }
 
+/// A named-event stream's `(event name, data)` pairs; every data's `type` must be
+/// its event's name (Anthropic's `error` event aside).
+pub fn named_events(body: &str) -> Vec<(String, serde_json::Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (name, data) = e.split_once('\n').expect("two lines");
+            let name = name.strip_prefix("event: ").expect("event line");
+            let data = data.strip_prefix("data: ").expect("data line");
+            let data: serde_json::Value = serde_json::from_str(data).unwrap();
+            if name != "error" {
+                assert_eq!(data["type"], name);
+            }
+            (name.to_string(), data)
+        })
+        .collect()
+}
+
 /// An edge on 127.0.0.1:0 in front of the fakes; shut down when dropped.
 pub struct Edge {
     pub base: String,

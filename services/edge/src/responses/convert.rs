@@ -1,0 +1,676 @@
+//! Responses API JSON into `types.v1.ChatRequest`, and Gateway answers into output
+//! items, status and usage.
+//!
+//! Input items map onto chat messages: `instructions` is a system message first; a
+//! `message` item is a message of its role; consecutive `function_call` items are
+//! the tool calls of one assistant message (joined to the assistant message just
+//! before them, if any); a `function_call_output` is a tool message; `reasoning`
+//! items are dropped (they carry a provider's own state, which no other provider
+//! can read). Nothing is stored, so items that point at stored state
+//! (`item_reference`, `previous_response_id`, `conversation`) are refused.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value, json};
+use switchyard_error::ApiError;
+use switchyard_proto::types::v1 as pb;
+
+use super::wire;
+use crate::convert::chat::{non_empty, plain, required, text_part, unsupported};
+use crate::convert::completion::text;
+use crate::convert::json::{to_options, to_struct};
+use crate::wire::{ModeOrObject, StringOrSeq};
+
+/// Responses-only fields accepted and dropped, never forwarded: `store` (nothing
+/// is stored, whatever it says), `max_tool_calls` (a limit on built-in tools,
+/// which are refused) and `stream_options` (`include_obfuscation` pads events
+/// against side channels of OpenAI's own network path).
+const NOTHING_TO_FORWARD: [&str; 3] = ["store", "max_tool_calls", "stream_options"];
+
+/// The `include` value that asks for log probabilities.
+const LOGPROBS: &str = "message.output_text.logprobs";
+
+/// The Gateway request for a Responses body, and what the answer echoes back.
+pub fn request(req: wire::ResponsesRequest) -> Result<(pb::ChatRequest, wire::Echo), ApiError> {
+    refuse_stored_state(&req)?;
+    let truncation = match req.truncation.as_deref() {
+        None | Some("disabled") => "disabled",
+        Some("auto") => "auto",
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "truncation",
+                format!("Invalid value: '{other}'. Supported values are: 'auto' and 'disabled'."),
+            ));
+        }
+    };
+    let model = non_empty(req.model, || "model".into())?;
+    let mut messages = Vec::new();
+    if let Some(text) = req.instructions.clone().filter(|t| !t.is_empty()) {
+        messages.push(plain(pb::Role::System, vec![text_part(text)]));
+    }
+    match required(req.input, || "input".into())? {
+        StringOrSeq::String(text) => messages.push(plain(pb::Role::User, vec![text_part(text)])),
+        StringOrSeq::Seq(items) => {
+            for (i, item) in items.into_iter().enumerate() {
+                input_item(i, item, &mut messages)?;
+            }
+        }
+    }
+    if messages.iter().all(|m| m.role == pb::Role::System as i32) {
+        return Err(ApiError::invalid(
+            "input",
+            "'input' must contain at least one item.",
+        ));
+    }
+    let mut tools = Vec::new();
+    let mut tools_echo = Vec::new();
+    for (i, t) in req.tools.unwrap_or_default().into_iter().enumerate() {
+        let (tool, echo) = tool(i, t)?;
+        tools.push(tool);
+        tools_echo.push(echo);
+    }
+    let (tool_choice, tool_choice_echo) = match req.tool_choice {
+        None => (None, json!("auto")),
+        Some(c) => {
+            let (choice, echo) = tool_choice(c)?;
+            (Some(choice), echo)
+        }
+    };
+    let mut extra = req.extra;
+    for key in NOTHING_TO_FORWARD {
+        extra.remove(key);
+    }
+    let (response_format, text_echo) = match req.text {
+        None => (None, json!({"format": {"type": "text"}})),
+        Some(text) => {
+            if let Some(verbosity) = text.verbosity.clone() {
+                extra.insert("verbosity".into(), Value::String(verbosity));
+            }
+            text_format(text)?
+        }
+    };
+    let reasoning = req
+        .reasoning
+        .map_or_else(wire::ReasoningEcho::default, |r| wire::ReasoningEcho {
+            effort: r.effort,
+            summary: r.summary,
+        });
+    let wants_logprobs = req
+        .include
+        .as_deref()
+        .is_some_and(|i| i.iter().any(|v| v == LOGPROBS))
+        || req.top_logprobs.is_some_and(|n| n > 0);
+    let metadata = req.metadata.unwrap_or_default();
+    let chat = pb::ChatRequest {
+        model,
+        messages,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        max_tokens: req.max_output_tokens,
+        tools,
+        tool_choice,
+        parallel_tool_calls: req.parallel_tool_calls,
+        response_format,
+        user: req.user.clone(),
+        metadata: metadata.clone(),
+        provider_options: to_options(extra),
+        // The usage goes in `response.completed`.
+        include_usage: true,
+        logprobs: wants_logprobs.then_some(true),
+        top_logprobs: req.top_logprobs,
+        reasoning_effort: reasoning.effort.clone(),
+        ..Default::default()
+    };
+    let echo = wire::Echo {
+        instructions: req.instructions,
+        max_output_tokens: req.max_output_tokens,
+        metadata,
+        parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
+        previous_response_id: None,
+        reasoning,
+        store: false,
+        background: false,
+        temperature: req.temperature,
+        text: text_echo,
+        tool_choice: tool_choice_echo,
+        tools: tools_echo,
+        top_p: req.top_p,
+        top_logprobs: req.top_logprobs,
+        truncation: truncation.into(),
+        user: req.user,
+    };
+    Ok((chat, echo))
+}
+
+/// Refuses what would need responses or conversations kept between requests.
+fn refuse_stored_state(req: &wire::ResponsesRequest) -> Result<(), ApiError> {
+    if let Some(id) = &req.previous_response_id {
+        return Err(ApiError::invalid(
+            "previous_response_id",
+            format!(
+                "Previous response with id '{id}' not found. Switchyard does not store \
+                 responses: send the whole conversation as 'input'."
+            ),
+        ));
+    }
+    if req.conversation.is_some() {
+        return Err(ApiError::invalid(
+            "conversation",
+            "Conversations are not supported: Switchyard does not store them. Send the \
+             whole conversation as 'input'.",
+        ));
+    }
+    if req.background == Some(true) {
+        return Err(ApiError::invalid(
+            "background",
+            "Background responses are not supported: Switchyard does not store responses.",
+        ));
+    }
+    if req.prompt.is_some() {
+        return Err(ApiError::invalid(
+            "prompt",
+            "Stored prompts are not supported: send 'instructions' and 'input'.",
+        ));
+    }
+    Ok(())
+}
+
+/// Appends the chat message (or the tool call) of `input[i]`.
+fn input_item(i: usize, item: wire::InputItem, out: &mut Vec<pb::Message>) -> Result<(), ApiError> {
+    let at = |f: &str| format!("input[{i}].{f}");
+    // EasyInputMessage has no `type`.
+    let kind = item.kind.as_deref().unwrap_or("message");
+    match kind {
+        "message" => out.push(message(i, item)?),
+        "function_call" => {
+            let call = pb::ToolCall {
+                id: non_empty(item.call_id, || at("call_id"))?,
+                r#type: "function".into(),
+                function: Some(pb::FunctionCall {
+                    name: non_empty(item.name, || at("name"))?,
+                    arguments: item.arguments.unwrap_or_default(),
+                }),
+            };
+            match out.last_mut() {
+                Some(last) if last.role == pb::Role::Assistant as i32 => last.tool_calls.push(call),
+                _ => out.push(pb::Message {
+                    role: pb::Role::Assistant.into(),
+                    tool_calls: vec![call],
+                    ..Default::default()
+                }),
+            }
+        }
+        "function_call_output" => {
+            let call_id = non_empty(item.call_id, || at("call_id"))?;
+            let text = match required(item.output, || at("output"))? {
+                StringOrSeq::String(s) => s,
+                StringOrSeq::Seq(parts) => {
+                    let mut text = String::new();
+                    for (j, p) in parts.into_iter().enumerate() {
+                        let at = |f: &str| format!("input[{i}].output[{j}].{f}");
+                        match required(p.kind, || at("type"))?.as_str() {
+                            "input_text" | "output_text" => {
+                                text.push_str(&required(p.text, || at("text"))?);
+                            }
+                            other => return Err(unsupported(at("type"), other, "'input_text'")),
+                        }
+                    }
+                    text
+                }
+            };
+            out.push(pb::Message {
+                role: pb::Role::Tool.into(),
+                content: vec![text_part(text)],
+                tool_call_id: Some(call_id),
+                ..Default::default()
+            });
+        }
+        // A reasoning model's state, meaningful only to the provider that wrote it.
+        "reasoning" => {}
+        "item_reference" => {
+            return Err(ApiError::invalid(
+                at("type"),
+                "Item references are not supported: Switchyard does not store responses. \
+                 Send the item itself.",
+            ));
+        }
+        other => {
+            return Err(unsupported(
+                at("type"),
+                other,
+                "'message', 'function_call', 'function_call_output' and 'reasoning'",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn message(i: usize, item: wire::InputItem) -> Result<pb::Message, ApiError> {
+    let at = |f: &str| format!("input[{i}].{f}");
+    let role = match required(item.role, || at("role"))?.as_str() {
+        "user" => pb::Role::User,
+        "assistant" => pb::Role::Assistant,
+        "system" => pb::Role::System,
+        "developer" => pb::Role::Developer,
+        other => {
+            return Err(ApiError::invalid(
+                at("role"),
+                format!(
+                    "Invalid value: '{other}'. Supported values are: 'user', 'assistant', \
+                     'system' and 'developer'."
+                ),
+            ));
+        }
+    };
+    let mut m = plain(role, Vec::new());
+    match required(item.content, || at("content"))? {
+        StringOrSeq::String(text) => m.content.push(text_part(text)),
+        StringOrSeq::Seq(parts) => {
+            for (j, p) in parts.into_iter().enumerate() {
+                content_part(i, j, p, &mut m)?;
+            }
+        }
+    }
+    Ok(m)
+}
+
+fn content_part(
+    i: usize,
+    j: usize,
+    p: wire::ContentPart,
+    m: &mut pb::Message,
+) -> Result<(), ApiError> {
+    let at = |f: &str| format!("input[{i}].content[{j}].{f}");
+    let kind = required(p.kind, || at("type"))?;
+    let part = match kind.as_str() {
+        // `output_text` is an earlier answer sent back as history.
+        "input_text" | "output_text" => {
+            pb::content_part::Part::Text(required(p.text, || at("text"))?)
+        }
+        "input_image" => {
+            if p.file_id.is_some() && p.image_url.is_none() {
+                return Err(ApiError::invalid(
+                    at("file_id"),
+                    "Stored files are not supported: send the image as 'image_url' (an \
+                     https or data: URL).",
+                ));
+            }
+            pb::content_part::Part::ImageUrl(pb::ImageUrl {
+                url: non_empty(p.image_url, || at("image_url"))?,
+                detail: p.detail.unwrap_or_default(),
+            })
+        }
+        "refusal" if m.role == pb::Role::Assistant as i32 => {
+            m.refusal = Some(required(p.refusal, || at("refusal"))?);
+            return Ok(());
+        }
+        other => {
+            return Err(unsupported(
+                at("type"),
+                other,
+                "'input_text', 'input_image', and for assistant messages 'output_text' and \
+                 'refusal'",
+            ));
+        }
+    };
+    m.content.push(pb::ContentPart { part: Some(part) });
+    Ok(())
+}
+
+/// A function tool, and its echo.
+fn tool(i: usize, t: wire::Tool) -> Result<(pb::Tool, Value), ApiError> {
+    let at = |f: &str| format!("tools[{i}].{f}");
+    match required(t.kind, || at("type"))?.as_str() {
+        "function" => {}
+        other => return Err(unsupported(at("type"), other, "'function'")),
+    }
+    let name = non_empty(t.name, || at("name"))?;
+    let echo = json!({
+        "type": "function",
+        "name": name,
+        "description": t.description,
+        "parameters": t.parameters,
+        "strict": t.strict,
+    });
+    let tool = pb::Tool {
+        r#type: "function".into(),
+        function: Some(pb::FunctionDefinition {
+            name,
+            description: t.description,
+            parameters: t.parameters.map(to_struct),
+            strict: t.strict,
+        }),
+    };
+    Ok((tool, echo))
+}
+
+fn tool_choice(choice: wire::ToolChoice) -> Result<(pb::ToolChoice, Value), ApiError> {
+    use pb::tool_choice::Choice;
+    let (choice, echo) = match choice {
+        ModeOrObject::Mode(mode) => match mode.as_str() {
+            "none" | "auto" | "required" => (Choice::Mode(mode.clone()), Value::String(mode)),
+            other => {
+                return Err(ApiError::invalid(
+                    "tool_choice",
+                    format!(
+                        "Invalid value: '{other}'. Supported values are: 'none', 'auto' and \
+                         'required', or a function."
+                    ),
+                ));
+            }
+        },
+        ModeOrObject::Object(o) => {
+            match required(o.kind, || "tool_choice.type".into())?.as_str() {
+                "function" => {}
+                other => return Err(unsupported("tool_choice.type".into(), other, "'function'")),
+            }
+            let name = non_empty(o.name, || "tool_choice.name".into())?;
+            let echo = json!({"type": "function", "name": name});
+            (Choice::FunctionName(name), echo)
+        }
+    };
+    Ok((
+        pb::ToolChoice {
+            choice: Some(choice),
+        },
+        echo,
+    ))
+}
+
+fn text_format(text: wire::TextConfig) -> Result<(Option<pb::ResponseFormat>, Value), ApiError> {
+    use pb::response_format::Format;
+    let Some(format) = text.format else {
+        return Ok((None, json!({"format": {"type": "text"}})));
+    };
+    let kind = required(format.kind, || "text.format.type".into())?;
+    let (format, echo) = match kind.as_str() {
+        "text" => (Format::Text(true), json!({"type": "text"})),
+        "json_object" => (Format::JsonObject(true), json!({"type": "json_object"})),
+        "json_schema" => {
+            let name = non_empty(format.name, || "text.format.name".into())?;
+            let schema = required(format.schema, || "text.format.schema".into())?;
+            let echo = json!({
+                "type": "json_schema",
+                "name": name,
+                "description": format.description,
+                "schema": schema,
+                "strict": format.strict,
+            });
+            let format = Format::JsonSchema(pb::JsonSchemaFormat {
+                name,
+                description: format.description,
+                schema: Some(to_struct(schema)),
+                strict: format.strict,
+            });
+            (format, echo)
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "text.format.type",
+                format!(
+                    "Invalid value: '{other}'. Supported values are: 'text', 'json_object' \
+                     and 'json_schema'."
+                ),
+            ));
+        }
+    };
+    let mut config = Map::new();
+    config.insert("format".into(), echo);
+    if let Some(verbosity) = text.verbosity {
+        config.insert("verbosity".into(), Value::String(verbosity));
+    }
+    Ok((
+        Some(pb::ResponseFormat {
+            format: Some(format),
+        }),
+        Value::Object(config),
+    ))
+}
+
+/// Usage in the Responses API's names.
+pub fn usage(u: &pb::Usage) -> wire::Usage {
+    wire::Usage {
+        input_tokens: u.prompt_tokens,
+        input_tokens_details: wire::InputTokensDetails {
+            cached_tokens: u.cached_prompt_tokens,
+            cache_write_tokens: u.cache_write_prompt_tokens,
+        },
+        output_tokens: u.completion_tokens,
+        output_tokens_details: wire::OutputTokensDetails {
+            reasoning_tokens: u.reasoning_tokens,
+        },
+        total_tokens: u.total_tokens,
+    }
+}
+
+/// How a response ended: its status and, when cut short, why.
+pub fn status(finish_reason: i32) -> (&'static str, Option<wire::IncompleteDetails>) {
+    let reason = match pb::FinishReason::try_from(finish_reason) {
+        Ok(pb::FinishReason::Length) => "max_output_tokens",
+        Ok(pb::FinishReason::ContentFilter) => "content_filter",
+        _ => return ("completed", None),
+    };
+    ("incomplete", Some(wire::IncompleteDetails { reason }))
+}
+
+/// Unix seconds now: `created_at` and `completed_at`.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The id of the message item at `output_index` of response `id`.
+pub fn message_id(id: &str, output_index: usize) -> String {
+    let base = id.strip_prefix("resp_").unwrap_or(id);
+    if output_index == 0 {
+        format!("msg_{base}")
+    } else {
+        format!("msg_{base}_{output_index}")
+    }
+}
+
+/// A function call's `call_id` (the provider's, or one made up when it gave none)
+/// and its item id.
+pub fn call_ids(id: &str, call_id: &str, output_index: usize) -> (String, String) {
+    let call_id = if call_id.is_empty() {
+        let base = id.strip_prefix("resp_").unwrap_or(id);
+        format!("call_{base}_{output_index}")
+    } else {
+        call_id.to_string()
+    };
+    let item = format!("fc_{}", call_id.strip_prefix("call_").unwrap_or(&call_id));
+    (call_id, item)
+}
+
+/// The output items of a whole answer (its first choice: the Responses API has no
+/// `n`), with the status each finished in.
+pub fn output<'a>(
+    id: &str,
+    r: &'a pb::ChatResponse,
+    item_status: &'static str,
+) -> Vec<wire::OutputItem<'a>> {
+    let Some(m) = r.choices.first().and_then(|c| c.message.as_ref()) else {
+        return Vec::new();
+    };
+    let mut items = Vec::with_capacity(1 + m.tool_calls.len());
+    let mut content = Vec::new();
+    if let Some(text) = text(&m.content).filter(|t| !t.is_empty()) {
+        content.push(wire::OutputContent::OutputText {
+            text,
+            annotations: [],
+            logprobs: [],
+        });
+    }
+    if let Some(refusal) = m.refusal.as_deref().filter(|r| !r.is_empty()) {
+        content.push(wire::OutputContent::Refusal {
+            refusal: Cow::Borrowed(refusal),
+        });
+    }
+    if !content.is_empty() {
+        items.push(wire::OutputItem::Message {
+            id: Cow::Owned(message_id(id, 0)),
+            status: item_status,
+            role: "assistant",
+            content,
+        });
+    }
+    for c in &m.tool_calls {
+        let (call_id, item_id) = call_ids(id, &c.id, items.len());
+        let f = c.function.as_ref();
+        items.push(wire::OutputItem::FunctionCall {
+            id: Cow::Owned(item_id),
+            status: "completed",
+            call_id: Cow::Owned(call_id),
+            name: Cow::Borrowed(f.map_or("", |f| f.name.as_str())),
+            arguments: Cow::Borrowed(f.map_or("", |f| f.arguments.as_str())),
+        });
+    }
+    items
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn convert(body: Value) -> Result<(pb::ChatRequest, wire::Echo), ApiError> {
+        request(serde_json::from_value(body).unwrap())
+    }
+
+    #[test]
+    fn string_input_is_one_user_message_after_instructions() {
+        let (chat, echo) =
+            convert(json!({"model": "m", "instructions": "be brief", "input": "hi"})).unwrap();
+        assert_eq!(chat.messages.len(), 2);
+        assert_eq!(chat.messages[0].role, pb::Role::System as i32);
+        assert_eq!(chat.messages[1].role, pb::Role::User as i32);
+        assert!(chat.include_usage);
+        assert_eq!(echo.instructions.as_deref(), Some("be brief"));
+        assert_eq!(echo.tool_choice, json!("auto"));
+        assert!(echo.parallel_tool_calls);
+        assert!(!echo.store);
+    }
+
+    #[test]
+    fn function_calls_join_the_assistant_message_and_outputs_are_tool_messages() {
+        let (chat, _) = convert(json!({"model": "m", "input": [
+            {"role": "user", "content": "weather?"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "checking"}]},
+            {"type": "function_call", "call_id": "call_1", "name": "get", "arguments": "{}"},
+            {"type": "function_call", "call_id": "call_2", "name": "get", "arguments": "{\"a\":1}"},
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+            {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "rain"}]}
+        ]}))
+        .unwrap();
+        let roles: Vec<i32> = chat.messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                pb::Role::User,
+                pb::Role::Assistant,
+                pb::Role::Tool,
+                pb::Role::Tool
+            ]
+            .map(|r| r as i32)
+        );
+        let calls = &chat.messages[1].tool_calls;
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[1].id, "call_2");
+        assert_eq!(chat.messages[3].tool_call_id.as_deref(), Some("call_2"));
+        assert_eq!(chat.messages[3].content, vec![text_part("rain".into())]);
+    }
+
+    #[test]
+    fn errors_name_the_exact_parameter() {
+        let param = |body: Value| convert(body).unwrap_err().param.unwrap();
+        assert_eq!(param(json!({"input": "x"})), "model");
+        assert_eq!(param(json!({"model": "m"})), "input");
+        assert_eq!(param(json!({"model": "m", "input": []})), "input");
+        assert_eq!(
+            param(
+                json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]})
+            ),
+            "input[0].content[0].type"
+        );
+        assert_eq!(
+            param(json!({"model": "m", "input": [{"type": "function_call", "name": "f"}]})),
+            "input[0].call_id"
+        );
+        assert_eq!(
+            param(json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]})),
+            "tools[0].type"
+        );
+        assert_eq!(
+            param(json!({"model": "m", "input": "x", "previous_response_id": "resp_1"})),
+            "previous_response_id"
+        );
+        assert_eq!(
+            param(
+                json!({"model": "m", "input": "x", "text": {"format": {"type": "json_schema", "name": "n"}}})
+            ),
+            "text.format.schema"
+        );
+        assert_eq!(
+            param(json!({"model": "m", "input": "x", "truncation": "sometimes"})),
+            "truncation"
+        );
+    }
+
+    #[test]
+    fn settings_map_to_chat_parameters() {
+        let (chat, echo) = convert(json!({"model": "m", "input": "x",
+            "max_output_tokens": 50, "reasoning": {"effort": "low"},
+            "include": ["message.output_text.logprobs"],
+            "text": {"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}, "strict": true}, "verbosity": "low"},
+            "tool_choice": {"type": "function", "name": "f"},
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": true}],
+            "service_tier": "flex", "store": true, "max_tool_calls": 3}))
+        .unwrap();
+        assert_eq!(chat.max_tokens, Some(50));
+        assert_eq!(chat.reasoning_effort.as_deref(), Some("low"));
+        assert_eq!(chat.logprobs, Some(true));
+        assert!(matches!(
+            chat.response_format.unwrap().format,
+            Some(pb::response_format::Format::JsonSchema(_))
+        ));
+        let options = chat.provider_options.unwrap();
+        assert!(options.fields.contains_key("verbosity"));
+        assert!(options.fields.contains_key("service_tier"));
+        assert!(!options.fields.contains_key("store"));
+        assert!(!options.fields.contains_key("max_tool_calls"));
+        assert_eq!(echo.tools[0]["name"], "f");
+        assert_eq!(echo.text["format"]["name"], "out");
+        assert_eq!(echo.tool_choice, json!({"type": "function", "name": "f"}));
+    }
+
+    #[test]
+    fn output_has_the_message_then_the_calls() {
+        let r = pb::ChatResponse {
+            choices: vec![pb::Choice {
+                message: Some(pb::Message {
+                    content: vec![text_part("a".into()), text_part("b".into())],
+                    tool_calls: vec![pb::ToolCall {
+                        id: "call_9".into(),
+                        r#type: "function".into(),
+                        function: Some(pb::FunctionCall {
+                            name: "f".into(),
+                            arguments: "{}".into(),
+                        }),
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let json = serde_json::to_value(output("resp_r1", &r, "completed")).unwrap();
+        assert_eq!(json[0]["type"], "message");
+        assert_eq!(json[0]["id"], "msg_r1");
+        assert_eq!(json[0]["content"][0]["text"], "ab");
+        assert_eq!(json[1]["type"], "function_call");
+        assert_eq!(json[1]["id"], "fc_9");
+        assert_eq!(json[1]["call_id"], "call_9");
+    }
+}

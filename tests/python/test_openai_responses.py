@@ -1,0 +1,179 @@
+"""The official openai Python SDK's Responses API (`client.responses`) against
+Switchyard's edge, unchanged: strict response validation, the SDK's own stream
+accumulator (which checks every event's ids and indexes), structured output
+parsing, function calling round trips, and token counting.
+
+Models (tests/src/mesh.rs): chat-model echoes the last user message ("echo: …",
+or {"echo": …} JSON for a json_schema format); tool-model calls the first tool
+with {"q": <last user message>} and, after a tool result, echoes it; mock-model
+is the mock provider, which counts tokens exactly."""
+import asyncio
+import json
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+
+def client(base_url, api_key, cls=openai.OpenAI):
+    return cls(
+        base_url=f"{base_url}/v1",
+        api_key=api_key,
+        max_retries=0,
+        _strict_response_validation=True,
+    )
+
+
+LOOKUP = {
+    "type": "function",
+    "name": "lookup",
+    "description": "Looks a word up.",
+    "parameters": {
+        "type": "object",
+        "properties": {"q": {"type": "string"}},
+        "required": ["q"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+
+
+def test_create(base_url, api_key):
+    r = client(base_url, api_key).responses.create(
+        model="chat-model",
+        instructions="be brief",
+        input="hello responses",
+        metadata={"suite": "python"},
+    )
+    assert r.object == "response"
+    assert r.id.startswith("resp_")
+    assert r.status == "completed"
+    assert r.output_text == "echo: hello responses"
+    assert r.output[0].type == "message"
+    assert r.output[0].role == "assistant"
+    assert r.instructions == "be brief"
+    assert r.metadata == {"suite": "python"}
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens > 0
+
+
+def test_message_items_as_input(base_url, api_key):
+    r = client(base_url, api_key).responses.create(
+        model="chat-model",
+        input=[
+            {"role": "developer", "content": "answer briefly"},
+            {"role": "user", "content": [{"type": "input_text", "text": "first"}]},
+            {"role": "assistant", "content": "echo: first"},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "second"}]},
+        ],
+    )
+    assert r.output_text == "echo: second"
+
+
+def test_raw_stream_events(base_url, api_key):
+    events = list(
+        client(base_url, api_key).responses.create(model="chat-model", input="hello stream", stream=True)
+    )
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "echo: hello stream"
+    final = events[-1].response
+    assert final.output_text == text
+    assert final.usage.output_tokens > 0
+
+
+def test_stream_helper_final_response(base_url, api_key):
+    with client(base_url, api_key).responses.stream(model="chat-model", input="hello helper") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == "echo: hello helper"
+    assert final.status == "completed"
+    assert final.output_text == "echo: hello helper"
+
+
+def test_async_stream_helper(base_url, api_key):
+    async def run():
+        async with client(base_url, api_key, openai.AsyncOpenAI).responses.stream(
+            model="chat-model", input="hello async"
+        ) as stream:
+            async for _ in stream:
+                pass
+            return await stream.get_final_response()
+
+    assert asyncio.run(run()).output_text == "echo: hello async"
+
+
+def test_function_call_round_trip(base_url, api_key):
+    c = client(base_url, api_key)
+    history = [{"role": "user", "content": "cats"}]
+    first = c.responses.create(model="tool-model", input=history, tools=[LOOKUP])
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert len(calls) == 1
+    assert calls[0].name == "lookup"
+    assert json.loads(calls[0].arguments) == {"q": "cats"}
+    history += first.output
+    history.append({"type": "function_call_output", "call_id": calls[0].call_id, "output": "42 cats"})
+    second = c.responses.create(model="tool-model", input=history, tools=[LOOKUP])
+    assert second.output_text == "echo: 42 cats"
+
+
+def test_streamed_function_call(base_url, api_key):
+    with client(base_url, api_key).responses.stream(
+        model="tool-model", input="dogs", tools=[LOOKUP], tool_choice="required"
+    ) as stream:
+        done = [e for e in stream if e.type == "response.function_call_arguments.done"]
+        final = stream.get_final_response()
+    assert json.loads(done[0].arguments) == {"q": "dogs"}
+    call = final.output[0]
+    assert call.type == "function_call"
+    assert call.name == "lookup"
+    assert json.loads(call.arguments) == {"q": "dogs"}
+    assert final.tool_choice == "required"
+    assert final.tools[0].name == "lookup"
+
+
+class Echo(BaseModel):
+    echo: str
+
+
+def test_parse_structured_output(base_url, api_key):
+    r = client(base_url, api_key).responses.parse(model="chat-model", input="parse me", text_format=Echo)
+    assert r.output_parsed == Echo(echo="parse me")
+
+
+def test_input_tokens_count_matches_usage(base_url, api_key):
+    c = client(base_url, api_key)
+    counted = c.responses.input_tokens.count(model="mock-model", input="count these tokens please")
+    assert counted.object == "response.input_tokens"
+    used = c.responses.create(model="mock-model", input="count these tokens please")
+    assert counted.input_tokens == used.usage.input_tokens > 0
+
+
+def test_stored_response_is_not_found(base_url, api_key):
+    c = client(base_url, api_key)
+    r = c.responses.create(model="chat-model", input="hi")
+    with pytest.raises(openai.NotFoundError):
+        c.responses.retrieve(r.id)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.responses.create(model="chat-model", input="again", previous_response_id=r.id)
+    assert e.value.param == "previous_response_id"
+
+
+def test_bad_key_and_bad_tool(base_url, api_key):
+    with pytest.raises(openai.AuthenticationError):
+        client(base_url, "sk-wrong").responses.create(model="chat-model", input="hi")
+    with pytest.raises(openai.BadRequestError) as e:
+        client(base_url, api_key).responses.create(
+            model="chat-model", input="hi", tools=[{"type": "web_search"}]
+        )
+    assert e.value.param == "tools[0].type"
+
+
+def test_cut_stream_ends_without_completion(base_url, api_key):
+    with pytest.raises(RuntimeError, match="response.completed"):
+        with client(base_url, api_key).responses.stream(model="cut", input="hi") as stream:
+            for _ in stream:
+                pass
+            stream.get_final_response()
