@@ -177,3 +177,20 @@ def test_cut_stream_ends_without_completion(base_url, api_key):
             for _ in stream:
                 pass
             stream.get_final_response()
+
+
+def test_output_text_logprobs(base_url, api_key):
+    c = client(base_url, api_key)
+    r = c.responses.create(
+        model="chat-model", input="how likely", include=["message.output_text.logprobs"], top_logprobs=2
+    )
+    part = r.output[0].content[0]
+    assert "".join(t.token for t in part.logprobs) == part.text
+    assert all(len(t.top_logprobs) == 2 for t in part.logprobs)
+    with c.responses.stream(
+        model="mock-model", input="how likely", include=["message.output_text.logprobs"]
+    ) as stream:
+        deltas = [e for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert all(len(e.logprobs) == 1 for e in deltas)
+    assert len(final.output[0].content[0].logprobs) == len(deltas)

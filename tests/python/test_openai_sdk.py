@@ -170,3 +170,23 @@ def test_cut_stream_raises(base_url, api_key):
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass
+
+
+def test_logprobs_unary_and_streamed(base_url, api_key):
+    c = client(base_url, api_key)
+    r = c.chat.completions.create(
+        model="chat-model", messages=MESSAGES, logprobs=True, top_logprobs=2
+    )
+    tokens = r.choices[0].logprobs.content
+    assert "".join(t.token for t in tokens) == r.choices[0].message.content
+    assert all(t.logprob < 0 and len(t.top_logprobs) == 2 for t in tokens)
+    assert bytes(tokens[0].bytes).decode() == tokens[0].token
+    streamed = [
+        t.token
+        for chunk in c.chat.completions.create(
+            model="chat-model", messages=MESSAGES, logprobs=True, stream=True
+        )
+        if chunk.choices and chunk.choices[0].logprobs
+        for t in chunk.choices[0].logprobs.content
+    ]
+    assert "".join(streamed) == r.choices[0].message.content

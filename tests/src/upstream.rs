@@ -5,6 +5,7 @@
 //! | model | behaviour |
 //! |---|---|
 //! | anything else | a normal answer echoing the last user message (as `{"echo": …}` JSON when `response_format` is a `json_schema`) |
+//! | (any, with `logprobs: true`) | each word's log probability, -0.25 nat per word of the reply, with `top_logprobs` alternatives |
 //! | `tool-call` | calls the first tool with `{"q": <last user message>}`; after a tool result, echoes that result |
 //! | `fail-500` | HTTP 500 with an OpenAI error body |
 //! | `rate-limited` | HTTP 429, `retry-after: 7` |
@@ -265,7 +266,7 @@ async fn chat(
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": words.concat(), "refusal": null, "annotations": []},
-                "logprobs": null,
+                "logprobs": logprobs(&body, &words),
                 "finish_reason": "stop"
             }],
             "usage": usage,
@@ -280,7 +281,9 @@ async fn chat(
         Value::Null,
     )];
     for w in &words {
-        events.push(chunk(json!({"content": w}), Value::Null));
+        let mut event = chunk(json!({"content": w}), Value::Null);
+        event["choices"][0]["logprobs"] = logprobs(&body, std::slice::from_ref(w));
+        events.push(event);
     }
     let cut = model == "cut-stream";
     if cut {
@@ -370,6 +373,33 @@ fn tool_call_answer(
         .collect();
     frames.push_str("data: [DONE]\n\n");
     event_stream(Body::from(frames))
+}
+
+/// A choice's `logprobs` for `words` when the request asks for them (null
+/// otherwise), in OpenAI's shape: token, logprob, UTF-8 bytes, and
+/// `top_logprobs` alternatives (the word itself, then "x", "y", … less likely).
+fn logprobs(body: &Value, words: &[String]) -> Value {
+    if body["logprobs"] != json!(true) {
+        return Value::Null;
+    }
+    let top = body["top_logprobs"].as_u64().unwrap_or(0) as usize;
+    let content: Vec<Value> = words
+        .iter()
+        .map(|w| {
+            let alternatives: Vec<Value> = (0..top)
+                .map(|k| {
+                    let token = if k == 0 {
+                        w.clone()
+                    } else {
+                        format!("alt{k}")
+                    };
+                    json!({"token": token, "logprob": -0.25 - k as f64, "bytes": token.as_bytes()})
+                })
+                .collect();
+            json!({"token": w, "logprob": -0.25, "bytes": w.as_bytes(), "top_logprobs": alternatives})
+        })
+        .collect();
+    json!({"content": content, "refusal": null})
 }
 
 /// One `chat.completion.chunk` with one choice.

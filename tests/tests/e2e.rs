@@ -147,6 +147,7 @@ both_shapes!(
     admin_http_tenants_keys_audit_and_scoped_usage,
     large_messages_cross_every_hop_intact,
     responses_api_round_trip_bills_each_call,
+    logprobs_reach_every_api,
 );
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
@@ -956,6 +957,79 @@ async fn responses_api_round_trip_bills_each_call(shape: Shape) {
         response["usage"]["output_tokens"].as_u64().unwrap()
     );
     assert_eq!(env.mesh.tenant_usage(&env.tenant).await.len(), 2);
+    env.mesh.shutdown().await;
+}
+
+/// Log probabilities cross every hop: OpenAI chat (whole and streamed), the
+/// Responses API, and gRPC from the mock; `top_logprobs` is bounded.
+async fn logprobs_reach_every_api(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut body = chat_body("chat-model", "how sure");
+    body["logprobs"] = json!(true);
+    body["top_logprobs"] = json!(2);
+    let reply = env.chat(body.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let choice = &reply.json()["choices"][0];
+    let tokens = choice["logprobs"]["content"].as_array().unwrap();
+    let joined: String = tokens
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(joined, choice["message"]["content"].as_str().unwrap());
+    assert_eq!(tokens[0]["logprob"], -0.25);
+    assert_eq!(tokens[0]["bytes"], json!(b"echo:".to_vec()));
+    assert_eq!(
+        tokens[0]["top_logprobs"][1],
+        json!({"token": "alt1", "logprob": -1.25, "bytes": b"alt1".to_vec()})
+    );
+    assert_eq!(choice["logprobs"]["refusal"], Value::Null);
+
+    body["stream"] = json!(true);
+    let reply = env.chat(body).await;
+    let streamed: Vec<String> = reply
+        .text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|c| {
+            Some(
+                c["choices"][0]["logprobs"]["content"][0]["token"]
+                    .as_str()?
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(streamed.concat(), joined);
+
+    let responses = env
+        .post(
+            "/v1/responses",
+            Some(&env.key),
+            json!({"model": "chat-model", "input": "how sure",
+                   "include": ["message.output_text.logprobs"]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(responses.status, 200, "{}", responses.text);
+    let part = &responses.json()["output"][0]["content"][0];
+    assert_eq!(part["logprobs"].as_array().unwrap().len(), tokens.len());
+
+    let mut client = GatewayClient::new(Mesh::channel(env.mesh.grpc));
+    let mut request = text_chat("mock-model", "over grpc");
+    request.logprobs = Some(true);
+    let answer = client
+        .chat(with_key(request.clone(), &env.key))
+        .await
+        .unwrap()
+        .into_inner();
+    let logprobs = answer.choices[0].logprobs.as_ref().unwrap();
+    assert!(!logprobs.content.is_empty());
+    assert!(logprobs.content.iter().all(|t| t.logprob <= 0.0));
+
+    request.top_logprobs = Some(21);
+    let status = client.chat(with_key(request, &env.key)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
     env.mesh.shutdown().await;
 }
 

@@ -242,6 +242,7 @@ async fn chat_answer_has_the_openai_shape() {
             ..Default::default()
         }),
         finish_reason: pb::FinishReason::ToolCalls.into(),
+        logprobs: None,
     });
     answer.choices.push(pb::Choice {
         index: 2,
@@ -252,6 +253,7 @@ async fn chat_answer_has_the_openai_shape() {
             ..Default::default()
         }),
         finish_reason: pb::FinishReason::Unspecified.into(),
+        logprobs: None,
     });
     edge.fake.answer_chat(Ok(answer));
 

@@ -118,6 +118,7 @@ async fn tool_call_deltas_are_framed() {
                 refusal: None,
             }),
             finish_reason: pb::FinishReason::ToolCalls.into(),
+            logprobs: None,
         }],
         usage: None,
         system_fingerprint: Some("fp".into()),

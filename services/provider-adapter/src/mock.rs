@@ -11,8 +11,10 @@
 //! them (each chunk one choice, by `index`), with completion tokens summed over
 //! the choices. `latency_ms` delays the answer (or first token),
 //! `tokens_per_second` paces streams, and `failure_rate` fails that fraction of
-//! requests up front with a retryable upstream error. Besides that count, the hot
-//! path builds no JSON and allocates only the answer itself.
+//! requests up front with a retryable upstream error. Asked for `logprobs`, each
+//! word gets a log probability fixed by the word (and `top_logprobs` alternatives,
+//! each less likely). Besides that count, the hot path builds no JSON and
+//! allocates only the answer itself.
 
 use std::time::Duration;
 
@@ -22,7 +24,8 @@ use switchyard_config::ProviderConfig;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, EmbedRequest,
-    EmbedResponse, Embedding, FinishReason, Message, Role, TokenCount, Usage,
+    EmbedResponse, Embedding, FinishReason, Logprobs, Message, Role, TokenCount, TokenLogprob,
+    TopLogprob, Usage,
 };
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -188,6 +191,49 @@ fn choices(req: &ChatRequest) -> Result<u32, ProviderError> {
     }
 }
 
+/// How many alternatives a token's log probability may list (OpenAI's bound).
+const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// `Some(alternatives per token)` when the request asks for log probabilities.
+fn logprobs_wanted(req: &ChatRequest) -> Result<Option<u32>, ProviderError> {
+    let top = req.top_logprobs.unwrap_or(0);
+    if top > MAX_TOP_LOGPROBS {
+        return Err(ProviderError::invalid(
+            "top_logprobs",
+            format!("must be at most {MAX_TOP_LOGPROBS}"),
+        ));
+    }
+    Ok((req.logprobs == Some(true)).then_some(top))
+}
+
+/// The mock's log probability of `token` (a word, with its leading space when it
+/// has one), in (-2, 0], with `top` alternatives: the token itself first, then
+/// other words, each half a nat less likely than the one before.
+fn token_logprob(token: &str, top: u32) -> TokenLogprob {
+    let logprob = -((fnv1a(FNV_OFFSET, token.as_bytes()) % 200) as f64) / 100.0;
+    let start = fnv1a(FNV_OFFSET, token.trim_start().as_bytes()) as usize;
+    let top_logprobs = (0..top as usize)
+        .map(|j| {
+            let alternative = if j == 0 {
+                token.to_string()
+            } else {
+                WORDS[(start + j) % WORDS.len()].to_string()
+            };
+            TopLogprob {
+                bytes: alternative.as_bytes().to_vec(),
+                token: alternative,
+                logprob: logprob - 0.5 * j as f64,
+            }
+        })
+        .collect();
+    TokenLogprob {
+        token: token.to_string(),
+        logprob,
+        bytes: token.as_bytes().to_vec(),
+        top_logprobs,
+    }
+}
+
 /// The word generator of choice `index`: choice 0 draws from the prompt's seed
 /// itself, so `n` leaves the first answer unchanged; the others from seeds spread
 /// apart from it.
@@ -226,6 +272,7 @@ impl ChatProvider for MockProvider {
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
         let n = choices(req)?;
+        let top = logprobs_wanted(req)?;
         self.maybe_fail()?;
         self.wait().await;
         let (words, finish) = self.plan(req);
@@ -234,11 +281,16 @@ impl ChatProvider for MockProvider {
             .map(|index| {
                 let mut rng = choice_rng(seed, index);
                 let mut text = String::with_capacity(words as usize * 8);
+                let mut tokens = Vec::new();
                 for i in 0..words {
+                    let start = text.len();
                     if i > 0 {
                         text.push(' ');
                     }
                     text.push_str(rng.word());
+                    if let Some(top) = top {
+                        tokens.push(token_logprob(&text[start..], top));
+                    }
                 }
                 Choice {
                     index,
@@ -250,6 +302,10 @@ impl ChatProvider for MockProvider {
                         ..Message::default()
                     }),
                     finish_reason: finish as i32,
+                    logprobs: top.map(|_| Logprobs {
+                        content: tokens,
+                        refusal: Vec::new(),
+                    }),
                 }
             })
             .collect();
@@ -270,10 +326,12 @@ impl ChatProvider for MockProvider {
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError> {
         let n = choices(req)?;
+        let top = logprobs_wanted(req)?;
         self.maybe_fail()?;
         let (words, finish) = self.plan(req);
         let seed = seed(req);
         let state = MockStream {
+            logprobs: top,
             phase: Phase::Start,
             latency: self.latency,
             tokens_per_second: self.tokens_per_second,
@@ -389,6 +447,8 @@ enum Phase {
 /// A streamed mock answer: role chunks, one chunk per word, finish chunks (each of
 /// these once per choice, the choices taking turns), then the usage chunk.
 struct MockStream {
+    /// `Some(alternatives per token)` when log probabilities were asked for.
+    logprobs: Option<u32>,
     phase: Phase,
     latency: Duration,
     tokens_per_second: u32,
@@ -412,6 +472,16 @@ impl MockStream {
     /// A chunk for the choice whose turn it is; passes the turn on and returns
     /// whether the step is complete (every choice had its turn).
     fn chunk(&mut self, delta: Option<Delta>, finish: FinishReason) -> (ChatChunk, bool) {
+        self.chunk_with(delta, finish, None)
+    }
+
+    /// [`Self::chunk`] with the log probabilities of the tokens it adds.
+    fn chunk_with(
+        &mut self,
+        delta: Option<Delta>,
+        finish: FinishReason,
+        logprobs: Option<Logprobs>,
+    ) -> (ChatChunk, bool) {
         let index = self.choice;
         self.choice += 1;
         let step_done = self.choice as usize == self.rngs.len();
@@ -426,6 +496,7 @@ impl MockStream {
                 index,
                 delta,
                 finish_reason: finish as i32,
+                logprobs,
             }],
             usage: None,
             system_fingerprint: None,
@@ -468,11 +539,16 @@ impl MockStream {
                 } else {
                     format!(" {word}")
                 };
+                let logprobs = self.logprobs.map(|top| Logprobs {
+                    content: vec![token_logprob(&content, top)],
+                    refusal: Vec::new(),
+                });
                 let delta = Delta {
                     content: Some(content),
                     ..Delta::default()
                 };
-                let (chunk, step_done) = self.chunk(Some(delta), FinishReason::Unspecified);
+                let (chunk, step_done) =
+                    self.chunk_with(Some(delta), FinishReason::Unspecified, logprobs);
                 if step_done {
                     self.sent += 1;
                 }

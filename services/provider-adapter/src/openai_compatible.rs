@@ -448,6 +448,7 @@ async fn chat_response(
             index: c.index,
             message: Some(wire::message(c.message.unwrap_or_default())),
             finish_reason: wire::finish_reason(c.finish_reason.as_deref()) as i32,
+            logprobs: wire::logprobs(c.logprobs),
         })
         .collect();
     let usage = match reported(answer.usage.as_ref()) {
@@ -549,6 +550,7 @@ pub(crate) fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
                     index: c.index,
                     delta: Some(delta),
                     finish_reason: c.finish_reason,
+                    logprobs: c.logprobs.clone(),
                 }],
                 None,
             )
@@ -719,6 +721,7 @@ impl StreamState {
                         refusal: d.refusal,
                     }),
                     finish_reason: wire::finish_reason(c.finish_reason.as_deref()) as i32,
+                    logprobs: wire::logprobs(c.logprobs),
                 }
             })
             .collect();

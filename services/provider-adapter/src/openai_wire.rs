@@ -12,8 +12,8 @@ use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall, FunctionCallDelta, Message,
-    Role, ToolCall, ToolCallDelta, Usage,
+    ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall, FunctionCallDelta,
+    Logprobs, Message, Role, TokenLogprob, ToolCall, ToolCallDelta, TopLogprob, Usage,
 };
 
 use crate::lenient::{count, nullable};
@@ -296,6 +296,33 @@ pub struct WireChoice {
     pub index: u32,
     pub message: Option<WireMessage>,
     pub finish_reason: Option<String>,
+    pub logprobs: Option<WireLogprobs>,
+}
+
+/// A choice's `logprobs`: per-token log probabilities of its content and refusal.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WireLogprobs {
+    #[serde(deserialize_with = "nullable")]
+    pub content: Vec<WireTokenLogprob>,
+    #[serde(deserialize_with = "nullable")]
+    pub refusal: Vec<WireTokenLogprob>,
+}
+
+/// One token's log probability (the `top_logprobs` entries have the same shape,
+/// without their own `top_logprobs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WireTokenLogprob {
+    #[serde(deserialize_with = "nullable")]
+    pub token: String,
+    #[serde(deserialize_with = "nullable")]
+    pub logprob: f64,
+    /// UTF-8 bytes as numbers; anything not a byte drops them all.
+    #[serde(deserialize_with = "nullable")]
+    pub bytes: Vec<i64>,
+    #[serde(deserialize_with = "nullable")]
+    pub top_logprobs: Vec<WireTokenLogprob>,
 }
 
 /// The answer message of a choice.
@@ -421,6 +448,7 @@ pub struct WireChunkChoice {
     #[serde(deserialize_with = "nullable")]
     pub delta: WireDelta,
     pub finish_reason: Option<String>,
+    pub logprobs: Option<WireLogprobs>,
 }
 
 /// What a chunk adds to a choice.
@@ -528,6 +556,45 @@ pub fn message(m: WireMessage) -> Message {
         refusal: m.refusal,
         ..Message::default()
     }
+}
+
+/// A choice's log probabilities in Switchyard's types; `None` when it has none
+/// (not asked for, or a chunk that adds no token).
+pub fn logprobs(l: Option<WireLogprobs>) -> Option<Logprobs> {
+    let l = l?;
+    if l.content.is_empty() && l.refusal.is_empty() {
+        return None;
+    }
+    let tokens = |v: Vec<WireTokenLogprob>| v.into_iter().map(token_logprob).collect();
+    Some(Logprobs {
+        content: tokens(l.content),
+        refusal: tokens(l.refusal),
+    })
+}
+
+fn token_logprob(t: WireTokenLogprob) -> TokenLogprob {
+    TokenLogprob {
+        token: t.token,
+        logprob: t.logprob,
+        bytes: bytes(&t.bytes),
+        top_logprobs: t
+            .top_logprobs
+            .into_iter()
+            .map(|top| TopLogprob {
+                bytes: bytes(&top.bytes),
+                token: top.token,
+                logprob: top.logprob,
+            })
+            .collect(),
+    }
+}
+
+fn bytes(values: &[i64]) -> Vec<u8> {
+    values
+        .iter()
+        .map(|&b| u8::try_from(b).ok())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_default()
 }
 
 /// A streamed tool-call fragment; fragments without an index take their position.

@@ -418,6 +418,74 @@ async fn stream_text_with_usage_including_thoughts_and_cache() {
     );
 }
 
+/// `logprobs` / `top_logprobs` become `responseLogprobs` / `logprobs`, and each
+/// candidate's `logprobsResult` the Gateway's log probabilities, whole and
+/// streamed (each event carrying its own tokens' steps).
+#[tokio::test]
+async fn logprobs_are_asked_for_and_carried() {
+    let candidate = |text: &str, steps: Value, finish: Option<&str>| {
+        let mut c = json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0,
+            "logprobsResult": steps});
+        if let Some(f) = finish {
+            c["finishReason"] = json!(f);
+        }
+        c
+    };
+    let step = |token: &str, lp: f64, alt: &str| {
+        (
+            json!({"token": token, "tokenId": 1, "logProbability": lp}),
+            json!({"candidates": [{"token": token, "tokenId": 1, "logProbability": lp},
+                                  {"token": alt, "tokenId": 2, "logProbability": lp - 2.0}]}),
+        )
+    };
+    let (red, red_top) = step("Red", -0.1, "Blue");
+    let (dot, dot_top) = step(".", -0.01, "!");
+    let usage = json!({"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7});
+    let whole = json!({
+        "candidates": [candidate("Red.", json!({"topCandidates": [red_top, dot_top],
+            "chosenCandidates": [red, dot], "logProbabilitySum": -0.11}), Some("STOP"))],
+        "usageMetadata": usage, "modelVersion": MODEL, "responseId": "lp1"
+    });
+    let first = json!({"candidates": [candidate("Red", json!({"topCandidates": [red_top],
+        "chosenCandidates": [red]}), None)], "modelVersion": MODEL, "responseId": "lp2"});
+    let second = json!({"candidates": [candidate(".", json!({"topCandidates": [dot_top],
+        "chosenCandidates": [dot]}), Some("STOP"))], "usageMetadata": usage,
+        "modelVersion": MODEL, "responseId": "lp2"});
+    let sse = format!("data: {first}\r\n\r\ndata: {second}\r\n\r\n");
+    let upstream = Upstream::start(vec![
+        Reply::json(200, &whole.to_string()),
+        Reply::sse(sse.as_bytes()),
+    ])
+    .await;
+    let mut client = google_ai(&upstream);
+    let mut request = simple_request();
+    request.logprobs = Some(true);
+    request.top_logprobs = Some(2);
+    let answer = client
+        .chat(chat(PROVIDER, MODEL, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let config = &upstream.recorded()[0].body["generationConfig"];
+    assert_eq!(config["responseLogprobs"], json!(true));
+    assert_eq!(config["logprobs"], json!(2));
+    let tokens = &answer.choices[0].logprobs.as_ref().unwrap().content;
+    assert_eq!(tokens.len(), 2);
+    assert_eq!((tokens[0].token.as_str(), tokens[0].logprob), ("Red", -0.1));
+    assert_eq!(tokens[0].bytes, b"Red");
+    assert_eq!(tokens[0].top_logprobs[1].token, "Blue");
+    assert_eq!(tokens[1].top_logprobs[1].logprob, -0.01 - 2.0);
+
+    let (chunks, error) = drain(&mut client, chat(PROVIDER, MODEL, request)).await;
+    assert!(error.is_none(), "{error:?}");
+    let streamed: Vec<_> = chunks
+        .iter()
+        .filter_map(|c| c.choices.first()?.logprobs.as_ref())
+        .flat_map(|l| l.content.iter())
+        .collect();
+    assert_eq!(streamed, tokens.iter().collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn stream_parallel_function_calls_arrive_whole() {
     let upstream = Upstream::start(vec![Reply::Sse {

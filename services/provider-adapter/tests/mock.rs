@@ -207,6 +207,43 @@ async fn token_count_is_the_prompt_its_answers_report() {
     assert!(!count.estimated);
 }
 
+/// Asked for log probabilities, every word has one (the same unary and streamed),
+/// with `top_logprobs` alternatives led by the word itself; unasked, none.
+#[tokio::test]
+async fn logprobs_cover_every_word_and_match_streamed() {
+    let mut client = mock_client("");
+    let plain = ask(&mut client, request("how sure are you")).await;
+    assert!(plain.choices[0].logprobs.is_none());
+    let mut req = request("how sure are you");
+    req.logprobs = Some(true);
+    req.top_logprobs = Some(3);
+    let answer = ask(&mut client, req.clone()).await;
+    let tokens = &answer.choices[0].logprobs.as_ref().unwrap().content;
+    let joined: String = tokens.iter().map(|t| t.token.as_str()).collect();
+    assert_eq!(joined, answer_text(&answer));
+    assert_eq!(tokens.len(), 12);
+    for t in tokens {
+        assert!(t.logprob <= 0.0 && t.logprob > -2.0, "{t:?}");
+        assert_eq!(t.bytes, t.token.as_bytes());
+        assert_eq!(t.top_logprobs.len(), 3);
+        assert_eq!(t.top_logprobs[0].token, t.token);
+        assert!(t.top_logprobs[2].logprob < t.top_logprobs[1].logprob);
+    }
+    let streamed: Vec<_> = stream_all(&mut client, req)
+        .await
+        .into_iter()
+        .filter_map(|c| c.choices.into_iter().next()?.logprobs)
+        .flat_map(|l| l.content)
+        .collect();
+    assert_eq!(&streamed, tokens);
+
+    let mut too_many = request("x");
+    too_many.logprobs = Some(true);
+    too_many.top_logprobs = Some(21);
+    let status = client.chat(chat("mock", "m", too_many)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
 #[tokio::test]
 async fn more_than_128_choices_is_invalid_argument() {
     let mut client = mock_client("");

@@ -91,6 +91,57 @@ async fn chat_translates_request_and_answer() {
     );
 }
 
+/// OpenAI's `logprobs` objects (per token: bytes and the likeliest alternatives)
+/// reach the Gateway's types whole, unary and streamed; the request asks for them.
+#[tokio::test]
+async fn logprobs_are_carried_unary_and_streamed() {
+    let upstream = Upstream::start(vec![
+        Reply::json(
+            200,
+            std::str::from_utf8(&fixture("openai_chat_logprobs.json")).unwrap(),
+        ),
+        Reply::sse(&fixture("openai_stream_logprobs.sse")),
+    ])
+    .await;
+    let mut client = upstream.client();
+    let mut request = simple_request();
+    request.logprobs = Some(true);
+    request.top_logprobs = Some(2);
+    let answer = client
+        .chat(chat(PROVIDER, "gpt-4o-mini", request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(upstream.recorded()[0].body["logprobs"], json!(true));
+    assert_eq!(upstream.recorded()[0].body["top_logprobs"], json!(2));
+    let logprobs = answer.choices[0].logprobs.as_ref().unwrap();
+    assert!(logprobs.refusal.is_empty());
+    let tokens: Vec<&str> = logprobs.content.iter().map(|t| t.token.as_str()).collect();
+    assert_eq!(tokens, ["Hello", "!"]);
+    let hello = &logprobs.content[0];
+    assert_eq!(hello.logprob, -0.31725305);
+    assert_eq!(hello.bytes, b"Hello");
+    assert_eq!(hello.top_logprobs.len(), 2);
+    assert_eq!(hello.top_logprobs[1].token, "Hi");
+    assert_eq!(hello.top_logprobs[1].logprob, -1.3190403);
+    assert_eq!(hello.top_logprobs[1].bytes, b"Hi");
+
+    let (chunks, error) = drain(&mut client, chat(PROVIDER, "gpt-4o-mini", request)).await;
+    assert!(error.is_none(), "{error:?}");
+    let per_chunk: Vec<Option<&str>> = chunks
+        .iter()
+        .filter_map(|c| c.choices.first())
+        .map(|c| c.logprobs.as_ref().map(|l| l.content[0].token.as_str()))
+        .collect();
+    // The role chunk's empty list and the finish chunk's null carry nothing.
+    assert_eq!(per_chunk, [None, Some("Hello"), Some("!"), None]);
+    let bang = &chunks[2].choices[0].logprobs.as_ref().unwrap().content[0];
+    assert_eq!(
+        (bang.logprob, bang.bytes.as_slice()),
+        (-0.02380986, &b"!"[..])
+    );
+}
+
 #[tokio::test]
 async fn chat_llama_cpp_answer_and_missing_usage_is_estimated() {
     let upstream = Upstream::start(vec![

@@ -10,6 +10,9 @@ use switchyard_proto::types::v1::{ChatRequest, EmbedRequest, Role};
 /// many times over.
 pub const MAX_CHOICES: u32 = 128;
 
+/// The most alternatives per token `top_logprobs` may ask for: OpenAI's limit.
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+
 /// Checks what every provider needs of a chat request.
 pub fn validate_chat(req: &ChatRequest) -> Result<(), ApiError> {
     if req.model.is_empty() {
@@ -52,6 +55,12 @@ pub fn validate_chat(req: &ChatRequest) -> Result<(), ApiError> {
     }
     if req.max_tokens == Some(0) {
         return Err(ApiError::invalid("max_tokens", "must be at least 1"));
+    }
+    if req.top_logprobs.is_some_and(|n| n > MAX_TOP_LOGPROBS) {
+        return Err(ApiError::invalid(
+            "top_logprobs",
+            format!("must be at most {MAX_TOP_LOGPROBS}"),
+        ));
     }
     Ok(())
 }

@@ -44,6 +44,36 @@ pub fn usage(u: &pb::Usage) -> wire::CompletionUsage {
     }
 }
 
+/// The views of `tokens`' log probabilities.
+pub fn token_logprobs(tokens: &[pb::TokenLogprob]) -> Vec<wire::TokenLogprob<'_>> {
+    tokens
+        .iter()
+        .map(|t| wire::TokenLogprob {
+            token: &t.token,
+            logprob: t.logprob,
+            bytes: &t.bytes,
+            top_logprobs: t
+                .top_logprobs
+                .iter()
+                .map(|top| wire::TopLogprob {
+                    token: &top.token,
+                    logprob: top.logprob,
+                    bytes: &top.bytes,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A choice's `logprobs` object, or null when it has none.
+fn logprobs(l: Option<&pb::Logprobs>) -> Option<wire::ChoiceLogprobs<'_>> {
+    let l = l?;
+    Some(wire::ChoiceLogprobs {
+        content: (!l.content.is_empty()).then(|| token_logprobs(&l.content)),
+        refusal: (!l.refusal.is_empty()).then(|| token_logprobs(&l.refusal)),
+    })
+}
+
 /// The message text: its text parts joined (borrowed when there is one), or null when
 /// there are none.
 pub(crate) fn text(parts: &[pb::ContentPart]) -> Option<Cow<'_, str>> {
@@ -108,7 +138,7 @@ pub fn completion(r: &pb::ChatResponse) -> wire::ChatCompletion<'_> {
             .map(|c| wire::CompletionChoice {
                 index: c.index,
                 message: assistant_message(c.message.as_ref()),
-                logprobs: (),
+                logprobs: logprobs(c.logprobs.as_ref()),
                 finish_reason: finish_reason(c.finish_reason),
             })
             .collect(),
@@ -165,7 +195,7 @@ pub fn chunk(c: &pb::ChatChunk, include_usage: bool) -> Option<wire::ChatComplet
             .map(|choice| wire::ChunkChoice {
                 index: choice.index,
                 delta: delta(choice.delta.as_ref()),
-                logprobs: (),
+                logprobs: logprobs(choice.logprobs.as_ref()),
                 finish_reason: finish_reason(choice.finish_reason),
             })
             .collect(),

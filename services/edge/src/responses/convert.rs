@@ -17,7 +17,7 @@ use switchyard_proto::types::v1 as pb;
 
 use super::wire;
 use crate::convert::chat::{non_empty, plain, required, text_part, unsupported};
-use crate::convert::completion::text;
+use crate::convert::completion::{text, token_logprobs};
 use crate::convert::json::{to_options, to_struct};
 use crate::wire::{ModeOrObject, StringOrSeq};
 
@@ -490,16 +490,20 @@ pub fn output<'a>(
     r: &'a pb::ChatResponse,
     item_status: &'static str,
 ) -> Vec<wire::OutputItem<'a>> {
-    let Some(m) = r.choices.first().and_then(|c| c.message.as_ref()) else {
+    let Some(choice) = r.choices.first() else {
+        return Vec::new();
+    };
+    let Some(m) = choice.message.as_ref() else {
         return Vec::new();
     };
     let mut items = Vec::with_capacity(1 + m.tool_calls.len());
     let mut content = Vec::new();
     if let Some(text) = text(&m.content).filter(|t| !t.is_empty()) {
+        let tokens = choice.logprobs.as_ref().map(|l| l.content.as_slice());
         content.push(wire::OutputContent::OutputText {
             text,
             annotations: [],
-            logprobs: [],
+            logprobs: token_logprobs(tokens.unwrap_or_default()),
         });
     }
     if let Some(refusal) = m.refusal.as_deref().filter(|r| !r.is_empty()) {

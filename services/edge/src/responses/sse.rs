@@ -18,6 +18,7 @@ use switchyard_proto::types::v1 as pb;
 
 use super::convert::{self, call_ids, message_id, now_secs, usage};
 use super::wire::{self, Event, OutputContent, OutputItem};
+use crate::convert::completion::token_logprobs;
 use crate::sse::Translate;
 
 /// Appends one named event.
@@ -29,6 +30,8 @@ fn push(buf: &mut Vec<u8>, event: &Event<'_>) -> serde_json::Result<()> {
 struct Part {
     refusal: bool,
     text: String,
+    /// The text's tokens' log probabilities, when asked for.
+    logprobs: Vec<pb::TokenLogprob>,
 }
 
 impl Part {
@@ -41,7 +44,7 @@ impl Part {
             OutputContent::OutputText {
                 text: Cow::Borrowed(&self.text),
                 annotations: [],
-                logprobs: [],
+                logprobs: token_logprobs(&self.logprobs),
             }
         }
     }
@@ -243,7 +246,13 @@ impl Stream {
 
     /// Appends message text (or refusal text) to the open message's last part,
     /// opening the message or the part as needed.
-    fn text(&mut self, buf: &mut Vec<u8>, delta: &str, refusal: bool) -> serde_json::Result<()> {
+    fn text(
+        &mut self,
+        buf: &mut Vec<u8>,
+        delta: &str,
+        refusal: bool,
+        tokens: &[pb::TokenLogprob],
+    ) -> serde_json::Result<()> {
         let in_message = self.open
             && matches!(
                 self.items.last(),
@@ -269,6 +278,7 @@ impl Stream {
             parts.push(Part {
                 refusal,
                 text: String::new(),
+                logprobs: Vec::new(),
             });
             let content_index = parts.len() - 1;
             let part = &parts[content_index];
@@ -283,6 +293,7 @@ impl Stream {
         let content_index = parts.len() - 1;
         if let Some(part) = parts.last_mut() {
             part.text.push_str(delta);
+            part.logprobs.extend_from_slice(tokens);
         }
         let item_id = &item.id;
         Self::emit(buf, seq, |n| {
@@ -301,7 +312,7 @@ impl Stream {
                     output_index,
                     content_index,
                     delta,
-                    logprobs: [],
+                    logprobs: token_logprobs(tokens),
                 }
             }
         })
@@ -368,7 +379,7 @@ fn close_part(
                 output_index,
                 content_index,
                 text: &part.text,
-                logprobs: [],
+                logprobs: token_logprobs(&part.logprobs),
             }
         }
     })?;
@@ -400,11 +411,13 @@ impl Translate for Stream {
             return Ok(());
         };
         if let Some(d) = &choice.delta {
+            let logprobs = choice.logprobs.as_ref();
             if let Some(text) = d.content.as_deref().filter(|t| !t.is_empty()) {
-                self.text(buf, text, false)?;
+                let tokens = logprobs.map_or(&[][..], |l| &l.content);
+                self.text(buf, text, false, tokens)?;
             }
             if let Some(text) = d.refusal.as_deref().filter(|t| !t.is_empty()) {
-                self.text(buf, text, true)?;
+                self.text(buf, text, true, &[])?;
             }
             for call in &d.tool_calls {
                 self.call(buf, call)?;

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::wire::completion::TokenLogprob;
 use crate::wire::{ModeOrObject, StringOrSeq};
 
 /// `POST /v1/responses` (and `/v1/responses/input_tokens`) body. Fields the Gateway
@@ -326,8 +327,9 @@ pub enum OutputContent<'a> {
         text: Cow<'a, str>,
         /// Always empty.
         annotations: [(); 0],
-        /// Always empty: the Gateway API carries no log probabilities.
-        logprobs: [(); 0],
+        /// The tokens' log probabilities, when asked for (`include`
+        /// `message.output_text.logprobs`) and given; else empty.
+        logprobs: Vec<TokenLogprob<'a>>,
     },
     /// A refusal.
     Refusal {
@@ -393,8 +395,8 @@ pub enum Event<'a> {
         content_index: usize,
         /// The new text.
         delta: &'a str,
-        /// Always empty.
-        logprobs: [(); 0],
+        /// The log probabilities of its tokens, when asked for.
+        logprobs: Vec<TokenLogprob<'a>>,
     },
     /// A text part is complete.
     #[serde(rename = "response.output_text.done")]
@@ -409,8 +411,8 @@ pub enum Event<'a> {
         content_index: usize,
         /// The whole text.
         text: &'a str,
-        /// Always empty.
-        logprobs: [(); 0],
+        /// The log probabilities of its tokens, when asked for.
+        logprobs: Vec<TokenLogprob<'a>>,
     },
     /// More refusal text.
     #[serde(rename = "response.refusal.delta")]

@@ -33,8 +33,8 @@ pub struct CompletionChoice<'a> {
     pub index: u32,
     /// The assistant message.
     pub message: AssistantMessage<'a>,
-    /// Always null: log probabilities are not carried by the Gateway API yet.
-    pub logprobs: (),
+    /// The tokens' log probabilities when asked for (and given), else null.
+    pub logprobs: Option<ChoiceLogprobs<'a>>,
     /// stop | length | tool_calls | content_filter, or null.
     pub finish_reason: Option<&'static str>,
 }
@@ -132,8 +132,8 @@ pub struct ChunkChoice<'a> {
     pub index: u32,
     /// What this chunk adds.
     pub delta: Delta<'a>,
-    /// Always null.
-    pub logprobs: (),
+    /// The log probabilities of the tokens this chunk adds, when asked for.
+    pub logprobs: Option<ChoiceLogprobs<'a>>,
     /// Set on the choice's last chunk.
     pub finish_reason: Option<&'static str>,
 }
@@ -179,4 +179,39 @@ pub struct FunctionCallDelta<'a> {
     /// Argument text fragment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<&'a str>,
+}
+
+/// A choice's `logprobs`: of its content's tokens, or of its refusal's.
+#[derive(Debug, Serialize)]
+pub struct ChoiceLogprobs<'a> {
+    /// The content's tokens, or null.
+    pub content: Option<Vec<TokenLogprob<'a>>>,
+    /// The refusal's tokens, or null.
+    pub refusal: Option<Vec<TokenLogprob<'a>>>,
+}
+
+/// One token's log probability, with the likeliest tokens at its position (also
+/// the Responses API's `logprobs` entries).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenLogprob<'a> {
+    /// The token.
+    pub token: &'a str,
+    /// Its log probability.
+    pub logprob: f64,
+    /// Its UTF-8 bytes (empty when the provider gave none: the Responses API
+    /// requires the list).
+    pub bytes: &'a [u8],
+    /// The likeliest tokens at its position (empty unless `top_logprobs` was set).
+    pub top_logprobs: Vec<TopLogprob<'a>>,
+}
+
+/// One of the likeliest tokens at a position.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopLogprob<'a> {
+    /// The token.
+    pub token: &'a str,
+    /// Its log probability.
+    pub logprob: f64,
+    /// Its UTF-8 bytes (empty when the provider gave none).
+    pub bytes: &'a [u8],
 }

@@ -224,6 +224,7 @@ pub fn chat_response(content: &str) -> pb::ChatResponse {
                 ..Default::default()
             }),
             finish_reason: pb::FinishReason::Stop.into(),
+            logprobs: None,
         }],
         usage: Some(usage(3, 1)),
         system_fingerprint: None,
@@ -248,6 +249,7 @@ pub fn content_chunk(
                 ..Default::default()
             }),
             finish_reason: finish.into(),
+            logprobs: None,
         }],
         usage: None,
         system_fingerprint: None,

@@ -245,6 +245,7 @@ async fn chat_response(
             index: 0,
             message: Some(message),
             finish_reason: wire::finish_reason(answer.stop_reason.as_deref()) as i32,
+            logprobs: None,
         }],
         usage: Some(usage),
         system_fingerprint: None,

@@ -290,6 +290,7 @@ impl StreamState {
                 index: 0,
                 delta: Some(delta),
                 finish_reason: finish as i32,
+                logprobs: None,
             }],
             usage: None,
             system_fingerprint: None,

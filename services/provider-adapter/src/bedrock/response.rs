@@ -175,6 +175,7 @@ pub async fn chat_response(
                 ..Message::default()
             }),
             finish_reason: finish_reason(answer.stop_reason.as_deref()) as i32,
+            logprobs: None,
         }],
         usage: Some(usage),
         system_fingerprint: None,

@@ -286,6 +286,7 @@ impl ConverseStream {
                 index: 0,
                 delta: Some(delta),
                 finish_reason: finish as i32,
+                logprobs: None,
             }],
             usage: None,
             system_fingerprint: None,

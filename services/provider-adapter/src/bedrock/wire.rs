@@ -5,11 +5,12 @@
 //! merged, and tool results become `toolResult` blocks of a user turn), tool calls
 //! are `toolUse` blocks with parsed JSON input, and images are inline bytes only.
 //! What Converse cannot do is refused with INVALID_ARGUMENT rather than dropped:
-//! `n` > 1, `json_object` output, image URLs (the adapter does not fetch URLs for
-//! callers: that would be server-side request forgery), audio input.
+//! `n` > 1, `logprobs: true` (Converse returns no log probabilities), `json_object`
+//! output, image URLs (the adapter does not fetch URLs for callers: that would be
+//! server-side request forgery), audio input.
 //!
 //! Ignored, as Converse has no such field: `seed`, `presence_penalty`,
-//! `frequency_penalty`, `logprobs`, `top_logprobs`, `parallel_tool_calls`, `user`,
+//! `frequency_penalty`, `top_logprobs`, `parallel_tool_calls`, `user`,
 //! `reasoning_effort` (model-specific reasoning settings go through
 //! `provider_options`, which become `additionalModelRequestFields`).
 
@@ -45,6 +46,12 @@ pub fn converse_request(req: &ChatRequest) -> Result<Map<String, Value>, Provide
         return Err(ProviderError::invalid(
             "n",
             "Bedrock Converse generates one choice per request; n must be 1",
+        ));
+    }
+    if req.logprobs == Some(true) {
+        return Err(ProviderError::invalid(
+            "logprobs",
+            "Bedrock Converse does not return log probabilities",
         ));
     }
     let mut body = Map::new();

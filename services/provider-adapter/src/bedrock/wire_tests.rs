@@ -277,6 +277,9 @@ fn refusals_that_converse_cannot_honour() {
     assert_eq!(param_of(converse_body(&n).unwrap_err()), "n");
     n.n = Some(1);
     assert!(converse_body(&n).is_ok());
+    let mut logprobs = base();
+    logprobs.logprobs = Some(true);
+    assert_eq!(param_of(converse_body(&logprobs).unwrap_err()), "logprobs");
     let mut json_mode = base();
     json_mode.response_format = Some(ResponseFormat {
         format: Some(Format::JsonObject(true)),

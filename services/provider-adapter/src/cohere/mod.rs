@@ -327,6 +327,7 @@ async fn chat_response(
             index: 0,
             message: Some(message),
             finish_reason: finish as i32,
+            logprobs: None,
         }],
         usage: Some(usage),
         system_fingerprint: None,

@@ -177,6 +177,13 @@ fn generation_config(
     set("seed", seed.map(Value::from));
     set("presencePenalty", req.presence_penalty.map(Value::from));
     set("frequencyPenalty", req.frequency_penalty.map(Value::from));
+    if req.logprobs == Some(true) {
+        set("responseLogprobs", Some(true.into()));
+        set(
+            "logprobs",
+            req.top_logprobs.filter(|&n| n > 0).map(Value::from),
+        );
+    }
     match req.response_format.as_ref().and_then(|f| f.format.as_ref()) {
         None | Some(Format::Text(_)) => {}
         Some(Format::JsonObject(_)) => set("responseMimeType", Some("application/json".into())),

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
-    ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, FunctionCall, Message, Role,
-    ToolCall, Usage,
+    ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, FunctionCall, Logprobs, Message,
+    Role, TokenLogprob, ToolCall, TopLogprob, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -40,6 +40,36 @@ pub struct WireCandidate {
     pub content: Option<WireContent>,
     pub finish_reason: Option<String>,
     pub index: Option<u32>,
+    /// Present when `generationConfig.responseLogprobs` was set.
+    pub logprobs_result: Option<WireLogprobsResult>,
+}
+
+/// `logprobsResult`: per decoding step, the chosen token and the likeliest ones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WireLogprobsResult {
+    #[serde(deserialize_with = "nullable")]
+    pub chosen_candidates: Vec<WireLogprobCandidate>,
+    #[serde(deserialize_with = "nullable")]
+    pub top_candidates: Vec<WireTopCandidates>,
+}
+
+/// `topCandidates[i]`: the likeliest tokens at step `i`, most likely first.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WireTopCandidates {
+    #[serde(deserialize_with = "nullable")]
+    pub candidates: Vec<WireLogprobCandidate>,
+}
+
+/// One token and its log probability.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WireLogprobCandidate {
+    #[serde(deserialize_with = "nullable")]
+    pub token: String,
+    #[serde(deserialize_with = "nullable")]
+    pub log_probability: f64,
 }
 
 /// A candidate's content.
@@ -119,6 +149,41 @@ impl WireUsage {
 
 /// The usage an answer or event reports, if it carries counts (Vertex AI's
 /// intermediate stream events carry `usageMetadata` with no counts).
+/// A candidate's `logprobsResult` as the Gateway's log probabilities: one entry
+/// per chosen token, with that step's top candidates. Gemini gives no bytes; the
+/// token's own UTF-8 stands in for them.
+pub fn logprobs(result: Option<WireLogprobsResult>) -> Option<Logprobs> {
+    let result = result?;
+    if result.chosen_candidates.is_empty() {
+        return None;
+    }
+    let mut tops = result.top_candidates.into_iter();
+    let content = result
+        .chosen_candidates
+        .into_iter()
+        .map(|chosen| TokenLogprob {
+            bytes: chosen.token.as_bytes().to_vec(),
+            logprob: chosen.log_probability,
+            top_logprobs: tops
+                .next()
+                .map(|t| t.candidates)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|top| TopLogprob {
+                    bytes: top.token.as_bytes().to_vec(),
+                    logprob: top.log_probability,
+                    token: top.token,
+                })
+                .collect(),
+            token: chosen.token,
+        })
+        .collect();
+    Some(Logprobs {
+        content,
+        refusal: Vec::new(),
+    })
+}
+
 pub fn reported(usage: Option<&WireUsage>) -> Option<Usage> {
     usage
         .filter(|u| {
@@ -223,6 +288,7 @@ pub async fn chat_response(
 /// One candidate as a choice: its text parts joined, its function calls as tool
 /// calls (what they produced also counted into `completion`).
 fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice {
+    let logprobs = logprobs(c.logprobs_result);
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for part in c.content.map(|c| c.parts).unwrap_or_default() {
@@ -267,5 +333,6 @@ fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice
             ..Message::default()
         }),
         finish_reason: finish as i32,
+        logprobs,
     }
 }

@@ -93,6 +93,7 @@ impl Translator {
         let mut choices = Vec::new();
         for (position, candidate) in event.candidates.into_iter().enumerate() {
             let index = candidate.index.unwrap_or(position as u32);
+            let logprobs = response::logprobs(candidate.logprobs_result);
             let progress = self.candidates.entry(index).or_default();
             let mut text = String::new();
             let mut tool_calls = Vec::new();
@@ -144,6 +145,7 @@ impl Translator {
                     refusal: None,
                 }),
                 finish_reason: finish.map_or(0, |f| f as i32),
+                logprobs,
             });
         }
         if choices.is_empty() {
