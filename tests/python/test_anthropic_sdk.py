@@ -153,3 +153,26 @@ def test_models_list_and_retrieve(base_url, api_key):
     assert one.id == "chat-model" and one.display_name == "chat-model"
     with pytest.raises(anthropic.NotFoundError):
         c.models.retrieve("no-such-model")
+
+
+def test_reasoning_is_thinking_blocks(base_url, api_key):
+    # The upstream (OpenAI-compatible, as DeepSeek) thinks in `reasoning_content`.
+    c = client(base_url, api_key)
+    r = c.messages.create(model="reasoner-model", max_tokens=64, messages=MESSAGES)
+    assert [b.type for b in r.content] == ["thinking", "text"]
+    assert r.content[0].thinking == "Thinking about: hello claude"
+    assert r.content[1].text == "echo: hello claude"
+    with c.messages.stream(model="reasoner-model", max_tokens=64, messages=MESSAGES) as stream:
+        thoughts = "".join(e.thinking for e in stream if e.type == "thinking")
+        final = stream.get_final_message()
+    assert thoughts == "Thinking about: hello claude"
+    assert final.content[0].thinking == thoughts
+    # Sent back with the next turn, as Claude Code does: accepted.
+    again = c.messages.create(
+        model="reasoner-model",
+        max_tokens=64,
+        messages=MESSAGES
+        + [{"role": "assistant", "content": [b.model_dump() for b in final.content]}]
+        + [{"role": "user", "content": "and now?"}],
+    )
+    assert again.content[1].text == "echo: and now?"

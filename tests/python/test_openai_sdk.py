@@ -190,3 +190,16 @@ def test_logprobs_unary_and_streamed(base_url, api_key):
         for t in chunk.choices[0].logprobs.content
     ]
     assert "".join(streamed) == r.choices[0].message.content
+
+
+def test_reasoning_content(base_url, api_key):
+    c = client(base_url, api_key)
+    r = c.chat.completions.create(model="reasoner-model", messages=MESSAGES)
+    assert r.choices[0].message.reasoning_content == "Thinking about: hello sdk"
+    assert r.choices[0].message.content == "echo: hello sdk"
+    thoughts = "".join(
+        getattr(chunk.choices[0].delta, "reasoning_content", None) or ""
+        for chunk in c.chat.completions.create(model="reasoner-model", messages=MESSAGES, stream=True)
+        if chunk.choices
+    )
+    assert thoughts == "Thinking about: hello sdk"

@@ -340,6 +340,10 @@ name = "chat-model"
 deployments = [{{ provider = "upstream", model = "gpt-test", price = {{ input_per_million = "0.15", output_per_million = "0.60" }} }}]
 
 [[models]]
+name = "reasoner-model"
+deployments = [{{ provider = "upstream", model = "reasoner", price = {{ input_per_million = "0.15", output_per_million = "0.60" }} }}]
+
+[[models]]
 name = "tool-model"
 deployments = [{{ provider = "upstream", model = "tool-call", price = {{ input_per_million = "0.15", output_per_million = "0.60" }} }}]
 

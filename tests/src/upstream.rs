@@ -6,6 +6,7 @@
 //! |---|---|
 //! | anything else | a normal answer echoing the last user message (as `{"echo": …}` JSON when `response_format` is a `json_schema`) |
 //! | (any, with `logprobs: true`) | each word's log probability, -0.25 nat per word of the reply, with `top_logprobs` alternatives |
+//! | `reasoner` | thinks first: `reasoning_content` (as DeepSeek and vLLM send it) "Thinking about: <last user message>", then the normal answer |
 //! | `tool-call` | calls the first tool with `{"q": <last user message>}`; after a tool result, echoes that result |
 //! | `fail-500` | HTTP 500 with an OpenAI error body |
 //! | `rate-limited` | HTTP 429, `retry-after: 7` |
@@ -245,6 +246,8 @@ async fn chat(
     let id = "chatcmpl-emulated123";
     let created = 1_795_475_077;
     let hang = model == "hang";
+    let thought =
+        (model == "reasoner").then(|| format!("Thinking about: {}", last_user_text(&body)));
     let call = if model == "tool-call" {
         tool_call(&body)
     } else {
@@ -258,6 +261,10 @@ async fn chat(
             // Consumed, not returned: one `release` lets exactly one request through.
             inner.release.acquire().await.unwrap().forget();
         }
+        let mut message = json!({"role": "assistant", "content": words.concat(), "refusal": null, "annotations": []});
+        if let Some(thought) = &thought {
+            message["reasoning_content"] = json!(thought);
+        }
         return Json(json!({
             "id": id,
             "object": "chat.completion",
@@ -265,7 +272,7 @@ async fn chat(
             "model": model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": words.concat(), "refusal": null, "annotations": []},
+                "message": message,
                 "logprobs": logprobs(&body, &words),
                 "finish_reason": "stop"
             }],
@@ -280,6 +287,12 @@ async fn chat(
         json!({"role": "assistant", "content": "", "refusal": null}),
         Value::Null,
     )];
+    if let Some(thought) = &thought {
+        let (head, tail) = thought.split_at(thought.len() / 2);
+        for piece in [head, tail] {
+            events.push(chunk(json!({"reasoning_content": piece}), Value::Null));
+        }
+    }
     for w in &words {
         let mut event = chunk(json!({"content": w}), Value::Null);
         event["choices"][0]["logprobs"] = logprobs(&body, std::slice::from_ref(w));

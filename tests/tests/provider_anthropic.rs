@@ -2,7 +2,9 @@
 //! tools and an image goes in at the edge, reaches an emulated Anthropic Messages
 //! API translated (checked there), and the documented Messages answer comes back
 //! as OpenAI's format, non-streamed and streamed, with usage (cache reads and writes
-//! included) recorded and priced exactly.
+//! included) recorded and priced exactly. With extended thinking on, Anthropic's
+//! own format at the edge: thinking blocks come back signed, and the next turn
+//! must send them back (the emulator refuses it otherwise, as Anthropic does).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use axum::Json;
@@ -154,6 +156,9 @@ async fn messages(
         );
     };
     let stream = body["stream"] == json!(true);
+    if body["thinking"]["type"] == "enabled" {
+        return thinking_answer(&seen, body, stream);
+    }
     seen.lock().unwrap().push(body);
     if stream {
         Response::builder()
@@ -163,6 +168,134 @@ async fn messages(
     } else {
         Json(message_answer()).into_response()
     }
+}
+
+/// The signature the emulated API signs its thinking with.
+const SIGNATURE: &str = "EqoBCkgIARABGAIiQL2emulated";
+
+/// Extended thinking, as Anthropic enforces it: every assistant turn with tool use
+/// must start with its thinking block, signed as it was given. The answer thinks,
+/// then calls `get_weather` or, after its result, answers.
+fn thinking_answer(seen: &roundtrip::Seen<Value>, body: Value, stream: bool) -> Response {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    for (i, m) in messages.iter().enumerate() {
+        let Some(blocks) = m["content"].as_array() else {
+            continue;
+        };
+        let uses_tools = blocks.iter().any(|b| b["type"] == "tool_use");
+        if m["role"] != "assistant" || !uses_tools {
+            continue;
+        }
+        let first = &blocks[0];
+        if first["type"] != "thinking" && first["type"] != "redacted_thinking" {
+            return anthropic_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!(
+                    "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, \
+                     but found `{}`. When `thinking` is enabled, a final `assistant` message \
+                     must start with a thinking block.",
+                    first["type"].as_str().unwrap_or_default()
+                ),
+            );
+        }
+        if first["type"] == "thinking" && first["signature"] != SIGNATURE {
+            return anthropic_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("messages.{i}.content.0: Invalid `signature` in `thinking` block"),
+            );
+        }
+    }
+    let answered = messages.last().is_some_and(|m| {
+        m["content"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_result"))
+    });
+    seen.lock().unwrap().push(body);
+    let (thought, last) = if answered {
+        (
+            "The tool answered; report it.",
+            json!({"type": "text", "text": "It is 18C in Paris."}),
+        )
+    } else {
+        (
+            "I need the weather tool.",
+            json!({"type": "tool_use", "id": "toolu_think1", "name": "get_weather", "input": {"city": "Paris"}}),
+        )
+    };
+    let stop = if answered { "end_turn" } else { "tool_use" };
+    let usage = json!({"input_tokens": 50, "output_tokens": 30});
+    if !stream {
+        return Json(json!({
+            "id": "msg_think", "type": "message", "role": "assistant", "model": UPSTREAM_MODEL,
+            "content": [{"type": "thinking", "thinking": thought, "signature": SIGNATURE}, last],
+            "stop_reason": stop, "stop_sequence": null, "usage": usage
+        }))
+        .into_response();
+    }
+    let mut last_start = last.clone();
+    let last_delta = if answered {
+        last_start["text"] = json!("");
+        json!({"type": "text_delta", "text": last["text"]})
+    } else {
+        last_start["input"] = json!({});
+        json!({"type": "input_json_delta", "partial_json": last["input"].to_string()})
+    };
+    let events: Vec<(&str, Value)> = vec![
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_think",
+            "type": "message", "role": "assistant", "content": [], "model": UPSTREAM_MODEL,
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 50, "output_tokens": 1}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": thought}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "signature_delta", "signature": SIGNATURE}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": last_start}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": last_delta}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 30}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ];
+    let body: String = events
+        .into_iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect();
+    Response::builder()
+        .header("content-type", "text/event-stream; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap()
 }
 
 /// What `POST /v1/messages/count_tokens` takes; anything else Anthropic refuses
@@ -306,7 +439,93 @@ async fn env(shape: Shape) -> Env {
     Env::start(shape, anthropic, extra_toml, &["claude-chat"]).await
 }
 
-both_shapes!(chat_round_trip, stream_round_trip, count_tokens_round_trip);
+both_shapes!(
+    chat_round_trip,
+    stream_round_trip,
+    count_tokens_round_trip,
+    thinking_round_trip
+);
+
+/// Claude with extended thinking through the Anthropic route, as Claude Code
+/// drives it: the streamed first turn's thinking block (text and signature)
+/// reaches the caller, who sends it back with the tool result; Anthropic gets it
+/// first in the assistant turn, signed, and answers. Left out, Anthropic's 400
+/// comes back in Anthropic's shape.
+async fn thinking_round_trip(shape: Shape) {
+    let env = env(shape).await;
+    let tool = json!({"name": "get_weather", "description": "Current weather in a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}});
+    let question = json!({"role": "user", "content": "Weather in Paris?"});
+    let first = json!({"model": "claude-chat", "max_tokens": 2048, "stream": true,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [tool], "messages": [question]});
+    let (status, _, text) = env.post("/v1/messages", &first).await;
+    assert_eq!(status, 200, "{text}");
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| {
+            e.split_once("\ndata: ")
+                .map(|(_, d)| serde_json::from_str(d).unwrap())
+        })
+        .collect();
+    let mut thinking = String::new();
+    let mut signature = String::new();
+    for e in &events {
+        match e["delta"]["type"].as_str() {
+            Some("thinking_delta") => thinking.push_str(e["delta"]["thinking"].as_str().unwrap()),
+            Some("signature_delta") => {
+                signature.push_str(e["delta"]["signature"].as_str().unwrap())
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(thinking, "I need the weather tool.");
+    assert_eq!(signature, SIGNATURE);
+    assert_eq!(events[2]["content_block"]["type"], "thinking", "{text}");
+    let tool_start = events
+        .iter()
+        .find(|e| e["content_block"]["type"] == "tool_use")
+        .expect("a tool_use block");
+    let call_id = tool_start["content_block"]["id"].as_str().unwrap();
+
+    let turn = |with_thinking: bool| {
+        let mut assistant = vec![
+            json!({"type": "tool_use", "id": call_id, "name": "get_weather", "input": {"city": "Paris"}}),
+        ];
+        if with_thinking {
+            assistant.insert(
+                0,
+                json!({"type": "thinking", "thinking": thinking, "signature": signature}),
+            );
+        }
+        json!({"model": "claude-chat", "max_tokens": 2048,
+            "thinking": {"type": "enabled", "budget_tokens": 1024}, "tools": [tool],
+            "messages": [question, {"role": "assistant", "content": assistant},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": "18C"}]}]})
+    };
+    let (status, request_id, text) = env.post("/v1/messages", &turn(true)).await;
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["content"][0]["type"], "thinking");
+    assert_eq!(answer["content"][0]["signature"], SIGNATURE);
+    assert_eq!(
+        answer["content"][1],
+        json!({"type": "text", "text": "It is 18C in Paris."})
+    );
+    let sent = env.provider.seen().pop().unwrap();
+    assert_eq!(
+        sent["messages"][1]["content"][0],
+        json!({"type": "thinking", "thinking": "I need the weather tool.", "signature": SIGNATURE})
+    );
+    env.mesh.wait_usage(&request_id).await;
+
+    let (status, _, text) = env.post("/v1/messages", &turn(false)).await;
+    assert_eq!(status, 400, "{text}");
+    let error: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    env.mesh.shutdown().await;
+}
 
 /// An Anthropic-format count at the edge reaches Anthropic's counting endpoint
 /// with the input only, answers its count, and bills and records nothing.

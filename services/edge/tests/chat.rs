@@ -304,3 +304,72 @@ async fn healthz_answers_ok() {
     assert_eq!(body, json!({"status": "ok"}));
     assert!(edge.fake.calls().is_empty());
 }
+
+/// Reasoning goes out as `reasoning_content` (DeepSeek's and vLLM's field), whole
+/// and streamed; absent, the field is left out.
+#[tokio::test]
+async fn reasoning_is_reasoning_content() {
+    let edge = Edge::start().await;
+    let mut answer = common::chat_response("4");
+    answer.choices[0].message.as_mut().unwrap().reasoning = vec![pb::Reasoning {
+        text: "2 + 2 = 4".into(),
+        ..Default::default()
+    }];
+    edge.fake.answer_chat(Ok(answer));
+    let body: serde_json::Value = edge
+        .http
+        .post(edge.url("/v1/chat/completions"))
+        .bearer_auth("sk-test")
+        .json(&common::chat_body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        "2 + 2 = 4"
+    );
+    assert_eq!(body["choices"][0]["message"]["content"], "4");
+
+    let mut thinking =
+        common::content_chunk(Some(pb::Role::Assistant), "", pb::FinishReason::Unspecified);
+    thinking.choices[0].delta.as_mut().unwrap().reasoning = vec![pb::ReasoningDelta {
+        index: 0,
+        text: Some("2 + 2".into()),
+        ..Default::default()
+    }];
+    edge.fake.answer_stream(common::StreamScript::Items(vec![
+        Ok(thinking),
+        Ok(common::content_chunk(None, "4", pb::FinishReason::Stop)),
+    ]));
+    let mut request = common::chat_body();
+    request["stream"] = serde_json::json!(true);
+    let text = edge
+        .http
+        .post(edge.url("/v1/chat/completions"))
+        .bearer_auth("sk-test")
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let chunks: Vec<serde_json::Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["reasoning_content"],
+        "2 + 2"
+    );
+    assert!(
+        chunks[1]["choices"][0]["delta"]
+            .get("reasoning_content")
+            .is_none()
+    );
+}

@@ -521,3 +521,115 @@ async fn count_tokens_errors_have_anthropic_shape() {
     let body = json!({"model": "claude-gw", "messages": [{"role": "user", "content": "x"}]});
     anthropic_error(post_count(&edge, &body).await, 404, "not_found_error").await;
 }
+
+fn reasoning_chunk(
+    index: u32,
+    text: Option<&str>,
+    signature: Option<&str>,
+    redacted: bool,
+) -> pb::ChatChunk {
+    let mut c = content_chunk(None, "", pb::FinishReason::Unspecified);
+    c.choices[0].delta.as_mut().unwrap().reasoning = vec![pb::ReasoningDelta {
+        index,
+        text: text.map(Into::into),
+        signature: signature.map(Into::into),
+        redacted,
+    }];
+    c
+}
+
+/// An assistant turn's thinking blocks come in as reasoning, signatures kept, so
+/// they can go back to Anthropic; answers' reasoning goes out as thinking blocks
+/// before the text.
+#[tokio::test]
+async fn thinking_blocks_travel_both_ways() {
+    let edge = Edge::start().await;
+    let mut answer = chat_response("It is sunny.");
+    answer.choices[0].message.as_mut().unwrap().reasoning = vec![
+        pb::Reasoning {
+            text: "The tool said sunny.".into(),
+            signature: "sig-2".into(),
+            redacted: false,
+        },
+        pb::Reasoning {
+            text: String::new(),
+            signature: "EnCrYpTeD".into(),
+            redacted: true,
+        },
+    ];
+    edge.fake.answer_chat(Ok(answer));
+    let request = json!({"model": "claude-gw", "max_tokens": 2048,
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "messages": [
+        {"role": "user", "content": "weather in Paris?"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "I need the tool.", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "EnCrYpTeD-0"},
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+        ]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}
+    ]});
+    let response = post(&edge, &request).await;
+    assert_eq!(response.status(), 200);
+    let chat = edge.fake.last().chat.unwrap();
+    assert_eq!(
+        chat.messages[1].reasoning,
+        vec![
+            pb::Reasoning {
+                text: "I need the tool.".into(),
+                signature: "sig-1".into(),
+                redacted: false,
+            },
+            pb::Reasoning {
+                text: String::new(),
+                signature: "EnCrYpTeD-0".into(),
+                redacted: true,
+            },
+        ]
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["content"],
+        json!([
+            {"type": "thinking", "thinking": "The tool said sunny.", "signature": "sig-2"},
+            {"type": "redacted_thinking", "data": "EnCrYpTeD"},
+            {"type": "text", "text": "It is sunny."}
+        ])
+    );
+
+    edge.fake.answer_stream(StreamScript::Items(vec![
+        Ok(content_chunk(
+            Some(pb::Role::Assistant),
+            "",
+            pb::FinishReason::Unspecified,
+        )),
+        Ok(reasoning_chunk(0, Some(""), None, false)),
+        Ok(reasoning_chunk(0, Some("Think"), None, false)),
+        Ok(reasoning_chunk(0, None, Some("sig-3"), false)),
+        Ok(reasoning_chunk(1, Some(""), Some("EnCrYpTeD"), true)),
+        Ok(content_chunk(None, "Done.", pb::FinishReason::Stop)),
+        Ok(usage_chunk()),
+    ]));
+    let mut b = request.clone();
+    b["stream"] = json!(true);
+    let events = named_events(&post(&edge, &b).await.text().await.unwrap());
+    let blocks: Vec<Value> = events
+        .iter()
+        .filter(|(n, _)| n.starts_with("content_block"))
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(
+        blocks,
+        [
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Think"}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-3"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "EnCrYpTeD"}}),
+            json!({"type": "content_block_stop", "index": 1}),
+            json!({"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Done."}}),
+            json!({"type": "content_block_stop", "index": 2}),
+        ]
+    );
+}

@@ -116,6 +116,7 @@ async fn tool_call_deltas_are_framed() {
                     }),
                 }],
                 refusal: None,
+                reasoning: vec![],
             }),
             finish_reason: pb::FinishReason::ToolCalls.into(),
             logprobs: None,

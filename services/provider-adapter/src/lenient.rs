@@ -14,6 +14,15 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// A string, or `None` for anything else (`null`, or an object where a server
+/// extends a field its own way).
+pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    })
+}
+
 /// Any JSON number, numeric string or `null` as a non-negative count.
 pub(crate) fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {

@@ -15,7 +15,7 @@ use switchyard_config::{ProviderAdapterConfig, ProviderConfig, ProviderKind, Sec
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
-    Embedding, FunctionCallDelta, ToolCallDelta, Usage,
+    Embedding, FunctionCallDelta, Reasoning, ReasoningDelta, ToolCallDelta, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -471,6 +471,20 @@ async fn chat_response(
 
 /// What a complete answer produced, as a stream's text would have carried it: text,
 /// refusals, tool-call names and arguments.
+/// A whole answer's reasoning blocks as the stream fragments that rebuild them.
+pub(crate) fn reasoning_deltas(blocks: Vec<Reasoning>) -> Vec<ReasoningDelta> {
+    blocks
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| ReasoningDelta {
+            index: i as u32,
+            text: (!r.text.is_empty()).then_some(r.text),
+            signature: (!r.signature.is_empty()).then_some(r.signature),
+            redacted: r.redacted,
+        })
+        .collect()
+}
+
 pub(crate) fn answer_text(choices: &[Choice]) -> Counter {
     let mut text = Counter::new();
     for m in choices.iter().filter_map(|c| c.message.as_ref()) {
@@ -479,9 +493,12 @@ pub(crate) fn answer_text(choices: &[Choice]) -> Counter {
     text
 }
 
-/// Adds what one answer message produced to `text`: text, refusal, tool-call names
-/// and arguments.
+/// Adds what one answer message produced to `text`: reasoning, text, refusal,
+/// tool-call names and arguments.
 pub(crate) fn message_text(m: &switchyard_proto::types::v1::Message, text: &mut Counter) {
+    for r in &m.reasoning {
+        text.push(&r.text);
+    }
     for part in &m.content {
         if let Some(Part::Text(t)) = &part.part {
             text.push(t);
@@ -544,6 +561,7 @@ pub(crate) fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
                 content,
                 tool_calls,
                 refusal: message.refusal,
+                reasoning: reasoning_deltas(message.reasoning),
             };
             chunk(
                 vec![ChunkChoice {
@@ -698,7 +716,9 @@ impl StreamState {
             .into_iter()
             .map(|c| {
                 let d = c.delta;
-                for text in [&d.content, &d.refusal].into_iter().flatten() {
+                let reasoning = wire::reasoning_text(d.reasoning_content, d.reasoning);
+                // Reasoning is billed as output: an estimate counts it too.
+                for text in [&d.content, &d.refusal, &reasoning].into_iter().flatten() {
                     self.completion.push(text);
                 }
                 let tool_calls: Vec<_> = d
@@ -719,6 +739,7 @@ impl StreamState {
                         content: d.content,
                         tool_calls,
                         refusal: d.refusal,
+                        reasoning: wire::reasoning_delta(reasoning),
                     }),
                     finish_reason: wire::finish_reason(c.finish_reason.as_deref()) as i32,
                     logprobs: wire::logprobs(c.logprobs),

@@ -13,10 +13,11 @@ use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
     ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall, FunctionCallDelta,
-    Logprobs, Message, Role, TokenLogprob, ToolCall, ToolCallDelta, TopLogprob, Usage,
+    Logprobs, Message, Reasoning, ReasoningDelta, Role, TokenLogprob, ToolCall, ToolCallDelta,
+    TopLogprob, Usage,
 };
 
-use crate::lenient::{count, nullable};
+use crate::lenient::{count, nullable, text};
 use crate::{ProviderError, UpstreamError};
 
 /// Keys that `provider_options` may never override.
@@ -334,6 +335,12 @@ pub struct WireMessage {
     #[serde(deserialize_with = "nullable")]
     pub tool_calls: Vec<WireToolCall>,
     pub refusal: Option<String>,
+    /// Reasoning text: DeepSeek's, llama.cpp's and vLLM's name for it.
+    #[serde(deserialize_with = "text")]
+    pub reasoning_content: Option<String>,
+    /// Reasoning text: OpenRouter's and newer vLLM's name for it.
+    #[serde(deserialize_with = "text")]
+    pub reasoning: Option<String>,
 }
 
 /// A complete tool call.
@@ -460,6 +467,33 @@ pub struct WireDelta {
     #[serde(deserialize_with = "nullable")]
     pub tool_calls: Vec<WireToolCallDelta>,
     pub refusal: Option<String>,
+    /// See [`WireMessage::reasoning_content`].
+    #[serde(deserialize_with = "text")]
+    pub reasoning_content: Option<String>,
+    /// See [`WireMessage::reasoning`].
+    #[serde(deserialize_with = "text")]
+    pub reasoning: Option<String>,
+}
+
+/// The reasoning text of a message or delta, whichever name the server used
+/// (empty text is none). It has no signature, and it is never sent back: DeepSeek
+/// refuses a request whose messages carry it.
+pub fn reasoning_text(
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
+) -> Option<String> {
+    reasoning_content.or(reasoning).filter(|t| !t.is_empty())
+}
+
+/// A streamed reasoning fragment: one unsigned block per answer, index 0.
+pub fn reasoning_delta(text: Option<String>) -> Vec<ReasoningDelta> {
+    text.map(|t| ReasoningDelta {
+        index: 0,
+        text: Some(t),
+        ..ReasoningDelta::default()
+    })
+    .into_iter()
+    .collect()
 }
 
 /// A streamed tool-call fragment.
@@ -549,11 +583,19 @@ pub fn message(m: WireMessage) -> Message {
             }),
         })
         .collect();
+    let reasoning = reasoning_text(m.reasoning_content, m.reasoning)
+        .map(|text| Reasoning {
+            text,
+            ..Reasoning::default()
+        })
+        .into_iter()
+        .collect();
     Message {
         role: role(m.role.as_deref()) as i32,
         content,
         tool_calls,
         refusal: m.refusal,
+        reasoning,
         ..Message::default()
     }
 }

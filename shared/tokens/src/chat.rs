@@ -187,6 +187,9 @@ impl DeferredPrompt {
                     .collect(),
                 tool_call_id: m.tool_call_id.clone(),
                 refusal: m.refusal.as_deref().map(|r| budget.keep(r)),
+                // Not counted: providers drop earlier turns' reasoning from the
+                // prompt they bill.
+                reasoning: Vec::new(),
             })
             .collect();
         let tools = req.tools.clone();

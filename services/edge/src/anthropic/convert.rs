@@ -123,6 +123,7 @@ fn input_message(
     };
     let mut parts = Vec::new();
     let mut calls = Vec::new();
+    let mut reasoning = Vec::new();
     for (j, b) in blocks.into_iter().enumerate() {
         let at = |f: &str| format!("messages[{i}].content[{j}].{f}");
         let kind = required(b.kind.clone(), || at("type"))?;
@@ -130,6 +131,18 @@ fn input_message(
             ("text", _) => parts.push(text_part(required(b.text, || at("text"))?)),
             ("image", pb::Role::User) => parts.push(image(b, &at)?),
             ("tool_result", pb::Role::User) => out.push(tool_result(b, &at)?),
+            // Sent back whole: Anthropic needs them, signed, with tool use under
+            // thinking.
+            ("thinking", pb::Role::Assistant) => reasoning.push(pb::Reasoning {
+                text: b.thinking.unwrap_or_default(),
+                signature: b.signature.unwrap_or_default(),
+                redacted: false,
+            }),
+            ("redacted_thinking", pb::Role::Assistant) => reasoning.push(pb::Reasoning {
+                text: String::new(),
+                signature: non_empty(b.data, || at("data"))?,
+                redacted: true,
+            }),
             ("tool_use", pb::Role::Assistant) => {
                 let input = b.input.unwrap_or_else(|| Value::Object(Map::new()));
                 calls.push(pb::ToolCall {
@@ -152,16 +165,18 @@ fn input_message(
                 return Err(unsupported(
                     at("type"),
                     other,
-                    "'text' and 'tool_use' in assistant messages",
+                    "'text', 'tool_use', 'thinking' and 'redacted_thinking' in assistant \
+                     messages",
                 ));
             }
         }
     }
-    if !parts.is_empty() || !calls.is_empty() {
+    if !parts.is_empty() || !calls.is_empty() || !reasoning.is_empty() {
         out.push(pb::Message {
             role: role.into(),
             content: parts,
             tool_calls: calls,
+            reasoning,
             ..Default::default()
         });
     }
@@ -304,12 +319,27 @@ pub fn message_id(id: &str) -> String {
     format!("msg_{id}")
 }
 
+/// A reasoning block as Anthropic shows it.
+pub fn thinking_block(r: &pb::Reasoning) -> wire::Block<'_> {
+    if r.redacted {
+        wire::Block::RedactedThinking {
+            data: Cow::Borrowed(&r.signature),
+        }
+    } else {
+        wire::Block::Thinking {
+            thinking: Cow::Borrowed(&r.text),
+            signature: Cow::Borrowed(&r.signature),
+        }
+    }
+}
+
 /// The Anthropic message for a complete answer (its first choice).
 pub fn message(r: &pb::ChatResponse) -> wire::Message<'_> {
     let choice = r.choices.first();
     let m = choice.and_then(|c| c.message.as_ref());
     let mut content = Vec::new();
     if let Some(m) = m {
+        content.extend(m.reasoning.iter().map(thinking_block));
         let text: String = m
             .content
             .iter()

@@ -40,12 +40,14 @@ enum Open {
     Text(u32),
     /// Block index and the gateway's tool call index.
     Tool(u32, u32),
+    /// Block index and the gateway's reasoning index.
+    Thinking(u32, u32),
 }
 
 impl Open {
     fn index(self) -> u32 {
         match self {
-            Self::Text(i) | Self::Tool(i, _) => i,
+            Self::Text(i) | Self::Tool(i, _) | Self::Thinking(i, _) => i,
         }
     }
 }
@@ -117,6 +119,9 @@ impl State {
             return Ok(());
         };
         if let Some(d) = &choice.delta {
+            for r in &d.reasoning {
+                self.reasoning(buf, r)?;
+            }
             if let Some(text) = d.content.as_deref().filter(|t| !t.is_empty()) {
                 let index = match self.open {
                     Some(Open::Text(i)) => i,
@@ -129,7 +134,7 @@ impl State {
                         i
                     }
                 };
-                let delta = BlockDelta::TextDelta { text };
+                let delta = BlockDelta::Text { text };
                 push(buf, &Event::ContentBlockDelta { index, delta })?;
             }
             for call in &d.tool_calls {
@@ -152,13 +157,49 @@ impl State {
                 };
                 let args = call.function.as_ref().and_then(|f| f.arguments.as_deref());
                 if let Some(partial_json) = args.filter(|a| !a.is_empty()) {
-                    let delta = BlockDelta::InputJsonDelta { partial_json };
+                    let delta = BlockDelta::InputJson { partial_json };
                     push(buf, &Event::ContentBlockDelta { index, delta })?;
                 }
             }
         }
         if choice.finish_reason != 0 {
             self.stop_reason = Some(stop_reason(choice.finish_reason));
+        }
+        Ok(())
+    }
+
+    /// A reasoning fragment: into the open thinking block of its index, or a new
+    /// one (`thinking` with empty text and signature, as Anthropic starts them; a
+    /// redacted block whole).
+    fn reasoning(&mut self, buf: &mut Vec<u8>, r: &pb::ReasoningDelta) -> serde_json::Result<()> {
+        let index = match self.open {
+            Some(Open::Thinking(i, k)) if k == r.index => i,
+            _ => {
+                let i = self.blocks;
+                let block = if r.redacted {
+                    Block::RedactedThinking {
+                        data: Cow::Borrowed(r.signature.as_deref().unwrap_or_default()),
+                    }
+                } else {
+                    Block::Thinking {
+                        thinking: Cow::Borrowed(""),
+                        signature: Cow::Borrowed(""),
+                    }
+                };
+                self.open(buf, Open::Thinking(i, r.index), block)?;
+                if r.redacted {
+                    return Ok(());
+                }
+                i
+            }
+        };
+        if let Some(thinking) = r.text.as_deref().filter(|t| !t.is_empty()) {
+            let delta = BlockDelta::Thinking { thinking };
+            push(buf, &Event::ContentBlockDelta { index, delta })?;
+        }
+        if let Some(signature) = r.signature.as_deref().filter(|s| !s.is_empty()) {
+            let delta = BlockDelta::Signature { signature };
+            push(buf, &Event::ContentBlockDelta { index, delta })?;
         }
         Ok(())
     }

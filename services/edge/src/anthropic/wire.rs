@@ -58,7 +58,7 @@ pub struct InputMessage {
 /// One content block; which fields matter depends on `type`, checked on conversion.
 #[derive(Debug, Deserialize)]
 pub struct ContentBlock {
-    /// text | image | tool_use | tool_result.
+    /// text | image | tool_use | tool_result | thinking | redacted_thinking.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// For `text`.
@@ -77,6 +77,12 @@ pub struct ContentBlock {
     pub content: Option<StringOrSeq<ContentBlock>>,
     /// For `tool_result`: whether the tool failed.
     pub is_error: Option<bool>,
+    /// For `thinking`: the reasoning text.
+    pub thinking: Option<String>,
+    /// For `thinking`: Anthropic's signature over it.
+    pub signature: Option<String>,
+    /// For `redacted_thinking`: the encrypted reasoning.
+    pub data: Option<String>,
 }
 
 /// `source` of an image block.
@@ -182,6 +188,18 @@ pub struct Message<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block<'a> {
+    /// The model's reasoning, signed so it can be sent back.
+    Thinking {
+        /// The reasoning text.
+        thinking: Cow<'a, str>,
+        /// Anthropic's signature (empty when the provider gave none).
+        signature: Cow<'a, str>,
+    },
+    /// Reasoning the provider withheld, encrypted.
+    RedactedThinking {
+        /// The encrypted reasoning.
+        data: Cow<'a, str>,
+    },
     /// Text.
     Text {
         /// The text.
@@ -272,12 +290,26 @@ impl Event<'_> {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BlockDelta<'a> {
     /// Text.
-    TextDelta {
+    #[serde(rename = "text_delta")]
+    Text {
         /// The text.
         text: &'a str,
     },
+    /// Reasoning text.
+    #[serde(rename = "thinking_delta")]
+    Thinking {
+        /// The text.
+        thinking: &'a str,
+    },
+    /// The signature that closes a thinking block.
+    #[serde(rename = "signature_delta")]
+    Signature {
+        /// The signature.
+        signature: &'a str,
+    },
     /// Part of a tool call's JSON input.
-    InputJsonDelta {
+    #[serde(rename = "input_json_delta")]
+    InputJson {
         /// The JSON fragment.
         partial_json: &'a str,
     },

@@ -147,6 +147,8 @@ fn message(i: usize, m: wire::ChatMessage) -> Result<pb::Message, ApiError> {
         tool_calls,
         tool_call_id: m.tool_call_id,
         refusal: m.refusal,
+        // An OpenAI-shaped history carries no signed reasoning to send back.
+        reasoning: Vec::new(),
     })
 }
 

@@ -77,20 +77,11 @@ fn logprobs(l: Option<&pb::Logprobs>) -> Option<wire::ChoiceLogprobs<'_>> {
 /// The message text: its text parts joined (borrowed when there is one), or null when
 /// there are none.
 pub(crate) fn text(parts: &[pb::ContentPart]) -> Option<Cow<'_, str>> {
-    let mut texts = parts.iter().filter_map(|p| match &p.part {
+    let texts = parts.iter().filter_map(|p| match &p.part {
         Some(pb::content_part::Part::Text(t)) => Some(t.as_str()),
         _ => None,
     });
-    let first = texts.next()?;
-    match texts.next() {
-        None => Some(Cow::Borrowed(first)),
-        Some(second) => {
-            let mut joined = String::from(first);
-            joined.push_str(second);
-            texts.for_each(|t| joined.push_str(t));
-            Some(Cow::Owned(joined))
-        }
-    }
+    joined(texts)
 }
 
 fn assistant_message(m: Option<&pb::Message>) -> wire::AssistantMessage<'_> {
@@ -100,6 +91,7 @@ fn assistant_message(m: Option<&pb::Message>) -> wire::AssistantMessage<'_> {
             content: None,
             tool_calls: Vec::new(),
             refusal: None,
+            reasoning_content: None,
         };
     };
     wire::AssistantMessage {
@@ -122,6 +114,26 @@ fn assistant_message(m: Option<&pb::Message>) -> wire::AssistantMessage<'_> {
             })
             .collect(),
         refusal: m.refusal.as_deref(),
+        reasoning_content: joined(
+            m.reasoning
+                .iter()
+                .map(|r| r.text.as_str())
+                .filter(|t| !t.is_empty()),
+        ),
+    }
+}
+
+/// Texts joined (borrowed when there is one), or `None` when there are none.
+fn joined<'a>(mut texts: impl Iterator<Item = &'a str>) -> Option<Cow<'a, str>> {
+    let first = texts.next()?;
+    match texts.next() {
+        None => Some(Cow::Borrowed(first)),
+        Some(second) => {
+            let mut all = String::from(first);
+            all.push_str(second);
+            texts.for_each(|t| all.push_str(t));
+            Some(Cow::Owned(all))
+        }
     }
 }
 
@@ -154,6 +166,7 @@ fn delta(d: Option<&pb::Delta>) -> wire::Delta<'_> {
             content: None,
             tool_calls: Vec::new(),
             refusal: None,
+            reasoning_content: None,
         };
     };
     wire::Delta {
@@ -173,6 +186,12 @@ fn delta(d: Option<&pb::Delta>) -> wire::Delta<'_> {
             })
             .collect(),
         refusal: d.refusal.as_deref(),
+        reasoning_content: joined(
+            d.reasoning
+                .iter()
+                .filter_map(|r| r.text.as_deref())
+                .filter(|t| !t.is_empty()),
+        ),
     }
 }
 

@@ -51,6 +51,10 @@ pub struct AssistantMessage<'a> {
     pub tool_calls: Vec<ToolCall<'a>>,
     /// A refusal, or null.
     pub refusal: Option<&'a str>,
+    /// The model's reasoning, when the provider gave it (DeepSeek's and vLLM's
+    /// name for it); omitted otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<Cow<'a, str>>,
 }
 
 /// A tool call the model made.
@@ -153,6 +157,9 @@ pub struct Delta<'a> {
     /// Refusal fragment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<&'a str>,
+    /// Reasoning fragment (see [`AssistantMessage::reasoning_content`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<Cow<'a, str>>,
 }
 
 /// A streamed tool call fragment.

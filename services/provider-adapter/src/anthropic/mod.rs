@@ -260,6 +260,7 @@ fn answer_text(answer: &WireMessage) -> Counter {
     for block in &answer.content {
         match block.kind.as_str() {
             "text" => text.push(block.text.as_deref().unwrap_or_default()),
+            "thinking" => text.push(block.thinking.as_deref().unwrap_or_default()),
             "tool_use" => {
                 let call = wire::tool_call(block);
                 if let Some(f) = &call.function {

@@ -5,8 +5,10 @@
 //! `content_block_stop`, then `message_delta` (stop reason, cumulative usage) and
 //! `message_stop`; `ping` may come anywhere, `error` ends the stream, and unknown
 //! types are ignored, as Anthropic's versioning policy asks. Block indexes count
-//! every block (text and tools), so tool-use blocks are renumbered 0, 1, ... into
-//! OpenAI's tool-call indexes. Usage is kept back and sent last: reported, or
+//! every block (thinking, text and tools), so tool-use blocks are renumbered 0,
+//! 1, ... into OpenAI's tool-call indexes, and thinking blocks into reasoning
+//! indexes (`thinking_delta` text, then the `signature_delta`; a
+//! `redacted_thinking` block whole at its start). Usage is kept back and sent last: reported, or
 //! estimated from what was streamed. A body that ends before `message_stop` is an
 //! error, never a short answer.
 
@@ -17,8 +19,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role,
-    ToolCallDelta,
+    ChatChunk, ChatRequest, ChunkChoice, Delta, FinishReason, FunctionCallDelta, ReasoningDelta,
+    Role, ToolCallDelta,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -50,6 +52,7 @@ where
         model: String::new(),
         usage: WireUsage::default(),
         tool_blocks: Vec::new(),
+        thinking_blocks: Vec::new(),
         completion: Counter::new(),
         // Kept, not counted: counted only if Anthropic reports no usage.
         prompt: DeferredPrompt::chat(req),
@@ -82,6 +85,9 @@ struct StreamState {
     usage: WireUsage,
     /// Anthropic block index of each tool-use block, in order: position = tool index.
     tool_blocks: Vec<u32>,
+    /// Anthropic block index of each thinking block, in order: position =
+    /// reasoning index.
+    thinking_blocks: Vec<u32>,
     /// What was streamed, counted only if Anthropic reports no usage.
     completion: Counter,
     prompt: DeferredPrompt,
@@ -197,7 +203,22 @@ impl StreamState {
                             }),
                         }))
                     }
-                    // Thinking and server-tool blocks have no OpenAI equivalent.
+                    "thinking" | "redacted_thinking" => {
+                        let index = self.thinking_blocks.len() as u32;
+                        self.thinking_blocks.push(parsed.index.unwrap_or_default());
+                        let Some(reasoning) = block.reasoning() else {
+                            return Ok(Step::Skip);
+                        };
+                        self.completion.push(&reasoning.text);
+                        Ok(self.reasoning_delta(ReasoningDelta {
+                            index,
+                            text: Some(reasoning.text),
+                            signature: (!reasoning.signature.is_empty())
+                                .then_some(reasoning.signature),
+                            redacted: reasoning.redacted,
+                        }))
+                    }
+                    // Server-tool blocks have no equivalent.
                     _ => Ok(Step::Skip),
                 }
             }
@@ -205,6 +226,25 @@ impl StreamState {
                 let delta = parsed.delta.unwrap_or_default();
                 match delta.kind.as_deref() {
                     Some("text_delta") => Ok(self.text(delta.text.unwrap_or_default())),
+                    Some(kind @ ("thinking_delta" | "signature_delta")) => {
+                        let block = parsed.index.unwrap_or_default();
+                        let Some(index) = self.thinking_blocks.iter().position(|b| *b == block)
+                        else {
+                            return Ok(Step::Skip);
+                        };
+                        let mut fragment = ReasoningDelta {
+                            index: index as u32,
+                            ..ReasoningDelta::default()
+                        };
+                        if kind == "thinking_delta" {
+                            let text = delta.thinking.unwrap_or_default();
+                            self.completion.push(&text);
+                            fragment.text = Some(text);
+                        } else {
+                            fragment.signature = delta.signature;
+                        }
+                        Ok(self.reasoning_delta(fragment))
+                    }
                     Some("input_json_delta") => {
                         let block = parsed.index.unwrap_or_default();
                         let fragment = delta.partial_json.unwrap_or_default();
@@ -264,6 +304,16 @@ impl StreamState {
         Step::Chunk(self.chunk(
             Delta {
                 content: Some(text),
+                ..Delta::default()
+            },
+            FinishReason::Unspecified,
+        ))
+    }
+
+    fn reasoning_delta(&mut self, fragment: ReasoningDelta) -> Step {
+        Step::Chunk(self.chunk(
+            Delta {
+                reasoning: vec![fragment],
                 ..Delta::default()
             },
             FinishReason::Unspecified,

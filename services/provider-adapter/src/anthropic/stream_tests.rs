@@ -229,16 +229,40 @@ async fn malformed_event_ends_the_stream() {
 }
 
 #[tokio::test]
-async fn unknown_events_and_thinking_blocks_are_skipped() {
-    let extra = "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"abc\"}}\n\nevent: brand_new_event\ndata: {\"type\":\"brand_new_event\",\"x\":1}\n\n: comment\n\n";
+async fn thinking_blocks_are_reasoning_and_unknown_events_are_skipped() {
+    let extra = "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"abc\"}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"EnCrYpTeD\"}}\n\nevent: brand_new_event\ndata: {\"type\":\"brand_new_event\",\"x\":1}\n\n: comment\n\n";
     let body = format!("{START}{BLOCK}{extra}{END}");
     let items = run_whole(body.as_bytes()).await;
     assert!(items.iter().all(Result::is_ok));
     assert_eq!(text_of(&items), "Hi");
-    assert_eq!(items.len(), 4, "role, text, finish, usage");
-    let finish = items[2].as_ref().unwrap();
+    assert_eq!(
+        items.len(),
+        8,
+        "role, text, thinking start, its text, its signature, redacted, finish, usage"
+    );
+    let reasoning: Vec<ReasoningDelta> = items
+        .iter()
+        .flat_map(|i| i.as_ref().unwrap().choices.iter())
+        .flat_map(|c| c.delta.as_ref().unwrap().reasoning.clone())
+        .collect();
+    let fragment = |index, text: Option<&str>, signature: Option<&str>, redacted| ReasoningDelta {
+        index,
+        text: text.map(Into::into),
+        signature: signature.map(Into::into),
+        redacted,
+    };
+    assert_eq!(
+        reasoning,
+        [
+            fragment(0, Some(""), None, false),
+            fragment(0, Some("hmm"), None, false),
+            fragment(0, None, Some("abc"), false),
+            fragment(1, Some(""), Some("EnCrYpTeD"), true),
+        ]
+    );
+    let finish = items[6].as_ref().unwrap();
     assert_eq!(finish.choices[0].finish_reason, FinishReason::Length as i32);
-    let usage = items[3].as_ref().unwrap().usage.unwrap();
+    let usage = items[7].as_ref().unwrap().usage.unwrap();
     assert_eq!((usage.prompt_tokens, usage.completion_tokens), (9, 3));
 }
 

@@ -9,6 +9,9 @@
 //!   Anthropic requires);
 //! - assistant tool calls become `tool_use` blocks whose `input` is the parsed
 //!   arguments object;
+//! - an assistant's signed reasoning goes back first as its `thinking` and
+//!   `redacted_thinking` blocks (unsigned reasoning, from another provider, is
+//!   not sent); answers' thinking blocks come back as reasoning;
 //! - `max_tokens` is required: the request's, or [`DEFAULT_MAX_TOKENS`];
 //! - `seed`, `presence_penalty`, `frequency_penalty` and `reasoning_effort` have no
 //!   equivalent and are not sent; `n > 1`, `logprobs` and the schema-less
@@ -21,7 +24,8 @@ use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    ChatRequest, ContentPart, FinishReason, FunctionCall, Message, Role, Tool, ToolCall, Usage,
+    ChatRequest, ContentPart, FinishReason, FunctionCall, Message, Reasoning, Role, Tool, ToolCall,
+    Usage,
 };
 
 use crate::lenient::nullable;
@@ -275,10 +279,27 @@ fn image_block(i: usize, j: usize, url: &str) -> Result<Value, ProviderError> {
     ))
 }
 
-/// Text (or the refusal it gave instead), then one `tool_use` block per call.
+/// Its reasoning as `thinking` / `redacted_thinking` blocks (first, as Anthropic
+/// wrote them: it requires them back, signed, with tool use under thinking), text
+/// (or the refusal it gave instead), then one `tool_use` block per call.
+/// Reasoning without a signature (another provider's) cannot be sent to
+/// Anthropic and is left out.
 fn assistant_blocks(i: usize, m: &Message) -> Result<Vec<Value>, ProviderError> {
-    let mut blocks = content_blocks(i, &m.content)?;
-    if blocks.is_empty()
+    let mut blocks: Vec<Value> = m
+        .reasoning
+        .iter()
+        .filter(|r| !r.signature.is_empty())
+        .map(|r| {
+            if r.redacted {
+                json!({"type": "redacted_thinking", "data": r.signature})
+            } else {
+                json!({"type": "thinking", "thinking": r.text, "signature": r.signature})
+            }
+        })
+        .collect();
+    let thinking = blocks.len();
+    blocks.extend(content_blocks(i, &m.content)?);
+    if blocks.len() == thinking
         && let Some(refusal) = m.refusal.as_deref().filter(|r| !r.is_empty())
     {
         blocks.push(text_block(refusal));
@@ -448,6 +469,31 @@ pub struct WireBlock {
     pub id: Option<String>,
     pub name: Option<String>,
     pub input: Option<Value>,
+    /// For `thinking`: the reasoning text.
+    pub thinking: Option<String>,
+    /// For `thinking`: Anthropic's signature over it.
+    pub signature: Option<String>,
+    /// For `redacted_thinking`: the encrypted reasoning.
+    pub data: Option<String>,
+}
+
+impl WireBlock {
+    /// The block as reasoning, if it is a `thinking` or `redacted_thinking` one.
+    pub fn reasoning(&self) -> Option<Reasoning> {
+        match self.kind.as_str() {
+            "thinking" => Some(Reasoning {
+                text: self.thinking.clone().unwrap_or_default(),
+                signature: self.signature.clone().unwrap_or_default(),
+                redacted: false,
+            }),
+            "redacted_thinking" => Some(Reasoning {
+                text: String::new(),
+                signature: self.data.clone().unwrap_or_default(),
+                redacted: true,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Token counts. In a stream, `message_start` carries the input side and each
@@ -530,6 +576,10 @@ pub struct WireDelta {
     pub text: Option<String>,
     pub partial_json: Option<String>,
     pub stop_reason: Option<String>,
+    /// For `thinking_delta`.
+    pub thinking: Option<String>,
+    /// For `signature_delta`.
+    pub signature: Option<String>,
 }
 
 /// Switchyard's finish reason for a `stop_reason`.
@@ -558,8 +608,9 @@ pub fn tool_call(block: &WireBlock) -> ToolCall {
     }
 }
 
-/// An answer's assistant message: its text blocks joined, its tool calls in order.
-/// Thinking and server-tool blocks have no OpenAI equivalent and are left out.
+/// An answer's assistant message: its thinking blocks as reasoning, its text
+/// blocks joined, its tool calls in order. Server-tool blocks have no
+/// equivalent and are left out.
 pub fn message(answer: &WireMessage) -> Message {
     let texts: Vec<&str> = answer
         .content
@@ -584,6 +635,11 @@ pub fn message(answer: &WireMessage) -> Message {
         role: Role::Assistant as i32,
         content,
         tool_calls,
+        reasoning: answer
+            .content
+            .iter()
+            .filter_map(WireBlock::reasoning)
+            .collect(),
         ..Message::default()
     }
 }

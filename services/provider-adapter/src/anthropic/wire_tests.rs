@@ -198,6 +198,46 @@ fn consecutive_same_role_turns_merge() {
     );
 }
 
+/// Signed reasoning goes back first, as the thinking blocks Anthropic wrote;
+/// unsigned reasoning (another provider's) is not sent.
+#[test]
+fn signed_reasoning_goes_back_as_thinking_blocks() {
+    let mut assistant = msg(Role::Assistant, vec![text("Checking.")]);
+    assistant.tool_calls = vec![call("toolu_a", "get_weather", "{}")];
+    assistant.reasoning = vec![
+        Reasoning {
+            text: "weather needs a tool".into(),
+            signature: "sig-1".into(),
+            redacted: false,
+        },
+        Reasoning {
+            text: String::new(),
+            signature: "EnCrYpTeD".into(),
+            redacted: true,
+        },
+        Reasoning {
+            text: "deepseek's thoughts".into(),
+            signature: String::new(),
+            redacted: false,
+        },
+    ];
+    let req = request(vec![
+        msg(Role::User, vec![text("weather?")]),
+        assistant,
+        tool_answer("toolu_a", "18C"),
+    ]);
+    let body = messages_body("m", &req, false).unwrap();
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([
+            {"type": "thinking", "thinking": "weather needs a tool", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "EnCrYpTeD"},
+            {"type": "text", "text": "Checking."},
+            {"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {}},
+        ])
+    );
+}
+
 #[test]
 fn parallel_tool_calls_and_results_round_trip() {
     let mut assistant = msg(Role::Assistant, vec![]);
@@ -492,6 +532,14 @@ fn answers_translate() {
     let m = message(&answer);
     assert_eq!(m.role, Role::Assistant as i32);
     assert_eq!(m.content, vec![text("Let me check. Done.")]);
+    assert_eq!(
+        m.reasoning,
+        vec![Reasoning {
+            text: "hmm".into(),
+            signature: "sig".into(),
+            redacted: false,
+        }]
+    );
     assert_eq!(
         m.tool_calls,
         vec![call("toolu_1", "get_weather", r#"{"city":"Paris"}"#)]

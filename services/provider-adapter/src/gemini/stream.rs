@@ -143,6 +143,7 @@ impl Translator {
                     content: (!text.is_empty()).then_some(text),
                     tool_calls,
                     refusal: None,
+                    reasoning: Vec::new(),
                 }),
                 finish_reason: finish.map_or(0, |f| f as i32),
                 logprobs,
