@@ -194,3 +194,25 @@ def test_output_text_logprobs(base_url, api_key):
         final = stream.get_final_response()
     assert all(len(e.logprobs) == 1 for e in deltas)
     assert len(final.output[0].content[0].logprobs) == len(deltas)
+
+
+def test_reasoning_items(base_url, api_key):
+    c = client(base_url, api_key)
+    r = c.responses.create(model="reasoner-model", input="think first")
+    assert [i.type for i in r.output] == ["reasoning", "message"]
+    assert r.output[0].content[0].text == "Thinking about: think first"
+    assert r.output_text == "echo: think first"
+    with c.responses.stream(model="reasoner-model", input="think first") as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "response.reasoning_text.delta")
+        final = stream.get_final_response()
+    assert deltas == "Thinking about: think first"
+    assert final.output[0].type == "reasoning"
+    assert final.output_text == "echo: think first"
+    # The whole output sent back as history, as agent loops do.
+    again = c.responses.create(
+        model="reasoner-model",
+        input=[{"role": "user", "content": "think first"}]
+        + [i.model_dump(exclude_none=True) for i in final.output]
+        + [{"role": "user", "content": "and then?"}],
+    )
+    assert again.output_text == "echo: and then?"

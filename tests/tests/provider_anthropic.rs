@@ -443,8 +443,53 @@ both_shapes!(
     chat_round_trip,
     stream_round_trip,
     count_tokens_round_trip,
-    thinking_round_trip
+    thinking_round_trip,
+    responses_thinking_round_trip
 );
+
+/// The same loop through the OpenAI Responses API: the thinking block is a
+/// reasoning item whose `encrypted_content` (asked for) carries the signature,
+/// and sent back before the function call it restores the signed block.
+async fn responses_thinking_round_trip(shape: Shape) {
+    let env = env(shape).await;
+    let tools = json!([{"type": "function", "name": "get_weather", "strict": false,
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+    let request = |input: Value| {
+        json!({"model": "claude-chat", "max_output_tokens": 2048, "input": input, "tools": tools,
+            "include": ["reasoning.encrypted_content"],
+            "thinking": {"type": "enabled", "budget_tokens": 1024}})
+    };
+    let question = json!({"role": "user", "content": "Weather in Paris?"});
+    let (status, _, text) = env.post("/v1/responses", &request(json!([question]))).await;
+    assert_eq!(status, 200, "{text}");
+    let first: Value = serde_json::from_str(&text).unwrap();
+    let output = first["output"].as_array().unwrap();
+    assert_eq!(output[0]["type"], "reasoning", "{text}");
+    assert_eq!(output[0]["content"][0]["text"], "I need the weather tool.");
+    assert_eq!(output[0]["encrypted_content"], SIGNATURE);
+    assert_eq!(output[1]["type"], "function_call");
+
+    let mut input = vec![question];
+    input.extend(output.iter().cloned());
+    input.push(
+        json!({"type": "function_call_output", "call_id": output[1]["call_id"], "output": "18C"}),
+    );
+    let (status, _, text) = env
+        .post("/v1/responses", &request(Value::Array(input)))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let second: Value = serde_json::from_str(&text).unwrap();
+    let message = second["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "message")
+        .unwrap();
+    assert_eq!(message["content"][0]["text"], "It is 18C in Paris.");
+    let sent = env.provider.seen().pop().unwrap();
+    assert_eq!(sent["messages"][1]["content"][0]["signature"], SIGNATURE);
+    env.mesh.shutdown().await;
+}
 
 /// Claude with extended thinking through the Anthropic route, as Claude Code
 /// drives it: the streamed first turn's thinking block (text and signature)

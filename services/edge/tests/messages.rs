@@ -4,7 +4,9 @@
 
 use crate::common;
 
-use common::{Edge, StreamScript, chat_response, content_chunk, named_events, usage_chunk};
+use common::{
+    Edge, StreamScript, chat_response, content_chunk, named_events, reasoning_chunk, usage_chunk,
+};
 use serde_json::{Value, json};
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1 as pb;
@@ -520,22 +522,6 @@ async fn count_tokens_errors_have_anthropic_shape() {
     .to_status()));
     let body = json!({"model": "claude-gw", "messages": [{"role": "user", "content": "x"}]});
     anthropic_error(post_count(&edge, &body).await, 404, "not_found_error").await;
-}
-
-fn reasoning_chunk(
-    index: u32,
-    text: Option<&str>,
-    signature: Option<&str>,
-    redacted: bool,
-) -> pb::ChatChunk {
-    let mut c = content_chunk(None, "", pb::FinishReason::Unspecified);
-    c.choices[0].delta.as_mut().unwrap().reasoning = vec![pb::ReasoningDelta {
-        index,
-        text: text.map(Into::into),
-        signature: signature.map(Into::into),
-        redacted,
-    }];
-    c
 }
 
 /// An assistant turn's thinking blocks come in as reasoning, signatures kept, so

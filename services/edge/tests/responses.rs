@@ -5,7 +5,9 @@
 
 use crate::common;
 
-use common::{Edge, StreamScript, chat_response, content_chunk, named_events, usage_chunk};
+use common::{
+    Edge, StreamScript, chat_response, content_chunk, named_events, reasoning_chunk, usage_chunk,
+};
 use serde_json::{Value, json};
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1 as pb;
@@ -447,4 +449,122 @@ async fn stored_responses_are_not_found() {
     let cancel = post_to(&edge, "/v1/responses/resp_abc/cancel", &json!({})).await;
     openai_error(cancel, 404, None).await;
     assert!(edge.fake.calls().is_empty());
+}
+
+/// Reasoning is a `reasoning` item before the message, its signature given out
+/// as `encrypted_content` only when asked; sent back, the item is the next
+/// assistant turn's reasoning again, signature restored.
+#[tokio::test]
+async fn reasoning_items_out_and_back() {
+    let edge = Edge::start().await;
+    let mut answer = chat_response("4");
+    answer.choices[0].message.as_mut().unwrap().reasoning = vec![
+        pb::Reasoning {
+            text: "2 + 2".into(),
+            signature: "sig-1".into(),
+            redacted: false,
+        },
+        pb::Reasoning {
+            text: String::new(),
+            signature: "EnCrYpTeD".into(),
+            redacted: true,
+        },
+    ];
+    edge.fake.answer_chat(Ok(answer.clone()));
+    let body: Value = post(&edge, &json!({"model": "m", "input": "sum?"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["output"][0],
+        json!({"type": "reasoning", "id": "rs_req-7_0", "status": "completed", "summary": [],
+               "content": [{"type": "reasoning_text", "text": "2 + 2"}]})
+    );
+    assert_eq!(body["output"][1]["content"], json!([]));
+    assert_eq!(body["output"][2]["id"], "msg_req-7_2");
+
+    edge.fake.answer_chat(Ok(answer));
+    let body: Value = post(
+        &edge,
+        &json!({"model": "m", "input": "sum?", "include": ["reasoning.encrypted_content"]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["output"][0]["encrypted_content"], "sig-1");
+    assert_eq!(body["output"][1]["encrypted_content"], "redacted:EnCrYpTeD");
+
+    // Sent back: the reasoning items become the function call's turn's reasoning.
+    edge.fake.answer_chat(Ok(chat_response("done")));
+    let mut input = vec![json!({"role": "user", "content": "sum?"})];
+    input.push(body["output"][0].clone());
+    input.push(body["output"][1].clone());
+    input.push(
+        json!({"type": "function_call", "call_id": "call_1", "name": "add", "arguments": "{}"}),
+    );
+    input.push(json!({"type": "function_call_output", "call_id": "call_1", "output": "4"}));
+    let response = post(&edge, &json!({"model": "m", "input": input})).await;
+    assert_eq!(response.status(), 200);
+    let chat = edge.fake.last().chat.unwrap();
+    assert_eq!(
+        chat.messages[1].reasoning,
+        vec![
+            pb::Reasoning {
+                text: "2 + 2".into(),
+                signature: "sig-1".into(),
+                redacted: false,
+            },
+            pb::Reasoning {
+                text: String::new(),
+                signature: "EnCrYpTeD".into(),
+                redacted: true,
+            },
+        ]
+    );
+    assert_eq!(chat.messages[1].tool_calls[0].id, "call_1");
+
+    edge.fake.answer_stream(StreamScript::Items(vec![
+        Ok(content_chunk(
+            Some(pb::Role::Assistant),
+            "",
+            pb::FinishReason::Unspecified,
+        )),
+        Ok(reasoning_chunk(0, Some("2 +"), None, false)),
+        Ok(reasoning_chunk(0, Some(" 2"), Some("sig-2"), false)),
+        Ok(content_chunk(None, "4", pb::FinishReason::Stop)),
+        Ok(usage_chunk()),
+    ]));
+    let events = named_events(
+        &post(
+            &edge,
+            &json!({"model": "m", "input": "sum?", "stream": true,
+                    "include": ["reasoning.encrypted_content"]}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap(),
+    );
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        &names[2..8],
+        [
+            "response.output_item.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.done",
+            "response.output_item.done",
+            "response.output_item.added",
+        ]
+    );
+    assert_eq!(events[2].1["item"]["content"], json!([]));
+    assert_eq!(events[5].1["text"], "2 + 2");
+    let done = &events[6].1["item"];
+    assert_eq!(done["encrypted_content"], "sig-2");
+    assert_eq!(done["content"][0]["text"], "2 + 2");
+    let completed = &events.last().unwrap().1["response"];
+    assert_eq!(completed["output"][0]["id"], "rs_req-7_0");
+    assert_eq!(completed["output"][1]["content"][0]["text"], "4");
 }

@@ -4,9 +4,10 @@
 //! Input items map onto chat messages: `instructions` is a system message first; a
 //! `message` item is a message of its role; consecutive `function_call` items are
 //! the tool calls of one assistant message (joined to the assistant message just
-//! before them, if any); a `function_call_output` is a tool message; `reasoning`
-//! items are dropped (they carry a provider's own state, which no other provider
-//! can read). Nothing is stored, so items that point at stored state
+//! before them, if any); a `function_call_output` is a tool message; a
+//! `reasoning` item is reasoning of the assistant message that follows it, with
+//! its `encrypted_content` (Switchyard's own, see [`encrypted`]) restoring the
+//! provider's signature. Nothing is stored, so items that point at stored state
 //! (`item_reference`, `previous_response_id`, `conversation`) are refused.
 
 use std::borrow::Cow;
@@ -30,6 +31,59 @@ const NOTHING_TO_FORWARD: [&str; 3] = ["store", "max_tool_calls", "stream_option
 /// The `include` value that asks for log probabilities.
 const LOGPROBS: &str = "message.output_text.logprobs";
 
+/// The `include` value that asks for reasoning items' `encrypted_content`.
+const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
+
+/// How a redacted block's encrypted reasoning is marked in `encrypted_content`
+/// (a signature, base64, never contains ':').
+const REDACTED: &str = "redacted:";
+
+/// A reasoning block's `encrypted_content`: its signature, or a redacted block's
+/// encrypted reasoning marked as such; `None` when the provider gave neither.
+pub fn encrypted(r: &pb::Reasoning) -> Option<String> {
+    match (r.redacted, r.signature.is_empty()) {
+        (_, true) => None,
+        (false, false) => Some(r.signature.clone()),
+        (true, false) => Some(format!("{REDACTED}{}", r.signature)),
+    }
+}
+
+/// The reasoning block an input `reasoning` item stands for; `None` when it has
+/// neither text nor `encrypted_content` (a summary alone, nothing to send back).
+fn reasoning_block(
+    i: usize,
+    content: Option<StringOrSeq<wire::ContentPart>>,
+    encrypted: Option<String>,
+) -> Result<Option<pb::Reasoning>, ApiError> {
+    let mut text = String::new();
+    match content {
+        None => {}
+        Some(StringOrSeq::String(s)) => text = s,
+        Some(StringOrSeq::Seq(parts)) => {
+            for (j, p) in parts.into_iter().enumerate() {
+                let at = |f: &str| format!("input[{i}].content[{j}].{f}");
+                match required(p.kind, || at("type"))?.as_str() {
+                    "reasoning_text" => text.push_str(&required(p.text, || at("text"))?),
+                    other => return Err(unsupported(at("type"), other, "'reasoning_text'")),
+                }
+            }
+        }
+    }
+    let encrypted = encrypted.unwrap_or_default();
+    let (signature, redacted) = match encrypted.strip_prefix(REDACTED) {
+        Some(data) => (data.to_string(), true),
+        None => (encrypted, false),
+    };
+    if text.is_empty() && signature.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(pb::Reasoning {
+        text,
+        signature,
+        redacted,
+    }))
+}
+
 /// The Gateway request for a Responses body, and what the answer echoes back.
 pub fn request(req: wire::ResponsesRequest) -> Result<(pb::ChatRequest, wire::Echo), ApiError> {
     refuse_stored_state(&req)?;
@@ -51,8 +105,9 @@ pub fn request(req: wire::ResponsesRequest) -> Result<(pb::ChatRequest, wire::Ec
     match required(req.input, || "input".into())? {
         StringOrSeq::String(text) => messages.push(plain(pb::Role::User, vec![text_part(text)])),
         StringOrSeq::Seq(items) => {
+            let mut reasoning = Vec::new();
             for (i, item) in items.into_iter().enumerate() {
-                input_item(i, item, &mut messages)?;
+                input_item(i, item, &mut messages, &mut reasoning)?;
             }
         }
     }
@@ -95,6 +150,10 @@ pub fn request(req: wire::ResponsesRequest) -> Result<(pb::ChatRequest, wire::Ec
             effort: r.effort,
             summary: r.summary,
         });
+    let encrypted_reasoning = req
+        .include
+        .as_deref()
+        .is_some_and(|i| i.iter().any(|v| v == ENCRYPTED_REASONING));
     let wants_logprobs = req
         .include
         .as_deref()
@@ -138,6 +197,7 @@ pub fn request(req: wire::ResponsesRequest) -> Result<(pb::ChatRequest, wire::Ec
         top_logprobs: req.top_logprobs,
         truncation: truncation.into(),
         user: req.user,
+        encrypted_reasoning,
     };
     Ok((chat, echo))
 }
@@ -175,13 +235,25 @@ fn refuse_stored_state(req: &wire::ResponsesRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Appends the chat message (or the tool call) of `input[i]`.
-fn input_item(i: usize, item: wire::InputItem, out: &mut Vec<pb::Message>) -> Result<(), ApiError> {
+/// Appends the chat message (or the tool call) of `input[i]`. Reasoning items
+/// wait in `reasoning` for the assistant message they came before.
+fn input_item(
+    i: usize,
+    item: wire::InputItem,
+    out: &mut Vec<pb::Message>,
+    reasoning: &mut Vec<pb::Reasoning>,
+) -> Result<(), ApiError> {
     let at = |f: &str| format!("input[{i}].{f}");
     // EasyInputMessage has no `type`.
     let kind = item.kind.as_deref().unwrap_or("message");
     match kind {
-        "message" => out.push(message(i, item)?),
+        "message" => {
+            let mut m = message(i, item)?;
+            if m.role == pb::Role::Assistant as i32 {
+                m.reasoning = std::mem::take(reasoning);
+            }
+            out.push(m);
+        }
         "function_call" => {
             let call = pb::ToolCall {
                 id: non_empty(item.call_id, || at("call_id"))?,
@@ -192,10 +264,13 @@ fn input_item(i: usize, item: wire::InputItem, out: &mut Vec<pb::Message>) -> Re
                 }),
             };
             match out.last_mut() {
-                Some(last) if last.role == pb::Role::Assistant as i32 => last.tool_calls.push(call),
+                Some(last) if last.role == pb::Role::Assistant as i32 && reasoning.is_empty() => {
+                    last.tool_calls.push(call);
+                }
                 _ => out.push(pb::Message {
                     role: pb::Role::Assistant.into(),
                     tool_calls: vec![call],
+                    reasoning: std::mem::take(reasoning),
                     ..Default::default()
                 }),
             }
@@ -225,8 +300,9 @@ fn input_item(i: usize, item: wire::InputItem, out: &mut Vec<pb::Message>) -> Re
                 ..Default::default()
             });
         }
-        // A reasoning model's state, meaningful only to the provider that wrote it.
-        "reasoning" => {}
+        "reasoning" => {
+            reasoning.extend(reasoning_block(i, item.content, item.encrypted_content)?);
+        }
         "item_reference" => {
             return Err(ApiError::invalid(
                 at("type"),
@@ -470,6 +546,37 @@ pub fn message_id(id: &str, output_index: usize) -> String {
     }
 }
 
+/// The id of the reasoning item at `output_index` of response `id`.
+pub fn reasoning_id(id: &str, output_index: usize) -> String {
+    let base = id.strip_prefix("resp_").unwrap_or(id);
+    format!("rs_{base}_{output_index}")
+}
+
+/// A reasoning block as an output item; `encrypted_content` only when asked for.
+pub fn reasoning_item<'a>(
+    id: Cow<'a, str>,
+    status: &'static str,
+    r: &'a pb::Reasoning,
+    encrypted_reasoning: bool,
+) -> wire::OutputItem<'a> {
+    wire::OutputItem::Reasoning {
+        id,
+        status,
+        summary: [],
+        content: (!r.text.is_empty())
+            .then(|| wire::ReasoningText {
+                kind: "reasoning_text",
+                text: Cow::Borrowed(&r.text),
+            })
+            .into_iter()
+            .collect(),
+        encrypted_content: encrypted_reasoning
+            .then(|| encrypted(r))
+            .flatten()
+            .map(Cow::Owned),
+    }
+}
+
 /// A function call's `call_id` (the provider's, or one made up when it gave none)
 /// and its item id.
 pub fn call_ids(id: &str, call_id: &str, output_index: usize) -> (String, String) {
@@ -489,6 +596,7 @@ pub fn output<'a>(
     id: &str,
     r: &'a pb::ChatResponse,
     item_status: &'static str,
+    encrypted_reasoning: bool,
 ) -> Vec<wire::OutputItem<'a>> {
     let Some(choice) = r.choices.first() else {
         return Vec::new();
@@ -496,7 +604,15 @@ pub fn output<'a>(
     let Some(m) = choice.message.as_ref() else {
         return Vec::new();
     };
-    let mut items = Vec::with_capacity(1 + m.tool_calls.len());
+    let mut items = Vec::with_capacity(m.reasoning.len() + 1 + m.tool_calls.len());
+    for r in &m.reasoning {
+        items.push(reasoning_item(
+            Cow::Owned(reasoning_id(id, items.len())),
+            "completed",
+            r,
+            encrypted_reasoning,
+        ));
+    }
     let mut content = Vec::new();
     if let Some(text) = text(&m.content).filter(|t| !t.is_empty()) {
         let tokens = choice.logprobs.as_ref().map(|l| l.content.as_slice());
@@ -513,7 +629,7 @@ pub fn output<'a>(
     }
     if !content.is_empty() {
         items.push(wire::OutputItem::Message {
-            id: Cow::Owned(message_id(id, 0)),
+            id: Cow::Owned(message_id(id, items.len())),
             status: item_status,
             role: "assistant",
             content,
@@ -669,7 +785,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let json = serde_json::to_value(output("resp_r1", &r, "completed")).unwrap();
+        let json = serde_json::to_value(output("resp_r1", &r, "completed", false)).unwrap();
         assert_eq!(json[0]["type"], "message");
         assert_eq!(json[0]["id"], "msg_r1");
         assert_eq!(json[0]["content"][0]["text"], "ab");

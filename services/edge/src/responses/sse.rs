@@ -2,7 +2,8 @@
 //! `sequence_number`, in the order response.created, response.in_progress, then per
 //! output item output_item.added, (content_part.added, output_text.delta…,
 //! output_text.done, content_part.done)… or function_call_arguments.delta…,
-//! function_call_arguments.done, and output_item.done; then response.completed
+//! function_call_arguments.done, or reasoning_text.delta…, reasoning_text.done,
+//! and output_item.done; then response.completed
 //! (or response.incomplete when cut short by the token limit or a filter). A
 //! failure after the headers is a response.failed carrying the error and the
 //! output so far.
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1 as pb;
 
-use super::convert::{self, call_ids, message_id, now_secs, usage};
+use super::convert::{self, call_ids, message_id, now_secs, reasoning_id, reasoning_item, usage};
 use super::wire::{self, Event, OutputContent, OutputItem};
 use crate::convert::completion::token_logprobs;
 use crate::sse::Translate;
@@ -25,6 +26,13 @@ use crate::sse::Translate;
 fn push(buf: &mut Vec<u8>, event: &Event<'_>) -> serde_json::Result<()> {
     crate::sse::push_named(buf, event.name(), event)
 }
+
+/// What an empty reasoning item shows.
+static EMPTY: pb::Reasoning = pb::Reasoning {
+    text: String::new(),
+    signature: String::new(),
+    redacted: false,
+};
 
 /// One part of a message item, as streamed so far.
 struct Part {
@@ -51,6 +59,11 @@ impl Part {
 }
 
 enum Body {
+    Reasoning {
+        /// The Gateway's index of the reasoning block.
+        index: u32,
+        block: pb::Reasoning,
+    },
     Message(Vec<Part>),
     Call {
         /// The Gateway's index of the tool call.
@@ -69,9 +82,16 @@ struct Item {
 }
 
 impl Item {
-    /// The item; `empty` gives it as `output_item.added` shows it.
-    fn view(&self, empty: bool) -> OutputItem<'_> {
+    /// The item; `empty` gives it as `output_item.added` shows it, and
+    /// `encrypted` adds a reasoning item's `encrypted_content`.
+    fn view(&self, empty: bool, encrypted: bool) -> OutputItem<'_> {
         match &self.body {
+            Body::Reasoning { .. } if empty => {
+                reasoning_item(Cow::Borrowed(&self.id), self.status, &EMPTY, false)
+            }
+            Body::Reasoning { block, .. } => {
+                reasoning_item(Cow::Borrowed(&self.id), self.status, block, encrypted)
+            }
             Body::Message(parts) => OutputItem::Message {
                 id: Cow::Borrowed(&self.id),
                 status: self.status,
@@ -203,7 +223,19 @@ impl Stream {
         item.status = item_status;
         let item = &self.items[output_index];
         let seq = &mut self.seq;
+        let encrypted = self.echo.encrypted_reasoning;
         match &item.body {
+            Body::Reasoning { block, .. } => {
+                if !block.text.is_empty() {
+                    Self::emit(buf, seq, |n| Event::ReasoningDone {
+                        sequence_number: n,
+                        item_id: &item.id,
+                        output_index,
+                        content_index: 0,
+                        text: &block.text,
+                    })?;
+                }
+            }
             Body::Message(parts) => {
                 if let Some(part) = parts.last() {
                     close_part(buf, seq, &item.id, output_index, parts.len() - 1, part)?;
@@ -222,7 +254,7 @@ impl Stream {
         Self::emit(buf, seq, |n| Event::ItemDone {
             sequence_number: n,
             output_index,
-            item: item.view(false),
+            item: item.view(false, encrypted),
         })
     }
 
@@ -240,7 +272,7 @@ impl Stream {
         Self::emit(buf, &mut self.seq, |n| Event::ItemAdded {
             sequence_number: n,
             output_index,
-            item: item.view(true),
+            item: item.view(true, false),
         })
     }
 
@@ -315,6 +347,42 @@ impl Stream {
                     logprobs: token_logprobs(tokens),
                 }
             }
+        })
+    }
+
+    /// A reasoning fragment: into the open reasoning item of its index, or a new
+    /// one.
+    fn reasoning(&mut self, buf: &mut Vec<u8>, r: &pb::ReasoningDelta) -> serde_json::Result<()> {
+        let same = self.open
+            && matches!(self.items.last(), Some(Item { body: Body::Reasoning { index, .. }, .. }) if *index == r.index);
+        if !same {
+            let id = reasoning_id(&self.id, self.items.len());
+            let body = Body::Reasoning {
+                index: r.index,
+                block: pb::Reasoning::default(),
+            };
+            self.open(buf, id, body)?;
+        }
+        let output_index = self.items.len() - 1;
+        let item = &mut self.items[output_index];
+        let Body::Reasoning { block, .. } = &mut item.body else {
+            return Ok(());
+        };
+        if let Some(signature) = &r.signature {
+            block.signature.push_str(signature);
+        }
+        block.redacted |= r.redacted;
+        let Some(delta) = r.text.as_deref().filter(|t| !t.is_empty()) else {
+            return Ok(());
+        };
+        block.text.push_str(delta);
+        let item_id = &item.id;
+        Self::emit(buf, &mut self.seq, |n| Event::ReasoningDelta {
+            sequence_number: n,
+            item_id,
+            output_index,
+            content_index: 0,
+            delta,
         })
     }
 
@@ -411,6 +479,9 @@ impl Translate for Stream {
             return Ok(());
         };
         if let Some(d) = &choice.delta {
+            for r in &d.reasoning {
+                self.reasoning(buf, r)?;
+            }
             let logprobs = choice.logprobs.as_ref();
             if let Some(text) = d.content.as_deref().filter(|t| !t.is_empty()) {
                 let tokens = logprobs.map_or(&[][..], |l| &l.content);
@@ -433,7 +504,11 @@ impl Translate for Stream {
         self.start(buf, "")?;
         let (status, _) = convert::status(self.finish_reason);
         self.close(buf, status)?;
-        let output: Vec<OutputItem<'_>> = self.items.iter().map(|i| i.view(false)).collect();
+        let output: Vec<OutputItem<'_>> = self
+            .items
+            .iter()
+            .map(|i| i.view(false, self.echo.encrypted_reasoning))
+            .collect();
         let response = self.response(status, &output, None);
         let sequence_number = self.seq;
         let event = if status == "completed" {
@@ -453,7 +528,11 @@ impl Translate for Stream {
     fn fail(&mut self, error: &ApiError) -> Bytes {
         let mut buf = Vec::with_capacity(1024);
         let written = self.start(&mut buf, "").and_then(|()| {
-            let output: Vec<OutputItem<'_>> = self.items.iter().map(|i| i.view(false)).collect();
+            let output: Vec<OutputItem<'_>> = self
+                .items
+                .iter()
+                .map(|i| i.view(false, self.echo.encrypted_reasoning))
+                .collect();
             let error = wire::ResponseError {
                 code: failure_code(error.code),
                 message: &error.message,

@@ -81,6 +81,8 @@ pub struct InputItem {
     pub arguments: Option<String>,
     /// For function call outputs: a string or content parts.
     pub output: Option<StringOrSeq<ContentPart>>,
+    /// For reasoning items: what Switchyard gave out as `encrypted_content`.
+    pub encrypted_content: Option<String>,
 }
 
 /// One content part of an input item.
@@ -199,6 +201,10 @@ pub struct Echo {
     pub truncation: String,
     /// `user`, or null.
     pub user: Option<String>,
+    /// Whether `include` asked for `reasoning.encrypted_content`: reasoning items
+    /// then carry what sending them back needs.
+    #[serde(skip)]
+    pub encrypted_reasoning: bool,
 }
 
 /// `reasoning` in a `response`.
@@ -291,6 +297,21 @@ pub struct OutputTokensDetails {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutputItem<'a> {
+    /// The model's reasoning before its answer.
+    Reasoning {
+        /// `rs_…`.
+        id: Cow<'a, str>,
+        /// in_progress | completed | incomplete.
+        status: &'static str,
+        /// Always empty: providers give reasoning, not summaries of it.
+        summary: [(); 0],
+        /// The reasoning text (none for a redacted block).
+        content: Vec<ReasoningText<'a>>,
+        /// When asked for (`include`): the provider's signature, or a redacted
+        /// block's encrypted reasoning, to send the item back with.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encrypted_content: Option<Cow<'a, str>>,
+    },
     /// The assistant's message.
     Message {
         /// `msg_…`.
@@ -315,6 +336,16 @@ pub enum OutputItem<'a> {
         /// JSON-encoded arguments.
         arguments: Cow<'a, str>,
     },
+}
+
+/// The text of a reasoning item.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasoningText<'a> {
+    /// Always "reasoning_text".
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The text.
+    pub text: Cow<'a, str>,
 }
 
 /// One part of an output message.
@@ -456,6 +487,34 @@ pub enum Event<'a> {
         /// The whole part.
         part: OutputContent<'a>,
     },
+    /// More reasoning text.
+    #[serde(rename = "response.reasoning_text.delta")]
+    ReasoningDelta {
+        /// Position in the stream.
+        sequence_number: u64,
+        /// The reasoning item.
+        item_id: &'a str,
+        /// Its index in `output`.
+        output_index: usize,
+        /// Always 0: a reasoning item has one text.
+        content_index: usize,
+        /// The new text.
+        delta: &'a str,
+    },
+    /// A reasoning text is complete.
+    #[serde(rename = "response.reasoning_text.done")]
+    ReasoningDone {
+        /// Position in the stream.
+        sequence_number: u64,
+        /// The reasoning item.
+        item_id: &'a str,
+        /// Its index in `output`.
+        output_index: usize,
+        /// Always 0.
+        content_index: usize,
+        /// The whole text.
+        text: &'a str,
+    },
     /// More of a function call's arguments.
     #[serde(rename = "response.function_call_arguments.delta")]
     ArgumentsDelta {
@@ -531,6 +590,8 @@ impl Event<'_> {
             Self::RefusalDelta { .. } => "response.refusal.delta",
             Self::RefusalDone { .. } => "response.refusal.done",
             Self::PartDone { .. } => "response.content_part.done",
+            Self::ReasoningDelta { .. } => "response.reasoning_text.delta",
+            Self::ReasoningDone { .. } => "response.reasoning_text.done",
             Self::ArgumentsDelta { .. } => "response.function_call_arguments.delta",
             Self::ArgumentsDone { .. } => "response.function_call_arguments.done",
             Self::ItemDone { .. } => "response.output_item.done",

@@ -34,7 +34,7 @@ pub async fn create(
         let answer = answer.into_inner();
         let finish = answer.choices.first().map_or(0, |c| c.finish_reason);
         let (status, incomplete_details) = convert::status(finish);
-        let output = convert::output(&id, &answer, status);
+        let output = convert::output(&id, &answer, status, echo.encrypted_reasoning);
         let response = wire::Response {
             id: &id,
             object: "response",

@@ -267,6 +267,23 @@ pub fn usage_chunk() -> pb::ChatChunk {
     }
 }
 
+/// A chunk adding one reasoning fragment.
+pub fn reasoning_chunk(
+    index: u32,
+    text: Option<&str>,
+    signature: Option<&str>,
+    redacted: bool,
+) -> pb::ChatChunk {
+    let mut c = content_chunk(None, "", pb::FinishReason::Unspecified);
+    c.choices[0].delta.as_mut().unwrap().reasoning = vec![pb::ReasoningDelta {
+        index,
+        text: text.map(Into::into),
+        signature: signature.map(Into::into),
+        redacted,
+    }];
+    c
+}
+
 /// role chunk, "hel", "lo", finish, usage.
 pub fn standard_stream() -> Vec<pb::ChatChunk> {
     vec![
