@@ -22,7 +22,7 @@ use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
     ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall, FunctionDefinition,
-    ImageUrl, Message, Role, Tool, ToolCall, ToolChoice, Usage,
+    ImageUrl, Message, Reasoning, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 use switchyard_provider_adapter::{AwsCredentials, Bedrock, ChatProvider, ProviderAdapter};
 use tonic::Code;
@@ -435,6 +435,62 @@ async fn parallel_tool_calls_both_ways() {
     );
     assert_eq!(body["toolConfig"]["tools"], tool_config["tools"]);
     assert_eq!(body["toolConfig"].get("toolChoice"), None);
+}
+
+/// Claude's extended thinking on Bedrock: `reasoningContent` blocks (signed text,
+/// or redacted) come back as reasoning and go back first in the assistant turn,
+/// as Claude requires when thinking is on and tools are used.
+#[tokio::test]
+async fn reasoning_blocks_come_back_and_go_back_first() {
+    let upstream = Upstream::start(vec![
+        Reply::json(200, &text_fixture("converse_reasoning_tool_use.json")),
+        Reply::json(200, &text_fixture("converse_text.json")),
+    ])
+    .await;
+    let mut client = client(&upstream, false);
+    let mut request = ChatRequest {
+        messages: vec![text(Role::User, "Weather in Paris?")],
+        tools: vec![weather_tool()],
+        ..ChatRequest::default()
+    };
+    let answer = client
+        .chat(chat(PROVIDER, CLAUDE, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let message = answer.choices[0].message.clone().unwrap();
+    assert_eq!(
+        message.reasoning,
+        vec![
+            Reasoning {
+                text: "The user wants the weather in Paris; the tool gives it.".into(),
+                signature: "ErUBCkYIBxgCIkB1bedrock-signature".into(),
+                redacted: false,
+            },
+            Reasoning {
+                text: String::new(),
+                signature: "RW5jcnlwdGVkUmVhc29uaW5n".into(),
+                redacted: true,
+            },
+        ]
+    );
+    assert_eq!(message.tool_calls.len(), 1);
+
+    request.messages.push(message);
+    let mut result = text(Role::Tool, "18C");
+    result.tool_call_id = Some("tooluse_Rz8mXhQ0TmWq3sYb2Pv9nA".into());
+    request.messages.push(result);
+    client.chat(chat(PROVIDER, CLAUDE, request)).await.unwrap();
+    assert_eq!(
+        upstream.recorded()[1].body["messages"][1]["content"],
+        json!([
+            {"reasoningContent": {"reasoningText": {
+                "text": "The user wants the weather in Paris; the tool gives it.",
+                "signature": "ErUBCkYIBxgCIkB1bedrock-signature"}}},
+            {"reasoningContent": {"redactedContent": "RW5jcnlwdGVkUmVhc29uaW5n"}},
+            {"toolUse": {"toolUseId": "tooluse_Rz8mXhQ0TmWq3sYb2Pv9nA", "name": "get_weather", "input": {"city": "Paris"}}},
+        ])
+    );
 }
 
 fn image_request(url: &str) -> ChatRequest {

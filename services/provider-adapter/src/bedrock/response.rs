@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
-    ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, FunctionCall, Message, Role,
-    ToolCall, Usage,
+    ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, FunctionCall, Message, Reasoning,
+    Role, ToolCall, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -38,13 +38,50 @@ pub struct WireMessage {
     pub content: Vec<WireBlock>,
 }
 
-/// A content block: `text` or `toolUse` (others, such as `reasoningContent`, have
-/// no place in an OpenAI-format answer and are skipped).
+/// A content block: `text`, `toolUse` or `reasoningContent` (others are
+/// skipped).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct WireBlock {
     pub text: Option<String>,
     pub tool_use: Option<WireToolUse>,
+    pub reasoning_content: Option<WireReasoning>,
+}
+
+/// `reasoningContent`: signed text, or a redacted block's encrypted content.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WireReasoning {
+    pub reasoning_text: Option<WireReasoningText>,
+    pub redacted_content: Option<String>,
+}
+
+/// `reasoningText`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WireReasoningText {
+    #[serde(deserialize_with = "nullable")]
+    pub text: String,
+    #[serde(deserialize_with = "nullable")]
+    pub signature: String,
+}
+
+impl WireReasoning {
+    /// As a reasoning block; `None` when it holds neither member.
+    fn block(self) -> Option<Reasoning> {
+        if let Some(t) = self.reasoning_text {
+            return Some(Reasoning {
+                text: t.text,
+                signature: t.signature,
+                redacted: false,
+            });
+        }
+        self.redacted_content.map(|data| Reasoning {
+            text: String::new(),
+            signature: data,
+            redacted: true,
+        })
+    }
 }
 
 /// A complete tool call.
@@ -132,8 +169,13 @@ pub async fn chat_response(
         .unwrap_or_default();
     let mut text = String::new();
     let mut tool_calls = Vec::new();
+    let mut reasoning = Vec::new();
     let mut streamed = Counter::new();
     for block in blocks {
+        if let Some(r) = block.reasoning_content.and_then(WireReasoning::block) {
+            streamed.push(&r.text);
+            reasoning.push(r);
+        }
         if let Some(t) = block.text {
             streamed.push(&t);
             text.push_str(&t);
@@ -172,6 +214,7 @@ pub async fn chat_response(
                 role: Role::Assistant as i32,
                 content,
                 tool_calls,
+                reasoning,
                 ..Message::default()
             }),
             finish_reason: finish_reason(answer.stop_reason.as_deref()) as i32,

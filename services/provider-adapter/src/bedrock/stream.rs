@@ -1,6 +1,7 @@
 //! ConverseStream events to chunks: `messageStart` gives the role,
-//! `contentBlockStart` / `contentBlockDelta` text and tool-call fragments (a tool
-//! call's index counts tool blocks, not content blocks), `messageStop` the finish
+//! `contentBlockStart` / `contentBlockDelta` text, tool-call and reasoning
+//! fragments (a tool call's index counts tool blocks, a reasoning block's
+//! reasoning blocks, not content blocks), `messageStop` the finish
 //! reason, `metadata` the usage, which is held back and sent last, as the stream
 //! contract wants. An exception message ends the stream with its mapped error; so
 //! does an end of body before `messageStop`, because a cut stream must never look
@@ -14,8 +15,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role,
-    ToolCallDelta, Usage,
+    ChatChunk, ChatRequest, ChunkChoice, Delta, FinishReason, FunctionCallDelta, ReasoningDelta,
+    Role, ToolCallDelta, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -59,6 +60,16 @@ struct WireToolStart {
 struct WireDelta {
     text: Option<String>,
     tool_use: Option<WireToolDelta>,
+    reasoning_content: Option<WireReasoningDelta>,
+}
+
+/// One of reasoning text, its signature, or a redacted block's encrypted content.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WireReasoningDelta {
+    text: Option<String>,
+    signature: Option<String>,
+    redacted_content: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +88,9 @@ pub struct ConverseStream {
     created: i64,
     /// Tool-call index by content-block index.
     tools: HashMap<u64, u32>,
+    /// Reasoning-block index by content-block index (reasoning blocks have no
+    /// `contentBlockStart`: the first delta opens one).
+    reasoning: HashMap<u64, u32>,
     usage: Option<Usage>,
     /// What was streamed, counted only if no usage is reported.
     completion: Counter,
@@ -98,6 +112,7 @@ impl ConverseStream {
             id: new_id(),
             created: now_secs(),
             tools: HashMap::new(),
+            reasoning: HashMap::new(),
             usage: None,
             completion: Counter::new(),
             prompt: DeferredPrompt::chat(req),
@@ -253,8 +268,25 @@ impl ConverseStream {
                         }],
                         ..Delta::default()
                     }
+                } else if let Some(r) = delta.reasoning_content {
+                    let block = event.content_block_index.ok_or_else(|| self.malformed())?;
+                    let next = self.reasoning.len() as u32;
+                    let index = *self.reasoning.entry(block).or_insert(next);
+                    if let Some(text) = &r.text {
+                        self.completion.push(text);
+                    }
+                    let redacted = r.redacted_content.is_some();
+                    Delta {
+                        reasoning: vec![ReasoningDelta {
+                            index,
+                            text: r.text,
+                            signature: r.signature.or(r.redacted_content),
+                            redacted,
+                        }],
+                        ..Delta::default()
+                    }
                 } else {
-                    // Reasoning and other block kinds have no OpenAI-format field.
+                    // Other block kinds have no field of ours.
                     return Ok(None);
                 }
             }
@@ -354,6 +386,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reasoning_fragments_keep_their_block_and_signature() {
+        let delta = |block: u64, r: Value| {
+            event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": block, "delta": {"reasoningContent": r}}),
+            )
+        };
+        let mut bytes = event("messageStart", json!({"role": "assistant"}));
+        bytes.extend(delta(0, json!({"text": "let me think"})));
+        bytes.extend(delta(0, json!({"signature": "sig-b"})));
+        bytes.extend(delta(1, json!({"redactedContent": "RkFLRQ=="})));
+        bytes.extend(event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 2, "delta": {"text": "Done."}}),
+        ));
+        bytes.extend(event("messageStop", json!({"stopReason": "end_turn"})));
+        let out = items(bytes).await;
+        let fragments: Vec<ReasoningDelta> = out
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .flat_map(|c| c.choices.iter())
+            .flat_map(|c| c.delta.clone().unwrap_or_default().reasoning)
+            .collect();
+        let fragment =
+            |index, text: Option<&str>, signature: Option<&str>, redacted| ReasoningDelta {
+                index,
+                text: text.map(Into::into),
+                signature: signature.map(Into::into),
+                redacted,
+            };
+        assert_eq!(
+            fragments,
+            [
+                fragment(0, Some("let me think"), None, false),
+                fragment(0, None, Some("sig-b"), false),
+                fragment(1, None, Some("RkFLRQ=="), true),
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn unknown_events_are_skipped_and_duplicate_starts_are_malformed() {
         let mut bytes = event("messageStart", json!({"role": "assistant"}));
         bytes.extend(event("somethingNew", json!({"x": 1})));
@@ -367,8 +440,14 @@ mod tests {
             json!({"usage": {"inputTokens": 3, "outputTokens": 1, "totalTokens": 4}}),
         ));
         let out = items(bytes).await;
-        assert_eq!(out.len(), 3, "{out:?}");
-        let usage = out[2].as_ref().unwrap().usage.unwrap();
+        assert_eq!(out.len(), 4, "role, reasoning, finish, usage: {out:?}");
+        let reasoning = &out[1].as_ref().unwrap().choices[0]
+            .delta
+            .as_ref()
+            .unwrap()
+            .reasoning;
+        assert_eq!(reasoning[0].text.as_deref(), Some("hmm"));
+        let usage = out[3].as_ref().unwrap().usage.unwrap();
         assert_eq!((usage.prompt_tokens, usage.total_tokens), (3, 4));
 
         let start = |block: u64| {

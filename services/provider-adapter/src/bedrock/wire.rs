@@ -3,7 +3,8 @@
 //! Converse differs from OpenAI's format in ways callers never see: system prompts
 //! go to `system`, roles strictly alternate (consecutive same-role messages are
 //! merged, and tool results become `toolResult` blocks of a user turn), tool calls
-//! are `toolUse` blocks with parsed JSON input, and images are inline bytes only.
+//! are `toolUse` blocks with parsed JSON input, signed reasoning goes back as
+//! `reasoningContent` blocks, and images are inline bytes only.
 //! What Converse cannot do is refused with INVALID_ARGUMENT rather than dropped:
 //! `n` > 1, `logprobs: true` (Converse returns no log probabilities), `json_object`
 //! output, image URLs (the adapter does not fetch URLs for callers: that would be
@@ -202,9 +203,23 @@ fn image_block(url: &str, param: impl Fn() -> String) -> Result<Value, ProviderE
     Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
 }
 
-/// Text and `toolUse` blocks of an assistant message.
+/// An assistant message's signed reasoning as `reasoningContent` blocks (first,
+/// as the model wrote them: Claude requires them back when thinking is on and
+/// tools are used; unsigned reasoning, another provider's, is not sent), then
+/// its text and `toolUse` blocks.
 fn assistant_blocks(i: usize, m: &Message) -> Result<Vec<Value>, ProviderError> {
-    let mut blocks = Vec::new();
+    let mut blocks: Vec<Value> = m
+        .reasoning
+        .iter()
+        .filter(|r| !r.signature.is_empty())
+        .map(|r| {
+            if r.redacted {
+                json!({"reasoningContent": {"redactedContent": r.signature}})
+            } else {
+                json!({"reasoningContent": {"reasoningText": {"text": r.text, "signature": r.signature}}})
+            }
+        })
+        .collect();
     for (j, part) in m.content.iter().enumerate() {
         match &part.part {
             Some(Part::Text(t)) if t.is_empty() => {}
