@@ -486,6 +486,41 @@ async fn logprobs_are_asked_for_and_carried() {
     assert_eq!(streamed, tokens.iter().collect::<Vec<_>>());
 }
 
+/// Thought summaries (`includeThoughts`) stream as unsigned reasoning, before
+/// and apart from the answer's text.
+#[tokio::test]
+async fn streamed_thought_summaries_are_reasoning() {
+    let event = |part: Value, finish: Option<&str>| {
+        let mut c = json!({"content": {"parts": [part], "role": "model"}, "index": 0});
+        if let Some(f) = finish {
+            c["finishReason"] = json!(f);
+        }
+        json!({"candidates": [c], "modelVersion": MODEL, "responseId": "th1"})
+    };
+    let sse: String = [
+        event(
+            json!({"text": "**Colors** I'll list three.", "thought": true}),
+            None,
+        ),
+        event(json!({"text": "Red, green, blue."}), Some("STOP")),
+    ]
+    .iter()
+    .map(|e| format!("data: {e}\r\n\r\n"))
+    .collect();
+    let upstream = Upstream::start(vec![Reply::sse(sse.as_bytes())]).await;
+    let mut client = google_ai(&upstream);
+    let (chunks, error) = drain(&mut client, chat(PROVIDER, MODEL, simple_request())).await;
+    assert!(error.is_none(), "{error:?}");
+    let delta = chunks[0].choices[0].delta.as_ref().unwrap();
+    assert_eq!(delta.content, None);
+    assert_eq!(
+        delta.reasoning[0].text.as_deref(),
+        Some("**Colors** I'll list three.")
+    );
+    assert_eq!(delta.reasoning[0].signature, None);
+    assert_eq!(streamed_text(&chunks), "Red, green, blue.");
+}
+
 #[tokio::test]
 async fn stream_parallel_function_calls_arrive_whole() {
     let upstream = Upstream::start(vec![Reply::Sse {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
     ChatRequest, ChatResponse, Choice, ContentPart, FinishReason, FunctionCall, Logprobs, Message,
-    Role, TokenLogprob, ToolCall, TopLogprob, Usage,
+    Reasoning, Role, TokenLogprob, ToolCall, TopLogprob, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -285,14 +285,18 @@ pub async fn chat_response(
     })
 }
 
-/// One candidate as a choice: its text parts joined, its function calls as tool
-/// calls (what they produced also counted into `completion`).
+/// One candidate as a choice: its text parts joined, its thought summaries (sent
+/// with `thinkingConfig.includeThoughts`) as one unsigned reasoning block, its
+/// function calls as tool calls (what they produced also counted into
+/// `completion`).
 fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice {
     let logprobs = logprobs(c.logprobs_result);
     let mut text = String::new();
+    let mut thoughts = String::new();
     let mut tool_calls = Vec::new();
     for part in c.content.map(|c| c.parts).unwrap_or_default() {
         if part.thought == Some(true) {
+            thoughts.push_str(part.text.as_deref().unwrap_or_default());
             continue;
         }
         if let Some(t) = &part.text {
@@ -311,6 +315,8 @@ fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice
         }
     }
     completion.push(&text);
+    // Thoughts are billed as output: an estimate counts the summaries it saw.
+    completion.push(&thoughts);
     let called = !tool_calls.is_empty();
     // A complete answer without a reason (not seen from Google) ends as if stopped.
     let finish = finish_reason(c.finish_reason.as_deref(), called).unwrap_or(if called {
@@ -324,12 +330,20 @@ fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice
         })
         .into_iter()
         .collect();
+    let reasoning = (!thoughts.is_empty())
+        .then(|| Reasoning {
+            text: thoughts,
+            ..Reasoning::default()
+        })
+        .into_iter()
+        .collect();
     Choice {
         index: c.index.unwrap_or(position as u32),
         message: Some(Message {
             role: Role::Assistant as i32,
             content,
             tool_calls,
+            reasoning,
             ..Message::default()
         }),
         finish_reason: finish as i32,

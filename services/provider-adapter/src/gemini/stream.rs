@@ -16,7 +16,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChunkChoice, Delta, FunctionCallDelta, Role, ToolCallDelta, Usage,
+    ChatChunk, ChatRequest, ChunkChoice, Delta, FunctionCallDelta, ReasoningDelta, Role,
+    ToolCallDelta, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
@@ -96,9 +97,11 @@ impl Translator {
             let logprobs = response::logprobs(candidate.logprobs_result);
             let progress = self.candidates.entry(index).or_default();
             let mut text = String::new();
+            let mut thoughts = String::new();
             let mut tool_calls = Vec::new();
             for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
                 if part.thought == Some(true) {
+                    thoughts.push_str(part.text.as_deref().unwrap_or_default());
                     continue;
                 }
                 if let Some(t) = &part.text {
@@ -122,12 +125,13 @@ impl Translator {
                 }
             }
             self.completion.push(&text);
+            self.completion.push(&thoughts);
             let finish = response::finish_reason(
                 candidate.finish_reason.as_deref(),
                 progress.tool_calls > 0,
             );
             progress.finished |= finish.is_some();
-            if text.is_empty() && tool_calls.is_empty() && finish.is_none() {
+            if text.is_empty() && thoughts.is_empty() && tool_calls.is_empty() && finish.is_none() {
                 continue;
             }
             let role = if progress.role_sent {
@@ -143,7 +147,15 @@ impl Translator {
                     content: (!text.is_empty()).then_some(text),
                     tool_calls,
                     refusal: None,
-                    reasoning: Vec::new(),
+                    // Thought summaries: one unsigned block per answer.
+                    reasoning: (!thoughts.is_empty())
+                        .then(|| ReasoningDelta {
+                            index: 0,
+                            text: Some(thoughts),
+                            ..ReasoningDelta::default()
+                        })
+                        .into_iter()
+                        .collect(),
                 }),
                 finish_reason: finish.map_or(0, |f| f as i32),
                 logprobs,

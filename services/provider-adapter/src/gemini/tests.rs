@@ -440,10 +440,18 @@ async fn blocked_prompts_and_missing_usage() {
         vec![text("Red, green, blue.")],
         "thought summaries are not the answer"
     );
+    let reasoning = &response.choices[0].message.as_ref().unwrap().reasoning;
+    assert_eq!(reasoning.len(), 1);
+    assert_eq!(
+        (reasoning[0].text.as_str(), reasoning[0].signature.as_str()),
+        ("thinking...", ""),
+        "they are its reasoning, unsigned"
+    );
     let usage = response.usage.unwrap();
-    // "Name three colors." is 4 tokens + 4 per message + 3 priming; the answer 6.
+    // "Name three colors." is 4 tokens + 4 per message + 3 priming; the answer 6,
+    // and the summary ("thinking...") 2 more: thoughts are billed as output.
     assert!(usage.estimated);
-    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (11, 6));
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (11, 8));
 }
 
 fn body_of(
