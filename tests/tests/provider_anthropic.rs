@@ -444,8 +444,69 @@ both_shapes!(
     stream_round_trip,
     count_tokens_round_trip,
     thinking_round_trip,
-    responses_thinking_round_trip
+    responses_thinking_round_trip,
+    prompt_cache_breakpoints_reach_anthropic
 );
+
+/// `cache_control` breakpoints as Claude Code places them (the system prompt's
+/// last block, the last tool, the conversation's last block, a tool result)
+/// reach Anthropic where they were, from the Anthropic route and from an
+/// OpenAI-format part alike: without them Anthropic caches nothing, and every
+/// turn of an agent loop pays full price for the same prefix.
+async fn prompt_cache_breakpoints_reach_anthropic(shape: Shape) {
+    let env = env(shape).await;
+    let ephemeral = json!({"type": "ephemeral"});
+    let hour = json!({"type": "ephemeral", "ttl": "1h"});
+    let request = json!({
+        "model": "claude-chat", "max_tokens": 256,
+        "system": [
+            {"type": "text", "text": "You are a coding agent."},
+            {"type": "text", "text": "The repository is large.", "cache_control": hour}
+        ],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}, "cache_control": ephemeral}],
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_c1", "name": "get_weather", "input": {}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_c1", "content": "18C", "cache_control": ephemeral},
+                {"type": "text", "text": "and tomorrow?", "cache_control": ephemeral}
+            ]}
+        ]
+    });
+    let (status, _, text) = env.post("/v1/messages", &request).await;
+    assert_eq!(status, 200, "{text}");
+    let sent = env.provider.seen().pop().unwrap();
+    assert_eq!(
+        sent["system"],
+        json!([
+            {"type": "text", "text": "You are a coding agent."},
+            {"type": "text", "text": "The repository is large.", "cache_control": hour}
+        ])
+    );
+    assert_eq!(sent["tools"][0]["cache_control"], ephemeral);
+    let last = &sent["messages"][2]["content"];
+    assert_eq!(last[0]["type"], "tool_result");
+    assert_eq!(last[0]["cache_control"], ephemeral);
+    assert_eq!(
+        last[1],
+        json!({"type": "text", "text": "and tomorrow?", "cache_control": ephemeral})
+    );
+
+    let openai = json!({"model": "claude-chat", "messages": [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief.", "cache_control": ephemeral}]},
+        {"role": "user", "content": "hi"}
+    ]});
+    let (status, _, text) = env.chat(&openai).await;
+    assert_eq!(status, 200, "{text}");
+    let sent = env.provider.seen().pop().unwrap();
+    assert_eq!(
+        sent["system"],
+        json!([{"type": "text", "text": "Be brief.", "cache_control": ephemeral}])
+    );
+    env.mesh.shutdown().await;
+}
 
 /// The same loop through the OpenAI Responses API: the thinking block is a
 /// reasoning item whose `encrypted_content` (asked for) carries the signature,

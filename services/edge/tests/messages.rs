@@ -619,3 +619,32 @@ async fn thinking_blocks_travel_both_ways() {
         ]
     );
 }
+
+/// Breakpoints land on the message (or tool) whose block carries them; only
+/// `ephemeral` exists.
+#[tokio::test]
+async fn cache_control_marks_messages_and_tools() {
+    let edge = Edge::start().await;
+    let request = json!({"model": "claude-gw", "max_tokens": 16,
+    "system": [{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+    "tools": [{"name": "f", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "ok", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "next"}
+    ]}]});
+    assert_eq!(post(&edge, &request).await.status(), 200);
+    let chat = edge.fake.last().chat.unwrap();
+    assert_eq!(chat.messages[0].cache_control.as_ref().unwrap().ttl, "1h");
+    assert_eq!(chat.messages[1].role, pb::Role::Tool as i32);
+    assert!(chat.messages[1].cache_control.is_some());
+    assert!(chat.messages[2].cache_control.is_none());
+    assert!(chat.tools[0].cache_control.is_some());
+
+    let mut bad = request.clone();
+    bad["tools"][0]["cache_control"] = json!({"type": "forever"});
+    let body = anthropic_error(post(&edge, &bad).await, 400, "invalid_request_error").await;
+    assert_eq!(
+        body["error"]["message"],
+        "Invalid value: 'forever'. Supported values are: 'ephemeral'."
+    );
+}

@@ -96,6 +96,7 @@ fn full_request() -> ChatRequest {
                 }))),
                 strict: Some(true),
             }),
+            cache_control: None,
         }],
         tool_choice: Some(ToolChoice {
             choice: Some(ToolChoiceKind::FunctionName("lookup".into())),

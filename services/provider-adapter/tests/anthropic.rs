@@ -98,6 +98,7 @@ fn weather_tool() -> Tool {
             parameters: Some(pb_struct(&weather_schema_json()["input_schema"])),
             strict: None,
         }),
+        cache_control: None,
     }
 }
 

@@ -239,6 +239,7 @@ fn weather_tool() -> Tool {
             parameters: Some(schema),
             strict: None,
         }),
+        cache_control: None,
     }
 }
 

@@ -119,6 +119,7 @@ fn weather_tool() -> Tool {
             parameters: Some(struct_of(schema)),
             strict: None,
         }),
+        cache_control: None,
     }
 }
 

@@ -84,6 +84,7 @@ fn weather_tool() -> Tool {
             parameters: Some(pb_struct(&schema)),
             strict: None,
         }),
+        cache_control: None,
     }
 }
 

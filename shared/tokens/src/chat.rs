@@ -190,6 +190,7 @@ impl DeferredPrompt {
                 // Not counted: providers drop earlier turns' reasoning from the
                 // prompt they bill.
                 reasoning: Vec::new(),
+                cache_control: None,
             })
             .collect();
         let tools = req.tools.clone();

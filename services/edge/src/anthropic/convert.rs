@@ -8,7 +8,7 @@ use switchyard_error::ApiError;
 use switchyard_proto::types::v1 as pb;
 
 use super::wire;
-use crate::convert::chat::{non_empty, plain, required, text_part, unsupported};
+use crate::convert::chat::{cache_control, non_empty, plain, required, text_part, unsupported};
 use crate::convert::json::{to_options, to_struct};
 use crate::wire::StringOrSeq;
 
@@ -42,6 +42,8 @@ fn chat_input(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
     }
     let mut messages = Vec::with_capacity(input.len() + 1);
     if let Some(system) = req.system {
+        // A breakpoint on any system block marks the end of the system prompt.
+        let mut cache = None;
         let parts = match system {
             StringOrSeq::String(s) if s.is_empty() => Vec::new(),
             StringOrSeq::String(s) => vec![text_part(s)],
@@ -50,6 +52,9 @@ fn chat_input(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
                 .enumerate()
                 .map(|(j, b)| {
                     let at = |f: &str| format!("system[{j}].{f}");
+                    if let Some(c) = cache_control(b.cache_control, || at("cache_control.type"))? {
+                        cache = Some(c);
+                    }
                     match required(b.kind, || at("type"))?.as_str() {
                         "text" => Ok(text_part(required(b.text, || at("text"))?)),
                         other => Err(unsupported(at("type"), other, "'text'")),
@@ -58,7 +63,9 @@ fn chat_input(req: wire::MessagesRequest) -> Result<pb::ChatRequest, ApiError> {
                 .collect::<Result<_, _>>()?,
         };
         if !parts.is_empty() {
-            messages.push(plain(pb::Role::System, parts));
+            let mut system = plain(pb::Role::System, parts);
+            system.cache_control = cache;
+            messages.push(system);
         }
     }
     for (i, m) in input.into_iter().enumerate() {
@@ -124,13 +131,25 @@ fn input_message(
     let mut parts = Vec::new();
     let mut calls = Vec::new();
     let mut reasoning = Vec::new();
-    for (j, b) in blocks.into_iter().enumerate() {
+    // A breakpoint on a block marks the end of the message it lands in (a
+    // `tool_result`'s own tool message, or this turn's message).
+    let mut cache = None;
+    for (j, mut b) in blocks.into_iter().enumerate() {
         let at = |f: &str| format!("messages[{i}].content[{j}].{f}");
         let kind = required(b.kind.clone(), || at("type"))?;
+        let block_cache = cache_control(b.cache_control.take(), || at("cache_control.type"))?;
+        if kind == "tool_result" && role == pb::Role::User {
+            let mut result = tool_result(b, &at)?;
+            result.cache_control = block_cache;
+            out.push(result);
+            continue;
+        }
+        if block_cache.is_some() {
+            cache = block_cache;
+        }
         match (kind.as_str(), role) {
             ("text", _) => parts.push(text_part(required(b.text, || at("text"))?)),
             ("image", pb::Role::User) => parts.push(image(b, &at)?),
-            ("tool_result", pb::Role::User) => out.push(tool_result(b, &at)?),
             // Sent back whole: Anthropic needs them, signed, with tool use under
             // thinking.
             ("thinking", pb::Role::Assistant) => reasoning.push(pb::Reasoning {
@@ -177,8 +196,13 @@ fn input_message(
             content: parts,
             tool_calls: calls,
             reasoning,
+            cache_control: cache,
             ..Default::default()
         });
+    } else if cache.is_some()
+        && let Some(last) = out.last_mut()
+    {
+        last.cache_control = cache;
     }
     Ok(())
 }
@@ -249,6 +273,7 @@ fn tool(i: usize, t: wire::ToolDefinition) -> Result<pb::Tool, ApiError> {
             parameters: Some(to_struct(required(t.input_schema, || at("input_schema"))?)),
             strict: None,
         }),
+        cache_control: cache_control(t.cache_control, || at("cache_control.type"))?,
     })
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::wire::StringOrSeq;
+use crate::wire::chat::CacheControl;
 
 /// `POST /v1/messages` body. Fields without a Gateway slot land in `extra` and travel
 /// as `provider_options`.
@@ -83,6 +84,8 @@ pub struct ContentBlock {
     pub signature: Option<String>,
     /// For `redacted_thinking`: the encrypted reasoning.
     pub data: Option<String>,
+    /// A prompt-cache breakpoint on this block.
+    pub cache_control: Option<CacheControl>,
 }
 
 /// `source` of an image block.
@@ -111,6 +114,8 @@ pub struct ToolDefinition {
     pub description: Option<String>,
     /// JSON Schema of the input.
     pub input_schema: Option<Map<String, Value>>,
+    /// A prompt-cache breakpoint after this tool.
+    pub cache_control: Option<CacheControl>,
 }
 
 /// `tool_choice`.

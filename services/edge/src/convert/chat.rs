@@ -118,13 +118,21 @@ fn role(i: usize, role: Option<String>) -> Result<pb::Role, ApiError> {
 
 fn message(i: usize, m: wire::ChatMessage) -> Result<pb::Message, ApiError> {
     let role = role(i, m.role)?;
+    // A breakpoint on any part marks the end of the message.
+    let mut cache = None;
     let content = match m.content {
         None => Vec::new(),
         Some(StringOrSeq::String(text)) => vec![text_part(text)],
         Some(StringOrSeq::Seq(parts)) => parts
             .into_iter()
             .enumerate()
-            .map(|(j, p)| content_part(i, j, p))
+            .map(|(j, mut p)| {
+                let at = || format!("messages[{i}].content[{j}].cache_control.type");
+                if let Some(c) = cache_control(p.cache_control.take(), at)? {
+                    cache = Some(c);
+                }
+                content_part(i, j, p)
+            })
             .collect::<Result<_, _>>()?,
     };
     let tool_calls = m
@@ -149,7 +157,28 @@ fn message(i: usize, m: wire::ChatMessage) -> Result<pb::Message, ApiError> {
         refusal: m.refusal,
         // An OpenAI-shaped history carries no signed reasoning to send back.
         reasoning: Vec::new(),
+        cache_control: cache,
     })
+}
+
+/// A `cache_control` as the Gateway's breakpoint; only `ephemeral` exists.
+pub(crate) fn cache_control(
+    c: Option<wire::CacheControl>,
+    param: impl FnOnce() -> String,
+) -> Result<Option<pb::CacheControl>, ApiError> {
+    let Some(c) = c else { return Ok(None) };
+    match c.kind.as_deref() {
+        None | Some("ephemeral") => {}
+        Some(other) => {
+            return Err(ApiError::invalid(
+                param(),
+                format!("Invalid value: '{other}'. Supported values are: 'ephemeral'."),
+            ));
+        }
+    }
+    Ok(Some(pb::CacheControl {
+        ttl: c.ttl.unwrap_or_default(),
+    }))
 }
 
 /// A text content part.
@@ -243,6 +272,7 @@ fn tool(i: usize, t: wire::ToolDefinition) -> Result<pb::Tool, ApiError> {
             parameters: function.parameters.map(to_struct),
             strict: function.strict,
         }),
+        cache_control: None,
     })
 }
 

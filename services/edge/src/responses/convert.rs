@@ -416,6 +416,7 @@ fn tool(i: usize, t: wire::Tool) -> Result<(pb::Tool, Value), ApiError> {
             parameters: t.parameters.map(to_struct),
             strict: t.strict,
         }),
+        cache_control: None,
     };
     Ok((tool, echo))
 }

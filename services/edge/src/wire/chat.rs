@@ -97,6 +97,9 @@ pub struct ContentPart {
     pub image_url: Option<ImageUrl>,
     /// For `input_audio`.
     pub input_audio: Option<InputAudio>,
+    /// A prompt-cache breakpoint (Anthropic's marker, which OpenRouter and
+    /// LiteLLM accept on OpenAI-format parts too).
+    pub cache_control: Option<CacheControl>,
 }
 
 /// `image_url` of a content part.
@@ -202,4 +205,15 @@ pub struct JsonSchema {
     pub schema: Option<Map<String, Value>>,
     /// Strict adherence.
     pub strict: Option<bool>,
+}
+
+/// `cache_control`: `{type: "ephemeral", ttl?: "5m" | "1h"}`, on Anthropic blocks
+/// and tools, and on OpenAI-format content parts.
+#[derive(Debug, Deserialize)]
+pub struct CacheControl {
+    /// Always "ephemeral".
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// 5m | 1h.
+    pub ttl: Option<String>,
 }

@@ -9,6 +9,8 @@
 //!   Anthropic requires);
 //! - assistant tool calls become `tool_use` blocks whose `input` is the parsed
 //!   arguments object;
+//! - a message's or tool's cache breakpoint becomes `cache_control` on its last
+//!   block (so a system prompt or a message that carries one stays in block form);
 //! - an assistant's signed reasoning goes back first as its `thinking` and
 //!   `redacted_thinking` blocks (unsigned reasoning, from another provider, is
 //!   not sent); answers' thinking blocks come back as reasoning;
@@ -24,8 +26,8 @@ use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    ChatRequest, ContentPart, FinishReason, FunctionCall, Message, Reasoning, Role, Tool, ToolCall,
-    Usage,
+    CacheControl, ChatRequest, ContentPart, FinishReason, FunctionCall, Message, Reasoning, Role,
+    Tool, ToolCall, Usage,
 };
 
 use crate::lenient::nullable;
@@ -150,9 +152,11 @@ fn conversation(messages: &[Message]) -> Result<(Option<Value>, Value), Provider
     let mut system: Vec<Value> = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        let (role, blocks) = match Role::try_from(m.role) {
+        let (role, mut blocks) = match Role::try_from(m.role) {
             Ok(Role::System | Role::Developer) => {
-                system.extend(system_blocks(i, &m.content)?);
+                let mut blocks = system_blocks(i, &m.content)?;
+                mark_cache(&mut blocks, m.cache_control.as_ref());
+                system.extend(blocks);
                 continue;
             }
             Ok(Role::User) => ("user", content_blocks(i, &m.content)?),
@@ -168,6 +172,7 @@ fn conversation(messages: &[Message]) -> Result<(Option<Value>, Value), Provider
         if blocks.is_empty() {
             continue;
         }
+        mark_cache(&mut blocks, m.cache_control.as_ref());
         match turns.last_mut() {
             Some(turn) if turn.role == role => turn.blocks.extend(blocks),
             _ => turns.push(Turn { role, blocks }),
@@ -183,21 +188,40 @@ fn conversation(messages: &[Message]) -> Result<(Option<Value>, Value), Provider
         .collect();
     let system = match system.len() {
         0 => None,
-        1 => system.pop().map(|b| b["text"].clone()),
+        1 if system[0].get("cache_control").is_none() => system.pop().map(|b| b["text"].clone()),
         _ => Some(Value::Array(system)),
     };
     Ok((system, Value::Array(messages)))
 }
 
-/// Content as Anthropic's shorthand string when it is one text block, else blocks.
+/// Content as Anthropic's shorthand string when it is one plain text block, else
+/// blocks.
 fn blocks_value(mut blocks: Vec<Value>) -> Value {
     if blocks.len() == 1
         && blocks[0]["type"] == "text"
+        && blocks[0].get("cache_control").is_none()
         && let Some(block) = blocks.pop()
     {
         return block["text"].clone();
     }
     Value::Array(blocks)
+}
+
+/// Anthropic's `cache_control` for a breakpoint.
+fn cache_control_json(c: &CacheControl) -> Value {
+    if c.ttl.is_empty() {
+        json!({"type": "ephemeral"})
+    } else {
+        json!({"type": "ephemeral", "ttl": c.ttl})
+    }
+}
+
+/// Puts a message's cache breakpoint on its last block: the cached prefix ends
+/// with the message.
+fn mark_cache(blocks: &mut [Value], c: Option<&CacheControl>) {
+    if let (Some(c), Some(last)) = (c, blocks.last_mut()) {
+        last["cache_control"] = cache_control_json(c);
+    }
 }
 
 fn text_block(text: &str) -> Value {
@@ -380,6 +404,9 @@ fn tool_json(i: usize, tool: &Tool) -> Result<Value, ProviderError> {
     obj.insert("input_schema".into(), schema);
     if let Some(strict) = f.strict {
         obj.insert("strict".into(), strict.into());
+    }
+    if let Some(c) = &tool.cache_control {
+        obj.insert("cache_control".into(), cache_control_json(c));
     }
     Ok(Value::Object(obj))
 }

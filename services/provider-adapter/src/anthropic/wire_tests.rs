@@ -97,6 +97,7 @@ fn weather_tool() -> Tool {
             }))),
             strict: None,
         }),
+        cache_control: None,
     }
 }
 
@@ -196,6 +197,50 @@ fn consecutive_same_role_turns_merge() {
             {"role": "user", "content": "three"},
         ])
     );
+}
+
+/// Cache breakpoints land on the last block of what carries them, keeping a
+/// one-block system prompt or message in block form.
+#[test]
+fn cache_breakpoints_become_cache_control() {
+    let hour = || Some(CacheControl { ttl: "1h".into() });
+    let mut system = msg(Role::System, vec![text("You are a coding agent.")]);
+    system.cache_control = hour();
+    let mut question = msg(Role::User, vec![text("fix the bug")]);
+    question.cache_control = Some(CacheControl::default());
+    let mut assistant = msg(Role::Assistant, vec![]);
+    assistant.tool_calls = vec![call("toolu_a", "get_weather", "{}")];
+    let mut result = tool_answer("toolu_a", "18C");
+    result.cache_control = Some(CacheControl::default());
+    let mut req = request(vec![system, question, assistant, result]);
+    let mut tool = weather_tool();
+    tool.cache_control = hour();
+    req.tools = vec![tool];
+    let body = messages_body("m", &req, false).unwrap();
+    let ephemeral = json!({"type": "ephemeral"});
+    let an_hour = json!({"type": "ephemeral", "ttl": "1h"});
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "You are a coding agent.", "cache_control": an_hour}])
+    );
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([{"type": "text", "text": "fix the bug", "cache_control": ephemeral}])
+    );
+    assert_eq!(
+        body["messages"][2]["content"][0]["cache_control"],
+        ephemeral
+    );
+    assert_eq!(body["messages"][2]["content"][0]["type"], "tool_result");
+    assert_eq!(body["tools"][0]["cache_control"], an_hour);
+    // Without breakpoints, the shorthand strings stay.
+    let plain = messages_body(
+        "m",
+        &request(vec![msg(Role::User, vec![text("hi")])]),
+        false,
+    )
+    .unwrap();
+    assert_eq!(plain["messages"][0]["content"], "hi");
 }
 
 /// Signed reasoning goes back first, as the thinking blocks Anthropic wrote;
@@ -391,6 +436,7 @@ fn tools_without_parameters_and_strict() {
             parameters: None,
             strict: Some(true),
         }),
+        cache_control: None,
     }];
     let body = messages_body("m", &req, false).unwrap();
     assert_eq!(

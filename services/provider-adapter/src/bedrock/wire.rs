@@ -4,7 +4,9 @@
 //! go to `system`, roles strictly alternate (consecutive same-role messages are
 //! merged, and tool results become `toolResult` blocks of a user turn), tool calls
 //! are `toolUse` blocks with parsed JSON input, signed reasoning goes back as
-//! `reasoningContent` blocks, and images are inline bytes only.
+//! `reasoningContent` blocks, cache breakpoints become `cachePoint` entries (after
+//! the message, system prompt or tool that carries one; Converse takes no TTL),
+//! and images are inline bytes only.
 //! What Converse cannot do is refused with INVALID_ARGUMENT rather than dropped:
 //! `n` > 1, `logprobs: true` (Converse returns no log probabilities), `json_object`
 //! output, image URLs (the adapter does not fetch URLs for callers: that would be
@@ -108,6 +110,7 @@ fn conversation(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>), Provid
     for (i, m) in messages.iter().enumerate() {
         match Role::try_from(m.role) {
             Ok(Role::System | Role::Developer) => {
+                let before = system.len();
                 for (j, part) in m.content.iter().enumerate() {
                     match &part.part {
                         Some(Part::Text(t)) if !t.is_empty() => system.push(json!({"text": t})),
@@ -120,10 +123,13 @@ fn conversation(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>), Provid
                         }
                     }
                 }
+                if m.cache_control.is_some() && system.len() > before {
+                    system.push(cache_point());
+                }
             }
-            Ok(Role::User) => push("user", user_blocks(i, &m.content)?),
-            Ok(Role::Assistant) => push("assistant", assistant_blocks(i, m)?),
-            Ok(Role::Tool) => push("user", vec![tool_result(i, m)?]),
+            Ok(Role::User) => push("user", cached(m, user_blocks(i, &m.content)?)),
+            Ok(Role::Assistant) => push("assistant", cached(m, assistant_blocks(i, m)?)),
+            Ok(Role::Tool) => push("user", cached(m, vec![tool_result(i, m)?])),
             Ok(Role::Unspecified) | Err(_) => {
                 return Err(ProviderError::invalid(
                     format!("messages[{i}].role"),
@@ -201,6 +207,19 @@ fn image_block(url: &str, param: impl Fn() -> String) -> Result<Value, ProviderE
     };
     // JSON carries blobs as base64: the data URL's payload is passed as it is.
     Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+}
+
+/// Converse's prompt-cache breakpoint: the prefix up to here may be cached.
+fn cache_point() -> Value {
+    json!({"cachePoint": {"type": "default"}})
+}
+
+/// A message's blocks, followed by a `cachePoint` when it carries a breakpoint.
+fn cached(m: &Message, mut blocks: Vec<Value>) -> Vec<Value> {
+    if m.cache_control.is_some() && !blocks.is_empty() {
+        blocks.push(cache_point());
+    }
+    blocks
 }
 
 /// An assistant message's signed reasoning as `reasoningContent` blocks (first,
@@ -335,8 +354,15 @@ fn tool_config(
         .tools
         .iter()
         .enumerate()
-        .map(|(i, t)| tool_spec(i, t))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(i, t)| {
+            let spec = tool_spec(i, t)?;
+            // A breakpoint after a tool is a `cachePoint` entry after its spec.
+            Ok(std::iter::once(spec).chain(t.cache_control.as_ref().map(|_| cache_point())))
+        })
+        .collect::<Result<Vec<_>, ProviderError>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
     let mut config = json!({"tools": tools});
     if let Some(choice) = choice {
         config["toolChoice"] = choice;

@@ -5,8 +5,8 @@
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct};
 use switchyard_proto::types::v1::{
-    FunctionCall, FunctionDefinition, ImageUrl, InputAudio, JsonSchemaFormat, ResponseFormat,
-    ToolCall, ToolChoice,
+    CacheControl, FunctionCall, FunctionDefinition, ImageUrl, InputAudio, JsonSchemaFormat,
+    ResponseFormat, ToolCall, ToolChoice,
 };
 
 use super::*;
@@ -94,6 +94,7 @@ fn weather_tool() -> Tool {
             }))),
             strict: None,
         }),
+        cache_control: None,
     }
 }
 
@@ -378,4 +379,33 @@ fn tool_results_with_images_and_empty_text() {
             {"image": {"format": "png", "source": {"bytes": "AAAA"}}}
         ]}})
     );
+}
+
+/// Cache breakpoints become `cachePoint` entries after the system prompt, the
+/// message and the tool that carry them.
+#[test]
+fn cache_breakpoints_become_cache_points() {
+    let point = json!({"cachePoint": {"type": "default"}});
+    let mut system = msg(Role::System, vec![text("You are a coding agent.")]);
+    system.cache_control = Some(CacheControl::default());
+    let mut question = msg(Role::User, vec![text("fix the bug")]);
+    question.cache_control = Some(CacheControl { ttl: "1h".into() });
+    let mut tool = weather_tool();
+    tool.cache_control = Some(CacheControl::default());
+    let req = ChatRequest {
+        messages: vec![system, question, msg(Role::User, vec![text("now")])],
+        tools: vec![tool],
+        ..ChatRequest::default()
+    };
+    let body = converse_body(&req).unwrap();
+    assert_eq!(
+        body["system"],
+        json!([{"text": "You are a coding agent."}, point])
+    );
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([{"text": "fix the bug"}, point, {"text": "now"}])
+    );
+    assert_eq!(body["toolConfig"]["tools"][1], point);
+    assert_eq!(body["toolConfig"]["tools"].as_array().unwrap().len(), 2);
 }

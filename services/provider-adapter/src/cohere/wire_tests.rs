@@ -37,6 +37,7 @@ fn tool(name: &str, strict: Option<bool>) -> Tool {
             parameters: Some(schema()),
             strict,
         }),
+        cache_control: None,
     }
 }
 

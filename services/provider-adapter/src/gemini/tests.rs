@@ -146,6 +146,7 @@ fn full_request() -> ChatRequest {
                 }))),
                 strict: Some(true),
             }),
+            cache_control: None,
         }],
         tool_choice: Some(ToolChoice {
             choice: Some(ToolChoiceKind::FunctionName("get_weather".into())),
