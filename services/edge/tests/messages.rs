@@ -648,3 +648,49 @@ async fn cache_control_marks_messages_and_tools() {
         "Invalid value: 'forever'. Supported values are: 'ephemeral'."
     );
 }
+
+/// A caller's `anthropic-beta` headers become the `anthropic_beta` option the
+/// adapter sends on as that header.
+#[tokio::test]
+async fn anthropic_beta_headers_travel_as_an_option() {
+    let edge = Edge::start().await;
+    let response = edge
+        .http
+        .post(edge.url("/v1/messages"))
+        .header("x-api-key", "sk-ant-test")
+        .header("anthropic-version", "2023-06-01")
+        .header(
+            "anthropic-beta",
+            "context-1m-2025-08-07, interleaved-thinking-2025-05-14",
+        )
+        .header("anthropic-beta", "fine-grained-tool-streaming-2025-05-14")
+        .json(&body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let chat = edge.fake.last().chat.unwrap();
+    let options = chat.provider_options.unwrap();
+    let Some(prost_types::value::Kind::ListValue(list)) = &options.fields["anthropic_beta"].kind
+    else {
+        panic!("{options:?}");
+    };
+    let names: Vec<&str> = list
+        .values
+        .iter()
+        .filter_map(|v| match &v.kind {
+            Some(prost_types::value::Kind::StringValue(s)) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "context-1m-2025-08-07",
+            "interleaved-thinking-2025-05-14",
+            "fine-grained-tool-streaming-2025-05-14"
+        ]
+    );
+    post(&edge, &body()).await;
+    assert!(edge.fake.last().chat.unwrap().provider_options.is_none());
+}

@@ -200,6 +200,58 @@ async fn chat_sends_the_documented_request_and_normalizes_the_answer() {
     );
 }
 
+/// The `anthropic_beta` option is the `anthropic-beta` header, on messages and
+/// token counts alike, and never a body member (Anthropic refuses unknown ones).
+#[tokio::test]
+async fn beta_names_go_as_the_anthropic_beta_header() {
+    let upstream = Upstream::start(vec![
+        Reply::json(200, &fixture_text("messages_text.json")),
+        Reply::json(200, r#"{"input_tokens": 12}"#),
+        Reply::json(200, &fixture_text("messages_text.json")),
+    ])
+    .await;
+    let mut client = client(&upstream);
+    let mut request = simple_request();
+    request.provider_options = Some(prost_types::Struct {
+        fields: [(
+            "anthropic_beta".to_string(),
+            prost_types::Value {
+                kind: Some(prost_types::value::Kind::ListValue(
+                    prost_types::ListValue {
+                        values: ["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"]
+                            .map(|n| prost_types::Value {
+                                kind: Some(prost_types::value::Kind::StringValue(n.into())),
+                            })
+                            .to_vec(),
+                    },
+                )),
+            },
+        )]
+        .into(),
+    });
+    client
+        .chat(chat(PROVIDER, "claude-sonnet-4-5", request.clone()))
+        .await
+        .unwrap();
+    client
+        .count_tokens(chat(PROVIDER, "claude-sonnet-4-5", request))
+        .await
+        .unwrap();
+    client
+        .chat(chat(PROVIDER, "claude-sonnet-4-5", simple_request()))
+        .await
+        .unwrap();
+    let seen = upstream.recorded();
+    for call in &seen[..2] {
+        assert_eq!(
+            call.header("anthropic-beta"),
+            Some("context-1m-2025-08-07,interleaved-thinking-2025-05-14")
+        );
+        assert!(call.body.get("anthropic_beta").is_none(), "{}", call.body);
+    }
+    assert_eq!(seen[2].header("anthropic-beta"), None);
+}
+
 #[tokio::test]
 async fn system_and_multi_turn_with_merged_turns_and_default_max_tokens() {
     let upstream =

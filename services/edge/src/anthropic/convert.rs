@@ -9,7 +9,7 @@ use switchyard_proto::types::v1 as pb;
 
 use super::wire;
 use crate::convert::chat::{cache_control, non_empty, plain, required, text_part, unsupported};
-use crate::convert::json::{to_options, to_struct};
+use crate::convert::json::{to_options, to_struct, to_value};
 use crate::wire::StringOrSeq;
 
 impl TryFrom<wire::MessagesRequest> for pb::ChatRequest {
@@ -21,6 +21,29 @@ impl TryFrom<wire::MessagesRequest> for pb::ChatRequest {
         chat.max_tokens = Some(max_tokens);
         Ok(chat)
     }
+}
+
+/// The caller's `anthropic-beta` headers, as the `anthropic_beta` provider option
+/// the Anthropic adapter sends as that header again (and Bedrock as the model
+/// request field of that name): betas such as a longer context or interleaved
+/// thinking change what Anthropic accepts.
+pub fn add_betas(headers: &http::HeaderMap, chat: &mut pb::ChatRequest) {
+    let names: Vec<Value> = headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| Value::String(n.to_string()))
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let options = chat.provider_options.get_or_insert_with(Default::default);
+    options
+        .fields
+        .insert("anthropic_beta".into(), to_value(Value::Array(names)));
 }
 
 /// A `POST /v1/messages/count_tokens` body as the Gateway request whose input

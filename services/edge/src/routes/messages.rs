@@ -13,7 +13,8 @@ use crate::context::{Caller, forwarded_header};
 use crate::error::HttpError;
 
 /// Translates the request, calls Chat or ChatStream, and answers in Anthropic's shape.
-/// Any `anthropic-version` is accepted; the key comes as `x-api-key` or Bearer.
+/// Any `anthropic-version` is accepted; the key comes as `x-api-key` or Bearer;
+/// `anthropic-beta` travels on to Anthropic (see [`convert::add_betas`]).
 pub async fn create(State(state): State<AppState>, caller: Caller, request: Request) -> Response {
     match handle(state, caller, request).await {
         Ok(response) => response,
@@ -26,6 +27,7 @@ async fn handle(state: AppState, caller: Caller, request: Request) -> Result<Res
     let wire: wire::MessagesRequest = read_json(&parts.headers, body, state.max_body_bytes).await?;
     let stream = wire.stream.unwrap_or(false);
     let mut message = ChatRequest::try_from(wire)?;
+    convert::add_betas(&parts.headers, &mut message);
     message.timeouts = crate::context::timeouts(&parts.headers)?;
     caller.add_tags(&mut message.metadata);
     let mut gateway = state.gateway;
@@ -68,6 +70,7 @@ async fn count(state: AppState, caller: Caller, request: Request) -> Result<Resp
     let (parts, body) = request.into_parts();
     let wire: wire::MessagesRequest = read_json(&parts.headers, body, state.max_body_bytes).await?;
     let mut message = convert::count_request(wire)?;
+    convert::add_betas(&parts.headers, &mut message);
     caller.add_tags(&mut message.metadata);
     let mut gateway = state.gateway;
     let answer = gateway.count_tokens(caller.request(message)).await?;

@@ -27,6 +27,7 @@ use wire::{DEFAULT_VERSION, WireMessage};
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 
 /// One Anthropic provider instance: its endpoint, credential, API version and client.
 #[derive(Debug)]
@@ -120,7 +121,7 @@ impl Anthropic {
     ) -> Result<http::Response, ProviderError> {
         let body = wire::messages_body(model, req, stream)?;
         self.endpoint
-            .post_json(self.messages_url.clone(), &body, HeaderMap::new(), model)
+            .post_json(self.messages_url.clone(), &body, beta_headers(req), model)
             .await
     }
 
@@ -145,6 +146,16 @@ impl Anthropic {
         }
         Ok(answer)
     }
+}
+
+/// The request's `anthropic-beta` header, when it names betas (a name that is no
+/// valid header value is left out rather than failing the call).
+fn beta_headers(req: &ChatRequest) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(value) = wire::beta_header(req).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(ANTHROPIC_BETA, value);
+    }
+    headers
 }
 
 #[async_trait]
@@ -207,7 +218,7 @@ impl ChatProvider for Anthropic {
             .post_json(
                 self.count_tokens_url.clone(),
                 &body,
-                HeaderMap::new(),
+                beta_headers(req),
                 upstream_model,
             )
             .await?;

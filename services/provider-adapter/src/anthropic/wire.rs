@@ -44,6 +44,27 @@ pub const DEFAULT_VERSION: &str = "2023-06-01";
 /// Keys that `provider_options` may never override.
 const PROTECTED_KEYS: [&str; 3] = ["model", "messages", "stream"];
 
+/// The `provider_options` key whose beta names (a list, or one comma-separated
+/// string) are sent as the `anthropic-beta` header, not in the body: the edge's
+/// Anthropic route puts a caller's `anthropic-beta` header there, and Bedrock
+/// takes the same key as a model request field.
+pub const BETA_OPTION: &str = "anthropic_beta";
+
+/// The `anthropic-beta` header value `provider_options` asks for, if any.
+pub fn beta_header(req: &ChatRequest) -> Option<String> {
+    let value = req.provider_options.as_ref()?.fields.get(BETA_OPTION)?;
+    let names: Vec<String> = match value_json(value) {
+        Value::String(s) => s.split(',').map(|n| n.trim().to_string()).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(|n| n.trim().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
+    (!names.is_empty()).then(|| names.join(","))
+}
+
 /// The image media types Anthropic accepts in a base64 source.
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
@@ -133,7 +154,7 @@ fn request_body(
         body.insert("metadata".into(), json!({ "user_id": user }));
     }
     for (key, value) in req.provider_options.iter().flat_map(|o| o.fields.iter()) {
-        if !PROTECTED_KEYS.contains(&key.as_str()) {
+        if !PROTECTED_KEYS.contains(&key.as_str()) && key != BETA_OPTION {
             body.insert(key.clone(), value_json(value));
         }
     }
