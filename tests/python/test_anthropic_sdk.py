@@ -176,3 +176,24 @@ def test_reasoning_is_thinking_blocks(base_url, api_key):
         + [{"role": "user", "content": "and now?"}],
     )
     assert again.content[1].text == "echo: and now?"
+
+
+def test_document_block(base_url, api_key):
+    r = client(base_url, api_key).messages.create(
+        model="chat-model",
+        max_tokens=64,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "document",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"},
+                        "title": "report",
+                    },
+                    {"type": "text", "text": "summarize it"},
+                ],
+            }
+        ],
+    )
+    assert r.content[0].text == "echo: summarize it"

@@ -216,3 +216,19 @@ def test_reasoning_items(base_url, api_key):
         + [{"role": "user", "content": "and then?"}],
     )
     assert again.output_text == "echo: and then?"
+
+
+def test_input_file(base_url, api_key):
+    r = client(base_url, api_key).responses.create(
+        model="chat-model",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_file", "file_data": "data:application/pdf;base64,JVBERi0xLjQK", "filename": "r.pdf"},
+                    {"type": "input_text", "text": "what is in it?"},
+                ],
+            }
+        ],
+    )
+    assert r.output_text == "echo: what is in it?"

@@ -203,3 +203,28 @@ def test_reasoning_content(base_url, api_key):
         if chunk.choices
     )
     assert thoughts == "Thinking about: hello sdk"
+
+
+PDF = "data:application/pdf;base64,JVBERi0xLjQK"
+
+
+def test_file_part(base_url, api_key):
+    r = client(base_url, api_key).chat.completions.create(
+        model="chat-model",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "file", "file": {"file_data": PDF, "filename": "report.pdf"}},
+                    {"type": "text", "text": "summarize the file"},
+                ],
+            }
+        ],
+    )
+    assert r.choices[0].message.content == "echo: summarize the file"
+    with pytest.raises(openai.BadRequestError) as e:
+        client(base_url, api_key).chat.completions.create(
+            model="chat-model",
+            messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}],
+        )
+    assert e.value.param == "messages[0].content[0].file.file_id"

@@ -148,6 +148,7 @@ both_shapes!(
     large_messages_cross_every_hop_intact,
     responses_api_round_trip_bills_each_call,
     logprobs_reach_every_api,
+    files_reach_the_upstream_from_every_api,
 );
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
@@ -1030,6 +1031,58 @@ async fn logprobs_reach_every_api(shape: Shape) {
     request.top_logprobs = Some(21);
     let status = client.chat(with_key(request, &env.key)).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    env.mesh.shutdown().await;
+}
+
+/// A PDF given inline through each HTTP API (OpenAI's `file` part, the
+/// Responses API's `input_file`, Anthropic's `document` block) reaches an
+/// OpenAI-compatible upstream as OpenAI's `file` part; an uploaded file's id,
+/// which the gateway cannot resolve, is refused naming it.
+async fn files_reach_the_upstream_from_every_api(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let pdf = "JVBERi0xLjQK";
+    let data_url = format!("data:application/pdf;base64,{pdf}");
+    let expected = json!({"type": "file", "file": {"file_data": data_url, "filename": "r.pdf"}});
+    let chat = json!({"model": "chat-model", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "summarize"},
+        {"type": "file", "file": {"file_data": data_url, "filename": "r.pdf"}}
+    ]}]});
+    let reply = env.chat(chat).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let responses = json!({"model": "chat-model", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "summarize"},
+        {"type": "input_file", "file_data": data_url, "filename": "r.pdf"}
+    ]}]});
+    let reply = env
+        .post("/v1/responses", Some(&env.key), responses.to_string())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let messages = json!({"model": "chat-model", "max_tokens": 64, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "summarize"},
+        {"type": "document", "title": "r.pdf",
+         "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}}
+    ]}]});
+    let reply = env
+        .post("/v1/messages", Some(&env.key), messages.to_string())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let sent = env.upstream.requests();
+    assert_eq!(sent.len(), 3);
+    for request in &sent {
+        let content =
+            request.body["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+        assert_eq!(content[1], expected, "{}", request.body);
+    }
+
+    let by_id = json!({"model": "chat-model", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_id": "file-abc123"}}
+    ]}]});
+    let reply = env.chat(by_id).await;
+    assert_openai_error(&reply, 400, "invalid_request_error", None);
+    assert_eq!(
+        reply.json()["error"]["param"],
+        "messages[0].content[0].file.file_id"
+    );
     env.mesh.shutdown().await;
 }
 

@@ -441,14 +441,13 @@ async fn invalid_requests_are_anthropic_400s() {
     let wrong_type = json!({"model": "m", "max_tokens": "many", "messages": []});
     anthropic_error(post(&edge, &wrong_type).await, 400, "invalid_request_error").await;
     let bad_block = json!({"model": "m", "max_tokens": 1,
-        "messages": [{"role": "user", "content": [{"type": "document"}]}]});
+        "messages": [{"role": "user", "content": [{"type": "video"}]}]});
     let err = anthropic_error(post(&edge, &bad_block).await, 400, "invalid_request_error").await;
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("document")
-    );
+    assert!(err["error"]["message"].as_str().unwrap().contains("video"));
+    let no_source = json!({"model": "m", "max_tokens": 1,
+        "messages": [{"role": "user", "content": [{"type": "document"}]}]});
+    let err = anthropic_error(post(&edge, &no_source).await, 400, "invalid_request_error").await;
+    assert!(err["error"]["message"].as_str().unwrap().contains("source"));
     let response = edge
         .http
         .post(edge.url("/v1/messages"))

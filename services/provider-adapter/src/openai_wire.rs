@@ -12,9 +12,9 @@ use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    ChatRequest, ContentPart, EmbedRequest, FinishReason, FunctionCall, FunctionCallDelta,
-    Logprobs, Message, Reasoning, ReasoningDelta, Role, TokenLogprob, ToolCall, ToolCallDelta,
-    TopLogprob, Usage,
+    ChatRequest, ContentPart, EmbedRequest, FileData, FinishReason, FunctionCall,
+    FunctionCallDelta, Logprobs, Message, Reasoning, ReasoningDelta, Role, TokenLogprob, ToolCall,
+    ToolCallDelta, TopLogprob, Usage,
 };
 
 use crate::lenient::{count, nullable, text};
@@ -193,6 +193,7 @@ fn content_json(i: usize, parts: &[ContentPart]) -> Result<Value, ProviderError>
                     "type": "input_audio",
                     "input_audio": {"data": audio.data, "format": audio.format},
                 })),
+                Some(Part::File(file)) => file_json(i, j, file),
                 None => Err(ProviderError::invalid(
                     format!("messages[{i}].content[{j}]"),
                     "empty content part",
@@ -201,6 +202,27 @@ fn content_json(i: usize, parts: &[ContentPart]) -> Result<Value, ProviderError>
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
     }
+}
+
+/// OpenAI's `file` part: the bytes as a data URL in `file_data`. OpenAI's chat API
+/// takes no file URL (only uploaded files' ids, which this gateway has none of).
+fn file_json(i: usize, j: usize, file: &FileData) -> Result<Value, ProviderError> {
+    if file.data.is_empty() {
+        return Err(ProviderError::invalid(
+            format!("messages[{i}].content[{j}].file"),
+            "OpenAI-compatible providers take files inline (base64), not by URL",
+        ));
+    }
+    let media_type = if file.media_type.is_empty() {
+        "application/pdf"
+    } else {
+        &file.media_type
+    };
+    let mut part = json!({"file_data": format!("data:{media_type};base64,{}", file.data)});
+    if !file.filename.is_empty() {
+        part["filename"] = file.filename.as_str().into();
+    }
+    Ok(json!({"type": "file", "file": part}))
 }
 
 fn tool_json(tool: &switchyard_proto::types::v1::Tool) -> Value {

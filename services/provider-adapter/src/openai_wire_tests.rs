@@ -4,7 +4,8 @@
 use super::*;
 use prost_types::{ListValue, Struct};
 use switchyard_proto::types::v1::{
-    FunctionDefinition, ImageUrl, JsonSchemaFormat, ResponseFormat, TokenIds, Tool, ToolChoice,
+    FileData, FunctionDefinition, ImageUrl, JsonSchemaFormat, ResponseFormat, TokenIds, Tool,
+    ToolChoice,
 };
 
 /// A protobuf Value from JSON, as a generated client would send it.
@@ -379,4 +380,34 @@ fn whole_numbers_stay_integers() {
         value_json(&pb(&json!({"a": [true, null, "s"]}))),
         json!({"a": [true, null, "s"]})
     );
+}
+
+/// Files go inline as OpenAI's `file` parts; a URL cannot.
+#[test]
+fn files_are_inline_file_parts() {
+    let file = |data: &str, url: &str| ContentPart {
+        part: Some(Part::File(FileData {
+            data: data.into(),
+            url: url.into(),
+            media_type: "application/pdf".into(),
+            filename: "report.pdf".into(),
+        })),
+    };
+    let req = ChatRequest {
+        model: "m".into(),
+        messages: vec![Message {
+            role: Role::User as i32,
+            content: vec![text("summarize"), file("JVBERi0=", "")],
+            ..Message::default()
+        }],
+        ..ChatRequest::default()
+    };
+    let body = chat_body("gpt-4o", &req, false).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"][1],
+        json!({"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "report.pdf"}})
+    );
+    let mut by_url = req.clone();
+    by_url.messages[0].content[1] = file("", "https://example.com/r.pdf");
+    assert!(chat_body("gpt-4o", &by_url, false).is_err());
 }

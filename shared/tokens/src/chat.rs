@@ -4,8 +4,8 @@ use prost_types::value::Kind;
 use serde_json::{Map, Number, Value};
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
-    ChatRequest, ContentPart, EmbedRequest, FunctionCall, FunctionDefinition, ImageUrl, InputAudio,
-    Message, Tool, ToolCall,
+    ChatRequest, ContentPart, EmbedRequest, FileData, FunctionCall, FunctionDefinition, ImageUrl,
+    InputAudio, Message, Tool, ToolCall,
 };
 
 use crate::{count, to_u64};
@@ -26,6 +26,10 @@ pub const IMAGE_HIGH_DETAIL_TOKENS: u64 = 765;
 /// One audio clip. Its real cost depends on its duration, which is not known without
 /// decoding it; a flat count keeps the estimate from being zero.
 pub const AUDIO_TOKENS: u64 = 100;
+/// One document (a PDF, say). Providers bill a PDF by its pages (text and an image
+/// of each), which is not known without parsing it; a flat count of about one
+/// page keeps the estimate from being zero.
+pub const FILE_TOKENS: u64 = 1_500;
 
 /// Prompt tokens of a chat request, following OpenAI's documented accounting: each
 /// message's text, name, tool-call names and arguments, tool-call id and refusal,
@@ -60,6 +64,7 @@ fn message_tokens(m: &Message) -> u64 {
             Some(Part::ImageUrl(image)) if image.detail == "low" => IMAGE_LOW_DETAIL_TOKENS,
             Some(Part::ImageUrl(_)) => IMAGE_HIGH_DETAIL_TOKENS,
             Some(Part::InputAudio(_)) => AUDIO_TOKENS,
+            Some(Part::File(_)) => FILE_TOKENS,
             None => 0,
         };
     }
@@ -270,6 +275,7 @@ impl Budget {
                 detail: image.detail.clone(),
             })),
             Some(Part::InputAudio(_)) => Some(Part::InputAudio(InputAudio::default())),
+            Some(Part::File(_)) => Some(Part::File(FileData::default())),
             None => None,
         };
         ContentPart { part }

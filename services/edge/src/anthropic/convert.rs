@@ -173,6 +173,7 @@ fn input_message(
         match (kind.as_str(), role) {
             ("text", _) => parts.push(text_part(required(b.text, || at("text"))?)),
             ("image", pb::Role::User) => parts.push(image(b, &at)?),
+            ("document", pb::Role::User) => parts.push(document(b, &at)?),
             // Sent back whole: Anthropic needs them, signed, with tool use under
             // thinking.
             ("thinking", pb::Role::Assistant) => reasoning.push(pb::Reasoning {
@@ -200,7 +201,7 @@ fn input_message(
                 return Err(unsupported(
                     at("type"),
                     other,
-                    "'text', 'image' and 'tool_result' in user messages",
+                    "'text', 'image', 'document' and 'tool_result' in user messages",
                 ));
             }
             (other, _) => {
@@ -249,6 +250,42 @@ fn image(b: wire::ContentBlock, at: &dyn Fn(&str) -> String) -> Result<pb::Conte
     })
 }
 
+/// A document block: a base64 source (a PDF), a URL, or a text source (plain
+/// text, carried base64-encoded as every inline file is).
+fn document(
+    b: wire::ContentBlock,
+    at: &dyn Fn(&str) -> String,
+) -> Result<pb::ContentPart, ApiError> {
+    use base64::Engine as _;
+    let source = required(b.source, || at("source"))?;
+    let mut file = pb::FileData {
+        filename: b.title.unwrap_or_default(),
+        ..Default::default()
+    };
+    match required(source.kind, || at("source.type"))?.as_str() {
+        "base64" => {
+            file.media_type = non_empty(source.media_type, || at("source.media_type"))?;
+            file.data = non_empty(source.data, || at("source.data"))?;
+        }
+        "url" => file.url = non_empty(source.url, || at("source.url"))?,
+        "text" => {
+            file.media_type = "text/plain".into();
+            file.data = base64::engine::general_purpose::STANDARD
+                .encode(required(source.data, || at("source.data"))?);
+        }
+        other => {
+            return Err(unsupported(
+                at("source.type"),
+                other,
+                "'base64', 'url' and 'text'",
+            ));
+        }
+    }
+    Ok(pb::ContentPart {
+        part: Some(pb::content_part::Part::File(file)),
+    })
+}
+
 fn tool_result(
     b: wire::ContentBlock,
     at: &dyn Fn(&str) -> String,
@@ -265,7 +302,12 @@ fn tool_result(
                 match required(c.kind.clone(), || at("type"))?.as_str() {
                     "text" => Ok(text_part(required(c.text, || at("text"))?)),
                     "image" => image(c, &at),
-                    other => Err(unsupported(at("type"), other, "'text' and 'image'")),
+                    "document" => document(c, &at),
+                    other => Err(unsupported(
+                        at("type"),
+                        other,
+                        "'text', 'image' and 'document'",
+                    )),
                 }
             })
             .collect::<Result<_, _>>()?,

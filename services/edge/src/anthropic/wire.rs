@@ -86,17 +86,19 @@ pub struct ContentBlock {
     pub data: Option<String>,
     /// A prompt-cache breakpoint on this block.
     pub cache_control: Option<CacheControl>,
+    /// For `document`: its title.
+    pub title: Option<String>,
 }
 
-/// `source` of an image block.
+/// `source` of an image or document block.
 #[derive(Debug, Deserialize)]
 pub struct ImageSource {
-    /// base64 | url.
+    /// base64 | url, and for documents text.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// For base64: `image/png`, ...
+    /// For base64 and text: `image/png`, `application/pdf`, `text/plain`, ...
     pub media_type: Option<String>,
-    /// For base64: the bytes.
+    /// For base64: the bytes; for text: the text.
     pub data: Option<String>,
     /// For url.
     pub url: Option<String>,

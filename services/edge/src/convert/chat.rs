@@ -181,6 +181,34 @@ pub(crate) fn cache_control(
     }))
 }
 
+/// A file given as a base64 `data:` URL (`data:application/pdf;base64,...`).
+pub(crate) fn data_url_file(
+    url: &str,
+    filename: Option<String>,
+    param: impl Fn() -> String,
+) -> Result<pb::FileData, ApiError> {
+    let invalid = || {
+        ApiError::invalid(
+            param(),
+            "Expected a base64 data URL, e.g. 'data:application/pdf;base64,...'.",
+        )
+    };
+    let (header, data) = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(','))
+        .ok_or_else(invalid)?;
+    let media_type = header.strip_suffix(";base64").ok_or_else(invalid)?;
+    if data.is_empty() {
+        return Err(invalid());
+    }
+    Ok(pb::FileData {
+        data: data.to_string(),
+        url: String::new(),
+        media_type: media_type.to_ascii_lowercase(),
+        filename: filename.unwrap_or_default(),
+    })
+}
+
 /// A text content part.
 pub(crate) fn text_part(text: String) -> pb::ContentPart {
     pb::ContentPart {
@@ -224,12 +252,26 @@ fn content_part(i: usize, j: usize, p: wire::ContentPart) -> Result<pb::ContentP
                 format: required(audio.format, || at("input_audio.format"))?,
             })
         }
+        "file" => {
+            let file = required(p.file, || at("file"))?;
+            if file.file_id.is_some() && file.file_data.is_none() {
+                return Err(ApiError::invalid(
+                    at("file.file_id"),
+                    "Uploaded files are not supported: send the file inline as 'file_data' \
+                     (a base64 data: URL).",
+                ));
+            }
+            let url = non_empty(file.file_data, || at("file.file_data"))?;
+            pb::content_part::Part::File(data_url_file(&url, file.filename, || {
+                at("file.file_data")
+            })?)
+        }
         other => {
             return Err(ApiError::invalid(
                 at("type"),
                 format!(
                     "Unsupported content part type '{other}'. Supported types are: 'text', \
-                     'image_url' and 'input_audio'."
+                     'image_url', 'input_audio' and 'file'."
                 ),
             ));
         }
@@ -357,7 +399,7 @@ mod tests {
     #[test]
     fn bad_parts_name_their_path() {
         let err = convert(serde_json::json!({"model": "m", "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "file"}]}
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "video"}]}
         ]}))
         .unwrap_err();
         assert_eq!(err.param.as_deref(), Some("messages[0].content[1].type"));

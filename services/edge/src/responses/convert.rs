@@ -17,7 +17,7 @@ use switchyard_error::ApiError;
 use switchyard_proto::types::v1 as pb;
 
 use super::wire;
-use crate::convert::chat::{non_empty, plain, required, text_part, unsupported};
+use crate::convert::chat::{data_url_file, non_empty, plain, required, text_part, unsupported};
 use crate::convert::completion::{text, token_logprobs};
 use crate::convert::json::{to_options, to_struct};
 use crate::wire::{ModeOrObject, StringOrSeq};
@@ -376,6 +376,28 @@ fn content_part(
                 detail: p.detail.unwrap_or_default(),
             })
         }
+        "input_file" => {
+            if let Some(url) = p.file_data {
+                pb::content_part::Part::File(data_url_file(&url, p.filename, || at("file_data"))?)
+            } else if let Some(url) = p.file_url {
+                pb::content_part::Part::File(pb::FileData {
+                    url,
+                    filename: p.filename.unwrap_or_default(),
+                    ..Default::default()
+                })
+            } else if p.file_id.is_some() {
+                return Err(ApiError::invalid(
+                    at("file_id"),
+                    "Stored files are not supported: send the file as 'file_data' (a \
+                     base64 data: URL) or 'file_url'.",
+                ));
+            } else {
+                return Err(ApiError::invalid(
+                    at("file_data"),
+                    format!("Missing required parameter: '{}'.", at("file_data")),
+                ));
+            }
+        }
         "refusal" if m.role == pb::Role::Assistant as i32 => {
             m.refusal = Some(required(p.refusal, || at("refusal"))?);
             return Ok(());
@@ -384,8 +406,8 @@ fn content_part(
             return Err(unsupported(
                 at("type"),
                 other,
-                "'input_text', 'input_image', and for assistant messages 'output_text' and \
-                 'refusal'",
+                "'input_text', 'input_image', 'input_file', and for assistant messages \
+                 'output_text' and 'refusal'",
             ));
         }
     };
@@ -712,6 +734,12 @@ mod tests {
         assert_eq!(
             param(
                 json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]})
+            ),
+            "input[0].content[0].file_id"
+        );
+        assert_eq!(
+            param(
+                json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_video"}]}]})
             ),
             "input[0].content[0].type"
         );

@@ -88,19 +88,25 @@ pub struct InputItem {
 /// One content part of an input item.
 #[derive(Debug, Deserialize)]
 pub struct ContentPart {
-    /// input_text | input_image | output_text | refusal | input_file.
+    /// input_text | input_image | input_file | output_text | refusal.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// For input_text and output_text.
     pub text: Option<String>,
     /// For input_image: https or data: URL.
     pub image_url: Option<String>,
-    /// For input_image: a stored file, which this gateway has not.
+    /// For input_image and input_file: a stored file, which this gateway has not.
     pub file_id: Option<String>,
     /// For input_image: auto | low | high.
     pub detail: Option<String>,
     /// For refusal.
     pub refusal: Option<String>,
+    /// For input_file: the file as a base64 `data:` URL.
+    pub file_data: Option<String>,
+    /// For input_file: a URL to fetch it from.
+    pub file_url: Option<String>,
+    /// For input_file: its name.
+    pub filename: Option<String>,
 }
 
 /// An entry of `tools`: the Responses API's flat function shape.

@@ -97,6 +97,8 @@ pub struct ContentPart {
     pub image_url: Option<ImageUrl>,
     /// For `input_audio`.
     pub input_audio: Option<InputAudio>,
+    /// For `file`.
+    pub file: Option<FilePart>,
     /// A prompt-cache breakpoint (Anthropic's marker, which OpenRouter and
     /// LiteLLM accept on OpenAI-format parts too).
     pub cache_control: Option<CacheControl>,
@@ -109,6 +111,17 @@ pub struct ImageUrl {
     pub url: Option<String>,
     /// auto | low | high.
     pub detail: Option<String>,
+}
+
+/// `file` of a content part.
+#[derive(Debug, Deserialize)]
+pub struct FilePart {
+    /// The file as a base64 `data:` URL.
+    pub file_data: Option<String>,
+    /// Its name.
+    pub filename: Option<String>,
+    /// An uploaded file, which this gateway has none of.
+    pub file_id: Option<String>,
 }
 
 /// `input_audio` of a content part.

@@ -26,8 +26,8 @@ use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    CacheControl, ChatRequest, ContentPart, FinishReason, FunctionCall, Message, Reasoning, Role,
-    Tool, ToolCall, Usage,
+    CacheControl, ChatRequest, ContentPart, FileData, FinishReason, FunctionCall, Message,
+    Reasoning, Role, Tool, ToolCall, Usage,
 };
 
 use crate::lenient::nullable;
@@ -275,6 +275,7 @@ fn content_blocks(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, Provide
             Some(Part::Text(t)) if t.is_empty() => {}
             Some(Part::Text(t)) => blocks.push(text_block(t)),
             Some(Part::ImageUrl(img)) => blocks.push(image_block(i, j, &img.url)?),
+            Some(Part::File(file)) => blocks.push(document_block(i, j, file)?),
             Some(Part::InputAudio(_)) => {
                 return Err(ProviderError::invalid(
                     format!("messages[{i}].content[{j}]"),
@@ -290,6 +291,43 @@ fn content_blocks(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, Provide
         }
     }
     Ok(blocks)
+}
+
+/// A document block: a PDF inline (base64 source) or by https URL (url source),
+/// or plain text (text source, decoded). Other types Anthropic does not read.
+fn document_block(i: usize, j: usize, file: &FileData) -> Result<Value, ProviderError> {
+    let param = || format!("messages[{i}].content[{j}].file");
+    let source = if !file.url.is_empty() {
+        json!({"type": "url", "url": file.url})
+    } else {
+        match file.media_type.as_str() {
+            "" | "application/pdf" => {
+                json!({"type": "base64", "media_type": "application/pdf", "data": file.data})
+            }
+            "text/plain" => {
+                use base64::Engine as _;
+                let text = base64::engine::general_purpose::STANDARD
+                    .decode(&file.data)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        ProviderError::invalid(param(), "must be base64 of UTF-8 text")
+                    })?;
+                json!({"type": "text", "media_type": "text/plain", "data": text})
+            }
+            _ => {
+                return Err(ProviderError::invalid(
+                    param(),
+                    "provider kind anthropic reads PDF and plain-text documents",
+                ));
+            }
+        }
+    };
+    let mut block = json!({"type": "document", "source": source});
+    if !file.filename.is_empty() {
+        block["title"] = file.filename.as_str().into();
+    }
+    Ok(block)
 }
 
 /// A data URL as a base64 source, an http(s) URL as a url source.

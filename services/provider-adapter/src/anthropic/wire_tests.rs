@@ -6,7 +6,8 @@ use super::*;
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct};
 use switchyard_proto::types::v1::{
-    FunctionDefinition, ImageUrl, InputAudio, JsonSchemaFormat, ResponseFormat, ToolChoice,
+    FileData, FunctionDefinition, ImageUrl, InputAudio, JsonSchemaFormat, ResponseFormat,
+    ToolChoice,
 };
 
 /// A protobuf Value from JSON, as a generated client would send it.
@@ -670,4 +671,42 @@ fn errors_by_meaning() {
     );
     assert_eq!(e.code.as_deref(), Some("enforced_spend_limit_reached"));
     assert_eq!(e.kind.as_deref(), Some("rate_limit_error"));
+}
+
+/// PDFs go as base64 or url document sources, plain text as a text source;
+/// other document types are refused.
+#[test]
+fn files_are_document_blocks() {
+    let file = |data: &str, url: &str, media_type: &str| ContentPart {
+        part: Some(Part::File(FileData {
+            data: data.into(),
+            url: url.into(),
+            media_type: media_type.into(),
+            filename: "Q3 report".into(),
+        })),
+    };
+    let req = request(vec![msg(
+        Role::User,
+        vec![
+            file("JVBERi0=", "", "application/pdf"),
+            file("", "https://example.com/r.pdf", ""),
+            file("aGVsbG8=", "", "text/plain"),
+            text("summarize"),
+        ],
+    )]);
+    let body = messages_body("m", &req, false).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([
+            {"type": "document", "title": "Q3 report",
+             "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+            {"type": "document", "title": "Q3 report",
+             "source": {"type": "url", "url": "https://example.com/r.pdf"}},
+            {"type": "document", "title": "Q3 report",
+             "source": {"type": "text", "media_type": "text/plain", "data": "hello"}},
+            {"type": "text", "text": "summarize"},
+        ])
+    );
+    let sheet = request(vec![msg(Role::User, vec![file("AAAA", "", "text/csv")])]);
+    assert!(messages_body("m", &sheet, false).is_err());
 }

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
-use switchyard_proto::types::v1::{ChatRequest, ContentPart, Message, Role, Tool};
+use switchyard_proto::types::v1::{ChatRequest, ContentPart, FileData, Message, Role, Tool};
 
 use crate::ProviderError;
 use crate::openai_wire::{struct_json, value_json};
@@ -155,6 +155,7 @@ fn user_blocks(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, ProviderEr
             Some(Part::Text(t)) if t.is_empty() => {}
             Some(Part::Text(t)) => blocks.push(json!({"text": t})),
             Some(Part::ImageUrl(image)) => blocks.push(image_block(&image.url, param)?),
+            Some(Part::File(file)) => blocks.push(document_block(j, file, param)?),
             Some(Part::InputAudio(_)) => {
                 return Err(ProviderError::invalid(
                     param(),
@@ -165,6 +166,61 @@ fn user_blocks(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, ProviderEr
         }
     }
     Ok(blocks)
+}
+
+/// A file part as a `document` block: inline bytes only, in one of the formats
+/// Converse reads, named as Converse allows (letters, digits, single spaces,
+/// hyphens, parentheses and brackets; `document-<j>` when the caller gave none).
+fn document_block(
+    j: usize,
+    file: &FileData,
+    param: impl Fn() -> String,
+) -> Result<Value, ProviderError> {
+    if file.data.is_empty() {
+        return Err(ProviderError::invalid(
+            format!("{}.file", param()),
+            "Bedrock takes documents as inline bytes (document URLs are not fetched)",
+        ));
+    }
+    let format = match file.media_type.as_str() {
+        "" | "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        "text/markdown" => "md",
+        "text/html" => "html",
+        "text/csv" => "csv",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        other => {
+            return Err(ProviderError::invalid(
+                format!("{}.file.media_type", param()),
+                format!("Bedrock Converse reads no `{other}` documents"),
+            ));
+        }
+    };
+    let stem = file
+        .filename
+        .rsplit_once('.')
+        .map_or(file.filename.as_str(), |(s, _)| s);
+    let mut name = String::new();
+    for c in stem.chars() {
+        let c = if c.is_ascii_alphanumeric() || "-()[]".contains(c) {
+            c
+        } else if c.is_whitespace() {
+            ' '
+        } else {
+            '-'
+        };
+        if !(c == ' ' && name.ends_with(' ')) {
+            name.push(c);
+        }
+    }
+    let name = match name.trim() {
+        "" => format!("document-{j}"),
+        n => n.to_string(),
+    };
+    Ok(json!({"document": {"format": format, "name": name, "source": {"bytes": file.data}}}))
 }
 
 /// An image part as an `image` block: base64 `data:` URLs only.

@@ -5,8 +5,8 @@
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct};
 use switchyard_proto::types::v1::{
-    CacheControl, FunctionCall, FunctionDefinition, ImageUrl, InputAudio, JsonSchemaFormat,
-    ResponseFormat, ToolCall, ToolChoice,
+    CacheControl, FileData, FunctionCall, FunctionDefinition, ImageUrl, InputAudio,
+    JsonSchemaFormat, ResponseFormat, ToolCall, ToolChoice,
 };
 
 use super::*;
@@ -408,4 +408,48 @@ fn cache_breakpoints_become_cache_points() {
     );
     assert_eq!(body["toolConfig"]["tools"][1], point);
     assert_eq!(body["toolConfig"]["tools"].as_array().unwrap().len(), 2);
+}
+
+/// Files are `document` blocks of inline bytes, named as Converse allows.
+#[test]
+fn files_are_named_document_blocks() {
+    let file = |data: &str, media_type: &str, name: &str| ContentPart {
+        part: Some(Part::File(FileData {
+            data: data.into(),
+            url: String::new(),
+            media_type: media_type.into(),
+            filename: name.into(),
+        })),
+    };
+    let req = ChatRequest {
+        messages: vec![msg(
+            Role::User,
+            vec![
+                file("JVBERi0=", "application/pdf", "Q3 report_final.v2.pdf"),
+                file("aGk=", "text/markdown", ""),
+            ],
+        )],
+        ..ChatRequest::default()
+    };
+    let body = converse_body(&req).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([
+            {"document": {"format": "pdf", "name": "Q3 report-final-v2", "source": {"bytes": "JVBERi0="}}},
+            {"document": {"format": "md", "name": "document-1", "source": {"bytes": "aGk="}}},
+        ])
+    );
+    let by_url = ChatRequest {
+        messages: vec![msg(
+            Role::User,
+            vec![ContentPart {
+                part: Some(Part::File(FileData {
+                    url: "https://example.com/r.pdf".into(),
+                    ..FileData::default()
+                })),
+            }],
+        )],
+        ..ChatRequest::default()
+    };
+    assert!(converse_body(&by_url).is_err());
 }

@@ -255,6 +255,11 @@ fn user_content(i: usize, parts: &[ContentPart]) -> Result<Value, ProviderError>
                 format!("messages[{i}].content[{j}]"),
                 "provider kind cohere does not accept audio",
             )),
+            Some(Part::File(_)) => Err(ProviderError::invalid(
+                format!("messages[{i}].content[{j}]"),
+                "provider kind cohere does not accept files (send their text, or use \
+                 `documents` in provider_options)",
+            )),
             None => Err(ProviderError::invalid(
                 format!("messages[{i}].content[{j}]"),
                 "empty content part",

@@ -392,6 +392,19 @@ fn content_parts(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, Provider
                 };
                 out.push(json!({"inlineData": {"mimeType": mime, "data": audio.data}}));
             }
+            // Inline bytes, or a URI for Google to fetch, as images are.
+            Some(Part::File(file)) => {
+                let mime = if file.media_type.is_empty() {
+                    "application/pdf"
+                } else {
+                    &file.media_type
+                };
+                out.push(if file.data.is_empty() {
+                    json!({"fileData": {"mimeType": mime, "fileUri": file.url}})
+                } else {
+                    json!({"inlineData": {"mimeType": mime, "data": file.data}})
+                });
+            }
             None => return Err(ProviderError::invalid(field(), "empty content part")),
         }
     }

@@ -10,8 +10,9 @@ use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::response_format::Format;
 use switchyard_proto::types::v1::tool_choice::Choice as ToolChoiceKind;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ContentPart, FinishReason, FunctionCall, FunctionDefinition, ImageUrl,
-    InputAudio, JsonSchemaFormat, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
+    ChatChunk, ChatRequest, ContentPart, FileData, FinishReason, FunctionCall, FunctionDefinition,
+    ImageUrl, InputAudio, JsonSchemaFormat, Message, ResponseFormat, Role, Tool, ToolCall,
+    ToolChoice, Usage,
 };
 
 use super::error::Google;
@@ -636,4 +637,36 @@ async fn json_array_streams_replay_under_the_contract() {
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::StreamEnded { .. }));
+}
+
+/// Files are `inlineData`, or `fileData` by URI, with their media type.
+#[test]
+fn files_are_inline_data_or_file_uris() {
+    let file = |data: &str, url: &str, media_type: &str| ContentPart {
+        part: Some(Part::File(FileData {
+            data: data.into(),
+            url: url.into(),
+            media_type: media_type.into(),
+            filename: String::new(),
+        })),
+    };
+    let req = ChatRequest {
+        messages: vec![Message {
+            role: Role::User as i32,
+            content: vec![
+                file("JVBERi0=", "", ""),
+                file("", "gs://bucket/r.pdf", "application/pdf"),
+            ],
+            ..Message::default()
+        }],
+        ..ChatRequest::default()
+    };
+    let body = chat_body("gemini-2.5-flash", &req).unwrap();
+    assert_eq!(
+        body["contents"][0]["parts"],
+        json!([
+            {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+            {"fileData": {"mimeType": "application/pdf", "fileUri": "gs://bucket/r.pdf"}},
+        ])
+    );
 }
