@@ -5,6 +5,7 @@
 //! rejects itself (bad JSON, too large, unknown route) — goes through [`HttpError`], so
 //! the status, `type` and `code` always come from `switchyard_error`'s one table.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
@@ -126,17 +127,26 @@ pub struct AnthropicErrorBody<'a> {
 struct AnthropicErrorObject<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    message: &'a str,
+    message: Cow<'a, str>,
 }
 
 impl<'a> AnthropicErrorBody<'a> {
-    /// The Anthropic error object for `error`.
+    /// The Anthropic error object for `error`. Anthropic's format has no `param`:
+    /// as Anthropic does, the message starts with the path at fault, in its dotted
+    /// form (`messages.0.content.1.type: ...`).
     pub fn new(error: &'a ApiError) -> Self {
+        let message = match error.param.as_deref() {
+            Some(param) if !param.is_empty() => {
+                let path = param.replace('[', ".").replace(']', "");
+                Cow::Owned(format!("{path}: {}", error.message))
+            }
+            _ => Cow::Borrowed(error.message.as_str()),
+        };
         Self {
             kind: "error",
             error: AnthropicErrorObject {
                 kind: anthropic_type(error.code),
-                message: &error.message,
+                message,
             },
         }
     }

@@ -644,7 +644,8 @@ async fn cache_control_marks_messages_and_tools() {
     let body = anthropic_error(post(&edge, &bad).await, 400, "invalid_request_error").await;
     assert_eq!(
         body["error"]["message"],
-        "Invalid value: 'forever'. Supported values are: 'ephemeral'."
+        "tools.0.cache_control.type: Invalid value: 'forever'. Supported values are: \
+         'ephemeral'."
     );
 }
 
