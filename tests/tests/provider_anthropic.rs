@@ -508,17 +508,18 @@ async fn prompt_cache_breakpoints_reach_anthropic(shape: Shape) {
     env.mesh.shutdown().await;
 }
 
-/// The same loop through the OpenAI Responses API: the thinking block is a
-/// reasoning item whose `encrypted_content` (asked for) carries the signature,
-/// and sent back before the function call it restores the signed block.
+/// The same loop through the OpenAI Responses API, thinking asked for the
+/// Responses way (`reasoning.effort`, a 1,024-token budget on top of the answer's
+/// 2,048): the thinking block is a reasoning item whose `encrypted_content`
+/// (asked for) carries the signature, and sent back before the function call it
+/// restores the signed block.
 async fn responses_thinking_round_trip(shape: Shape) {
     let env = env(shape).await;
     let tools = json!([{"type": "function", "name": "get_weather", "strict": false,
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
     let request = |input: Value| {
         json!({"model": "claude-chat", "max_output_tokens": 2048, "input": input, "tools": tools,
-            "include": ["reasoning.encrypted_content"],
-            "thinking": {"type": "enabled", "budget_tokens": 1024}})
+            "include": ["reasoning.encrypted_content"], "reasoning": {"effort": "low"}})
     };
     let question = json!({"role": "user", "content": "Weather in Paris?"});
     let (status, _, text) = env.post("/v1/responses", &request(json!([question]))).await;
@@ -549,6 +550,11 @@ async fn responses_thinking_round_trip(shape: Shape) {
     assert_eq!(message["content"][0]["text"], "It is 18C in Paris.");
     let sent = env.provider.seen().pop().unwrap();
     assert_eq!(sent["messages"][1]["content"][0]["signature"], SIGNATURE);
+    assert_eq!(
+        sent["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+    assert_eq!(sent["max_tokens"], 2048 + 1024);
     env.mesh.shutdown().await;
 }
 

@@ -15,8 +15,10 @@
 //!   `redacted_thinking` blocks (unsigned reasoning, from another provider, is
 //!   not sent); answers' thinking blocks come back as reasoning;
 //! - `max_tokens` is required: the request's, or [`DEFAULT_MAX_TOKENS`];
-//! - `seed`, `presence_penalty`, `frequency_penalty` and `reasoning_effort` have no
-//!   equivalent and are not sent; `n > 1`, `logprobs` and the schema-less
+//! - `reasoning_effort` turns on extended thinking with a token budget (low 1024,
+//!   medium 8192, high 24576), added to `max_tokens`; a `thinking` option wins;
+//! - `seed`, `presence_penalty` and `frequency_penalty` have no equivalent and are
+//!   not sent; `n > 1`, `logprobs` and the schema-less
 //!   `json_object` format cannot be honoured and are refused;
 //! - `json_schema` becomes `output_config.format` (Claude structured outputs).
 
@@ -119,10 +121,28 @@ fn request_body(
         body.insert("system".into(), system);
     }
     body.insert("messages".into(), messages);
-    body.insert(
-        "max_tokens".into(),
-        req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).into(),
-    );
+    let max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    match thinking_budget(req)? {
+        Some(budget) => {
+            if req.temperature.is_some_and(|t| t != 1.0) {
+                return Err(ProviderError::invalid(
+                    "temperature",
+                    "Claude's extended thinking (asked for by `reasoning_effort`) takes no \
+                     temperature but 1",
+                ));
+            }
+            body.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
+            // Thinking counts within `max_tokens`: the caller's limit stays the
+            // answer's own.
+            body.insert("max_tokens".into(), (max_tokens + budget).into());
+        }
+        None => {
+            body.insert("max_tokens".into(), max_tokens.into());
+        }
+    }
     if stream {
         body.insert("stream".into(), true.into());
     }
@@ -468,6 +488,31 @@ fn tool_json(i: usize, tool: &Tool) -> Result<Value, ProviderError> {
         obj.insert("cache_control".into(), cache_control_json(c));
     }
     Ok(Value::Object(obj))
+}
+
+/// The thinking budget `reasoning_effort` asks for (the same budgets the Gemini
+/// adapter uses for its thinking budget), or `None` for no thinking: `none`, an
+/// unset effort, or a `thinking` given in `provider_options`, which wins.
+fn thinking_budget(req: &ChatRequest) -> Result<Option<u32>, ProviderError> {
+    let explicit = req
+        .provider_options
+        .as_ref()
+        .is_some_and(|o| o.fields.contains_key("thinking"));
+    let Some(effort) = req.reasoning_effort.as_deref().filter(|_| !explicit) else {
+        return Ok(None);
+    };
+    Ok(match effort {
+        "none" => None,
+        "minimal" | "low" => Some(1024),
+        "medium" => Some(8192),
+        "high" => Some(24_576),
+        _ => {
+            return Err(ProviderError::invalid(
+                "reasoning_effort",
+                "must be none, minimal, low, medium or high",
+            ));
+        }
+    })
 }
 
 /// `tool_choice`: auto, none, required → any, a named function → tool; with

@@ -710,3 +710,40 @@ fn files_are_document_blocks() {
     let sheet = request(vec![msg(Role::User, vec![file("AAAA", "", "text/csv")])]);
     assert!(messages_body("m", &sheet, false).is_err());
 }
+
+/// `reasoning_effort` is extended thinking with a budget on top of the answer's
+/// own `max_tokens`; an explicit `thinking` option wins; a temperature other
+/// than 1 cannot go with it.
+#[test]
+fn reasoning_effort_turns_on_thinking() {
+    let mut req = request(vec![msg(Role::User, vec![text("prove it")])]);
+    req.max_tokens = Some(500);
+    req.reasoning_effort = Some("medium".into());
+    let body = messages_body("m", &req, false).unwrap();
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 8192})
+    );
+    assert_eq!(body["max_tokens"], 8692);
+
+    req.reasoning_effort = Some("none".into());
+    let body = messages_body("m", &req, false).unwrap();
+    assert!(body.get("thinking").is_none());
+    assert_eq!(body["max_tokens"], 500);
+
+    req.reasoning_effort = Some("high".into());
+    req.provider_options = Some(obj(
+        json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}),
+    ));
+    let body = messages_body("m", &req, false).unwrap();
+    assert_eq!(body["thinking"]["budget_tokens"], 2048.0);
+    assert_eq!(body["max_tokens"], 500);
+
+    req.provider_options = None;
+    req.temperature = Some(0.2);
+    let err = messages_body("m", &req, false).unwrap_err();
+    assert!(format!("{err:?}").contains("temperature"), "{err:?}");
+    req.reasoning_effort = Some("extreme".into());
+    req.temperature = None;
+    assert!(messages_body("m", &req, false).is_err());
+}
