@@ -76,6 +76,32 @@ def test_count_tokens(gen, grpc_target, api_key):
     assert short.provider == "upstream"
 
 
+def test_logprobs_reasoning_and_files(gen, grpc_target, api_key):
+    _, gateway_pb2_grpc, chat_pb2 = gen
+    metadata = [("authorization", f"Bearer {api_key}")]
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        asked = request(chat_pb2, model="mock-model")
+        asked.logprobs = True
+        asked.top_logprobs = 2
+        r = stub.Chat(asked, metadata=metadata)
+        tokens = r.choices[0].logprobs.content
+        assert "".join(t.token for t in tokens) == r.choices[0].message.content[0].text
+        assert all(len(t.top_logprobs) == 2 for t in tokens)
+        # Reasoning from an upstream that thinks (DeepSeek-style reasoning_content).
+        r = stub.Chat(request(chat_pb2, model="reasoner-model", text="why"), metadata=metadata)
+        assert r.choices[0].message.reasoning[0].text == "Thinking about: why"
+        # A file part in, next to the text the upstream echoes.
+        with_file = request(chat_pb2, text="summarize")
+        with_file.messages[0].content.append(
+            chat_pb2.ContentPart(
+                file=chat_pb2.FileData(data="JVBERi0xLjQK", media_type="application/pdf", filename="r.pdf")
+            )
+        )
+        r = stub.Chat(with_file, metadata=metadata)
+        assert r.choices[0].message.content[0].text == "echo: summarize"
+
+
 def test_errors_are_status_codes(gen, grpc_target, api_key):
     _, gateway_pb2_grpc, chat_pb2 = gen
     with grpc.insecure_channel(grpc_target) as channel:
