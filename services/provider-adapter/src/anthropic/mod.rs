@@ -10,6 +10,8 @@
 mod stream;
 mod wire;
 
+pub(crate) use wire::{refuse_temperature, thinking_budget};
+
 use ::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use async_trait::async_trait;
 use futures::StreamExt;

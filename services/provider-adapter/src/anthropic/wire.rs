@@ -124,13 +124,7 @@ fn request_body(
     let max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     match thinking_budget(req)? {
         Some(budget) => {
-            if req.temperature.is_some_and(|t| t != 1.0) {
-                return Err(ProviderError::invalid(
-                    "temperature",
-                    "Claude's extended thinking (asked for by `reasoning_effort`) takes no \
-                     temperature but 1",
-                ));
-            }
+            refuse_temperature(req)?;
             body.insert(
                 "thinking".into(),
                 json!({"type": "enabled", "budget_tokens": budget}),
@@ -490,10 +484,23 @@ fn tool_json(i: usize, tool: &Tool) -> Result<Value, ProviderError> {
     Ok(Value::Object(obj))
 }
 
-/// The thinking budget `reasoning_effort` asks for (the same budgets the Gemini
-/// adapter uses for its thinking budget), or `None` for no thinking: `none`, an
-/// unset effort, or a `thinking` given in `provider_options`, which wins.
-fn thinking_budget(req: &ChatRequest) -> Result<Option<u32>, ProviderError> {
+/// The thinking budget `reasoning_effort` asks of Claude (the same budgets the
+/// Gemini adapter uses for its thinking budget), or `None` for no thinking:
+/// `none`, an unset effort, or a `thinking` given in `provider_options`, which
+/// wins. Kind `bedrock` asks it too, for Claude models.
+/// Claude's extended thinking takes no temperature but 1.
+pub(crate) fn refuse_temperature(req: &ChatRequest) -> Result<(), ProviderError> {
+    if req.temperature.is_some_and(|t| t != 1.0) {
+        return Err(ProviderError::invalid(
+            "temperature",
+            "Claude's extended thinking (asked for by `reasoning_effort`) takes no \
+             temperature but 1",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn thinking_budget(req: &ChatRequest) -> Result<Option<u32>, ProviderError> {
     let explicit = req
         .provider_options
         .as_ref()

@@ -315,7 +315,8 @@ impl ChatProvider for Bedrock {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
-        let body = wire::converse_body(req)?;
+        let mut body = wire::converse_body(req)?;
+        wire::claude_thinking(&mut body, upstream_model, req)?;
         let response = self
             .post(upstream_model, "converse", &body, "application/json")
             .await?;
@@ -336,7 +337,8 @@ impl ChatProvider for Bedrock {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = wire::converse_body(req)?;
+        let mut body = wire::converse_body(req)?;
+        wire::claude_thinking(&mut body, upstream_model, req)?;
         let response = self
             .post(upstream_model, "converse-stream", &body, EVENT_STREAM)
             .await?;

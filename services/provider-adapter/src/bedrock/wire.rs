@@ -13,9 +13,11 @@
 //! server-side request forgery), audio input.
 //!
 //! Ignored, as Converse has no such field: `seed`, `presence_penalty`,
-//! `frequency_penalty`, `top_logprobs`, `parallel_tool_calls`, `user`,
-//! `reasoning_effort` (model-specific reasoning settings go through
-//! `provider_options`, which become `additionalModelRequestFields`).
+//! `frequency_penalty`, `top_logprobs`, `parallel_tool_calls`, `user`, and
+//! `reasoning_effort` for models other than Claude (model-specific reasoning
+//! settings go through `provider_options`, which become
+//! `additionalModelRequestFields`); for Claude it is extended thinking
+//! ([`claude_thinking`]).
 
 use serde_json::{Map, Value, json};
 use switchyard_proto::types::v1::content_part::Part;
@@ -41,6 +43,35 @@ const TOP_LEVEL_OPTIONS: [&str; 6] = [
 /// which takes the same body).
 pub fn converse_body(req: &ChatRequest) -> Result<Value, ProviderError> {
     converse_request(req).map(Value::Object)
+}
+
+/// `reasoning_effort` as Claude's extended thinking, for Claude models (ids with
+/// `anthropic.claude`): `additionalModelRequestFields.thinking` with the budget
+/// kind `anthropic` uses, added to `maxTokens` (4096 when unset) so the caller's
+/// limit stays the answer's own. A `thinking` the caller set, at the top of
+/// `provider_options` or in its `additionalModelRequestFields`, wins. Other
+/// models' reasoning settings differ: for them the effort is not sent.
+pub fn claude_thinking(
+    body: &mut Value,
+    model: &str,
+    req: &ChatRequest,
+) -> Result<(), ProviderError> {
+    if !model.contains("anthropic.claude")
+        || body["additionalModelRequestFields"]
+            .get("thinking")
+            .is_some()
+    {
+        return Ok(());
+    }
+    let Some(budget) = crate::anthropic::thinking_budget(req)? else {
+        return Ok(());
+    };
+    crate::anthropic::refuse_temperature(req)?;
+    let max = req.max_tokens.unwrap_or(4096) + budget;
+    body["inferenceConfig"]["maxTokens"] = max.into();
+    body["additionalModelRequestFields"]["thinking"] =
+        json!({"type": "enabled", "budget_tokens": budget});
+    Ok(())
 }
 
 /// [`converse_body`]'s members, for bodies that trim them (CountTokens).

@@ -453,3 +453,44 @@ fn files_are_named_document_blocks() {
     };
     assert!(converse_body(&by_url).is_err());
 }
+
+/// `reasoning_effort` is Claude's extended thinking on Claude models only, with
+/// its budget added to `maxTokens`; a caller's own `thinking` wins.
+#[test]
+fn reasoning_effort_is_claude_thinking_on_claude_only() {
+    let mut req = ChatRequest {
+        messages: vec![msg(Role::User, vec![text("prove it")])],
+        max_tokens: Some(500),
+        reasoning_effort: Some("low".into()),
+        ..ChatRequest::default()
+    };
+    let claude = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let mut body = converse_body(&req).unwrap();
+    claude_thinking(&mut body, claude, &req).unwrap();
+    assert_eq!(
+        body["additionalModelRequestFields"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+    assert_eq!(body["inferenceConfig"]["maxTokens"], 1524);
+
+    let mut nova = converse_body(&req).unwrap();
+    claude_thinking(&mut nova, "amazon.nova-pro-v1:0", &req).unwrap();
+    assert!(nova.get("additionalModelRequestFields").is_none());
+    assert_eq!(nova["inferenceConfig"]["maxTokens"], 500);
+
+    req.provider_options = Some(obj(
+        json!({"thinking": {"type": "enabled", "budget_tokens": 4000}}),
+    ));
+    let mut own = converse_body(&req).unwrap();
+    claude_thinking(&mut own, claude, &req).unwrap();
+    assert_eq!(
+        own["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+        4000.0
+    );
+    assert_eq!(own["inferenceConfig"]["maxTokens"], 500);
+
+    req.provider_options = None;
+    req.temperature = Some(0.3);
+    let mut hot = converse_body(&req).unwrap();
+    assert!(claude_thinking(&mut hot, claude, &req).is_err());
+}
