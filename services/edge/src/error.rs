@@ -133,10 +133,11 @@ struct AnthropicErrorObject<'a> {
 impl<'a> AnthropicErrorBody<'a> {
     /// The Anthropic error object for `error`. Anthropic's format has no `param`:
     /// as Anthropic does, the message starts with the path at fault, in its dotted
-    /// form (`messages.0.content.1.type: ...`).
+    /// form (`messages.0.content.1.type: ...`), unless it names it already.
     pub fn new(error: &'a ApiError) -> Self {
         let message = match error.param.as_deref() {
-            Some(param) if !param.is_empty() => {
+            // Named already ("Missing required parameter: 'messages[0].role'.").
+            Some(param) if !param.is_empty() && !error.message.contains(param) => {
                 let path = param.replace('[', ".").replace(']', "");
                 Cow::Owned(format!("{path}: {}", error.message))
             }
