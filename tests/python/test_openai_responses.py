@@ -156,6 +156,8 @@ def test_stored_response_is_not_found(base_url, api_key):
     r = c.responses.create(model="chat-model", input="hi")
     with pytest.raises(openai.NotFoundError):
         c.responses.retrieve(r.id)
+    with pytest.raises(openai.AuthenticationError):
+        client(base_url, "sk-wrong").responses.retrieve(r.id)
     with pytest.raises(openai.BadRequestError) as e:
         c.responses.create(model="chat-model", input="again", previous_response_id=r.id)
     assert e.value.param == "previous_response_id"

@@ -448,7 +448,30 @@ async fn stored_responses_are_not_found() {
     openai_error(delete, 404, None).await;
     let cancel = post_to(&edge, "/v1/responses/resp_abc/cancel", &json!({})).await;
     openai_error(cancel, 404, None).await;
-    assert!(edge.fake.calls().is_empty());
+    // Each checked the key first, with the cheapest Gateway call, and nothing else.
+    let calls = edge.fake.calls();
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c.method == "ListModels"));
+    assert_eq!(
+        calls[0].metadata.get("authorization").unwrap(),
+        "Bearer sk-test"
+    );
+
+    // A key the router refuses is a 401, not a 404.
+    edge.fake.answer_models(Err(ApiError::new(
+        ErrorCode::Unauthenticated,
+        "invalid API key",
+    )
+    .to_status()));
+    let get = edge
+        .http
+        .get(edge.url("/v1/responses/resp_abc"))
+        .bearer_auth("sk-wrong")
+        .send()
+        .await
+        .unwrap();
+    let body = openai_error(get, 401, None).await;
+    assert_eq!(body["error"]["type"], "authentication_error");
 }
 
 /// Reasoning is a `reasoning` item before the message, its signature given out

@@ -6,6 +6,7 @@
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use switchyard_error::{ApiError, ErrorCode};
+use switchyard_proto::gateway::v1::ListModelsRequest;
 use switchyard_proto::types::v1::ChatRequest;
 
 use super::{
@@ -108,8 +109,21 @@ pub async fn input_tokens(
 }
 
 /// `GET` / `DELETE /v1/responses/{id}`, `GET …/input_items`, `POST …/cancel`: no
-/// response is ever stored, so every id is unknown.
-pub async fn stored(Path(path): Path<String>) -> HttpError {
+/// response is ever stored, so every id is unknown. The key is checked first (by
+/// the router, through the cheapest Gateway call), so a bad key is a 401 here as
+/// on every other route, not a 404 that says nothing about it.
+pub async fn stored(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<String>,
+) -> HttpError {
+    let mut gateway = state.gateway;
+    if let Err(status) = gateway
+        .list_models(caller.request(ListModelsRequest {}))
+        .await
+    {
+        return status.into();
+    }
     let id = path.split('/').next().unwrap_or_default();
     ApiError::new(
         ErrorCode::NotFound,
