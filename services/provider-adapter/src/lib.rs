@@ -35,6 +35,7 @@ mod openai_compatible;
 mod openai_wire;
 mod provider;
 mod service;
+mod signature;
 mod sse;
 
 pub use anthropic::Anthropic;

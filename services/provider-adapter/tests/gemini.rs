@@ -488,7 +488,7 @@ async fn logprobs_are_asked_for_and_carried() {
 }
 
 /// Thought summaries (`includeThoughts`) stream as unsigned reasoning, before
-/// and apart from the answer's text.
+/// and apart from the answer's text; a thought signature as a block of its own.
 #[tokio::test]
 async fn streamed_thought_summaries_are_reasoning() {
     let event = |part: Value, finish: Option<&str>| {
@@ -503,7 +503,10 @@ async fn streamed_thought_summaries_are_reasoning() {
             json!({"text": "**Colors** I'll list three.", "thought": true}),
             None,
         ),
-        event(json!({"text": "Red, green, blue."}), Some("STOP")),
+        event(
+            json!({"text": "Red, green, blue.", "thoughtSignature": "c2lnLTE="}),
+            Some("STOP"),
+        ),
     ]
     .iter()
     .map(|e| format!("data: {e}\r\n\r\n"))
@@ -520,6 +523,12 @@ async fn streamed_thought_summaries_are_reasoning() {
     );
     assert_eq!(delta.reasoning[0].signature, None);
     assert_eq!(streamed_text(&chunks), "Red, green, blue.");
+    // The thought signature is a block of its own, marked as Gemini's.
+    let signed = &chunks[1].choices[0].delta.as_ref().unwrap().reasoning[0];
+    assert_eq!(
+        (signed.index, signed.signature.as_deref()),
+        (1, Some("gemini:c2lnLTE="))
+    );
 }
 
 #[tokio::test]

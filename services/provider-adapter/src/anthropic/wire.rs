@@ -12,8 +12,8 @@
 //! - a message's or tool's cache breakpoint becomes `cache_control` on its last
 //!   block (so a system prompt or a message that carries one stays in block form);
 //! - an assistant's signed reasoning goes back first as its `thinking` and
-//!   `redacted_thinking` blocks (unsigned reasoning, from another provider, is
-//!   not sent); answers' thinking blocks come back as reasoning;
+//!   `redacted_thinking` blocks (reasoning unsigned or signed by another provider
+//!   is not sent, see `crate::signature`); answers' thinking blocks come back as reasoning;
 //! - `max_tokens` is required: the request's, or [`DEFAULT_MAX_TOKENS`];
 //! - `reasoning_effort` turns on extended thinking with a token budget (low 1024,
 //!   medium 8192, high 24576), added to `max_tokens`; a `thinking` option wins;
@@ -379,13 +379,13 @@ fn image_block(i: usize, j: usize, url: &str) -> Result<Value, ProviderError> {
 /// Its reasoning as `thinking` / `redacted_thinking` blocks (first, as Anthropic
 /// wrote them: it requires them back, signed, with tool use under thinking), text
 /// (or the refusal it gave instead), then one `tool_use` block per call.
-/// Reasoning without a signature (another provider's) cannot be sent to
-/// Anthropic and is left out.
+/// Reasoning without Claude's signature (unsigned, or another provider's) cannot
+/// be sent to Anthropic and is left out.
 fn assistant_blocks(i: usize, m: &Message) -> Result<Vec<Value>, ProviderError> {
     let mut blocks: Vec<Value> = m
         .reasoning
         .iter()
-        .filter(|r| !r.signature.is_empty())
+        .filter(|r| crate::signature::is_claude(r))
         .map(|r| {
             if r.redacted {
                 json!({"type": "redacted_thinking", "data": r.signature})

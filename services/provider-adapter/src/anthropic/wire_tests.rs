@@ -245,7 +245,8 @@ fn cache_breakpoints_become_cache_control() {
 }
 
 /// Signed reasoning goes back first, as the thinking blocks Anthropic wrote;
-/// unsigned reasoning (another provider's) is not sent.
+/// reasoning unsigned (DeepSeek's) or signed by another provider (Gemini's) is
+/// not sent.
 #[test]
 fn signed_reasoning_goes_back_as_thinking_blocks() {
     let mut assistant = msg(Role::Assistant, vec![text("Checking.")]);
@@ -264,6 +265,11 @@ fn signed_reasoning_goes_back_as_thinking_blocks() {
         Reasoning {
             text: "deepseek's thoughts".into(),
             signature: String::new(),
+            redacted: false,
+        },
+        Reasoning {
+            text: String::new(),
+            signature: "gemini:c2lnLTE=".into(),
             redacted: false,
         },
     ];

@@ -311,13 +311,13 @@ fn cached(m: &Message, mut blocks: Vec<Value>) -> Vec<Value> {
 
 /// An assistant message's signed reasoning as `reasoningContent` blocks (first,
 /// as the model wrote them: Claude requires them back when thinking is on and
-/// tools are used; unsigned reasoning, another provider's, is not sent), then
-/// its text and `toolUse` blocks.
+/// tools are used; reasoning unsigned or signed by another provider is not sent),
+/// then its text and `toolUse` blocks.
 fn assistant_blocks(i: usize, m: &Message) -> Result<Vec<Value>, ProviderError> {
     let mut blocks: Vec<Value> = m
         .reasoning
         .iter()
-        .filter(|r| !r.signature.is_empty())
+        .filter(|r| crate::signature::is_claude(r))
         .map(|r| {
             if r.redacted {
                 json!({"reasoningContent": {"redactedContent": r.signature}})

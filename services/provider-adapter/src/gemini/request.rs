@@ -280,9 +280,13 @@ fn user_parts(i: usize, m: &Message) -> Result<Vec<Value>, ProviderError> {
 }
 
 /// An assistant turn: its text (or refusal), then one `functionCall` part per tool
-/// call. On Gemini 3 the first call carries [`SKIP_SIGNATURE`]: the real thought
-/// signature does not survive an OpenAI-format round trip.
+/// call. The turn's thought signature, when it kept Gemini's, goes back where
+/// Gemini put it: on the first function call, or on the last part of a turn
+/// without calls. On Gemini 3 a first call without one carries
+/// [`SKIP_SIGNATURE`], Google's placeholder for history from elsewhere (an
+/// OpenAI-format caller, say, whose format has no place for signatures).
 fn model_parts(i: usize, m: &Message, gemini3: bool) -> Result<Vec<Value>, ProviderError> {
+    let signature = crate::signature::gemini(&m.reasoning);
     let mut parts = content_parts(i, &m.content)?;
     if let Some(refusal) = m.refusal.as_deref().filter(|r| !r.is_empty()) {
         parts.push(json!({"text": refusal}));
@@ -311,10 +315,19 @@ fn model_parts(i: usize, m: &Message, gemini3: bool) -> Result<Vec<Value>, Provi
             },
         };
         let mut part = json!({"functionCall": {"name": f.name, "args": args}});
-        if gemini3 && j == 0 {
-            part["thoughtSignature"] = SKIP_SIGNATURE.into();
+        if j == 0 {
+            match signature {
+                Some(signature) => part["thoughtSignature"] = signature.into(),
+                None if gemini3 => part["thoughtSignature"] = SKIP_SIGNATURE.into(),
+                None => {}
+            }
         }
         parts.push(part);
+    }
+    if m.tool_calls.is_empty()
+        && let (Some(signature), Some(last)) = (signature, parts.last_mut())
+    {
+        last["thoughtSignature"] = signature.into();
     }
     if parts.is_empty() {
         return Err(ProviderError::invalid(

@@ -89,6 +89,9 @@ pub struct WirePart {
     /// Set on thought summaries, which are not part of the answer.
     pub thought: Option<bool>,
     pub function_call: Option<WireFunctionCall>,
+    /// The model's thought signature (on a turn's first function call, or its
+    /// last part), which Gemini 3 wants back on that same part.
+    pub thought_signature: Option<String>,
 }
 
 /// A function call: a name and an arguments object; `id` on models that send one.
@@ -285,8 +288,18 @@ pub async fn chat_response(
     })
 }
 
+/// A thought signature as a reasoning block of its own: no text, the signature
+/// marked as Gemini's (`crate::signature`).
+pub fn signed(signature: &str) -> Reasoning {
+    Reasoning {
+        signature: crate::signature::from_gemini(signature),
+        ..Reasoning::default()
+    }
+}
+
 /// One candidate as a choice: its text parts joined, its thought summaries (sent
-/// with `thinkingConfig.includeThoughts`) as one unsigned reasoning block, its
+/// with `thinkingConfig.includeThoughts`) as one unsigned reasoning block and its
+/// thought signatures as blocks of their own, its
 /// function calls as tool calls (what they produced also counted into
 /// `completion`).
 fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice {
@@ -294,7 +307,11 @@ fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice
     let mut text = String::new();
     let mut thoughts = String::new();
     let mut tool_calls = Vec::new();
+    let mut signatures = Vec::new();
     for part in c.content.map(|c| c.parts).unwrap_or_default() {
+        if let Some(signature) = part.thought_signature.as_deref().filter(|s| !s.is_empty()) {
+            signatures.push(signed(signature));
+        }
         if part.thought == Some(true) {
             thoughts.push_str(part.text.as_deref().unwrap_or_default());
             continue;
@@ -336,6 +353,7 @@ fn choice(position: usize, c: WireCandidate, completion: &mut Counter) -> Choice
             ..Reasoning::default()
         })
         .into_iter()
+        .chain(signatures)
         .collect();
     Choice {
         index: c.index.unwrap_or(position as u32),

@@ -49,6 +49,9 @@ pub struct Translator {
 struct Progress {
     role_sent: bool,
     tool_calls: u32,
+    /// Thought signatures seen: each is reasoning block `1 + n` (block 0 holds
+    /// the thought summaries).
+    signatures: u32,
     finished: bool,
 }
 
@@ -99,7 +102,17 @@ impl Translator {
             let mut text = String::new();
             let mut thoughts = String::new();
             let mut tool_calls = Vec::new();
+            let mut signatures = Vec::new();
             for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+                if let Some(signature) = part.thought_signature.as_deref().filter(|s| !s.is_empty())
+                {
+                    progress.signatures += 1;
+                    signatures.push(ReasoningDelta {
+                        index: progress.signatures,
+                        signature: Some(response::signed(signature).signature),
+                        ..ReasoningDelta::default()
+                    });
+                }
                 if part.thought == Some(true) {
                     thoughts.push_str(part.text.as_deref().unwrap_or_default());
                     continue;
@@ -131,7 +144,12 @@ impl Translator {
                 progress.tool_calls > 0,
             );
             progress.finished |= finish.is_some();
-            if text.is_empty() && thoughts.is_empty() && tool_calls.is_empty() && finish.is_none() {
+            if text.is_empty()
+                && thoughts.is_empty()
+                && signatures.is_empty()
+                && tool_calls.is_empty()
+                && finish.is_none()
+            {
                 continue;
             }
             let role = if progress.role_sent {
@@ -147,7 +165,8 @@ impl Translator {
                     content: (!text.is_empty()).then_some(text),
                     tool_calls,
                     refusal: None,
-                    // Thought summaries: one unsigned block per answer.
+                    // Thought summaries: one unsigned block per answer; then
+                    // each thought signature, a block of its own.
                     reasoning: (!thoughts.is_empty())
                         .then(|| ReasoningDelta {
                             index: 0,
@@ -155,6 +174,7 @@ impl Translator {
                             ..ReasoningDelta::default()
                         })
                         .into_iter()
+                        .chain(signatures)
                         .collect(),
                 }),
                 finish_reason: finish.map_or(0, |f| f as i32),

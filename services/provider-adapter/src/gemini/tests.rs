@@ -670,3 +670,46 @@ fn files_are_inline_data_or_file_uris() {
         ])
     );
 }
+
+/// A thought signature comes back as Gemini-marked reasoning and goes back on
+/// the part it came on: the first function call (instead of the placeholder),
+/// or the last part of a turn without calls.
+#[tokio::test]
+async fn thought_signatures_round_trip_to_their_part() {
+    let answer: WireResponse = serde_json::from_value(json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}}
+        ]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 4, "totalTokenCount": 9},
+    }))
+    .unwrap();
+    let response = chat_response(answer, &google(), "gemini-3-pro-preview", &simple())
+        .await
+        .unwrap();
+    let message = response.choices[0].message.clone().unwrap();
+    assert_eq!(message.reasoning.len(), 1);
+    assert_eq!(message.reasoning[0].signature, "gemini:c2lnLTE=");
+    assert!(!crate::signature::is_claude(&message.reasoning[0]));
+
+    let mut req = simple();
+    req.messages.push(message);
+    let body = chat_body("gemini-3-pro-preview", &req).unwrap();
+    let parts = body["contents"].as_array().unwrap().last().unwrap()["parts"].clone();
+    assert_eq!(parts[0]["thoughtSignature"], "c2lnLTE=");
+    assert!(parts[1].get("thoughtSignature").is_none());
+
+    let mut text_turn = simple();
+    text_turn.messages.push(Message {
+        role: Role::Assistant as i32,
+        content: vec![text("Red, green, blue.")],
+        reasoning: vec![super::response::signed("c2lnLTI=")],
+        ..Message::default()
+    });
+    let body = chat_body("gemini-3-pro-preview", &text_turn).unwrap();
+    let parts = body["contents"].as_array().unwrap().last().unwrap()["parts"].clone();
+    assert_eq!(
+        parts,
+        json!([{"text": "Red, green, blue.", "thoughtSignature": "c2lnLTI="}])
+    );
+}
