@@ -5,7 +5,8 @@
 use crate::common;
 
 use common::{
-    Edge, StreamScript, chat_response, content_chunk, named_events, reasoning_chunk, usage_chunk,
+    Edge, StreamScript, chat_response, content_chunk, named_events, reasoning_chunk, redacted,
+    signed, usage_chunk,
 };
 use serde_json::{Value, json};
 use switchyard_error::{ApiError, ErrorCode};
@@ -531,16 +532,8 @@ async fn thinking_blocks_travel_both_ways() {
     let edge = Edge::start().await;
     let mut answer = chat_response("It is sunny.");
     answer.choices[0].message.as_mut().unwrap().reasoning = vec![
-        pb::Reasoning {
-            text: "The tool said sunny.".into(),
-            signature: "sig-2".into(),
-            redacted: false,
-        },
-        pb::Reasoning {
-            text: String::new(),
-            signature: "EnCrYpTeD".into(),
-            redacted: true,
-        },
+        signed("The tool said sunny.", "sig-2"),
+        redacted("EnCrYpTeD"),
     ];
     edge.fake.answer_chat(Ok(answer));
     let request = json!({"model": "claude-gw", "max_tokens": 2048,
@@ -559,18 +552,7 @@ async fn thinking_blocks_travel_both_ways() {
     let chat = edge.fake.last().chat.unwrap();
     assert_eq!(
         chat.messages[1].reasoning,
-        vec![
-            pb::Reasoning {
-                text: "I need the tool.".into(),
-                signature: "sig-1".into(),
-                redacted: false,
-            },
-            pb::Reasoning {
-                text: String::new(),
-                signature: "EnCrYpTeD-0".into(),
-                redacted: true,
-            },
-        ]
+        vec![signed("I need the tool.", "sig-1"), redacted("EnCrYpTeD-0"),]
     );
     let body: Value = response.json().await.unwrap();
     assert_eq!(

@@ -6,7 +6,8 @@
 use crate::common;
 
 use common::{
-    Edge, StreamScript, chat_response, content_chunk, named_events, reasoning_chunk, usage_chunk,
+    Edge, StreamScript, chat_response, content_chunk, named_events, reasoning_chunk, redacted,
+    signed, usage_chunk,
 };
 use serde_json::{Value, json};
 use switchyard_error::{ApiError, ErrorCode};
@@ -25,6 +26,11 @@ async fn post_to(edge: &Edge, path: &str, body: &Value) -> reqwest::Response {
 
 async fn post(edge: &Edge, body: &Value) -> reqwest::Response {
     post_to(edge, "/v1/responses", body).await
+}
+
+/// The named events answering a streamed `body`.
+async fn stream_events(edge: &Edge, body: &Value) -> Vec<(String, Value)> {
+    named_events(&post(edge, body).await.text().await.unwrap())
 }
 
 async fn openai_error(response: reqwest::Response, status: u16, param: Option<&str>) -> Value {
@@ -283,13 +289,7 @@ async fn streamed_tool_call_is_a_function_call_item() {
         )),
         Ok(usage_chunk()),
     ]));
-    let events = named_events(
-        &post(&edge, &json!({"model": "m", "input": "hi", "stream": true}))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
+    let events = stream_events(&edge, &json!({"model": "m", "input": "hi", "stream": true})).await;
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         &names[2..],
@@ -481,18 +481,8 @@ async fn stored_responses_are_not_found() {
 async fn reasoning_items_out_and_back() {
     let edge = Edge::start().await;
     let mut answer = chat_response("4");
-    answer.choices[0].message.as_mut().unwrap().reasoning = vec![
-        pb::Reasoning {
-            text: "2 + 2".into(),
-            signature: "sig-1".into(),
-            redacted: false,
-        },
-        pb::Reasoning {
-            text: String::new(),
-            signature: "EnCrYpTeD".into(),
-            redacted: true,
-        },
-    ];
+    answer.choices[0].message.as_mut().unwrap().reasoning =
+        vec![signed("2 + 2", "sig-1"), redacted("EnCrYpTeD")];
     edge.fake.answer_chat(Ok(answer.clone()));
     let body: Value = post(&edge, &json!({"model": "m", "input": "sum?"}))
         .await
@@ -533,18 +523,7 @@ async fn reasoning_items_out_and_back() {
     let chat = edge.fake.last().chat.unwrap();
     assert_eq!(
         chat.messages[1].reasoning,
-        vec![
-            pb::Reasoning {
-                text: "2 + 2".into(),
-                signature: "sig-1".into(),
-                redacted: false,
-            },
-            pb::Reasoning {
-                text: String::new(),
-                signature: "EnCrYpTeD".into(),
-                redacted: true,
-            },
-        ]
+        vec![signed("2 + 2", "sig-1"), redacted("EnCrYpTeD"),]
     );
     assert_eq!(chat.messages[1].tool_calls[0].id, "call_1");
 
@@ -559,17 +538,12 @@ async fn reasoning_items_out_and_back() {
         Ok(content_chunk(None, "4", pb::FinishReason::Stop)),
         Ok(usage_chunk()),
     ]));
-    let events = named_events(
-        &post(
-            &edge,
-            &json!({"model": "m", "input": "sum?", "stream": true,
-                    "include": ["reasoning.encrypted_content"]}),
-        )
-        .await
-        .text()
-        .await
-        .unwrap(),
-    );
+    let events = stream_events(
+        &edge,
+        &json!({"model": "m", "input": "sum?", "stream": true,
+                "include": ["reasoning.encrypted_content"]}),
+    )
+    .await;
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         &names[2..8],

@@ -527,7 +527,7 @@ fn text_format(text: wire::TextConfig) -> Result<(Option<pb::ResponseFormat>, Va
 }
 
 /// Usage in the Responses API's names.
-pub fn usage(u: &pb::Usage) -> wire::Usage {
+fn usage(u: &pb::Usage) -> wire::Usage {
     wire::Usage {
         input_tokens: u.prompt_tokens,
         input_tokens_details: wire::InputTokensDetails {
@@ -542,14 +542,69 @@ pub fn usage(u: &pb::Usage) -> wire::Usage {
     }
 }
 
-/// How a response ended: its status and, when cut short, why.
-pub fn status(finish_reason: i32) -> (&'static str, Option<wire::IncompleteDetails>) {
+/// What every state of one response shares: its id, creation time and the
+/// request's settings.
+pub struct Head<'a> {
+    /// `resp_<request id>`.
+    pub id: &'a str,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The request's settings.
+    pub echo: &'a wire::Echo,
+}
+
+impl<'a> Head<'a> {
+    /// The `response` object in `status`, for an answer that ended with
+    /// `finish_reason`: a completed one gets `completed_at`, an incomplete one
+    /// says why (`incomplete_details`).
+    pub fn response(
+        &self,
+        model: &'a str,
+        status: &'static str,
+        finish_reason: i32,
+        output: &'a [wire::OutputItem<'a>],
+        usage_so_far: Option<&pb::Usage>,
+        error: Option<wire::ResponseError<'a>>,
+    ) -> wire::Response<'a> {
+        let incomplete_details = if status == "incomplete" {
+            incomplete(finish_reason)
+        } else {
+            None
+        };
+        wire::Response {
+            id: self.id,
+            object: "response",
+            created_at: self.created_at,
+            status,
+            completed_at: (status == "completed").then(now_secs),
+            error,
+            incomplete_details,
+            model,
+            output,
+            usage: usage_so_far.map(usage),
+            echo: self.echo,
+        }
+    }
+}
+
+/// Why an answer that ended with `finish_reason` was cut short, if it was.
+fn incomplete(finish_reason: i32) -> Option<wire::IncompleteDetails> {
     let reason = match pb::FinishReason::try_from(finish_reason) {
         Ok(pb::FinishReason::Length) => "max_output_tokens",
         Ok(pb::FinishReason::ContentFilter) => "content_filter",
-        _ => return ("completed", None),
+        _ => return None,
     };
-    ("incomplete", Some(wire::IncompleteDetails { reason }))
+    Some(wire::IncompleteDetails { reason })
+}
+
+/// How a response that ended with `finish_reason` ended: completed, or
+/// incomplete (cut short by its token limit or a filter).
+pub fn status(finish_reason: i32) -> &'static str {
+    if incomplete(finish_reason).is_some() {
+        "incomplete"
+    } else {
+        "completed"
+    }
 }
 
 /// Unix seconds now: `created_at` and `completed_at`.

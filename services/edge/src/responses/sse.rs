@@ -17,7 +17,7 @@ use bytes::Bytes;
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1 as pb;
 
-use super::convert::{self, call_ids, message_id, now_secs, reasoning_id, reasoning_item, usage};
+use super::convert::{self, call_ids, message_id, reasoning_id, reasoning_item};
 use super::wire::{self, Event, OutputContent, OutputItem};
 use crate::convert::completion::token_logprobs;
 use crate::sse::Translate;
@@ -167,29 +167,23 @@ impl Stream {
         output: &'a [OutputItem<'a>],
         error: Option<wire::ResponseError<'a>>,
     ) -> wire::Response<'a> {
-        let finished = status != "in_progress";
-        let incomplete_details = if status == "incomplete" {
-            convert::status(self.finish_reason).1
-        } else {
-            None
-        };
-        wire::Response {
+        let head = convert::Head {
             id: &self.id,
-            object: "response",
             created_at: self.created_at,
-            status,
-            completed_at: (status == "completed").then(now_secs),
-            error,
-            incomplete_details,
-            model: &self.model,
-            output,
-            usage: if finished {
-                self.usage.as_ref().map(usage)
-            } else {
-                None
-            },
             echo: &self.echo,
-        }
+        };
+        // Counts are known once the answer ends.
+        let usage = (status != "in_progress")
+            .then_some(self.usage.as_ref())
+            .flatten();
+        head.response(
+            &self.model,
+            status,
+            self.finish_reason,
+            output,
+            usage,
+            error,
+        )
     }
 
     fn start(&mut self, buf: &mut Vec<u8>, model: &str) -> serde_json::Result<()> {
@@ -502,7 +496,7 @@ impl Translate for Stream {
 
     fn finish(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
         self.start(buf, "")?;
-        let (status, _) = convert::status(self.finish_reason);
+        let status = convert::status(self.finish_reason);
         self.close(buf, status)?;
         let output: Vec<OutputItem<'_>> = self
             .items

@@ -34,21 +34,21 @@ pub async fn create(
         let metadata = answer.metadata().clone();
         let answer = answer.into_inner();
         let finish = answer.choices.first().map_or(0, |c| c.finish_reason);
-        let (status, incomplete_details) = convert::status(finish);
+        let status = convert::status(finish);
         let output = convert::output(&id, &answer, status, echo.encrypted_reasoning);
-        let response = wire::Response {
+        let head = convert::Head {
             id: &id,
-            object: "response",
             created_at,
-            status,
-            completed_at: (status == "completed").then(convert::now_secs),
-            error: None,
-            incomplete_details,
-            model: &answer.model,
-            output: &output,
-            usage: answer.usage.as_ref().map(convert::usage),
             echo: &echo,
         };
+        let response = head.response(
+            &answer.model,
+            status,
+            finish,
+            &output,
+            answer.usage.as_ref(),
+            None,
+        );
         let response = json_response(encode(&response)?);
         return Ok(with_served(
             with_provider(response, &answer.provider),

@@ -267,6 +267,24 @@ pub fn usage_chunk() -> pb::ChatChunk {
     }
 }
 
+/// A reasoning block with its signature.
+pub fn signed(text: &str, signature: &str) -> pb::Reasoning {
+    pb::Reasoning {
+        text: text.into(),
+        signature: signature.into(),
+        redacted: false,
+    }
+}
+
+/// A redacted reasoning block: only its encrypted data.
+pub fn redacted(data: &str) -> pb::Reasoning {
+    pb::Reasoning {
+        text: String::new(),
+        signature: data.into(),
+        redacted: true,
+    }
+}
+
 /// A chunk adding one reasoning fragment.
 pub fn reasoning_chunk(
     index: u32,
