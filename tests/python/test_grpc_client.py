@@ -102,6 +102,21 @@ def test_logprobs_reasoning_and_files(gen, grpc_target, api_key):
         assert r.choices[0].message.content[0].text == "echo: summarize"
 
 
+def test_text_prompt(gen, grpc_target, api_key):
+    """A raw text prompt (legacy completions) through Chat, to an upstream's
+    completions API."""
+    gateway_pb2, gateway_pb2_grpc, chat_pb2 = gen
+    req = chat_pb2.ChatRequest(
+        model="chat-model",
+        text_prompt=chat_pb2.TextPrompt(prompts=["Once upon a time"], suffix="The end."),
+    )
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        resp = stub.Chat(req, metadata=[("authorization", f"Bearer {api_key}")])
+    assert resp.choices[0].message.content[0].text == " fills before The end."
+    assert resp.usage.prompt_tokens > 0
+
+
 def test_errors_are_status_codes(gen, grpc_target, api_key):
     _, gateway_pb2_grpc, chat_pb2 = gen
     with grpc.insecure_channel(grpc_target) as channel:

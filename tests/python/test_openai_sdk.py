@@ -228,3 +228,55 @@ def test_file_part(base_url, api_key):
             messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}],
         )
     assert e.value.param == "messages[0].content[0].file.file_id"
+
+
+def test_legacy_completions(base_url, api_key):
+    """`client.completions`: OpenAI's legacy text completions, strictly validated,
+    with the legacy `logprobs` lists."""
+    r = client(base_url, api_key).completions.create(
+        model="chat-model", prompt="Once upon a time", max_tokens=16, logprobs=2
+    )
+    assert r.object == "text_completion"
+    choice = r.choices[0]
+    assert choice.text == " continues Once upon a time"
+    assert choice.finish_reason == "stop"
+    assert "".join(choice.logprobs.tokens) == choice.text
+    assert choice.logprobs.token_logprobs == [-0.25] * len(choice.logprobs.tokens)
+    assert choice.logprobs.text_offset == [0, 10, 15, 20, 22]
+    assert choice.logprobs.top_logprobs[0] == {" continues": -0.25, "alt1": -1.25}
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens > 0
+
+
+def test_legacy_completions_stream_and_echo(base_url, api_key):
+    """Streamed, as users call it: the default client (OpenAI's own stream sends
+    `finish_reason: null` until the end, which the SDK's strict mode refuses)."""
+    c = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0)
+    stream = c.completions.create(
+        model="mock-model",
+        prompt=["Roses are red", "Violets are"],
+        n=2,
+        echo=True,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    texts = ["", "", "", ""]
+    chunks = list(stream)
+    for chunk in chunks:
+        assert chunk.object == "text_completion"
+        for choice in chunk.choices:
+            texts[choice.index] += choice.text
+    assert all(t.startswith("Roses are red ") for t in texts[:2]), texts
+    assert all(t.startswith("Violets are ") for t in texts[2:]), texts
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == 4 * 12
+    whole = c.completions.create(
+        model="mock-model", prompt=["Roses are red", "Violets are"], n=2, echo=True
+    )
+    assert [ch.text for ch in whole.choices] == texts
+
+
+def test_legacy_completions_refuse_token_prompts(base_url, api_key):
+    with pytest.raises(openai.BadRequestError) as e:
+        client(base_url, api_key).completions.create(model="chat-model", prompt=[1, 2, 3])
+    assert e.value.param == "prompt"
+    assert "token ids" in e.value.message

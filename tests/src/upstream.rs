@@ -1,5 +1,8 @@
 //! An emulated OpenAI-compatible upstream (`/v1/chat/completions`,
-//! `/v1/embeddings`), answering in OpenAI's documented wire format. The requested
+//! `/v1/completions`, `/v1/embeddings`), answering in OpenAI's documented wire
+//! format. A text completion continues each prompt with " continues <prompt>" (or
+//! " fills before <suffix>" given a `suffix`), `n` times, echoing the prompt when
+//! asked, with legacy `logprobs` lists when `logprobs` is a number. The requested
 //! upstream model selects the behaviour:
 //!
 //! | model | behaviour |
@@ -58,6 +61,7 @@ impl Upstream {
         });
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/completions", post(completions))
             .route("/v1/embeddings", post(embeddings))
             .with_state(inner.clone());
         let task = tokio::spawn(async move {
@@ -433,6 +437,133 @@ fn event_stream(body: Body) -> Response {
         .header("content-type", "text/event-stream; charset=utf-8")
         .body(body)
         .unwrap()
+}
+
+/// `POST /v1/completions`, OpenAI's legacy text completions: `text_completion`
+/// objects, whole or streamed one word per chunk (each choice in turn), then a
+/// finish chunk per choice, the usage chunk when asked, and `[DONE]`.
+async fn completions(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    record(&inner, "/v1/completions", &headers, &body);
+    let prompts: Vec<String> = match &body["prompt"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let n = body["n"].as_u64().unwrap_or(1) as usize;
+    let echo = body["echo"] == json!(true);
+    let top = body["logprobs"].as_u64();
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    let (id, created) = ("cmpl-emulated123", 1_795_475_077u64);
+    // Each choice's tokens: the echoed prompt (scored without a log probability,
+    // as the first token of a text is), then the words of the continuation.
+    let choices: Vec<Vec<(String, Option<f64>)>> = prompts
+        .iter()
+        .flat_map(|prompt| {
+            let tail = match body["suffix"].as_str() {
+                Some(suffix) => format!(" fills before {suffix}"),
+                None => format!(" continues {prompt}"),
+            };
+            let mut tokens: Vec<(String, Option<f64>)> = Vec::new();
+            if echo {
+                tokens.push((prompt.clone(), None));
+            }
+            for word in tail.split(' ').skip(1) {
+                tokens.push((format!(" {word}"), Some(-0.25)));
+            }
+            std::iter::repeat_n(tokens, n)
+        })
+        .collect();
+    let logprobs = |tokens: &[(String, Option<f64>)], start: usize| -> Value {
+        let Some(top) = top else { return Value::Null };
+        let mut offset = start;
+        let offsets: Vec<usize> = tokens
+            .iter()
+            .map(|(t, _)| {
+                let at = offset;
+                offset += t.chars().count();
+                at
+            })
+            .collect();
+        let tops: Value = if top == 0 {
+            Value::Null
+        } else {
+            tokens
+                .iter()
+                .map(|(t, l)| match l {
+                    None => Value::Null,
+                    Some(l) => {
+                        let mut alternatives = serde_json::Map::new();
+                        alternatives.insert(t.clone(), json!(l));
+                        for k in 1..top {
+                            alternatives.insert(format!("alt{k}"), json!(l - k as f64));
+                        }
+                        Value::Object(alternatives)
+                    }
+                })
+                .collect()
+        };
+        json!({"tokens": tokens.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+               "token_logprobs": tokens.iter().map(|(_, l)| l).collect::<Vec<_>>(),
+               "top_logprobs": tops, "text_offset": offsets})
+    };
+    let prompt_tokens: u64 = prompts.iter().map(|p| p.len() as u64 / 4 + 1).sum();
+    let completion_tokens: u64 = choices
+        .iter()
+        .map(|c| c.iter().filter(|(_, l)| l.is_some()).count() as u64)
+        .sum();
+    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                       "total_tokens": prompt_tokens + completion_tokens});
+    let object = |choices: Value| {
+        json!({"id": id, "object": "text_completion", "created": created, "model": model,
+               "system_fingerprint": "fp_emulated", "choices": choices})
+    };
+    if body["stream"] != json!(true) {
+        let choices: Vec<Value> = choices
+            .iter()
+            .enumerate()
+            .map(|(i, tokens)| {
+                let text: String = tokens.iter().map(|(t, _)| t.as_str()).collect();
+                json!({"text": text, "index": i, "logprobs": logprobs(tokens, 0),
+                       "finish_reason": "stop"})
+            })
+            .collect();
+        let mut answer = object(Value::Array(choices));
+        answer["usage"] = usage;
+        return Json(answer).into_response();
+    }
+    let mut events = Vec::new();
+    let longest = choices.iter().map(Vec::len).max().unwrap_or(0);
+    for step in 0..longest {
+        for (i, tokens) in choices.iter().enumerate() {
+            if let Some(token) = tokens.get(step) {
+                let start: usize = tokens[..step].iter().map(|(t, _)| t.chars().count()).sum();
+                events.push(object(json!([{"text": token.0, "index": i,
+                    "logprobs": logprobs(std::slice::from_ref(token), start),
+                    "finish_reason": null}])));
+            }
+        }
+    }
+    for i in 0..choices.len() {
+        events.push(object(
+            json!([{"text": "", "index": i, "logprobs": null, "finish_reason": "stop"}]),
+        ));
+    }
+    if body["stream_options"]["include_usage"] == json!(true) {
+        let mut last = object(json!([]));
+        last["usage"] = usage;
+        events.push(last);
+    }
+    let mut frames: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    frames.push_str("data: [DONE]\n\n");
+    event_stream(Body::from(frames))
 }
 
 async fn embeddings(

@@ -17,3 +17,4 @@ mod provider_openai;
 mod python_clients;
 mod revocation;
 mod routing;
+mod text_completions;

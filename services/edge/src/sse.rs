@@ -21,7 +21,8 @@ use switchyard_proto::types::v1::ChatChunk;
 use crate::convert::completion::chunk;
 use crate::error::ErrorBody;
 
-const DONE: &[u8] = b"data: [DONE]\n\n";
+/// The event that ends an OpenAI stream.
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// The error event that ends a stream which already answered 200. The SDK raises on
 /// it; closing without `[DONE]` keeps a cut stream from looking complete.
@@ -46,16 +47,21 @@ enum Next {
 
 /// OpenAI's chat stream: one `data:` event per chunk the caller should see, then
 /// `[DONE]`.
-struct ChatEvents {
+pub struct ChatEvents {
     include_usage: bool,
+}
+
+impl ChatEvents {
+    /// The chat stream; its last chunk carries usage if `include_usage`.
+    pub fn new(include_usage: bool) -> Self {
+        Self { include_usage }
+    }
 }
 
 impl Translate for ChatEvents {
     fn chunk(&mut self, buf: &mut Vec<u8>, c: &ChatChunk) -> serde_json::Result<()> {
         if let Some(view) = chunk(c, self.include_usage) {
-            buf.extend_from_slice(b"data: ");
-            serde_json::to_writer(&mut *buf, &view)?;
-            buf.extend_from_slice(b"\n\n");
+            push_data(buf, &view)?;
         }
         Ok(())
     }
@@ -70,14 +76,12 @@ impl Translate for ChatEvents {
     }
 }
 
-/// The SSE body for a chat stream whose first message was `first`.
-pub fn body(
-    first: Option<ChatChunk>,
-    grpc: Replies<ChatChunk>,
-    include_usage: bool,
-    span: tracing::Span,
-) -> Body {
-    translated(first, grpc, ChatEvents { include_usage }, span)
+/// Appends one unnamed event: its JSON as `data:`.
+pub fn push_data<T: serde::Serialize>(buf: &mut Vec<u8>, event: &T) -> serde_json::Result<()> {
+    buf.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut *buf, event)?;
+    buf.extend_from_slice(b"\n\n");
+    Ok(())
 }
 
 /// Appends one named event: `event: <name>`, then its JSON as `data:`.
@@ -88,10 +92,8 @@ pub fn push_named<T: serde::Serialize>(
 ) -> serde_json::Result<()> {
     buf.extend_from_slice(b"event: ");
     buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(b"\ndata: ");
-    serde_json::to_writer(&mut *buf, event)?;
-    buf.extend_from_slice(b"\n\n");
-    Ok(())
+    buf.push(b'\n');
+    push_data(buf, event)
 }
 
 /// A translation of Gateway chunks into SSE events, driven by [`translated`]: it

@@ -32,6 +32,7 @@ pub mod http;
 mod lenient;
 mod mock;
 mod openai_compatible;
+mod openai_text;
 mod openai_wire;
 mod provider;
 mod service;

@@ -13,7 +13,10 @@
 //! `tokens_per_second` paces streams, and `failure_rate` fails that fraction of
 //! requests up front with a retryable upstream error. Asked for `logprobs`, each
 //! word gets a log probability fixed by the word (and `top_logprobs` alternatives,
-//! each less likely). Besides that count, the hot path builds no JSON and
+//! each less likely). A text prompt (`text_prompt`) is served too: each prompt
+//! gets `n` choices seeded by its own hash, numbered prompt by prompt, with the
+//! prompt in front when echoed (scored as one token without a log probability),
+//! and usage counts its text alone. Besides that count, the hot path builds no JSON and
 //! allocates only the answer itself.
 
 use std::time::Duration;
@@ -123,6 +126,24 @@ impl MockProvider {
     /// cheap, since benchmarks run through the mock and a real tokenizer would cost
     /// ~0.1 µs per prompt token on every request.
     fn usage(req: &ChatRequest, completion_tokens: u64) -> Usage {
+        if let Some(p) = &req.text_prompt {
+            // No chat framing: each prompt and the suffix sent with it.
+            let suffix = p
+                .suffix
+                .as_deref()
+                .map_or(0, switchyard_tokens::approximate);
+            let prompt_tokens = p
+                .prompts
+                .iter()
+                .map(|t| switchyard_tokens::approximate(t) + suffix)
+                .sum();
+            return Usage {
+                prompt_tokens,
+                completion_tokens,
+                total_tokens: prompt_tokens + completion_tokens,
+                ..Usage::default()
+            };
+        }
         let text: u64 = req
             .messages
             .iter()
@@ -158,6 +179,37 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Each choice's word generator and echoed prompt, in choice order: `n` per text
+/// prompt (seeded by that prompt), or `n` for a chat.
+fn choice_plan(req: &ChatRequest, n: u32) -> Vec<(Rng, Option<&str>)> {
+    match &req.text_prompt {
+        Some(p) => p
+            .prompts
+            .iter()
+            .flat_map(|prompt| {
+                let seed = fnv1a(FNV_OFFSET, prompt.as_bytes());
+                let echo = p.echo.then_some(prompt.as_str());
+                (0..n).map(move |i| (choice_rng(seed, i), echo))
+            })
+            .collect(),
+        None => {
+            let seed = seed(req);
+            (0..n).map(|i| (choice_rng(seed, i), None)).collect()
+        }
+    }
+}
+
+/// The log probability of an echoed prompt, scored as one token that, as the
+/// first token of a text, has none (NaN).
+fn echo_logprob(prompt: &str) -> TokenLogprob {
+    TokenLogprob {
+        token: prompt.to_string(),
+        logprob: f64::NAN,
+        bytes: prompt.as_bytes().to_vec(),
+        top_logprobs: Vec::new(),
+    }
+}
 
 /// The seed of an answer: the hash of the last user message's text.
 fn seed(req: &ChatRequest) -> u64 {
@@ -276,15 +328,23 @@ impl ChatProvider for MockProvider {
         self.maybe_fail()?;
         self.wait().await;
         let (words, finish) = self.plan(req);
-        let seed = seed(req);
-        let choices = (0..n)
-            .map(|index| {
-                let mut rng = choice_rng(seed, index);
+        let plan = choice_plan(req, n);
+        let answered = plan.len() as u64;
+        let choices = plan
+            .into_iter()
+            .enumerate()
+            .map(|(index, (mut rng, echo))| {
                 let mut text = String::with_capacity(words as usize * 8);
                 let mut tokens = Vec::new();
-                for i in 0..words {
+                if let Some(prompt) = echo {
+                    text.push_str(prompt);
+                    if top.is_some() {
+                        tokens.push(echo_logprob(prompt));
+                    }
+                }
+                for _ in 0..words {
                     let start = text.len();
-                    if i > 0 {
+                    if !text.is_empty() {
                         text.push(' ');
                     }
                     text.push_str(rng.word());
@@ -293,7 +353,7 @@ impl ChatProvider for MockProvider {
                     }
                 }
                 Choice {
-                    index,
+                    index: index as u32,
                     message: Some(Message {
                         role: Role::Assistant as i32,
                         content: vec![ContentPart {
@@ -314,7 +374,7 @@ impl ChatProvider for MockProvider {
             created: now_secs(),
             model: upstream_model.to_string(),
             choices,
-            usage: Some(Self::usage(req, u64::from(words) * u64::from(n))),
+            usage: Some(Self::usage(req, u64::from(words) * answered)),
             system_fingerprint: None,
             provider: String::new(),
         })
@@ -329,19 +389,24 @@ impl ChatProvider for MockProvider {
         let top = logprobs_wanted(req)?;
         self.maybe_fail()?;
         let (words, finish) = self.plan(req);
-        let seed = seed(req);
+        let (rngs, echoes): (Vec<Rng>, Vec<Option<String>>) = choice_plan(req, n)
+            .into_iter()
+            .map(|(rng, echo)| (rng, echo.map(str::to_string)))
+            .unzip();
+        let answered = rngs.len() as u64;
         let state = MockStream {
             logprobs: top,
             phase: Phase::Start,
             latency: self.latency,
             tokens_per_second: self.tokens_per_second,
             pace: None,
-            rngs: (0..n).map(|index| choice_rng(seed, index)).collect(),
+            rngs,
+            echoes,
             choice: 0,
             words,
             sent: 0,
             finish,
-            usage: Some(Self::usage(req, u64::from(words) * u64::from(n))),
+            usage: Some(Self::usage(req, u64::from(words) * answered)),
             id: new_id(),
             created: now_secs(),
             model: upstream_model.to_string(),
@@ -351,6 +416,10 @@ impl ChatProvider for MockProvider {
             Some((Ok(chunk), st))
         })
         .boxed())
+    }
+
+    fn completes_text(&self) -> bool {
+        true
     }
 
     async fn embed(
@@ -455,6 +524,8 @@ struct MockStream {
     pace: Option<Interval>,
     /// One generator per choice.
     rngs: Vec<Rng>,
+    /// Each choice's echoed prompt, sent with its role chunk.
+    echoes: Vec<Option<String>>,
     /// The choice whose turn it is within the current step.
     choice: u32,
     /// Words per choice.
@@ -517,11 +588,21 @@ impl MockStream {
                     pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
                     self.pace = Some(pace);
                 }
+                let echo = self.echoes[self.choice as usize].clone();
+                let logprobs = echo
+                    .as_deref()
+                    .zip(self.logprobs)
+                    .map(|(prompt, _)| Logprobs {
+                        content: vec![echo_logprob(prompt)],
+                        refusal: Vec::new(),
+                    });
                 let role = Delta {
                     role: Role::Assistant as i32,
+                    content: echo,
                     ..Delta::default()
                 };
-                let (chunk, step_done) = self.chunk(Some(role), FinishReason::Unspecified);
+                let (chunk, step_done) =
+                    self.chunk_with(Some(role), FinishReason::Unspecified, logprobs);
                 if step_done {
                     self.phase = Phase::Words;
                 }
@@ -533,8 +614,11 @@ impl MockStream {
                 {
                     pace.tick().await;
                 }
+                let echoed = self.echoes[self.choice as usize]
+                    .as_deref()
+                    .is_some_and(|p| !p.is_empty());
                 let word = self.rngs[self.choice as usize].word();
-                let content = if self.sent == 0 {
+                let content = if self.sent == 0 && !echoed {
                     word.to_string()
                 } else {
                     format!(" {word}")

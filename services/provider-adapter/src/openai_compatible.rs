@@ -1,6 +1,7 @@
 //! Kind `openai-compatible`: any server speaking OpenAI's chat completions and
-//! embeddings API (OpenAI, vLLM, llama.cpp, Ollama, Groq, ...), over one pooled
-//! HTTP client per provider instance.
+//! embeddings API (OpenAI, vLLM, llama.cpp, Ollama, Groq, ...), and its legacy
+//! text completions for `text_prompt` requests, over one pooled HTTP client per
+//! provider instance.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,12 +15,14 @@ use serde_json::Value;
 use switchyard_config::{ProviderAdapterConfig, ProviderConfig, ProviderKind, Secret};
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, EmbedRequest, EmbedResponse,
-    Embedding, FunctionCallDelta, Reasoning, ReasoningDelta, ToolCallDelta, Usage,
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, EmbedRequest,
+    EmbedResponse, Embedding, FunctionCallDelta, Message, Reasoning, ReasoningDelta, Role,
+    ToolCallDelta, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use crate::http::{self, Endpoint};
+use crate::openai_text;
 use crate::openai_wire::{self as wire, WireChatResponse, WireChunk, WireEmbedResponse, WireUsage};
 use crate::sse::{self, SseError, SseEvent, StreamFailure};
 use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError};
@@ -117,10 +120,11 @@ impl OpenAiCompatible {
         }
         Ok(Self {
             name: name.into(),
-            urls: Urls::Fixed {
+            urls: Urls::Fixed(Box::new(FixedUrls {
                 chat: http::endpoint_url(&key("base_url"), &base, "/chat/completions")?,
+                completions: http::endpoint_url(&key("base_url"), &base, "/completions")?,
                 embed: http::endpoint_url(&key("base_url"), &base, "/embeddings")?,
-            },
+            })),
             quirks: Quirks::GENERIC,
             endpoint: Endpoint {
                 name: name.into(),
@@ -169,10 +173,7 @@ impl ChatProvider for OpenAiCompatible {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
-        let body = self
-            .quirks
-            .apply(wire::chat_body(upstream_model, req, false)?);
-        let url = self.urls.chat(upstream_model)?;
+        let (body, url) = self.request(upstream_model, req, false)?;
         let response = self.post(url, &body, upstream_model).await?;
         let bytes = self.endpoint.read(response).await?;
         let answer: WireChatResponse =
@@ -188,10 +189,7 @@ impl ChatProvider for OpenAiCompatible {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError> {
-        let body = self
-            .quirks
-            .apply(wire::chat_body(upstream_model, req, true)?);
-        let url = self.urls.chat(upstream_model)?;
+        let (body, url) = self.request(upstream_model, req, true)?;
         let response = self.post(url, &body, upstream_model).await?;
         let is_json = response
             .headers()
@@ -230,6 +228,10 @@ impl ChatProvider for OpenAiCompatible {
             Some((item, st))
         });
         Ok(stream.boxed())
+    }
+
+    fn completes_text(&self) -> bool {
+        true
     }
 
     async fn embed(
@@ -286,6 +288,30 @@ impl ChatProvider for OpenAiCompatible {
 }
 
 impl OpenAiCompatible {
+    /// The body and URL of a call: chat completions, or text completions for a
+    /// `text_prompt` (whose API takes `max_tokens` on every server).
+    fn request(
+        &self,
+        model: &str,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<(Value, http::Uri), ProviderError> {
+        match &req.text_prompt {
+            Some(text) => {
+                let quirks = Quirks {
+                    max_tokens_field: "max_tokens",
+                    ..self.quirks
+                };
+                let body = openai_text::text_body(model, req, text, stream);
+                Ok((quirks.apply(body), self.urls.completions(model)?))
+            }
+            None => Ok((
+                self.quirks.apply(wire::chat_body(model, req, stream)?),
+                self.urls.chat(model)?,
+            )),
+        }
+    }
+
     /// What a stream needs from its provider after the call returns.
     fn clone_handle(&self) -> ProviderHandle {
         ProviderHandle {
@@ -306,8 +332,9 @@ const AZURE_API_VERSION: &str = "2024-10-21";
 /// Where an instance's requests go.
 #[derive(Debug)]
 enum Urls {
-    /// `{base}/chat/completions` and `{base}/embeddings`, parsed once.
-    Fixed { chat: http::Uri, embed: http::Uri },
+    /// `{base}/chat/completions`, `{base}/completions` and `{base}/embeddings`,
+    /// parsed once (boxed: three URIs outweigh Azure's two strings).
+    Fixed(Box<FixedUrls>),
     /// `{base}/openai/deployments/{deployment}/...?api-version=...`: the upstream
     /// model is the Azure deployment name.
     Azure { base: String, api_version: String },
@@ -316,7 +343,7 @@ enum Urls {
 impl Urls {
     fn chat(&self, model: &str) -> Result<http::Uri, ProviderError> {
         match self {
-            Self::Fixed { chat, .. } => Ok(chat.clone()),
+            Self::Fixed(urls) => Ok(urls.chat.clone()),
             Self::Azure { base, api_version } => azure_url(format!(
                 "{base}/openai/deployments/{}/chat/completions?api-version={api_version}",
                 path_segment(model)
@@ -324,15 +351,33 @@ impl Urls {
         }
     }
 
+    fn completions(&self, model: &str) -> Result<http::Uri, ProviderError> {
+        match self {
+            Self::Fixed(urls) => Ok(urls.completions.clone()),
+            Self::Azure { base, api_version } => azure_url(format!(
+                "{base}/openai/deployments/{}/completions?api-version={api_version}",
+                path_segment(model)
+            )),
+        }
+    }
+
     fn embed(&self, model: &str) -> Result<http::Uri, ProviderError> {
         match self {
-            Self::Fixed { embed, .. } => Ok(embed.clone()),
+            Self::Fixed(urls) => Ok(urls.embed.clone()),
             Self::Azure { base, api_version } => azure_url(format!(
                 "{base}/openai/deployments/{}/embeddings?api-version={api_version}",
                 path_segment(model)
             )),
         }
     }
+}
+
+/// The URLs of a provider whose paths do not name the model.
+#[derive(Debug)]
+struct FixedUrls {
+    chat: http::Uri,
+    completions: http::Uri,
+    embed: http::Uri,
 }
 
 /// An Azure URL built from a checked base and a percent-encoded deployment, so
@@ -446,7 +491,10 @@ async fn chat_response(
         .into_iter()
         .map(|c| Choice {
             index: c.index,
-            message: Some(wire::message(c.message.unwrap_or_default())),
+            message: Some(match (c.message, c.text) {
+                (None, Some(text)) => text_message(text),
+                (message, _) => wire::message(message.unwrap_or_default()),
+            }),
             finish_reason: wire::finish_reason(c.finish_reason.as_deref()) as i32,
             logprobs: wire::logprobs(c.logprobs),
         })
@@ -466,6 +514,17 @@ async fn chat_response(
         usage: Some(usage),
         system_fingerprint: answer.system_fingerprint,
         provider: String::new(),
+    }
+}
+
+/// A text completion's answer as an assistant message.
+fn text_message(text: String) -> Message {
+    Message {
+        role: Role::Assistant as i32,
+        content: vec![ContentPart {
+            part: Some(Part::Text(text)),
+        }],
+        ..Message::default()
     }
 }
 
@@ -715,7 +774,11 @@ impl StreamState {
             .choices
             .into_iter()
             .map(|c| {
-                let d = c.delta;
+                let mut d = c.delta;
+                if d.content.is_none() {
+                    // A text completion's fragment.
+                    d.content = c.text;
+                }
                 let reasoning = wire::reasoning_text(d.reasoning_content, d.reasoning);
                 // Reasoning is billed as output: an estimate counts it too.
                 for text in [&d.content, &d.refusal, &reasoning].into_iter().flatten() {

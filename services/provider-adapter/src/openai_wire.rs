@@ -38,22 +38,12 @@ pub fn chat_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Value, 
         body.insert("stream".into(), true.into());
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
+    sampling(&mut body, req);
     let mut set = |key: &str, value: Option<Value>| {
         if let Some(v) = value {
             body.insert(key.into(), v);
         }
     };
-    set("temperature", req.temperature.map(Value::from));
-    set("top_p", req.top_p.map(Value::from));
-    set("max_tokens", req.max_tokens.map(Value::from));
-    set("n", req.n.map(Value::from));
-    set(
-        "stop",
-        (!req.stop.is_empty()).then(|| req.stop.clone().into()),
-    );
-    set("seed", req.seed.map(Value::from));
-    set("presence_penalty", req.presence_penalty.map(Value::from));
-    set("frequency_penalty", req.frequency_penalty.map(Value::from));
     set(
         "tools",
         (!req.tools.is_empty()).then(|| Value::Array(req.tools.iter().map(tool_json).collect())),
@@ -78,15 +68,36 @@ pub fn chat_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Value, 
             .as_ref()
             .and_then(|f| response_format_json(f.format.as_ref())),
     );
-    set("user", req.user.clone().map(Value::from));
     set("logprobs", req.logprobs.map(Value::from));
     set("top_logprobs", req.top_logprobs.map(Value::from));
     set(
         "reasoning_effort",
         req.reasoning_effort.clone().map(Value::from),
     );
-    merge_options(&mut body, req.provider_options.as_ref());
+    merge_options(&mut body, req.provider_options.as_ref(), &PROTECTED_KEYS);
     Ok(Value::Object(body))
+}
+
+/// The fields chat and text completions share, where set: sampling, limits,
+/// stop sequences and the end user.
+pub(crate) fn sampling(body: &mut Map<String, Value>, req: &ChatRequest) {
+    let mut set = |key: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            body.insert(key.into(), v);
+        }
+    };
+    set("temperature", req.temperature.map(Value::from));
+    set("top_p", req.top_p.map(Value::from));
+    set("max_tokens", req.max_tokens.map(Value::from));
+    set("n", req.n.map(Value::from));
+    set(
+        "stop",
+        (!req.stop.is_empty()).then(|| req.stop.clone().into()),
+    );
+    set("seed", req.seed.map(Value::from));
+    set("presence_penalty", req.presence_penalty.map(Value::from));
+    set("frequency_penalty", req.frequency_penalty.map(Value::from));
+    set("user", req.user.clone().map(Value::from));
 }
 
 /// The JSON body of `POST /embeddings`.
@@ -116,13 +127,18 @@ pub fn embed_body(model: &str, req: &EmbedRequest) -> Result<Value, ProviderErro
     if let Some(user) = &req.user {
         body.insert("user".into(), user.as_str().into());
     }
-    merge_options(&mut body, req.provider_options.as_ref());
+    merge_options(&mut body, req.provider_options.as_ref(), &PROTECTED_KEYS);
     Ok(Value::Object(body))
 }
 
-fn merge_options(body: &mut Map<String, Value>, options: Option<&prost_types::Struct>) {
+/// Merges `provider_options` into `body`, except the keys in `protected`.
+pub(crate) fn merge_options(
+    body: &mut Map<String, Value>,
+    options: Option<&prost_types::Struct>,
+    protected: &[&str],
+) {
     for (key, value) in options.into_iter().flat_map(|o| o.fields.iter()) {
-        if !PROTECTED_KEYS.contains(&key.as_str()) {
+        if !protected.contains(&key.as_str()) {
             body.insert(key.clone(), value_json(value));
         }
     }
@@ -318,11 +334,15 @@ pub struct WireChoice {
     #[serde(deserialize_with = "nullable")]
     pub index: u32,
     pub message: Option<WireMessage>,
+    /// A text completion's answer, which stands for `message` there.
+    #[serde(deserialize_with = "text")]
+    pub text: Option<String>,
     pub finish_reason: Option<String>,
     pub logprobs: Option<WireLogprobs>,
 }
 
-/// A choice's `logprobs`: per-token log probabilities of its content and refusal.
+/// A choice's `logprobs`: per-token log probabilities of its content and refusal
+/// (chat), or the legacy parallel lists of a text completion.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct WireLogprobs {
@@ -330,6 +350,16 @@ pub struct WireLogprobs {
     pub content: Vec<WireTokenLogprob>,
     #[serde(deserialize_with = "nullable")]
     pub refusal: Vec<WireTokenLogprob>,
+    /// Text completions: the tokens.
+    #[serde(deserialize_with = "nullable")]
+    pub tokens: Vec<String>,
+    /// Text completions: each token's log probability (null for an echoed
+    /// prompt's first token).
+    #[serde(deserialize_with = "nullable")]
+    pub token_logprobs: Vec<Option<f64>>,
+    /// Text completions: each position's likeliest tokens, token to log probability.
+    #[serde(deserialize_with = "nullable")]
+    pub top_logprobs: Vec<Option<Map<String, Value>>>,
 }
 
 /// One token's log probability (the `top_logprobs` entries have the same shape,
@@ -476,6 +506,9 @@ pub struct WireChunkChoice {
     pub index: u32,
     #[serde(deserialize_with = "nullable")]
     pub delta: WireDelta,
+    /// A streamed text completion's fragment, which stands for `delta.content`.
+    #[serde(deserialize_with = "text")]
+    pub text: Option<String>,
     pub finish_reason: Option<String>,
     pub logprobs: Option<WireLogprobs>,
 }
@@ -627,7 +660,7 @@ pub fn message(m: WireMessage) -> Message {
 pub fn logprobs(l: Option<WireLogprobs>) -> Option<Logprobs> {
     let l = l?;
     if l.content.is_empty() && l.refusal.is_empty() {
-        return None;
+        return crate::openai_text::legacy_logprobs(l.tokens, l.token_logprobs, l.top_logprobs);
     }
     let tokens = |v: Vec<WireTokenLogprob>| v.into_iter().map(token_logprob).collect();
     Some(Logprobs {

@@ -34,6 +34,12 @@ pub trait ChatProvider: Send + Sync {
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError>;
 
+    /// Whether this provider serves `text_prompt` requests (a text-completions
+    /// API); the service refuses them for providers that do not, before any call.
+    fn completes_text(&self) -> bool {
+        false
+    }
+
     /// Embeddings, one vector per input, in input order; `usage` is always set.
     async fn embed(
         &self,

@@ -169,6 +169,24 @@ impl ProviderAdapter {
         self.backend(name)
             .ok_or_else(|| ProviderError::UnknownProvider(name.to_string()))
     }
+
+    /// The provider for a chat call, refusing a text prompt one cannot serve.
+    fn chat_provider(
+        &self,
+        name: &str,
+        req: &ChatRequest,
+    ) -> Result<Arc<dyn ChatProvider>, ProviderError> {
+        let provider = self.provider(name)?;
+        if req.text_prompt.is_some() && !provider.completes_text() {
+            return Err(ProviderError::invalid(
+                "text_prompt",
+                format!(
+                    "provider `{name}` has no text-completions API; send `messages` to this model, or route text prompts to an OpenAI-compatible provider"
+                ),
+            ));
+        }
+        Ok(provider)
+    }
 }
 
 fn chat_request(request: Option<&ChatRequest>) -> Result<&ChatRequest, ProviderError> {
@@ -206,7 +224,7 @@ impl Provider for ProviderAdapter {
         let msg = request.into_inner();
         let result = async {
             let req = chat_request(msg.request.as_ref())?;
-            self.provider(&msg.provider)?
+            self.chat_provider(&msg.provider, req)?
                 .chat(&msg.upstream_model, req)
                 .await
         }
@@ -223,7 +241,7 @@ impl Provider for ProviderAdapter {
         let msg = request.into_inner();
         let result = async {
             let req = chat_request(msg.request.as_ref())?;
-            self.provider(&msg.provider)?
+            self.chat_provider(&msg.provider, req)?
                 .chat_stream(&msg.upstream_model, req)
                 .await
         }
@@ -259,7 +277,7 @@ impl Provider for ProviderAdapter {
         let msg = request.into_inner();
         let result = async {
             let req = chat_request(msg.request.as_ref())?;
-            self.provider(&msg.provider)?
+            self.chat_provider(&msg.provider, req)?
                 .count_tokens(&msg.upstream_model, req)
                 .await
         }

@@ -12,3 +12,4 @@ mod gemini;
 mod mock;
 mod openai_compatible;
 mod openai_flavors;
+mod openai_text;

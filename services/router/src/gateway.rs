@@ -429,10 +429,11 @@ impl Router {
             return None;
         }
         Some(match sizing {
+            // Each text prompt is completed on its own: the longest one counts.
             Sizing::Chat(req) => {
-                let choices = u64::from(req.n.unwrap_or(1).max(1));
-                switchyard_tokens::chat_prompt(req)
-                    .saturating_add(u64::from(req.max_tokens.unwrap_or(0)).saturating_mul(choices))
+                let n = u64::from(req.n.unwrap_or(1).max(1));
+                switchyard_tokens::context_prompt(req)
+                    .saturating_add(u64::from(req.max_tokens.unwrap_or(0)).saturating_mul(n))
             }
             Sizing::Embed(req) => switchyard_tokens::embed_input(req),
         })
@@ -462,7 +463,7 @@ impl Router {
                     .max_tokens
                     .map_or(self.inner.estimate_max_tokens, u64::from);
                 // Every choice may produce up to `max_tokens`.
-                let choices = u64::from(req.n.unwrap_or(1).max(1));
+                let choices = switchyard_tokens::choices(req);
                 Usage {
                     prompt_tokens: switchyard_tokens::chat_prompt(req),
                     completion_tokens: completion.saturating_mul(choices),

@@ -35,9 +35,39 @@ pub const FILE_TOKENS: u64 = 1_500;
 /// message's text, name, tool-call names and arguments, tool-call id and refusal,
 /// plus [`MESSAGE_OVERHEAD`] per message (and [`NAME_OVERHEAD`] per name), flat
 /// counts for images and audio, each tool definition as JSON, and
-/// [`REPLY_PRIMING`].
+/// [`REPLY_PRIMING`]. A text prompt (`text_prompt`) counts its prompts' and
+/// suffix's text alone: no chat framing reaches the model.
 pub fn chat_prompt(req: &ChatRequest) -> u64 {
-    prompt_tokens(&req.messages, &req.tools)
+    match &req.text_prompt {
+        Some(p) => {
+            let suffix = p.suffix.as_deref().map_or(0, count);
+            p.prompts.iter().map(|t| count(t) + suffix).sum()
+        }
+        None => prompt_tokens(&req.messages, &req.tools),
+    }
+}
+
+/// The prompt tokens one choice reads, what a context window must hold besides
+/// the answer: the whole chat, or the longest text prompt with its suffix (each
+/// text prompt is completed on its own).
+pub fn context_prompt(req: &ChatRequest) -> u64 {
+    match &req.text_prompt {
+        Some(p) => {
+            let suffix = p.suffix.as_deref().map_or(0, count);
+            p.prompts.iter().map(|t| count(t)).max().unwrap_or(0) + suffix
+        }
+        None => prompt_tokens(&req.messages, &req.tools),
+    }
+}
+
+/// How many choices a request produces: `n` (at least one) for each text prompt,
+/// or `n` for a chat.
+pub fn choices(req: &ChatRequest) -> u64 {
+    let n = u64::from(req.n.unwrap_or(1).max(1));
+    match &req.text_prompt {
+        Some(p) => n.saturating_mul(to_u64(p.prompts.len().max(1))),
+        None => n,
+    }
 }
 
 fn prompt_tokens(messages: &[Message], tools: &[Tool]) -> u64 {
@@ -138,7 +168,7 @@ pub struct DeferredPrompt {
 impl Default for DeferredPrompt {
     fn default() -> Self {
         Self {
-            kept: Kept::Embed {
+            kept: Kept::Texts {
                 texts: Vec::new(),
                 token_ids: 0,
             },
@@ -154,10 +184,8 @@ enum Kept {
         messages: Vec<Message>,
         tools: Vec<Tool>,
     },
-    Embed {
-        texts: Vec<String>,
-        token_ids: u64,
-    },
+    /// Plain texts (embedding inputs, text prompts) and a count of token ids.
+    Texts { texts: Vec<String>, token_ids: u64 },
 }
 
 impl DeferredPrompt {
@@ -171,6 +199,21 @@ impl DeferredPrompt {
 
     fn chat_within(req: &ChatRequest, limit: usize) -> Self {
         let mut budget = Budget::new(limit);
+        if let Some(p) = &req.text_prompt {
+            // Each prompt is sent with the suffix, so the suffix counts once per
+            // prompt, as in `chat_prompt`.
+            let suffix = p.suffix.as_deref().unwrap_or_default();
+            let texts = p
+                .prompts
+                .iter()
+                .flat_map(|t| [budget.keep(t), budget.keep(suffix)])
+                .filter(|t| !t.is_empty())
+                .collect();
+            return budget.finish(Kept::Texts {
+                texts,
+                token_ids: 0,
+            });
+        }
         let messages = req
             .messages
             .iter()
@@ -211,14 +254,14 @@ impl DeferredPrompt {
         let mut budget = Budget::new(limit);
         let texts = req.input.iter().map(|s| budget.keep(s)).collect();
         let token_ids = req.token_input.iter().map(|t| to_u64(t.ids.len())).sum();
-        budget.finish(Kept::Embed { texts, token_ids })
+        budget.finish(Kept::Texts { texts, token_ids })
     }
 
     /// The prompt's token count (tokenizes now: call it only when needed).
     pub fn count(&self) -> u64 {
         let (kept, exact) = match &self.kept {
             Kept::Chat { messages, tools } => (prompt_tokens(messages, tools), 0),
-            Kept::Embed { texts, token_ids } => (texts.iter().map(|s| count(s)).sum(), *token_ids),
+            Kept::Texts { texts, token_ids } => (texts.iter().map(|s| count(s)).sum(), *token_ids),
         };
         let rest = match self.overflow_bytes {
             0 => 0,
@@ -409,6 +452,33 @@ mod tests {
     }
 
     #[test]
+    fn text_prompts_count_their_text_alone() {
+        let req = ChatRequest {
+            n: Some(3),
+            text_prompt: Some(switchyard_proto::types::v1::TextPrompt {
+                prompts: vec!["def add(a, b):".into(), "hello world".into()],
+                suffix: Some("    return c".into()),
+                echo: false,
+            }),
+            ..ChatRequest::default()
+        };
+        let (first, second, suffix) = (
+            count("def add(a, b):"),
+            count("hello world"),
+            count("    return c"),
+        );
+        assert_eq!(chat_prompt(&req), first + second + 2 * suffix);
+        assert_eq!(context_prompt(&req), first.max(second) + suffix);
+        assert_eq!(choices(&req), 6);
+        assert_eq!(DeferredPrompt::chat(&req).count(), chat_prompt(&req));
+        let chat = ChatRequest {
+            n: Some(3),
+            ..ChatRequest::default()
+        };
+        assert_eq!(choices(&chat), 3);
+    }
+
+    #[test]
     fn embeddings_count_text_and_take_token_ids_as_they_are() {
         let req = EmbedRequest {
             input: vec!["hello world".into(), "Hello, world!".into()],
@@ -486,7 +556,7 @@ mod tests {
         let cut = DeferredPrompt::embed_within(&req, 2);
         assert_eq!(
             cut.kept,
-            Kept::Embed {
+            Kept::Texts {
                 texts: vec!["h".into(), String::new()],
                 token_ids: 0
             }

@@ -38,7 +38,8 @@ use tiktoken_rs::CoreBPE;
 
 pub use chat::{
     AUDIO_TOKENS, DeferredPrompt, IMAGE_HIGH_DETAIL_TOKENS, IMAGE_LOW_DETAIL_TOKENS,
-    MESSAGE_OVERHEAD, NAME_OVERHEAD, REPLY_PRIMING, chat_prompt, embed_input,
+    MESSAGE_OVERHEAD, NAME_OVERHEAD, REPLY_PRIMING, chat_prompt, choices, context_prompt,
+    embed_input,
 };
 pub use counter::Counter;
 pub use estimate::estimate_usage;

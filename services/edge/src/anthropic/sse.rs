@@ -7,11 +7,9 @@
 
 use std::borrow::Cow;
 
-use axum::body::Body;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use switchyard_error::ApiError;
-use switchyard_grpc::Replies;
 use switchyard_proto::types::v1 as pb;
 
 use super::convert::{message_id, stop_reason, usage};
@@ -52,7 +50,8 @@ impl Open {
     }
 }
 
-struct State {
+/// Anthropic's Messages stream, translated chunk by chunk.
+pub struct Events {
     /// The requested model, until a chunk names the one that answered.
     model: String,
     started: bool,
@@ -62,7 +61,7 @@ struct State {
     usage: Option<pb::Usage>,
 }
 
-impl State {
+impl Events {
     fn start(&mut self, buf: &mut Vec<u8>, id: &str, model: &str) -> serde_json::Result<()> {
         if self.started {
             return Ok(());
@@ -217,13 +216,13 @@ impl State {
     }
 }
 
-impl Translate for State {
+impl Translate for Events {
     fn chunk(&mut self, buf: &mut Vec<u8>, c: &pb::ChatChunk) -> serde_json::Result<()> {
-        State::chunk(self, buf, c)
+        Events::chunk(self, buf, c)
     }
 
     fn finish(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
-        State::finish(self, buf)
+        Events::finish(self, buf)
     }
 
     fn fail(&mut self, error: &ApiError) -> Bytes {
@@ -231,21 +230,17 @@ impl Translate for State {
     }
 }
 
-/// The SSE body for a stream whose first message was `first`; `model` is the one
-/// requested, used only if no chunk names one.
-pub fn body(
-    first: Option<pb::ChatChunk>,
-    grpc: Replies<pb::ChatChunk>,
-    model: String,
-    span: tracing::Span,
-) -> Body {
-    let state = State {
-        model,
-        started: false,
-        open: None,
-        blocks: 0,
-        stop_reason: None,
-        usage: None,
-    };
-    crate::sse::translated(first, grpc, state, span)
+impl Events {
+    /// The Messages stream; `model` is the one requested, used only if no chunk
+    /// names one.
+    pub fn new(model: String) -> Self {
+        Self {
+            model,
+            started: false,
+            open: None,
+            blocks: 0,
+            stop_reason: None,
+            usage: None,
+        }
+    }
 }

@@ -60,11 +60,6 @@ impl TryFrom<wire::ChatCompletionRequest> for pb::ChatRequest {
             .enumerate()
             .map(|(i, t)| tool(i, t))
             .collect::<Result<_, _>>()?;
-        let stop = match req.stop {
-            None => Vec::new(),
-            Some(StringOrSeq::String(s)) => vec![s],
-            Some(StringOrSeq::Seq(v)) => v,
-        };
         Ok(pb::ChatRequest {
             model,
             messages,
@@ -72,7 +67,7 @@ impl TryFrom<wire::ChatCompletionRequest> for pb::ChatRequest {
             top_p: req.top_p,
             max_tokens: req.max_completion_tokens.or(req.max_tokens),
             n: req.n,
-            stop,
+            stop: stops(req.stop),
             seed: req.seed,
             presence_penalty: req.presence_penalty,
             frequency_penalty: req.frequency_penalty,
@@ -92,7 +87,17 @@ impl TryFrom<wire::ChatCompletionRequest> for pb::ChatRequest {
             reasoning_effort: req.reasoning_effort,
             // From headers, set by the route.
             timeouts: None,
+            text_prompt: None,
         })
+    }
+}
+
+/// `stop` as a list: one sequence or several.
+pub(crate) fn stops(stop: Option<StringOrSeq<String>>) -> Vec<String> {
+    match stop {
+        None => Vec::new(),
+        Some(StringOrSeq::String(s)) => vec![s],
+        Some(StringOrSeq::Seq(v)) => v,
     }
 }
 

@@ -7,7 +7,7 @@ use switchyard_proto::types::v1 as pb;
 use crate::wire::completion as wire;
 
 /// The OpenAI name of a finish reason; null while unspecified.
-fn finish_reason(value: i32) -> Option<&'static str> {
+pub(crate) fn finish_reason(value: i32) -> Option<&'static str> {
     match pb::FinishReason::try_from(value).ok()? {
         pb::FinishReason::Unspecified => None,
         pb::FinishReason::Stop => Some("stop"),

@@ -7,3 +7,4 @@ pub mod chat;
 pub mod completion;
 pub mod embeddings;
 pub mod json;
+pub mod text_completion;

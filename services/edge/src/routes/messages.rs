@@ -6,10 +6,10 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use switchyard_proto::types::v1::ChatRequest;
 
-use super::{AppState, encode, event_stream, json_response, with_provider};
+use super::{AppState, answer, encode, json_response, with_provider};
 use crate::anthropic::{convert, sse, wire};
 use crate::body::read_json;
-use crate::context::{Caller, forwarded_header};
+use crate::context::Caller;
 use crate::error::HttpError;
 
 /// Translates the request, calls Chat or ChatStream, and answers in Anthropic's shape.
@@ -30,27 +30,15 @@ async fn handle(state: AppState, caller: Caller, request: Request) -> Result<Res
     convert::add_betas(&parts.headers, &mut message);
     message.timeouts = crate::context::timeouts(&parts.headers)?;
     caller.add_tags(&mut message.metadata);
-    let mut gateway = state.gateway;
-    if !stream {
-        let answer = gateway.chat(caller.request(message)).await?;
-        let metadata = answer.metadata().clone();
-        let answer = answer.into_inner();
-        let response = json_response(encode(&convert::message(&answer))?);
-        return Ok(super::with_served(
-            with_provider(response, &answer.provider),
-            &metadata,
-        ));
+    if stream {
+        let events = sse::Events::new(message.model.clone());
+        answer::streamed(state.gateway, &caller, message, events).await
+    } else {
+        answer::unary(state.gateway, &caller, message, |r| {
+            encode(&convert::message(r))
+        })
+        .await
     }
-    // The first message is awaited before answering, so an immediate failure is a
-    // normal HTTP error with its status.
-    let model = message.model.clone();
-    let answer = gateway.chat_stream(caller.request(message)).await?;
-    let provider = forwarded_header(answer.metadata(), super::PROVIDER_HEADER);
-    let metadata = answer.metadata().clone();
-    let mut grpc = answer.into_inner();
-    let first = grpc.message().await?;
-    let body = sse::body(first, grpc, model, tracing::Span::current());
-    Ok(super::with_served(event_stream(body, provider), &metadata))
 }
 
 /// Counts a Messages body's input tokens (`{"input_tokens": N}`), as the

@@ -4,12 +4,14 @@ mod admin_audit;
 mod admin_keys;
 mod admin_routes;
 mod admin_tenants;
+mod answer;
 mod chat;
 mod embeddings;
 mod messages;
 mod models;
 mod params;
 mod responses;
+mod text_completions;
 mod usage;
 
 use std::sync::Arc;
@@ -112,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         ]);
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/completions", post(text_completions::create))
         .route("/v1/messages", post(messages::create))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/responses", post(responses::create))

@@ -9,11 +9,9 @@ use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::gateway::v1::ListModelsRequest;
 use switchyard_proto::types::v1::ChatRequest;
 
-use super::{
-    AppState, PROVIDER_HEADER, encode, event_stream, json_response, with_provider, with_served,
-};
+use super::{AppState, answer, encode, json_response, with_provider};
 use crate::body::read_json;
-use crate::context::{Caller, forwarded_header};
+use crate::context::Caller;
 use crate::error::HttpError;
 use crate::responses::{convert, sse, wire};
 
@@ -28,44 +26,30 @@ pub async fn create(
     let (stream, message, echo) = read(&state, &caller, request).await?;
     let id = format!("resp_{}", caller.request_id);
     let created_at = convert::now_secs();
-    let mut gateway = state.gateway;
-    if !stream {
-        let answer = gateway.chat(caller.request(message)).await?;
-        let metadata = answer.metadata().clone();
-        let answer = answer.into_inner();
-        let finish = answer.choices.first().map_or(0, |c| c.finish_reason);
+    if stream {
+        let model = message.model.clone();
+        let events = sse::Stream::new(id, echo, model, created_at);
+        return answer::streamed(state.gateway, &caller, message, events).await;
+    }
+    answer::unary(state.gateway, &caller, message, |reply| {
+        let finish = reply.choices.first().map_or(0, |c| c.finish_reason);
         let status = convert::status(finish);
-        let output = convert::output(&id, &answer, status, echo.encrypted_reasoning);
+        let output = convert::output(&id, reply, status, echo.encrypted_reasoning);
         let head = convert::Head {
             id: &id,
             created_at,
             echo: &echo,
         };
-        let response = head.response(
-            &answer.model,
+        encode(&head.response(
+            &reply.model,
             status,
             finish,
             &output,
-            answer.usage.as_ref(),
+            reply.usage.as_ref(),
             None,
-        );
-        let response = json_response(encode(&response)?);
-        return Ok(with_served(
-            with_provider(response, &answer.provider),
-            &metadata,
-        ));
-    }
-    // The first message is awaited before answering, so an immediate failure is a
-    // normal HTTP error with its status.
-    let model = message.model.clone();
-    let answer = gateway.chat_stream(caller.request(message)).await?;
-    let provider = forwarded_header(answer.metadata(), PROVIDER_HEADER);
-    let metadata = answer.metadata().clone();
-    let mut grpc = answer.into_inner();
-    let first = grpc.message().await?;
-    let translate = sse::Stream::new(id, echo, model, created_at);
-    let body = crate::sse::translated(first, grpc, translate, tracing::Span::current());
-    Ok(with_served(event_stream(body, provider), &metadata))
+        ))
+    })
+    .await
 }
 
 /// Reads and translates a Responses body: whether it asks for a stream, the

@@ -10,5 +10,6 @@ pub mod completion;
 pub mod embeddings;
 pub mod models;
 mod oneof;
+pub mod text_completion;
 
 pub use oneof::{ModeOrObject, StringOrSeq};
