@@ -151,16 +151,35 @@ def test_input_tokens_count_matches_usage(base_url, api_key):
     assert counted.input_tokens == used.usage.input_tokens > 0
 
 
-def test_stored_response_is_not_found(base_url, api_key):
+def test_stored_responses(base_url, api_key):
+    """Stored by default: retrieved as answered, continued by
+    previous_response_id (streamed, through the SDK's accumulator), deleted."""
     c = client(base_url, api_key)
-    r = c.responses.create(model="chat-model", input="hi")
-    with pytest.raises(openai.NotFoundError):
-        c.responses.retrieve(r.id)
+    r = c.responses.create(model="chat-model", instructions="be brief", input="hi")
+    assert r.store is True
+    assert c.responses.retrieve(r.id).model_dump() == r.model_dump()
     with pytest.raises(openai.AuthenticationError):
         client(base_url, "sk-wrong").responses.retrieve(r.id)
+
+    with c.responses.stream(model="chat-model", input="again", previous_response_id=r.id) as stream:
+        final = stream.get_final_response()
+    assert final.previous_response_id == r.id
+    assert final.output_text == "echo: again"
+    follow = c.responses.create(model="chat-model", input="and again", previous_response_id=final.id)
+    assert follow.output_text == "echo: and again"
+
+    c.responses.delete(r.id)
+    with pytest.raises(openai.NotFoundError):
+        c.responses.retrieve(r.id)
     with pytest.raises(openai.BadRequestError) as e:
-        c.responses.create(model="chat-model", input="again", previous_response_id=r.id)
+        c.responses.create(model="chat-model", input="x", previous_response_id=r.id)
     assert e.value.param == "previous_response_id"
+    assert e.value.code == "previous_response_not_found"
+
+    unstored = c.responses.create(model="chat-model", input="x", store=False)
+    assert unstored.store is False
+    with pytest.raises(openai.NotFoundError):
+        c.responses.retrieve(unstored.id)
 
 
 def test_bad_key_and_bad_tool(base_url, api_key):

@@ -445,6 +445,7 @@ both_shapes!(
     count_tokens_round_trip,
     thinking_round_trip,
     responses_thinking_round_trip,
+    responses_thinking_continued_by_id,
     prompt_cache_breakpoints_reach_anthropic
 );
 
@@ -555,6 +556,39 @@ async fn responses_thinking_round_trip(shape: Shape) {
         json!({"type": "enabled", "budget_tokens": 1024})
     );
     assert_eq!(sent["max_tokens"], 2048 + 1024);
+    env.mesh.shutdown().await;
+}
+
+/// The same loop continued by `previous_response_id`, the caller sending only
+/// the tool's result and never asking for `encrypted_content`: the stored
+/// response keeps the signature, so Anthropic gets the signed block back.
+async fn responses_thinking_continued_by_id(shape: Shape) {
+    let env = env(shape).await;
+    let tools = json!([{"type": "function", "name": "get_weather", "strict": false,
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+    let first = json!({"model": "claude-chat", "max_output_tokens": 2048, "tools": tools,
+        "reasoning": {"effort": "low"}, "input": "Weather in Paris?"});
+    let (status, _, text) = env.post("/v1/responses", &first).await;
+    assert_eq!(status, 200, "{text}");
+    let first: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(first["output"][0]["type"], "reasoning", "{text}");
+    assert!(
+        first["output"][0].get("encrypted_content").is_none(),
+        "{text}"
+    );
+    let call = &first["output"][1];
+    let next = json!({"model": "claude-chat", "max_output_tokens": 2048, "tools": tools,
+        "reasoning": {"effort": "low"}, "previous_response_id": first["id"],
+        "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "18C"}]});
+    let (status, _, text) = env.post("/v1/responses", &next).await;
+    assert_eq!(status, 200, "{text}");
+    let second: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(second["previous_response_id"], first["id"]);
+    let sent = env.provider.seen().pop().unwrap();
+    assert_eq!(sent["messages"][0]["content"], "Weather in Paris?");
+    assert_eq!(sent["messages"][1]["content"][0]["signature"], SIGNATURE);
+    assert_eq!(sent["messages"][1]["content"][1]["type"], "tool_use");
+    assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result");
     env.mesh.shutdown().await;
 }
 

@@ -17,4 +17,5 @@ mod provider_openai;
 mod python_clients;
 mod revocation;
 mod routing;
+mod stored_responses;
 mod text_completions;

@@ -7,7 +7,10 @@
 //! from the one table in `switchyard_error`. It keeps no state and never judges a key:
 //! the router decides, the edge maps.
 //!
-//! Routes: `POST /v1/chat/completions`, `POST /v1/messages` (Anthropic Messages API,
+//! Routes: `POST /v1/chat/completions`, `POST /v1/completions` (legacy text
+//! completions), `POST /v1/responses` and `/v1/responses/input_tokens` (the
+//! Responses API; its stored answers, `GET` / `DELETE /v1/responses/{id}`, live in
+//! metering's `ResponseStore`), `POST /v1/messages` (Anthropic Messages API,
 //! in [`anthropic`]), `POST /v1/embeddings`, `GET /v1/models`,
 //! `GET /v1/models/{id}`, `GET /healthz`, and the admin usage views over metering's
 //! `UsageQuery`: `GET /admin/v1/usage/summary`, `/admin/v1/usage/records`,
@@ -39,6 +42,7 @@ use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
 use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
+use switchyard_proto::metering::v1::response_store_client::ResponseStoreClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -62,8 +66,9 @@ pub struct Backends {
     /// The router's `RouteAdmin` (the router's port serves it beside the Gateway; in
     /// process, its server on an in-process channel).
     pub routes: GrpcChannel,
-    /// Metering's `UsageQuery`.
-    pub usage: GrpcChannel,
+    /// Metering's `UsageQuery` and `ResponseStore` (one metering endpoint, or one
+    /// `tonic::service::Routes` in process).
+    pub metering: GrpcChannel,
     /// Auth's `KeyAdmin`, `TenantAdmin` and `AuditLog` (one auth endpoint, or one
     /// `tonic::service::Routes` in process): one channel, because they are one
     /// service's admin API and share its connection.
@@ -72,11 +77,11 @@ pub struct Backends {
 
 impl Backends {
     /// Everything over channels; `router` serves both the Gateway and `RouteAdmin`.
-    pub fn channels(router: GrpcChannel, usage: GrpcChannel, auth: GrpcChannel) -> Self {
+    pub fn channels(router: GrpcChannel, metering: GrpcChannel, auth: GrpcChannel) -> Self {
         Self {
             gateway: GatewayHandle::remote(router.clone()),
             routes: router,
-            usage,
+            metering,
             auth,
         }
     }
@@ -88,17 +93,21 @@ pub fn app(backends: Backends, config: &EdgeConfig) -> axum::Router {
     let Backends {
         gateway,
         routes,
-        usage,
+        metering,
         auth,
     } = backends;
     let routes = RouteAdminClient::new(routes).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let usage = UsageQueryClient::new(usage)
+    let usage = UsageQueryClient::new(metering.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let responses = ResponseStoreClient::new(metering)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     routes::router(routes::AppState {
         gateway,
         admin: Arc::new(routes::AdminClients {
             usage,
+            responses,
             keys: KeyAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
             tenants: TenantAdminClient::new(auth.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
@@ -118,12 +127,12 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), EdgeError> {
     let gateway = connect_lazy("edge.router_url", &config.edge.router_url)?;
-    let usage = connect_lazy("edge.metering_url", &config.edge.metering_url)?;
+    let metering = connect_lazy("edge.metering_url", &config.edge.metering_url)?;
     let auth = connect_lazy("edge.auth_url", &config.edge.auth_url)?;
     serve_with(
         listener,
         &config.edge,
-        Backends::channels(gateway, usage, auth),
+        Backends::channels(gateway, metering, auth),
         shutdown,
     )
     .await

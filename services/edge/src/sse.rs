@@ -106,6 +106,12 @@ pub trait Translate: Send + 'static {
     fn finish(&mut self, buf: &mut Vec<u8>) -> serde_json::Result<()>;
     /// The events that end a stream which failed after the headers.
     fn fail(&mut self, error: &ApiError) -> Bytes;
+    /// Work to finish after [`Translate::finish`] and before its events go out:
+    /// the Responses API stores its answer here, so a client that has read the
+    /// stream to its end can continue from it at once.
+    fn before_end(&mut self) -> Option<futures::future::BoxFuture<'static, ()>> {
+        None
+    }
 }
 
 struct Translated<T> {
@@ -148,7 +154,11 @@ fn translated_events<T: Translate>(
                 Ok(Some(c)) => st.translate.chunk(&mut buf, &c),
                 Ok(None) => {
                     st.next = Next::Finished;
-                    st.translate.finish(&mut buf)
+                    let written = st.translate.finish(&mut buf);
+                    if let Some(work) = st.translate.before_end() {
+                        work.await;
+                    }
+                    written
                 }
                 Err(status) => {
                     st.next = Next::Finished;

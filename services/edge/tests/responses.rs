@@ -160,7 +160,17 @@ async fn answer_is_a_response_object() {
     assert_eq!(body["incomplete_details"], Value::Null);
     assert_eq!(body["instructions"], "x");
     assert_eq!(body["metadata"], json!({"k": "v"}));
-    assert_eq!(body["store"], false);
+    // Stored by default, as OpenAI's: the object as answered, the input as items.
+    assert_eq!(body["store"], true);
+    let stored = edge.responses.get("resp_req-7").unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&stored.response_json).unwrap(),
+        body
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&stored.input_items_json).unwrap(),
+        json!([{"type": "message", "role": "user", "content": "hi"}])
+    );
     assert_eq!(body["tool_choice"], "auto");
     assert_eq!(body["tools"], json!([]));
     assert_eq!(body["text"], json!({"format": {"type": "text"}}));
@@ -264,6 +274,14 @@ async fn stream_emits_the_lifecycle_and_text_events_in_order() {
     assert_eq!(done["status"], "completed");
     assert_eq!(done["output"][0]["content"][0]["text"], "hello");
     assert_eq!(done["usage"]["output_tokens"], 2);
+    // Stored before the last event went out: as `response.completed` carried it.
+    let stored = edge.responses.get("resp_req-7").unwrap();
+    assert_eq!(
+        &serde_json::from_slice::<Value>(&stored.response_json).unwrap(),
+        done
+    );
+    let output: Value = serde_json::from_slice(&stored.output_items_json).unwrap();
+    assert_eq!(output, done["output"]);
 }
 
 #[tokio::test]
@@ -421,57 +439,114 @@ async fn input_tokens_are_counted_by_the_gateway() {
     assert_eq!(chat.max_tokens, None);
 }
 
+/// A stored response is read back as answered, continued by
+/// `previous_response_id` (its input and output before the new input, its
+/// `instructions` not carried over), and deleted; `store: false` keeps nothing;
+/// unknown ids are 404s, a bad key a 401, and cancelling a 400.
 #[tokio::test]
-async fn stored_responses_are_not_found() {
+async fn stored_responses_are_read_continued_and_deleted() {
     let edge = Edge::start().await;
-    let get = edge
+    edge.fake.answer_chat(Ok(chat_response("hello")));
+    let first: Value = post(
+        &edge,
+        &json!({"model": "m", "input": "hi", "instructions": "be terse"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let get = |path: &str, key: &str| edge.http.get(edge.url(path)).bearer_auth(key).send();
+    let read: Value = get("/v1/responses/resp_req-7", "sk-test")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, first);
+
+    let next = edge
         .http
-        .get(edge.url("/v1/responses/resp_abc"))
+        .post(edge.url("/v1/responses"))
+        .bearer_auth("sk-test")
+        .header("x-request-id", "req-8")
+        .json(&json!({"model": "m", "input": "and then?", "previous_response_id": "resp_req-7"}))
+        .send()
+        .await
+        .unwrap();
+    let next: Value = next.json().await.unwrap();
+    assert_eq!(next["previous_response_id"], "resp_req-7");
+    let chat = edge.fake.last().chat.unwrap();
+    let turns: Vec<(i32, &str)> = chat
+        .messages
+        .iter()
+        .map(|m| (m.role, text(&m.content[0])))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            (pb::Role::User as i32, "hi"),
+            (pb::Role::Assistant as i32, "hello"),
+            (pb::Role::User as i32, "and then?"),
+        ]
+    );
+    // The chain is stored expanded: continuing req-8 needs one lookup.
+    let stored = edge.responses.get("resp_req-8").unwrap();
+    let items: Vec<Value> = serde_json::from_slice(&stored.input_items_json).unwrap();
+    assert_eq!(items.len(), 3);
+
+    let unstored = post_to(
+        &edge,
+        "/v1/responses",
+        &json!({"model": "m", "input": "x", "store": false}),
+    )
+    .await;
+    assert_eq!(unstored.json::<Value>().await.unwrap()["store"], false);
+
+    let delete = edge
+        .http
+        .delete(edge.url("/v1/responses/resp_req-8"))
         .bearer_auth("sk-test")
         .send()
         .await
         .unwrap();
-    let body = openai_error(get, 404, None).await;
+    assert_eq!(
+        delete.json::<Value>().await.unwrap(),
+        json!({"id": "resp_req-8", "object": "response", "deleted": true})
+    );
+    let gone = get("/v1/responses/resp_req-8", "sk-test").await.unwrap();
+    let body = openai_error(gone, 404, None).await;
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("resp_abc")
+            .contains("resp_req-8")
     );
-    let delete = edge
-        .http
-        .delete(edge.url("/v1/responses/resp_abc"))
-        .bearer_auth("sk-test")
-        .send()
-        .await
-        .unwrap();
-    openai_error(delete, 404, None).await;
-    let cancel = post_to(&edge, "/v1/responses/resp_abc/cancel", &json!({})).await;
-    openai_error(cancel, 404, None).await;
-    // Each checked the key first, with the cheapest Gateway call, and nothing else.
-    let calls = edge.fake.calls();
-    assert_eq!(calls.len(), 3);
-    assert!(calls.iter().all(|c| c.method == "ListModels"));
-    assert_eq!(
-        calls[0].metadata.get("authorization").unwrap(),
-        "Bearer sk-test"
-    );
-
-    // A key the router refuses is a 401, not a 404.
-    edge.fake.answer_models(Err(ApiError::new(
-        ErrorCode::Unauthenticated,
-        "invalid API key",
+    // Another key's tenant does not see it, and a bad key is a 401.
+    openai_error(
+        get("/v1/responses/resp_req-7", "sk-other").await.unwrap(),
+        404,
+        None,
     )
-    .to_status()));
-    let get = edge
-        .http
-        .get(edge.url("/v1/responses/resp_abc"))
-        .bearer_auth("sk-wrong")
-        .send()
-        .await
-        .unwrap();
-    let body = openai_error(get, 401, None).await;
+    .await;
+    let body = openai_error(
+        get("/v1/responses/resp_req-7", "sk-bad").await.unwrap(),
+        401,
+        None,
+    )
+    .await;
     assert_eq!(body["error"]["type"], "authentication_error");
+    let cancel = post_to(&edge, "/v1/responses/resp_req-7/cancel", &json!({})).await;
+    openai_error(cancel, 400, None).await;
+    let missing = post_to(&edge, "/v1/responses/resp_nope/cancel", &json!({})).await;
+    openai_error(missing, 404, None).await;
+    // The missing continuation names its parameter.
+    let orphan = post(
+        &edge,
+        &json!({"model": "m", "input": "x", "previous_response_id": "resp_nope"}),
+    )
+    .await;
+    let body = openai_error(orphan, 400, Some("previous_response_id")).await;
+    assert_eq!(body["error"]["code"], "previous_response_not_found");
 }
 
 /// Reasoning is a `reasoning` item before the message, its signature given out

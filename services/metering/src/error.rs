@@ -16,6 +16,9 @@ pub enum MeteringError {
     /// No record with this request id.
     #[error("no usage record for request `{0}`")]
     NotFound(String),
+    /// No stored response with this id (for this caller).
+    #[error("Response with id '{0}' not found.")]
+    ResponseNotFound(String),
     /// Query call with neither the admin token nor a valid virtual key.
     #[error("send `authorization: Bearer <admin token or virtual key>`; none valid was given")]
     Unauthenticated,
@@ -55,7 +58,9 @@ impl From<MeteringError> for tonic::Status {
     fn from(err: MeteringError) -> Self {
         let api = match &err {
             MeteringError::InvalidArgument { param, message } => ApiError::invalid(param, message),
-            MeteringError::NotFound(_) => ApiError::new(ErrorCode::NotFound, err.to_string()),
+            MeteringError::NotFound(_) | MeteringError::ResponseNotFound(_) => {
+                ApiError::new(ErrorCode::NotFound, err.to_string())
+            }
             MeteringError::Unauthenticated => {
                 ApiError::new(ErrorCode::Unauthenticated, err.to_string())
             }

@@ -8,12 +8,14 @@
 //! `SummarizeUsage` answers from a few range scans. `UsageQuery` serves the operator
 //! (admin token, any tenant) and tenants (a virtual key, resolved by auth, sees only
 //! its own tenant). Raw records past `metering.retention_days` are deleted in the
-//! background; aggregates are kept.
+//! background; aggregates are kept. `ResponseStore` keeps the Responses API's
+//! stored answers (`store: true`) per tenant, for `metering.responses_retention_days`.
 //!
 //! Files: `ledger` (the store trait), `sled_ledger` (its sled implementation), `runs`
 //! (entries packed into runs, so sled holds few keys), `keys` (binary key layout), `buckets` (UTC calendar buckets), `aggregate` (totals),
 //! `query` (summaries), `export` (streaming), `retention`, `access` (who may read
-//! what), `service` (the gRPC handlers), `error` (the one mapping to the wire).
+//! what), `service` (the gRPC handlers), `responses` and `response_service` (stored
+//! Responses API answers), `error` (the one mapping to the wire).
 
 mod access;
 mod aggregate;
@@ -23,6 +25,8 @@ mod export;
 mod keys;
 mod ledger;
 mod query;
+mod response_service;
+mod responses;
 mod retention;
 mod runs;
 mod service;
@@ -32,6 +36,7 @@ pub mod synthetic;
 pub use error::MeteringError;
 pub use export::ExportStream;
 pub use ledger::{AggRow, AggScan, Dimension, Granularity, InsertOutcome, Ledger, ListFilter};
+pub use responses::{Responses, SledResponses};
 pub use service::MeteringService;
 pub use sled_ledger::SledLedger;
 
@@ -43,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 pub const HEALTH_NAMES: &[&str] = &[
     "switchyard.metering.v1.Metering",
     "switchyard.metering.v1.UsageQuery",
+    "switchyard.metering.v1.ResponseStore",
 ];
 
 /// Runs metering alone on `listener` until `shutdown`, then drains calls, stops
@@ -56,7 +62,8 @@ pub async fn serve(
     let service = MeteringService::open(config, auth)?;
     let routes = tonic::service::Routes::default()
         .add_service(service.metering_server())
-        .add_service(service.query_server());
+        .add_service(service.query_server())
+        .add_service(service.responses_server());
     let served = switchyard_grpc::serve(listener, routes, HEALTH_NAMES, shutdown).await;
     service.stop_background();
     service.flush().await?;

@@ -59,6 +59,24 @@ pub(crate) async fn run(
     interval: Duration,
     stop: CancellationToken,
 ) {
+    periodically(interval, stop.clone(), || async {
+        let horizon = horizon_us(retention_days, SystemTime::now());
+        match expire(&ledger, horizon, &stop).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, retention_days, "usage records expired"),
+            Err(error) => tracing::warn!(%error, "usage retention pass failed; retrying later"),
+        }
+    })
+    .await;
+}
+
+/// Runs `pass` at start and then every `interval` (at least a second) until
+/// `stop` is cancelled; a late pass delays the next rather than bunching them.
+pub(crate) async fn periodically<F, Fut>(interval: Duration, stop: CancellationToken, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut ticker = tokio::time::interval(interval.max(Duration::from_secs(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -66,12 +84,7 @@ pub(crate) async fn run(
             () = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let horizon = horizon_us(retention_days, SystemTime::now());
-        match expire(&ledger, horizon, &stop).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, retention_days, "usage records expired"),
-            Err(error) => tracing::warn!(%error, "usage retention pass failed; retrying later"),
-        }
+        pass().await;
     }
 }
 

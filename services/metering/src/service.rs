@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use switchyard_config::Config;
 use switchyard_grpc::{AdminToken, GrpcChannel, MAX_MESSAGE_BYTES, request_id};
 use switchyard_proto::metering::v1::metering_server::{Metering, MeteringServer};
+use switchyard_proto::metering::v1::response_store_server::ResponseStoreServer;
 use switchyard_proto::metering::v1::usage_query_server::{UsageQuery, UsageQueryServer};
 use switchyard_proto::metering::v1::{
     ExportUsageRequest, GetUsageRequest, ListUsageRequest, ListUsageResponse, RecordUsageRequest,
@@ -21,6 +22,7 @@ use crate::access::{Access, Caller};
 use crate::export::{self, ExportStream};
 use crate::ledger::timestamp_to_us;
 use crate::query::{SummaryQuery, summarize};
+use crate::responses::Responses;
 use crate::{Ledger, ListFilter, MeteringError, SledLedger, retention};
 
 const DEFAULT_PAGE: usize = 100;
@@ -33,6 +35,8 @@ const SKEW_US: u64 = 60_000_000;
 #[derive(Clone)]
 pub struct MeteringService {
     ledger: Arc<dyn Ledger>,
+    pub(crate) responses: Arc<dyn Responses>,
+    responses_retention_days: u32,
     access: Access,
     retention_days: u32,
     stop: CancellationToken,
@@ -46,20 +50,23 @@ impl MeteringService {
     pub fn open(config: &Config, auth: GrpcChannel) -> Result<Self, MeteringError> {
         let ledger =
             SledLedger::open_with_cache(&config.metering.data_dir, config.metering.cache_mb << 20)?;
+        let responses = Arc::new(ledger.responses()?);
         let service = Self::with_ledger(
             Arc::new(ledger),
             AdminToken::from_config(&config.admin),
             Some(auth),
         )
-        .with_retention(config.metering.retention_days);
+        .with_retention(config.metering.retention_days)
+        .with_responses(responses, config.metering.responses_retention_days);
         service.spawn_retention(Duration::from_secs(
             config.metering.compaction_interval_secs,
         ));
         Ok(service)
     }
 
-    /// A service over any ledger (tests, other backends), without retention. Without
-    /// `auth` only the admin token may query.
+    /// A service over any ledger (tests, other backends), without retention and
+    /// without a response store (see [`Self::with_responses`]). Without `auth`
+    /// only the admin token may query.
     pub fn with_ledger(
         ledger: Arc<dyn Ledger>,
         admin: AdminToken,
@@ -68,11 +75,21 @@ impl MeteringService {
         let stop = CancellationToken::new();
         Self {
             ledger,
+            responses: Arc::new(crate::responses::Unconfigured),
+            responses_retention_days: 0,
             access: Access::new(admin, auth),
             retention_days: 0,
             _stop_on_drop: Arc::new(stop.clone().drop_guard()),
             stop,
         }
+    }
+
+    /// Serves `ResponseStore` from `store`, keeping responses `days` (0: forever)
+    /// once the background retention runs.
+    pub fn with_responses(mut self, store: Arc<dyn Responses>, days: u32) -> Self {
+        self.responses = store;
+        self.responses_retention_days = days;
+        self
     }
 
     /// Keeps raw records for `days` (0: forever) when [`Self::compact`] runs; `open`
@@ -83,20 +100,33 @@ impl MeteringService {
     }
 
     fn spawn_retention(&self, interval: Duration) {
-        if self.retention_days == 0 {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no async runtime: retention not started");
             return;
+        };
+        if self.responses_retention_days > 0 {
+            runtime.spawn(crate::responses::run_retention(
+                self.responses.clone(),
+                self.responses_retention_days,
+                interval,
+                self.stop.clone(),
+            ));
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(retention::run(
-                    self.ledger.clone(),
-                    self.retention_days,
-                    interval,
-                    self.stop.clone(),
-                ));
-            }
-            Err(_) => tracing::warn!("no async runtime: usage retention not started"),
+        if self.retention_days > 0 {
+            runtime.spawn(retention::run(
+                self.ledger.clone(),
+                self.retention_days,
+                interval,
+                self.stop.clone(),
+            ));
         }
+    }
+
+    /// The generated `ResponseStore` server (the edge, with the caller's key).
+    pub fn responses_server(&self) -> ResponseStoreServer<Self> {
+        ResponseStoreServer::new(self.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// Runs one retention pass now (the background task runs the same on its
@@ -134,7 +164,7 @@ impl MeteringService {
         blocking(move || ledger.flush()).await
     }
 
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, MeteringError> {
+    pub(crate) async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, MeteringError> {
         self.access
             .caller(request.metadata(), &request_id(request))
             .await
@@ -142,7 +172,7 @@ impl MeteringService {
 }
 
 /// Runs sled work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, MeteringError> + Send + 'static,
 ) -> Result<T, MeteringError> {
     tokio::task::spawn_blocking(work)

@@ -78,6 +78,12 @@ impl SledLedger {
         Ok(ledger)
     }
 
+    /// The stored Responses API answers, in this ledger's database (one data
+    /// directory, one flush).
+    pub fn responses(&self) -> Result<crate::SledResponses, MeteringError> {
+        crate::SledResponses::open(&self.db)
+    }
+
     fn lock(&self) -> MutexGuard<'_, ()> {
         // The guard protects no data of its own: a panicked writer left the trees as
         // its last committed transaction did.

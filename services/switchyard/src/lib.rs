@@ -201,6 +201,7 @@ const ALL_IN_ONE_HEALTH: &[&str] = &[
     "switchyard.auth.v1.TenantAdmin",
     "switchyard.auth.v1.AuditLog",
     "switchyard.metering.v1.UsageQuery",
+    "switchyard.metering.v1.ResponseStore",
 ];
 
 async fn run_all_in_one(
@@ -242,7 +243,8 @@ async fn run_all_in_one(
         .add_service(auth.admin_server())
         .add_service(auth.tenant_admin_server())
         .add_service(auth.audit_server())
-        .add_service(metering.query_server());
+        .add_service(metering.query_server())
+        .add_service(metering.responses_server());
     // Shipping usage, and with it metering's in-process ledger writes, runs on a
     // thread of its own at a lower priority, off the threads that answer.
     let usage = switchyard_bootstrap::BackgroundRuntime::start("usage")
@@ -262,7 +264,11 @@ async fn run_all_in_one(
                 // On the request path: called directly, as `provider` above.
                 gateway: GatewayHandle::local(router.clone()),
                 routes: in_process(route_admin),
-                usage: in_process(metering.query_server()),
+                metering: in_process(
+                    tonic::service::Routes::default()
+                        .add_service(metering.query_server())
+                        .add_service(metering.responses_server())
+                ),
                 auth: in_process(
                     tonic::service::Routes::default()
                         .add_service(auth.admin_server())

@@ -243,8 +243,12 @@ pub struct MeteringConfig {
     /// Days raw usage records are kept; aggregates are kept forever. 0 keeps
     /// records forever.
     pub retention_days: u32,
-    /// How often the background compaction deletes records past retention.
+    /// How often the background compaction deletes records past retention (and
+    /// stored responses past theirs).
     pub compaction_interval_secs: u64,
+    /// Days stored Responses API answers (`store: true`) are kept, for
+    /// `previous_response_id` and `GET /v1/responses/{id}`: 30, as OpenAI keeps them.
+    pub responses_retention_days: u32,
     /// MiB of the ledger's pages sled keeps cached in memory. Writes go through the
     /// cache, so under load it fills to this size; summaries read a few pages
     /// and stay fast with a small one.
@@ -259,6 +263,7 @@ impl Default for MeteringConfig {
             auth_url: "http://127.0.0.1:50052".into(),
             retention_days: 0,
             compaction_interval_secs: 3600,
+            responses_retention_days: 30,
             cache_mb: 16,
         }
     }

@@ -84,6 +84,12 @@ impl Config {
                 "must be positive",
             ));
         }
+        if !(1..=3650).contains(&self.metering.responses_retention_days) {
+            return Err(ConfigError::invalid(
+                "metering.responses_retention_days",
+                "must be between 1 and 3650 (days)",
+            ));
+        }
         if !(1..=1_048_576).contains(&self.metering.cache_mb) {
             return Err(ConfigError::invalid(
                 "metering.cache_mb",

@@ -7,8 +7,9 @@
 //! before them, if any); a `function_call_output` is a tool message; a
 //! `reasoning` item is reasoning of the assistant message that follows it, with
 //! its `encrypted_content` (Switchyard's own, see [`encrypted`]) restoring the
-//! provider's signature. Nothing is stored, so items that point at stored state
-//! (`item_reference`, `previous_response_id`, `conversation`) are refused.
+//! provider's signature. `previous_response_id` is resolved before translation
+//! (`super::store`, which removes it); items that point at other stored state
+//! (`item_reference`, `conversation`) are refused.
 
 use std::borrow::Cow;
 
@@ -207,10 +208,8 @@ fn refuse_stored_state(req: &wire::ResponsesRequest) -> Result<(), ApiError> {
     if let Some(id) = &req.previous_response_id {
         return Err(ApiError::invalid(
             "previous_response_id",
-            format!(
-                "Previous response with id '{id}' not found. Switchyard does not store \
-                 responses: send the whole conversation as 'input'."
-            ),
+            // The route resolves it first; a request that skipped that cannot.
+            format!("Previous response with id '{id}' not found."),
         ));
     }
     if req.conversation.is_some() {

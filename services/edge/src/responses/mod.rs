@@ -2,12 +2,15 @@
 //! `ChatStream` calls as the chat route, and `POST /v1/responses/input_tokens` over
 //! `CountTokens`.
 //!
-//! Stateless: nothing is stored, so a response cannot be fetched, continued
-//! (`previous_response_id`) or run in the background; callers send the whole
-//! conversation as `input`, as with `store: false`. [`wire`] holds the serde
-//! types, [`convert`] the translation both ways, [`sse`] the named-event stream.
+//! Answers are stored (`store`, true by default, as OpenAI's) in metering's
+//! `ResponseStore`, so a later request can continue one (`previous_response_id`)
+//! and `GET` / `DELETE /v1/responses/{id}` work; background runs, conversations
+//! and stored prompts are refused. [`wire`] holds the serde types, [`convert`]
+//! the translation both ways, [`sse`] the named-event stream, [`store`] what
+//! storing and continuing need.
 //! Errors are OpenAI's JSON, as on every OpenAI route.
 
 pub mod convert;
 pub mod sse;
+pub mod store;
 pub mod wire;

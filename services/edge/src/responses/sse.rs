@@ -18,6 +18,7 @@ use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::types::v1 as pb;
 
 use super::convert::{self, call_ids, message_id, reasoning_id, reasoning_item};
+use super::store::Keep;
 use super::wire::{self, Event, OutputContent, OutputItem};
 use crate::convert::completion::token_logprobs;
 use crate::sse::Translate;
@@ -132,6 +133,10 @@ pub struct Stream {
     open: bool,
     finish_reason: i32,
     usage: Option<pb::Usage>,
+    /// Where the answer is stored, when the caller asked for it.
+    keep: Option<Keep>,
+    /// The stored answer's `response` and output items, written by `finish`.
+    kept: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Stream {
@@ -148,7 +153,15 @@ impl Stream {
             open: false,
             finish_reason: 0,
             usage: None,
+            keep: None,
+            kept: None,
         }
+    }
+
+    /// Stores the finished answer with `keep` (`store: true`).
+    pub fn keeping(mut self, keep: Option<Keep>) -> Self {
+        self.keep = keep;
+        self
     }
 
     fn emit<'a>(
@@ -504,6 +517,16 @@ impl Translate for Stream {
             .map(|i| i.view(false, self.echo.encrypted_reasoning))
             .collect();
         let response = self.response(status, &output, None);
+        let kept = if self.keep.is_some() {
+            let with_signatures: Vec<OutputItem<'_>> =
+                self.items.iter().map(|i| i.view(false, true)).collect();
+            Some((
+                serde_json::to_vec(&response)?,
+                serde_json::to_vec(&with_signatures)?,
+            ))
+        } else {
+            None
+        };
         let sequence_number = self.seq;
         let event = if status == "completed" {
             Event::Completed {
@@ -516,7 +539,15 @@ impl Translate for Stream {
                 response,
             }
         };
-        push(buf, &event)
+        push(buf, &event)?;
+        self.kept = kept;
+        Ok(())
+    }
+
+    fn before_end(&mut self) -> Option<futures::future::BoxFuture<'static, ()>> {
+        let keep = self.keep.take()?;
+        let (response, output) = self.kept.take()?;
+        Some(Box::pin(keep.store(self.id.clone(), response, output)))
     }
 
     fn fail(&mut self, error: &ApiError) -> Bytes {

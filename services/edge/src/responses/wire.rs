@@ -45,7 +45,7 @@ pub struct ResponsesRequest {
     pub metadata: Option<HashMap<String, String>>,
     /// Whether to answer with server-sent events.
     pub stream: Option<bool>,
-    /// Refused: needs stored responses.
+    /// Resolved (and removed) before translation by `store::continuation`.
     pub previous_response_id: Option<String>,
     /// Refused: needs stored conversations.
     pub conversation: Option<Value>,
@@ -183,11 +183,11 @@ pub struct Echo {
     pub metadata: HashMap<String, String>,
     /// `parallel_tool_calls` (true when absent).
     pub parallel_tool_calls: bool,
-    /// Always null: nothing is stored to continue from.
+    /// The response this one continues, or null.
     pub previous_response_id: Option<String>,
     /// `{effort, summary}`.
     pub reasoning: ReasoningEcho,
-    /// Always false: responses are never stored.
+    /// Whether the response is stored.
     pub store: bool,
     /// Always false.
     pub background: bool,

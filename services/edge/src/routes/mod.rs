@@ -27,6 +27,7 @@ use switchyard_proto::auth::v1::audit_log_client::AuditLogClient;
 use switchyard_proto::auth::v1::key_admin_client::KeyAdminClient;
 use switchyard_proto::auth::v1::tenant_admin_client::TenantAdminClient;
 use switchyard_proto::gateway::v1::route_admin_client::RouteAdminClient;
+use switchyard_proto::metering::v1::response_store_client::ResponseStoreClient;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
@@ -77,6 +78,9 @@ pub struct AppState {
 pub struct AdminClients {
     /// Metering's usage query API, for the admin routes.
     pub usage: UsageQueryClient<GrpcChannel>,
+    /// Metering's stored Responses API answers, for `store`,
+    /// `previous_response_id` and `/v1/responses/{id}`.
+    pub responses: ResponseStoreClient<GrpcChannel>,
     /// Auth's key admin API, for the admin key routes.
     pub keys: KeyAdminClient<GrpcChannel>,
     /// Auth's tenant admin API, for the admin tenant routes.
@@ -120,10 +124,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/responses", post(responses::create))
         .route("/v1/responses/input_tokens", post(responses::input_tokens))
         .route(
-            "/v1/responses/{*rest}",
-            get(responses::stored)
-                .delete(responses::stored)
-                .post(responses::stored),
+            "/v1/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route(
+            "/v1/responses/{id}/{action}",
+            get(responses::unsupported).post(responses::unsupported),
         )
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/models", get(models::list))

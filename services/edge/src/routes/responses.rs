@@ -1,37 +1,43 @@
 //! `POST /v1/responses` (OpenAI Responses API), unary and streamed, over the same
 //! Gateway calls as `/v1/chat/completions`; `POST /v1/responses/input_tokens` over
-//! `CountTokens`; and the routes that read stored responses, which answer 404
-//! since none are stored.
+//! `CountTokens`; and the stored responses, over metering's `ResponseStore`:
+//! `GET` and `DELETE /v1/responses/{id}`.
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
+use serde_json::{Map, Value, json};
 use switchyard_error::{ApiError, ErrorCode};
-use switchyard_proto::gateway::v1::ListModelsRequest;
+use switchyard_proto::metering::v1::DeleteResponseRequest;
 use switchyard_proto::types::v1::ChatRequest;
 
 use super::{AppState, answer, encode, json_response, with_provider};
-use crate::body::read_json;
+use crate::body::{parse_json, read_bytes};
 use crate::context::Caller;
 use crate::error::HttpError;
+use crate::responses::store::{self, Continuation, Keep};
 use crate::responses::{convert, sse, wire};
 
-/// Translates the request, calls Chat or ChatStream, and answers with a `response`
-/// object or its event stream. The response id is `resp_` + the request id, so a
-/// response leads straight to its usage record.
+/// Translates the request (continuing `previous_response_id`), calls Chat or
+/// ChatStream, answers with a `response` object or its event stream, and stores
+/// the answer when `store` asks (before the answer, or the stream's last event,
+/// goes out, so the caller can continue from it at once). The response id is
+/// `resp_` + the request id, so a response leads straight to its usage record.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     request: Request,
 ) -> Result<Response, HttpError> {
-    let (stream, message, echo) = read(&state, &caller, request).await?;
+    let (stream, message, echo, continuation) = read(&state, &caller, request).await?;
     let id = format!("resp_{}", caller.request_id);
     let created_at = convert::now_secs();
+    let keep = Keep::new(&state.admin.responses, &caller, &continuation);
     if stream {
         let model = message.model.clone();
-        let events = sse::Stream::new(id, echo, model, created_at);
+        let events = sse::Stream::new(id, echo, model, created_at).keeping(keep);
         return answer::streamed(state.gateway, &caller, message, events).await;
     }
-    answer::unary(state.gateway, &caller, message, |reply| {
+    let mut kept = None;
+    let response = answer::unary(state.gateway, &caller, message, |reply| {
         let finish = reply.choices.first().map_or(0, |c| c.finish_reason);
         let status = convert::status(finish);
         let output = convert::output(&id, reply, status, echo.encrypted_reasoning);
@@ -40,33 +46,49 @@ pub async fn create(
             created_at,
             echo: &echo,
         };
-        encode(&head.response(
+        let body = encode(&head.response(
             &reply.model,
             status,
             finish,
             &output,
             reply.usage.as_ref(),
             None,
-        ))
+        ))?;
+        if keep.is_some() {
+            let with_signatures = convert::output(&id, reply, status, true);
+            kept = Some((body.clone(), encode(&with_signatures)?));
+        }
+        Ok(body)
     })
-    .await
+    .await?;
+    if let (Some(keep), Some((body, output))) = (keep, kept) {
+        keep.store(id, body, output).await;
+    }
+    Ok(response)
 }
 
 /// Reads and translates a Responses body: whether it asks for a stream, the
-/// Gateway request (with the caller's tags and timeout headers), and the echo.
+/// Gateway request (with the caller's tags and timeout headers, and a previous
+/// response's items before its input), the echo, and what storing needs.
 async fn read(
     state: &AppState,
     caller: &Caller,
     request: Request,
-) -> Result<(bool, ChatRequest, wire::Echo), HttpError> {
+) -> Result<(bool, ChatRequest, wire::Echo, Continuation), HttpError> {
     let (parts, body) = request.into_parts();
-    let wire: wire::ResponsesRequest =
-        read_json(&parts.headers, body, state.max_body_bytes).await?;
+    let bytes = read_bytes(&parts.headers, body, state.max_body_bytes).await?;
+    let mut object: Map<String, Value> = parse_json(&bytes)?;
+    let continuation = store::continuation(&state.admin.responses, caller, &mut object).await?;
+    let body = encode(&object)?;
+    let wire: wire::ResponsesRequest = parse_json(&body)?;
     let stream = wire.stream.unwrap_or(false);
-    let (mut message, echo) = convert::request(wire)?;
+    let (mut message, mut echo) = convert::request(wire)?;
+    echo.store = continuation.store;
+    echo.previous_response_id
+        .clone_from(&continuation.previous_response_id);
     message.timeouts = crate::context::timeouts(&parts.headers)?;
     caller.add_tags(&mut message.metadata);
-    Ok((stream, message, echo))
+    Ok((stream, message, echo, continuation))
 }
 
 /// Counts a Responses body's input tokens (`{"object": "response.input_tokens",
@@ -77,7 +99,7 @@ pub async fn input_tokens(
     caller: Caller,
     request: Request,
 ) -> Result<Response, HttpError> {
-    let (_, mut message, _) = read(&state, &caller, request).await?;
+    let (_, mut message, _, _) = read(&state, &caller, request).await?;
     // Counting takes no output limit.
     message.max_tokens = None;
     let mut gateway = state.gateway;
@@ -92,29 +114,56 @@ pub async fn input_tokens(
     Ok(with_provider(response, &count.provider))
 }
 
-/// `GET` / `DELETE /v1/responses/{id}`, `GET …/input_items`, `POST …/cancel`: no
-/// response is ever stored, so every id is unknown. The key is checked first (by
-/// the router, through the cheapest Gateway call), so a bad key is a 401 here as
-/// on every other route, not a 404 that says nothing about it.
-pub async fn stored(
+/// `GET /v1/responses/{id}`: a stored response, as it was answered. Metering
+/// checks the key: a bad one is a 401, another tenant's response a 404.
+pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
-    Path(path): Path<String>,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    let stored = store::fetch(&state.admin.responses, &caller, &id).await?;
+    Ok(json_response(stored.response_json))
+}
+
+/// `DELETE /v1/responses/{id}`: deletes a stored response.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    let mut client = state.admin.responses.clone();
+    client
+        .delete_response(caller.request(DeleteResponseRequest { id: id.clone() }))
+        .await?;
+    Ok(json_response(encode(
+        &json!({"id": id, "object": "response", "deleted": true}),
+    )?))
+}
+
+/// `GET /v1/responses/{id}/input_items` and `POST /v1/responses/{id}/cancel`: the
+/// response must exist for the caller (401 / 404 as for `retrieve`); then a 400
+/// saying what is not served.
+pub async fn unsupported(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
 ) -> HttpError {
-    let mut gateway = state.gateway;
-    if let Err(status) = gateway
-        .list_models(caller.request(ListModelsRequest {}))
-        .await
-    {
-        return status.into();
+    if let Err(error) = store::fetch(&state.admin.responses, &caller, &id).await {
+        return error.into();
     }
-    let id = path.split('/').next().unwrap_or_default();
-    ApiError::new(
-        ErrorCode::NotFound,
-        format!(
-            "Response with id '{id}' not found. Switchyard does not store responses \
-             (every response is created as with store=false)."
-        ),
-    )
-    .into()
+    let message = match action.as_str() {
+        "cancel" => "Only background responses can be cancelled; Switchyard runs none.",
+        "input_items" => {
+            "Listing a response's input items is not supported; the response itself is \
+             at GET /v1/responses/{id}."
+        }
+        _ => {
+            return ApiError::new(
+                ErrorCode::NotFound,
+                format!("Unknown route for response '{id}': '{action}'."),
+            )
+            .into();
+        }
+    };
+    ApiError::new(ErrorCode::InvalidRequest, message).into()
 }

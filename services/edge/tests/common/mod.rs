@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod auth;
+pub mod responses;
 pub mod usage;
 
 use std::pin::Pin;
@@ -336,6 +337,7 @@ pub struct Edge {
     pub base: String,
     pub fake: FakeGateway,
     pub usage: usage::FakeUsage,
+    pub responses: responses::FakeResponses,
     pub auth: auth::FakeAuth,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
@@ -356,11 +358,16 @@ impl Edge {
     pub async fn start_with(config: EdgeConfig) -> Self {
         let fake = FakeGateway::default();
         let usage = usage::FakeUsage::default();
+        let responses = responses::FakeResponses::default();
         let auth = auth::FakeAuth::default();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let channel = switchyard_grpc::in_process(GatewayServer::new(fake.clone()));
-        let usage_channel = switchyard_grpc::in_process(usage.server());
+        let metering_channel = switchyard_grpc::in_process(
+            tonic::service::Routes::default()
+                .add_service(usage.server())
+                .add_service(responses.server()),
+        );
         let auth_channel = switchyard_grpc::in_process(auth.routes());
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -368,7 +375,7 @@ impl Edge {
             switchyard_edge::serve_with(
                 listener,
                 &config,
-                switchyard_edge::Backends::channels(channel, usage_channel, auth_channel),
+                switchyard_edge::Backends::channels(channel, metering_channel, auth_channel),
                 token,
             )
             .await
@@ -378,6 +385,7 @@ impl Edge {
             base,
             fake,
             usage,
+            responses,
             auth,
             http: client(),
             shutdown,
