@@ -32,6 +32,15 @@ impl HttpError {
         self
     }
 
+    /// Names `to` as the parameter at fault where the Gateway named `from`: the
+    /// field an HTTP caller sent, not the Gateway field it became.
+    pub fn param_renamed(mut self, from: &str, to: &str) -> Self {
+        if self.error.param.as_deref() == Some(from) {
+            self.error.param = Some(to.to_string());
+        }
+        self
+    }
+
     /// Renders this error in Anthropic's shape (same status, same headers).
     pub fn anthropic(mut self) -> Self {
         self.anthropic = true;

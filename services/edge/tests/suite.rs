@@ -15,3 +15,4 @@ mod messages;
 mod models_embeddings;
 mod responses;
 mod streaming;
+mod text_completions;

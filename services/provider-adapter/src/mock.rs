@@ -211,6 +211,15 @@ fn echo_logprob(prompt: &str) -> TokenLogprob {
     }
 }
 
+/// An answer id as OpenAI's: `cmpl-` for a text completion, `chatcmpl-` for a chat.
+fn answer_id(req: &ChatRequest) -> String {
+    let id = new_id();
+    match req.text_prompt {
+        Some(_) => id.replacen("chatcmpl-", "cmpl-", 1),
+        None => id,
+    }
+}
+
 /// The seed of an answer: the hash of the last user message's text.
 fn seed(req: &ChatRequest) -> u64 {
     let last_user = req
@@ -370,7 +379,7 @@ impl ChatProvider for MockProvider {
             })
             .collect();
         Ok(ChatResponse {
-            id: new_id(),
+            id: answer_id(req),
             created: now_secs(),
             model: upstream_model.to_string(),
             choices,
@@ -407,7 +416,7 @@ impl ChatProvider for MockProvider {
             sent: 0,
             finish,
             usage: Some(Self::usage(req, u64::from(words) * answered)),
-            id: new_id(),
+            id: answer_id(req),
             created: now_secs(),
             model: upstream_model.to_string(),
         };

@@ -29,7 +29,7 @@ pub async fn create(
     let mut message = ChatRequest::try_from(wire)?;
     message.timeouts = crate::context::timeouts(&parts.headers)?;
     caller.add_tags(&mut message.metadata);
-    if stream {
+    let answered = if stream {
         let events = TextEvents {
             include_usage: message.include_usage,
             offsets: Offsets::default(),
@@ -40,7 +40,9 @@ pub async fn create(
             encode(&convert::answer(r))
         })
         .await
-    }
+    };
+    // A provider without a completions API refuses the Gateway's `text_prompt`.
+    answered.map_err(|e| e.param_renamed("text_prompt", "prompt"))
 }
 
 /// The legacy stream: one `data:` event per chunk with something for the caller,
