@@ -167,6 +167,11 @@ def test_stored_responses(base_url, api_key):
     assert final.output_text == "echo: again"
     follow = c.responses.create(model="chat-model", input="and again", previous_response_id=final.id)
     assert follow.output_text == "echo: and again"
+    # The SDK pages through the whole chain's input items (two at a time).
+    items = list(c.responses.input_items.list(follow.id, limit=2, order="asc"))
+    assert [i.type for i in items] == ["message"] * 5
+    assert [i.role for i in items] == ["user", "assistant", "user", "assistant", "user"]
+    assert items[-1].content[0].text == "and again"
 
     c.responses.delete(r.id)
     with pytest.raises(openai.NotFoundError):

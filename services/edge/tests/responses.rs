@@ -493,6 +493,29 @@ async fn stored_responses_are_read_continued_and_deleted() {
     let stored = edge.responses.get("resp_req-8").unwrap();
     let items: Vec<Value> = serde_json::from_slice(&stored.input_items_json).unwrap();
     assert_eq!(items.len(), 3);
+    // And listed as OpenAI lists input items: newest first, each with an id.
+    let listed: Value = get("/v1/responses/resp_req-8/input_items?limit=2", "sk-test")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["msg_req-8_2", "msg_req-7"]);
+    assert_eq!(listed["has_more"], true);
+    assert_eq!(
+        listed["data"][0]["content"],
+        json!([{"type": "input_text", "text": "and then?"}])
+    );
+    let bad = get("/v1/responses/resp_req-8/input_items?order=up", "sk-test")
+        .await
+        .unwrap();
+    openai_error(bad, 400, Some("order")).await;
 
     let unstored = post_to(
         &edge,

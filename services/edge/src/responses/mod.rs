@@ -11,6 +11,7 @@
 //! Errors are OpenAI's JSON, as on every OpenAI route.
 
 pub mod convert;
+pub mod items;
 pub mod sse;
 pub mod store;
 pub mod wire;

@@ -128,9 +128,10 @@ pub fn router(state: AppState) -> Router {
             get(responses::retrieve).delete(responses::delete),
         )
         .route(
-            "/v1/responses/{id}/{action}",
-            get(responses::unsupported).post(responses::unsupported),
+            "/v1/responses/{id}/input_items",
+            get(responses::input_items),
         )
+        .route("/v1/responses/{id}/cancel", post(responses::cancel))
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))

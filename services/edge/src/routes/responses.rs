@@ -1,7 +1,7 @@
 //! `POST /v1/responses` (OpenAI Responses API), unary and streamed, over the same
 //! Gateway calls as `/v1/chat/completions`; `POST /v1/responses/input_tokens` over
 //! `CountTokens`; and the stored responses, over metering's `ResponseStore`:
-//! `GET` and `DELETE /v1/responses/{id}`.
+//! `GET` and `DELETE /v1/responses/{id}`, `GET …/input_items`, `POST …/cancel`.
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
@@ -10,10 +10,12 @@ use switchyard_error::{ApiError, ErrorCode};
 use switchyard_proto::metering::v1::DeleteResponseRequest;
 use switchyard_proto::types::v1::ChatRequest;
 
+use super::params::{Params, RawQuery};
 use super::{AppState, answer, encode, json_response, with_provider};
 use crate::body::{parse_json, read_bytes};
 use crate::context::Caller;
 use crate::error::HttpError;
+use crate::responses::items::{self, Order};
 use crate::responses::store::{self, Continuation, Keep};
 use crate::responses::{convert, sse, wire};
 
@@ -140,30 +142,45 @@ pub async fn delete(
     )?))
 }
 
-/// `GET /v1/responses/{id}/input_items` and `POST /v1/responses/{id}/cancel`: the
-/// response must exist for the caller (401 / 404 as for `retrieve`); then a 400
-/// saying what is not served.
-pub async fn unsupported(
+/// `GET /v1/responses/{id}/input_items`: the stored response's input items,
+/// paged (`limit`, `order`, `after`; `include` is accepted and adds nothing).
+pub async fn input_items(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, action)): Path<(String, String)>,
+    Path(id): Path<String>,
+    query: RawQuery,
+) -> Result<Response, HttpError> {
+    let mut params = Params::new(query)?;
+    let limit = params.number("limit", 1..=100)?.unwrap_or(20);
+    let order = params
+        .choice("order", &[("asc", Order::Asc), ("desc", Order::Desc)])?
+        .unwrap_or(Order::Desc);
+    let after = params.text("after");
+    params.text("include");
+    params.finish()?;
+    let stored = store::fetch(&state.admin.responses, &caller, &id).await?;
+    let items: Vec<Value> = serde_json::from_slice(&stored.input_items_json).map_err(|e| {
+        tracing::error!(error = %e, "a stored response's items do not parse");
+        ApiError::internal()
+    })?;
+    let page = items::page(&id, items, order, limit as usize, after.as_deref())?;
+    Ok(json_response(encode(&page)?))
+}
+
+/// `POST /v1/responses/{id}/cancel`: the response must exist for the caller (401
+/// / 404 as for `retrieve`); then a 400, since only background responses can be
+/// cancelled and none run here.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
 ) -> HttpError {
     if let Err(error) = store::fetch(&state.admin.responses, &caller, &id).await {
         return error.into();
     }
-    let message = match action.as_str() {
-        "cancel" => "Only background responses can be cancelled; Switchyard runs none.",
-        "input_items" => {
-            "Listing a response's input items is not supported; the response itself is \
-             at GET /v1/responses/{id}."
-        }
-        _ => {
-            return ApiError::new(
-                ErrorCode::NotFound,
-                format!("Unknown route for response '{id}': '{action}'."),
-            )
-            .into();
-        }
-    };
-    ApiError::new(ErrorCode::InvalidRequest, message).into()
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        "Only background responses can be cancelled; Switchyard runs none.",
+    )
+    .into()
 }
