@@ -115,6 +115,7 @@ pub fn app(backends: Backends, config: &EdgeConfig) -> axum::Router {
             routes,
         }),
         max_body_bytes: config.max_body_bytes,
+        store_responses: config.store_responses,
     })
 }
 

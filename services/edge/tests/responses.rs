@@ -663,3 +663,29 @@ async fn reasoning_items_out_and_back() {
     assert_eq!(completed["output"][0]["id"], "rs_req-7_0");
     assert_eq!(completed["output"][1]["content"][0]["text"], "4");
 }
+
+/// With `edge.store_responses` off nothing is stored, whatever `store` says, and
+/// naming a previous response is refused, saying why.
+#[tokio::test]
+async fn storage_off_keeps_nothing() {
+    let edge = Edge::start_with(switchyard_config::EdgeConfig {
+        store_responses: false,
+        ..Default::default()
+    })
+    .await;
+    edge.fake.answer_chat(Ok(chat_response("hello")));
+    let body: Value = post(&edge, &json!({"model": "m", "input": "hi", "store": true}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["store"], false);
+    assert!(edge.responses.get("resp_req-7").is_none());
+    let refused = post(
+        &edge,
+        &json!({"model": "m", "input": "x", "previous_response_id": "resp_req-7"}),
+    )
+    .await;
+    let body = openai_error(refused, 400, Some("previous_response_id")).await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("store_responses"));
+}

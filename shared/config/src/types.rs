@@ -78,12 +78,16 @@ pub struct EdgeConfig {
     pub listen: String,
     /// The router's gRPC URL, used when the router is not in the same process.
     pub router_url: String,
-    /// Metering's gRPC URL (split shape), for the admin usage routes.
+    /// Metering's gRPC URL (split shape), for the admin usage routes and stored
+    /// responses.
     pub metering_url: String,
     /// Auth's gRPC URL (split shape), for the admin tenant, key and audit routes.
     pub auth_url: String,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Whether the Responses API stores answers in metering when `store` asks
+    /// (OpenAI's default). Off, nothing a caller sends is kept at rest.
+    pub store_responses: bool,
 }
 
 impl Default for EdgeConfig {
@@ -94,6 +98,7 @@ impl Default for EdgeConfig {
             metering_url: "http://127.0.0.1:50053".into(),
             auth_url: "http://127.0.0.1:50052".into(),
             max_body_bytes: 4 * 1024 * 1024,
+            store_responses: true,
         }
     }
 }

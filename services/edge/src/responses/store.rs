@@ -33,16 +33,19 @@ pub struct Continuation {
 
 /// Reads `store` and `previous_response_id` from `body`, and when a previous
 /// response is named, puts its input and output items before `body`'s own input.
+/// With storage off (`edge.store_responses`), nothing is stored whatever `store`
+/// says, and a previous response cannot be named.
 pub async fn continuation(
     client: &ResponseStoreClient<GrpcChannel>,
     caller: &Caller,
     body: &mut Map<String, Value>,
+    enabled: bool,
 ) -> Result<Continuation, HttpError> {
     let store = match body.get("store") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(store)) => *store,
         Some(_) => return Err(ApiError::invalid("store", "Expected a boolean.").into()),
-    };
+    } && enabled;
     let previous_response_id = match body.remove("previous_response_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(id)) if !id.is_empty() => Some(id),
@@ -67,6 +70,14 @@ pub async fn continuation(
             input_items: own,
         });
     };
+    if !enabled {
+        return Err(ApiError::invalid(
+            "previous_response_id",
+            "This gateway stores no responses (edge.store_responses is off): send the whole \
+             conversation as 'input'.",
+        )
+        .into());
+    }
     let previous = fetch(client, caller, id).await.map_err(|e| match e {
         e if e.code == ErrorCode::NotFound => ApiError::invalid(
             "previous_response_id",

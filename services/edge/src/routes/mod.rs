@@ -71,6 +71,8 @@ pub struct AppState {
     pub admin: Arc<AdminClients>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Whether the Responses API may store answers (`edge.store_responses`).
+    pub store_responses: bool,
 }
 
 /// The clients only the admin and usage routes use; a handler clones the one it

@@ -80,7 +80,13 @@ async fn read(
     let (parts, body) = request.into_parts();
     let bytes = read_bytes(&parts.headers, body, state.max_body_bytes).await?;
     let mut object: Map<String, Value> = parse_json(&bytes)?;
-    let continuation = store::continuation(&state.admin.responses, caller, &mut object).await?;
+    let continuation = store::continuation(
+        &state.admin.responses,
+        caller,
+        &mut object,
+        state.store_responses,
+    )
+    .await?;
     let body = encode(&object)?;
     let wire: wire::ResponsesRequest = parse_json(&body)?;
     let stream = wire.stream.unwrap_or(false);
