@@ -687,5 +687,10 @@ async fn storage_off_keeps_nothing() {
     )
     .await;
     let body = openai_error(refused, 400, Some("previous_response_id")).await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("store_responses"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("store_responses")
+    );
 }

@@ -16,12 +16,15 @@
 //! [`Anthropic`] (Anthropic's Messages API).
 //! [`Gemini`] speaks Google's Gemini API (Google AI, or Vertex AI).
 //! [`Bedrock`] speaks AWS Bedrock's Converse / ConverseStream, SigV4-signed.
-//! [`Cohere`] speaks Cohere's API v2 (chat and embed).
+//! [`Cohere`] speaks Cohere's API v2 (chat and embed). What every kind shares to
+//! shape answers (ids, the text an estimate counts, replaying a whole answer as
+//! chunks) is in `answer`; OpenAI's legacy text completions in `openai_text`.
 //!
 //! Streams follow one contract the router depends on: chunks in upstream order, and
 //! the last message is always a usage chunk (no choices, `usage` set); a failure
 //! mid-stream ends the stream with an error status instead.
 
+mod answer;
 mod anthropic;
 mod bedrock;
 mod check;

@@ -32,7 +32,7 @@ use switchyard_proto::types::v1::{
 };
 use tokio::time::{Interval, MissedTickBehavior};
 
-use crate::openai_compatible::{new_id, now_secs};
+use crate::answer::{new_id, now_secs};
 use crate::{ChatProvider, ChunkStream, ProviderError};
 
 /// Embedding dimension when the request names none.

@@ -5,7 +5,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use async_trait::async_trait;
@@ -16,11 +15,11 @@ use switchyard_config::{ProviderAdapterConfig, ProviderConfig, ProviderKind, Sec
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, EmbedRequest,
-    EmbedResponse, Embedding, FunctionCallDelta, Message, Reasoning, ReasoningDelta, Role,
-    ToolCallDelta, Usage,
+    EmbedResponse, Embedding, Message, Role, Usage,
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
+use crate::answer::{answer_text, new_id, now_secs, replay};
 use crate::http::{self, Endpoint};
 use crate::openai_text;
 use crate::openai_wire::{self as wire, WireChatResponse, WireChunk, WireEmbedResponse, WireUsage};
@@ -462,18 +461,6 @@ fn parse_error(body: &[u8]) -> crate::UpstreamError {
         .unwrap_or_default()
 }
 
-/// An answer id for providers that send none.
-pub(crate) fn new_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::now_v7().simple())
-}
-
-/// The current Unix time in seconds.
-pub(crate) fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn reported(usage: Option<&WireUsage>) -> Option<Usage> {
     usage
         .filter(|u| u.prompt_tokens > 0 || u.completion_tokens > 0 || u.total_tokens > 0)
@@ -526,115 +513,6 @@ fn text_message(text: String) -> Message {
         }],
         ..Message::default()
     }
-}
-
-/// What a complete answer produced, as a stream's text would have carried it: text,
-/// refusals, tool-call names and arguments.
-/// A whole answer's reasoning blocks as the stream fragments that rebuild them.
-pub(crate) fn reasoning_deltas(blocks: Vec<Reasoning>) -> Vec<ReasoningDelta> {
-    blocks
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| ReasoningDelta {
-            index: i as u32,
-            text: (!r.text.is_empty()).then_some(r.text),
-            signature: (!r.signature.is_empty()).then_some(r.signature),
-            redacted: r.redacted,
-        })
-        .collect()
-}
-
-pub(crate) fn answer_text(choices: &[Choice]) -> Counter {
-    let mut text = Counter::new();
-    for m in choices.iter().filter_map(|c| c.message.as_ref()) {
-        message_text(m, &mut text);
-    }
-    text
-}
-
-/// Adds what one answer message produced to `text`: reasoning, text, refusal,
-/// tool-call names and arguments.
-pub(crate) fn message_text(m: &switchyard_proto::types::v1::Message, text: &mut Counter) {
-    for r in &m.reasoning {
-        text.push(&r.text);
-    }
-    for part in &m.content {
-        if let Some(Part::Text(t)) = &part.part {
-            text.push(t);
-        }
-    }
-    if let Some(refusal) = &m.refusal {
-        text.push(refusal);
-    }
-    for f in m.tool_calls.iter().filter_map(|c| c.function.as_ref()) {
-        text.push(&f.name);
-        text.push(&f.arguments);
-    }
-}
-
-/// A complete answer as the chunks a stream would have carried: one per choice,
-/// then the usage chunk.
-pub(crate) fn replay(answer: ChatResponse) -> Vec<ChatChunk> {
-    let chunk = |choices: Vec<ChunkChoice>, usage: Option<Usage>| ChatChunk {
-        id: answer.id.clone(),
-        created: answer.created,
-        model: answer.model.clone(),
-        choices,
-        usage,
-        system_fingerprint: answer.system_fingerprint.clone(),
-    };
-    let mut chunks: Vec<ChatChunk> = answer
-        .choices
-        .iter()
-        .map(|c| {
-            let message = c.message.clone().unwrap_or_default();
-            let content: Option<String> = (!message.content.is_empty()).then(|| {
-                message
-                    .content
-                    .iter()
-                    .filter_map(|p| match &p.part {
-                        Some(Part::Text(t)) => Some(t.as_str()),
-                        _ => None,
-                    })
-                    .collect()
-            });
-            let tool_calls = message
-                .tool_calls
-                .into_iter()
-                .enumerate()
-                .map(|(i, call)| {
-                    let function = call.function.unwrap_or_default();
-                    ToolCallDelta {
-                        index: i as u32,
-                        id: Some(call.id),
-                        r#type: Some(call.r#type),
-                        function: Some(FunctionCallDelta {
-                            name: Some(function.name),
-                            arguments: Some(function.arguments),
-                        }),
-                    }
-                })
-                .collect();
-            let delta = Delta {
-                role: message.role,
-                content,
-                tool_calls,
-                refusal: message.refusal,
-                reasoning: reasoning_deltas(message.reasoning),
-            };
-            chunk(
-                vec![ChunkChoice {
-                    index: c.index,
-                    delta: Some(delta),
-                    finish_reason: c.finish_reason,
-                    logprobs: c.logprobs.clone(),
-                }],
-                None,
-            )
-        })
-        .collect();
-    chunks.push(chunk(Vec::new(), answer.usage));
-    chunks
 }
 
 /// An embedding as floats, or as base64 of little-endian f32s.

@@ -21,9 +21,9 @@ use switchyard_proto::types::v1::{
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
+use crate::answer::replay;
+use crate::answer::{new_id, now_secs};
 use crate::http::{self, Endpoint};
-use crate::openai_compatible::replay;
-use crate::openai_compatible::{new_id, now_secs};
 use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError};
 use wire::{DEFAULT_VERSION, WireMessage};
 

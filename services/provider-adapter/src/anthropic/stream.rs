@@ -25,8 +25,8 @@ use switchyard_proto::types::v1::{
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use super::wire::{self, WireEvent, WireUsage};
+use crate::answer::{new_id, now_secs};
 use crate::http;
-use crate::openai_compatible::{new_id, now_secs};
 use crate::sse::{self, SseError, SseEvent, StreamFailure};
 use crate::{ChunkStream, ProviderError};
 

@@ -10,8 +10,8 @@ use switchyard_proto::types::v1::{
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
+use crate::answer::{new_id, now_secs};
 use crate::lenient::{count, nullable};
-use crate::openai_compatible::{new_id, now_secs};
 
 /// A Converse answer (`output.message`, `stopReason`, `usage`; `metrics` and
 /// `trace` are not needed).

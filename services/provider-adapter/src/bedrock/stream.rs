@@ -24,8 +24,8 @@ use super::errors;
 use super::eventstream::{FrameDecoder, FrameError, header};
 use super::response::{WireUsage, finish_reason};
 use crate::ProviderError;
+use crate::answer::{new_id, now_secs};
 use crate::http;
-use crate::openai_compatible::{new_id, now_secs};
 
 /// The response body as it arrives.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, http::TransportError>> + Send>>;

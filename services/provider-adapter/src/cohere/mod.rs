@@ -22,9 +22,9 @@ use switchyard_proto::types::v1::{
 };
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
+use crate::answer::{message_text, replay};
+use crate::answer::{new_id, now_secs};
 use crate::http::{self, Endpoint};
-use crate::openai_compatible::{message_text, replay};
-use crate::openai_compatible::{new_id, now_secs};
 use crate::{AdapterError, ChatProvider, ChunkStream, ProviderError};
 use stream::Framing;
 use wire::{EMBED_BATCH, Finish, MessageField, WireChatResponse, WireEmbedResponse};

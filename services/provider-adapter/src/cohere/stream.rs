@@ -33,8 +33,8 @@ use switchyard_proto::types::v1::{
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use super::wire::{self, Finish, WireDeltaMessage, WireEvent, WireToolCall};
+use crate::answer::{new_id, now_secs};
 use crate::http;
-use crate::openai_compatible::{new_id, now_secs};
 use crate::sse::{MAX_EVENT_BYTES, SseError, SseParser};
 use crate::{ChunkStream, ProviderError};
 

@@ -16,8 +16,8 @@ use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 
 use super::error::{self, Google};
 use crate::ProviderError;
+use crate::answer::{new_id, now_secs};
 use crate::lenient::{count, nullable};
-use crate::openai_compatible::{new_id, now_secs};
 
 /// A `GenerateContentResponse`: a whole answer, or one streamed event.
 #[derive(Debug, Default, Deserialize)]

@@ -24,8 +24,8 @@ use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use super::error::Google;
 use super::response::{self, WireResponse};
 use crate::ProviderError;
+use crate::answer::{new_id, now_secs};
 use crate::http;
-use crate::openai_compatible::{new_id, now_secs};
 use crate::sse::{SseError, SseEvent, SseParser};
 
 /// Turns Gemini responses, in order, into chunks; shared by the event-stream and
