@@ -12,6 +12,7 @@
 
 pub mod convert;
 pub mod items;
+pub mod output;
 pub mod sse;
 pub mod store;
 pub mod wire;
