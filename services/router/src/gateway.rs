@@ -3,6 +3,9 @@
 //! nothing, in [`count`]).
 
 mod count;
+mod unary;
+
+use unary::{unary, with_headers};
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, TokenCount, Usage,
 };
-use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
+use switchyard_tokens::DeferredPrompt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
@@ -33,11 +36,11 @@ use tracing::Instrument;
 use crate::RouterError;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
-use crate::detach::{Detach, Driven};
+use crate::detach::Driven;
 use crate::health::Health;
 use crate::models::{Deployment, ModelEntry, ModelTable, RouteInput, RouteKey};
 use crate::principals::PrincipalCache;
-use crate::record::{Draft, MarkCancelled};
+use crate::record::Draft;
 use crate::stream::Relay;
 use crate::trailers::ServedTrailers;
 
@@ -561,118 +564,6 @@ fn no_deployment_for_tags(model: &str) -> Status {
         format!("no deployment of `{model}` serves requests with these tags"),
     )
     .to_status()
-}
-
-/// A unary answer that carries usage and names the provider that served it.
-trait Billable: Send + 'static {
-    fn usage(&self) -> Usage;
-    fn set_provider(&mut self, provider: &str);
-}
-
-impl Billable for ChatResponse {
-    fn usage(&self) -> Usage {
-        self.usage.unwrap_or_default()
-    }
-    fn set_provider(&mut self, provider: &str) {
-        self.provider = provider.to_string();
-    }
-}
-
-impl Billable for EmbedResponse {
-    fn usage(&self) -> Usage {
-        self.usage.unwrap_or_default()
-    }
-    fn set_provider(&mut self, provider: &str) {
-        self.provider = provider.to_string();
-    }
-}
-
-/// Runs a unary provider call so its usage record is written even if the caller
-/// disconnects and the handler is dropped, and answers with the provider and cost
-/// in response metadata.
-///
-/// The call is polled inline by the handler (no task and no channel per request);
-/// only if the handler is dropped before it settles is the rest handed to a task
-/// (see [`Detach`]). When the caller goes away the call still runs (for at most
-/// `drain`) so the record carries the provider's real usage; past that it is
-/// estimated from `prompt`, the only time that is counted. Either way the record
-/// says `cancelled`.
-async fn unary<R: Billable>(
-    draft: Draft,
-    call: impl Future<Output = Tried<Response<R>>> + Send + 'static,
-    sink: UsageSink,
-    drain: Duration,
-    prompt: DeferredPrompt,
-) -> Result<Response<R>, Status> {
-    let gone = CancellationToken::new();
-    // Boxed so `settle`'s future (which would hold it twice: as its argument and
-    // pinned) stays small on its way into `Detach`'s box.
-    let call = Box::pin(call);
-    let work = settle(draft, call, sink, drain, prompt, gone.clone()).in_current_span();
-    let (response, served) = Detach::new(work, Some(gone)).await?;
-    Ok(with_headers(response, &served))
-}
-
-/// The body of [`unary`]: waits for the call (or, once `gone` is cancelled, for at
-/// most `drain` more), writes the usage record, then gives the answer.
-async fn settle<R: Billable>(
-    mut draft: Draft,
-    call: impl Future<Output = Tried<Response<R>>> + Send + 'static,
-    sink: UsageSink,
-    drain: Duration,
-    prompt: DeferredPrompt,
-    gone: CancellationToken,
-) -> Result<(R, Served), Status> {
-    let mut call = std::pin::pin!(call);
-    let result = tokio::select! {
-        result = &mut call => Some(result),
-        () = gone.cancelled() => {
-            tracing::info!("client went away; waiting for the provider's usage");
-            draft.release_slots();
-            tokio::time::timeout(drain, call).await.ok()
-        }
-    };
-    let result = result.map(|tried| {
-        // The deployment that answered (or failed last) is the record's.
-        draft.deployment = tried.deployment;
-        draft.attempts = tried.earlier;
-        tried.result.map(|r| {
-            let mut r = r.into_inner();
-            r.set_provider(&draft.deployment.provider);
-            r
-        })
-    });
-    let mut record = match &result {
-        Some(Ok(r)) => draft.finish(&r.usage(), Outcome::Ok, "", 0),
-        Some(Err(status)) => {
-            let reason = ApiError::from_status(status).code.reason();
-            draft.finish(&Usage::default(), Outcome::Error, reason, 0)
-        }
-        None => {
-            let estimate = estimate_usage(prompt, Counter::new()).await;
-            draft.finish(&estimate, Outcome::Cancelled, "", 0)
-        }
-    };
-    // Gone while waiting, or while the record was being made.
-    if gone.is_cancelled() {
-        record.mark_cancelled();
-    }
-    let served = Served::of(&record);
-    // The record is durable before the client can see the answer.
-    sink.record(record).await;
-    match result {
-        Some(result) => result.map(|r| (r, served)),
-        // Nobody is left to read this.
-        None => Err(ApiError::internal().to_status()),
-    }
-}
-
-/// The answer with metadata saying what served it (HTTP callers see the same
-/// as response headers).
-fn with_headers<T>(message: T, served: &Served) -> Response<T> {
-    let mut response = Response::new(message);
-    *response.metadata_mut() = served.metadata();
-    response
 }
 
 type ChunkStream = Driven<Result<ChatChunk, Status>>;
