@@ -275,6 +275,20 @@ def test_legacy_completions_stream_and_echo(base_url, api_key):
     assert [ch.text for ch in whole.choices] == texts
 
 
+def test_legacy_completions_score_a_prompt(base_url, api_key):
+    """What evaluation harnesses send to score text: echo, no new tokens, log
+    probabilities (the first token has none: null, as OpenAI answers)."""
+    c = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0)
+    r = c.completions.create(
+        model="chat-model", prompt="The cat sat", echo=True, max_tokens=0, logprobs=1
+    )
+    choice = r.choices[0]
+    assert choice.text == "The cat sat"
+    assert choice.logprobs.tokens == ["The cat sat"]
+    assert choice.logprobs.token_logprobs == [None]
+    assert r.usage.completion_tokens == 0
+
+
 def test_legacy_completions_refuse_token_prompts(base_url, api_key):
     with pytest.raises(openai.BadRequestError) as e:
         client(base_url, api_key).completions.create(model="chat-model", prompt=[1, 2, 3])

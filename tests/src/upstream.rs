@@ -475,7 +475,10 @@ async fn completions(
             if echo {
                 tokens.push((prompt.clone(), None));
             }
-            for word in tail.split(' ').skip(1) {
+            let most = body["max_tokens"]
+                .as_u64()
+                .map_or(usize::MAX, |m| m as usize);
+            for word in tail.split(' ').skip(1).take(most) {
                 tokens.push((format!(" {word}"), Some(-0.25)));
             }
             std::iter::repeat_n(tokens, n)

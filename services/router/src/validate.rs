@@ -58,10 +58,13 @@ pub fn validate_chat(req: &ChatRequest) -> Result<(), ApiError> {
     if switchyard_tokens::choices(req) > u64::from(MAX_CHOICES) {
         return Err(ApiError::invalid(
             "n",
-            format!("n times the number of prompts must be at most {MAX_CHOICES}"),
+            format!("n (or best_of) times the number of prompts must be at most {MAX_CHOICES}"),
         ));
     }
-    if req.max_tokens == Some(0) {
+    // Zero only to score an echoed prompt (its log probabilities), as evaluation
+    // harnesses ask of text completions.
+    let scoring = req.text_prompt.as_ref().is_some_and(|t| t.echo);
+    if req.max_tokens == Some(0) && !scoring {
         return Err(ApiError::invalid("max_tokens", "must be at least 1"));
     }
     if req.top_logprobs.is_some_and(|n| n > MAX_TOP_LOGPROBS) {
@@ -166,5 +169,14 @@ mod tests {
         assert_eq!(param(&req), None);
         req.n = Some(17);
         assert_eq!(param(&req).as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn only_an_echoed_prompt_may_ask_for_no_tokens() {
+        let mut req = text(&["score me"]);
+        req.max_tokens = Some(0);
+        assert_eq!(param(&req).as_deref(), Some("max_tokens"));
+        req.text_prompt.as_mut().unwrap().echo = true;
+        assert_eq!(param(&req), None);
     }
 }

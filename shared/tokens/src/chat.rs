@@ -61,9 +61,20 @@ pub fn context_prompt(req: &ChatRequest) -> u64 {
 }
 
 /// How many choices a request produces: `n` (at least one) for each text prompt,
-/// or `n` for a chat.
+/// or `n` for a chat. A text completion's `best_of` (a provider option: the
+/// server generates that many and returns the best `n`, billing them all)
+/// counts when larger, so what is reserved covers what is billed.
 pub fn choices(req: &ChatRequest) -> u64 {
-    let n = u64::from(req.n.unwrap_or(1).max(1));
+    let best_of = req
+        .provider_options
+        .as_ref()
+        .and_then(|o| o.fields.get("best_of"))
+        .and_then(|v| match v.kind {
+            Some(prost_types::value::Kind::NumberValue(n)) if n >= 1.0 => Some(n.min(1e6) as u64),
+            _ => None,
+        })
+        .filter(|_| req.text_prompt.is_some());
+    let n = u64::from(req.n.unwrap_or(1).max(1)).max(best_of.unwrap_or(0));
     match &req.text_prompt {
         Some(p) => n.saturating_mul(to_u64(p.prompts.len().max(1))),
         None => n,
@@ -470,6 +481,11 @@ mod tests {
         assert_eq!(chat_prompt(&req), first + second + 2 * suffix);
         assert_eq!(context_prompt(&req), first.max(second) + suffix);
         assert_eq!(choices(&req), 6);
+        let mut best_of = req.clone();
+        best_of.provider_options = Some(prost_types::Struct {
+            fields: [("best_of".to_string(), prost_types::Value::from(5.0))].into(),
+        });
+        assert_eq!(choices(&best_of), 10);
         assert_eq!(DeferredPrompt::chat(&req).count(), chat_prompt(&req));
         let chat = ChatRequest {
             n: Some(3),
