@@ -8,4 +8,5 @@ mod access;
 mod aggregates;
 mod common;
 mod export;
+mod responses;
 mod retention;
