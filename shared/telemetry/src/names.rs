@@ -49,3 +49,6 @@ pub const BUDGET_ALERTS: &str = "switchyard_budget_alerts_total";
 /// Counter (auth, quota shard): capacity requests refused, by `dimension`
 /// (requests, tokens, concurrency, budget).
 pub const QUOTA_REFUSALS: &str = "switchyard_quota_refusals_total";
+/// Counter: Responses API answers the edge asked metering to store, by `outcome`
+/// (`stored`, `failed`: the caller got its answer, but cannot continue from it).
+pub const RESPONSES_STORED: &str = "switchyard_responses_stored_total";

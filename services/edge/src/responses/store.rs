@@ -15,6 +15,7 @@ use switchyard_error::{ApiError, ErrorCode};
 use switchyard_grpc::GrpcChannel;
 use switchyard_proto::metering::v1::response_store_client::ResponseStoreClient;
 use switchyard_proto::metering::v1::{GetResponseRequest, PutResponseRequest, StoredResponse};
+use switchyard_telemetry::{metrics, names};
 
 use crate::context::Caller;
 use crate::error::HttpError;
@@ -157,9 +158,14 @@ impl Keep {
                 ..StoredResponse::default()
             }),
         };
-        if let Err(status) = self.client.put_response(self.caller.request(put)).await {
-            let error = ApiError::from_status(&status);
-            tracing::warn!(code = ?error.code, message = %error.message, "storing the response failed");
-        }
+        let outcome = match self.client.put_response(self.caller.request(put)).await {
+            Ok(_) => "stored",
+            Err(status) => {
+                let error = ApiError::from_status(&status);
+                tracing::warn!(code = ?error.code, message = %error.message, "storing the response failed");
+                "failed"
+            }
+        };
+        metrics::counter!(names::RESPONSES_STORED, "outcome" => outcome).increment(1);
     }
 }
