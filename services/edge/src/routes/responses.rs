@@ -87,8 +87,12 @@ async fn read(
         state.store_responses,
     )
     .await?;
-    let body = encode(&object)?;
-    let wire: wire::ResponsesRequest = parse_json(&body)?;
+    // The body as sent, unless a previous response's items were put before its
+    // input (the only change `continuation` makes besides dropping that id).
+    let wire: wire::ResponsesRequest = match continuation.previous_response_id {
+        None => parse_json(&bytes)?,
+        Some(_) => parse_json(&encode(&object)?)?,
+    };
     let stream = wire.stream.unwrap_or(false);
     let (mut message, mut echo) = convert::request(wire)?;
     echo.store = continuation.store;
