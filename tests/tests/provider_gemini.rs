@@ -36,6 +36,9 @@ fn usage_metadata() -> Value {
     })
 }
 
+/// The thought signature Gemini gives with the first call.
+const SIGNATURE: &str = "CrsCAVSoXO7wX3bNz2mC0e8uKk4Yf0rX";
+
 fn function_call(city: &str) -> Value {
     json!({"functionCall": {"name": "get_weather", "args": {"city": city}}})
 }
@@ -47,7 +50,7 @@ fn generate_answer() -> Value {
         "candidates": [{
             "content": {"role": "model", "parts": [
                 {"text": "The image shows a red pixel. Checking the weather in both cities."},
-                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "CrsCAVSoXO7wX3bNz2mC0e8uKk4Yf0rX"},
+                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": SIGNATURE},
                 function_call("Oslo"),
             ]},
             "finishReason": "STOP",
@@ -81,7 +84,10 @@ fn stream_answer() -> String {
         event(json!([{"text": "A red pixel."}]), None, early.clone()),
         event(json!([{"text": " Checking both cities."}]), None, early),
         event(
-            json!([function_call("Paris"), function_call("Oslo")]),
+            json!([
+                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": SIGNATURE},
+                function_call("Oslo"),
+            ]),
             Some("STOP"),
             usage_metadata(),
         ),
@@ -294,6 +300,17 @@ async fn chat_round_trip(shape: Shape) {
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
     let calls = body["choices"][0]["message"]["tool_calls"].clone();
+    // The first call carries Gemini's thought signature where Google's own
+    // OpenAI-compatible API puts it; the rest is every provider's answer.
+    let extra = body["choices"][0]["message"]["tool_calls"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("extra_content");
+    assert_eq!(
+        extra,
+        Some(json!({"google": {"thought_signature": SIGNATURE}}))
+    );
+    assert!(calls[1].get("extra_content").is_none());
     assert_eq!(
         roundtrip::without_ids(body),
         roundtrip::weather_answer(UPSTREAM_MODEL, ["<id>", "<id>"], expected_usage())
@@ -334,8 +351,10 @@ async fn chat_round_trip(shape: Shape) {
     let (_, sent) = &env.provider.seen()[1];
     let mut expected_contents = expected_gemini_body()["contents"].clone();
     let contents = expected_contents.as_array_mut().unwrap();
-    contents
-        .push(json!({"role": "model", "parts": [function_call("Paris"), function_call("Oslo")]}));
+    // Sent back with the call, the signature reaches Gemini on it.
+    let mut paris = function_call("Paris");
+    paris["thoughtSignature"] = json!(SIGNATURE);
+    contents.push(json!({"role": "model", "parts": [paris, function_call("Oslo")]}));
     contents.push(json!({"role": "user", "parts": [
         {"functionResponse": {"name": "get_weather", "response": {"temp_c": 9}}},
         {"functionResponse": {"name": "get_weather", "response": {"result": "18 °C"}}},
@@ -373,6 +392,9 @@ async fn stream_round_trip(shape: Shape) {
         json!({"index": index, "id": "<id>", "type": "function",
                "function": {"name": "get_weather", "arguments": format!("{{\"city\":\"{city}\"}}")}})
     };
+    // Streamed too, the signature rides on the first call.
+    let mut signed_paris = tool(0, "Paris");
+    signed_paris["extra_content"] = json!({"google": {"thought_signature": SIGNATURE}});
     let mut usage_chunk = chunk(json!([]));
     usage_chunk["usage"] = expected_usage();
     assert_eq!(
@@ -387,7 +409,7 @@ async fn stream_round_trip(shape: Shape) {
             ),
             delta(json!({"content": " Checking both cities."}), Value::Null),
             delta(
-                json!({"tool_calls": [tool(0, "Paris"), tool(1, "Oslo")]}),
+                json!({"tool_calls": [signed_paris, tool(1, "Oslo")]}),
                 json!("tool_calls")
             ),
             usage_chunk,

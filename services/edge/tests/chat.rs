@@ -373,3 +373,62 @@ async fn reasoning_is_reasoning_content() {
             .is_none()
     );
 }
+
+/// Gemini's thought signature, on a tool call where Google's OpenAI-compatible
+/// API puts it, goes back as the turn's reasoning, marked as Gemini's; and an
+/// answer whose reasoning carries one gives it out the same way.
+#[tokio::test]
+async fn gemini_thought_signatures_ride_on_tool_calls() {
+    let edge = Edge::start().await;
+    let mut answer = common::chat_response("");
+    let message = answer.choices[0].message.as_mut().unwrap();
+    message.content.clear();
+    message.reasoning = vec![pb::Reasoning {
+        signature: "gemini:c2lnLTI=".into(),
+        ..Default::default()
+    }];
+    message.tool_calls = ["call_a", "call_b"]
+        .iter()
+        .map(|id| pb::ToolCall {
+            id: (*id).into(),
+            r#type: "function".into(),
+            function: Some(pb::FunctionCall {
+                name: "f".into(),
+                arguments: "{}".into(),
+            }),
+        })
+        .collect();
+    edge.fake.answer_chat(Ok(answer));
+    let body = json!({"model": "m", "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"},
+             "extra_content": {"google": {"thought_signature": "c2lnLTE="}}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "done"}
+    ]});
+    let reply: serde_json::Value = edge
+        .http
+        .post(edge.url("/v1/chat/completions"))
+        .bearer_auth("sk-test")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent = edge.fake.last().chat.unwrap();
+    assert_eq!(sent.messages[1].reasoning.len(), 1);
+    assert_eq!(sent.messages[1].reasoning[0].signature, "gemini:c2lnLTE=");
+    let calls = &reply["choices"][0]["message"]["tool_calls"];
+    assert_eq!(
+        calls[0]["extra_content"],
+        json!({"google": {"thought_signature": "c2lnLTI="}})
+    );
+    assert!(calls[1].get("extra_content").is_none());
+    assert!(
+        reply["choices"][0]["message"]
+            .get("reasoning_content")
+            .is_none()
+    );
+}

@@ -7,7 +7,7 @@
 use switchyard_proto::types::v1::Reasoning;
 
 /// The mark of a Gemini thought signature.
-pub const GEMINI: &str = "gemini:";
+pub const GEMINI: &str = switchyard_proto::conventions::GEMINI_SIGNATURE;
 
 /// Whether `r` is Claude's signed reasoning, which Anthropic and Bedrock take back.
 pub fn is_claude(r: &Reasoning) -> bool {

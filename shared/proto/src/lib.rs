@@ -7,6 +7,15 @@
 
 pub mod codec;
 
+/// Conventions the proto comments define for string fields, named once for
+/// every crate that reads or writes them.
+pub mod conventions {
+    /// The mark on a Gemini thought signature in `types.v1.Reasoning.signature`
+    /// (and `ReasoningDelta.signature`): the provider's name and a colon, which
+    /// no Claude signature (base64) can start with.
+    pub const GEMINI_SIGNATURE: &str = "gemini:";
+}
+
 /// Message types shared by several services.
 pub mod types {
     /// Version 1.

@@ -2,6 +2,7 @@
 //! parameter at fault.
 
 use switchyard_error::ApiError;
+use switchyard_proto::conventions::GEMINI_SIGNATURE;
 use switchyard_proto::types::v1 as pb;
 
 use super::json::{to_options, to_struct};
@@ -140,9 +141,19 @@ fn message(i: usize, m: wire::ChatMessage) -> Result<pb::Message, ApiError> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let tool_calls = m
-        .tool_calls
-        .unwrap_or_default()
+    let mut calls = m.tool_calls.unwrap_or_default();
+    // Gemini's thought signatures, carried on tool calls as Google's own
+    // OpenAI-compatible API does, go back as the turn's (marked) reasoning.
+    let reasoning = calls
+        .iter_mut()
+        .filter_map(|c| c.extra_content.take()?.google?.thought_signature)
+        .filter(|s| !s.is_empty())
+        .map(|s| pb::Reasoning {
+            signature: format!("{GEMINI_SIGNATURE}{s}"),
+            ..pb::Reasoning::default()
+        })
+        .collect();
+    let tool_calls = calls
         .into_iter()
         .enumerate()
         .map(|(k, c)| tool_call(i, k, c))
@@ -160,8 +171,7 @@ fn message(i: usize, m: wire::ChatMessage) -> Result<pb::Message, ApiError> {
         tool_calls,
         tool_call_id: m.tool_call_id,
         refusal: m.refusal,
-        // An OpenAI-shaped history carries no signed reasoning to send back.
-        reasoning: Vec::new(),
+        reasoning,
         cache_control: cache,
     })
 }

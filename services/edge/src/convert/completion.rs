@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use switchyard_proto::conventions::GEMINI_SIGNATURE;
 use switchyard_proto::types::v1 as pb;
 
 use crate::wire::completion as wire;
@@ -84,6 +85,17 @@ pub(crate) fn text(parts: &[pb::ContentPart]) -> Option<Cow<'_, str>> {
     joined(texts)
 }
 
+/// Gemini's thought signature among `signatures`, as Gemini wrote it, as the
+/// first tool call's `extra_content` (Google's own OpenAI-compatible shape).
+fn gemini_extra<'a>(
+    mut signatures: impl Iterator<Item = &'a str>,
+) -> Option<wire::ExtraContent<'a>> {
+    let thought_signature = signatures.find_map(|s| s.strip_prefix(GEMINI_SIGNATURE))?;
+    Some(wire::ExtraContent {
+        google: wire::GoogleExtra { thought_signature },
+    })
+}
+
 fn assistant_message(m: Option<&pb::Message>) -> wire::AssistantMessage<'_> {
     let Some(m) = m else {
         return wire::AssistantMessage {
@@ -94,6 +106,7 @@ fn assistant_message(m: Option<&pb::Message>) -> wire::AssistantMessage<'_> {
             reasoning_content: None,
         };
     };
+    let mut extra = gemini_extra(m.reasoning.iter().map(|r| r.signature.as_str()));
     wire::AssistantMessage {
         role: "assistant",
         content: text(&m.content),
@@ -101,6 +114,7 @@ fn assistant_message(m: Option<&pb::Message>) -> wire::AssistantMessage<'_> {
             .tool_calls
             .iter()
             .map(|c| wire::ToolCall {
+                extra_content: extra.take(),
                 id: &c.id,
                 kind: if c.r#type.is_empty() {
                     "function"
@@ -169,6 +183,7 @@ fn delta(d: Option<&pb::Delta>) -> wire::Delta<'_> {
             reasoning_content: None,
         };
     };
+    let mut extra = gemini_extra(d.reasoning.iter().filter_map(|r| r.signature.as_deref()));
     wire::Delta {
         role: role(d.role),
         content: d.content.as_deref(),
@@ -176,6 +191,7 @@ fn delta(d: Option<&pb::Delta>) -> wire::Delta<'_> {
             .tool_calls
             .iter()
             .map(|c| wire::ToolCallDelta {
+                extra_content: extra.take(),
                 index: c.index,
                 id: c.id.as_deref(),
                 kind: c.r#type.as_deref(),

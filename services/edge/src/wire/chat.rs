@@ -143,6 +143,23 @@ pub struct ToolCall {
     pub kind: Option<String>,
     /// The function called.
     pub function: Option<FunctionCall>,
+    /// Provider extensions: Gemini's thought signature, where Google's
+    /// OpenAI-compatible API puts it.
+    pub extra_content: Option<ExtraContent>,
+}
+
+/// `extra_content` of a tool call.
+#[derive(Debug, Deserialize)]
+pub struct ExtraContent {
+    /// Google's.
+    pub google: Option<GoogleExtra>,
+}
+
+/// `extra_content.google`.
+#[derive(Debug, Deserialize)]
+pub struct GoogleExtra {
+    /// The thought signature Gemini gave with this call.
+    pub thought_signature: Option<String>,
 }
 
 /// The function of a tool call.

@@ -67,6 +67,25 @@ pub struct ToolCall<'a> {
     pub kind: &'a str,
     /// The function called.
     pub function: FunctionCall<'a>,
+    /// Gemini's thought signature, where Google's own OpenAI-compatible API puts
+    /// it (on the first call of a turn); omitted otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_content: Option<ExtraContent<'a>>,
+}
+
+/// `extra_content` of a tool call: provider extensions, as Google's
+/// OpenAI-compatible API writes them.
+#[derive(Debug, Serialize)]
+pub struct ExtraContent<'a> {
+    /// Google's.
+    pub google: GoogleExtra<'a>,
+}
+
+/// `extra_content.google`.
+#[derive(Debug, Serialize)]
+pub struct GoogleExtra<'a> {
+    /// The thought signature Gemini needs back with this call.
+    pub thought_signature: &'a str,
 }
 
 /// The function of a tool call.
@@ -175,6 +194,9 @@ pub struct ToolCallDelta<'a> {
     pub kind: Option<&'a str>,
     /// Name and argument fragments.
     pub function: FunctionCallDelta<'a>,
+    /// See [`ToolCall::extra_content`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_content: Option<ExtraContent<'a>>,
 }
 
 /// A streamed function call fragment.
