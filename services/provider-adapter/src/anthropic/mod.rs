@@ -7,6 +7,7 @@
 //! with INVALID_ARGUMENT rather than failing upstream. Token counts come from its
 //! `POST {base_url}/messages/count_tokens`, the count Anthropic bills by.
 
+mod reply;
 mod stream;
 mod wire;
 

@@ -3,11 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::UpstreamError;
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct};
 use switchyard_proto::types::v1::{
-    FileData, FunctionDefinition, ImageUrl, InputAudio, JsonSchemaFormat, ResponseFormat,
-    ToolChoice,
+    FileData, FinishReason, FunctionCall, FunctionDefinition, ImageUrl, InputAudio,
+    JsonSchemaFormat, Reasoning, ResponseFormat, ToolCall, ToolChoice, Usage,
 };
 
 /// A protobuf Value from JSON, as a generated client would send it.
