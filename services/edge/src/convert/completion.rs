@@ -168,7 +168,7 @@ pub fn completion(r: &pb::ChatResponse) -> wire::ChatCompletion<'_> {
                 finish_reason: finish_reason(c.finish_reason),
             })
             .collect(),
-        usage: r.usage.as_ref().map(usage),
+        usage: r.usage.as_ref().map(|u| Some(usage(u))),
         system_fingerprint: r.system_fingerprint.as_deref(),
     }
 }

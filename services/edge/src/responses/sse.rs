@@ -518,12 +518,15 @@ impl Translate for Stream {
             .collect();
         let response = self.response(status, &output, None);
         let kept = if self.keep.is_some() {
-            let with_signatures: Vec<OutputItem<'_>> =
-                self.items.iter().map(|i| i.view(false, true)).collect();
-            Some((
-                serde_json::to_vec(&response)?,
-                serde_json::to_vec(&with_signatures)?,
-            ))
+            // Stored with signatures, whether or not the caller asked to see them.
+            let stored_output = if self.echo.encrypted_reasoning {
+                serde_json::to_vec(&response.output)?
+            } else {
+                let with_signatures: Vec<OutputItem<'_>> =
+                    self.items.iter().map(|i| i.view(false, true)).collect();
+                serde_json::to_vec(&with_signatures)?
+            };
+            Some((serde_json::to_vec(&response)?, stored_output))
         } else {
             None
         };

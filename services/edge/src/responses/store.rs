@@ -56,19 +56,12 @@ pub async fn continuation(
             );
         }
     };
-    let own = match body.get("input") {
-        Some(Value::String(text)) => {
-            vec![json!({"type": "message", "role": "user", "content": text})]
-        }
-        Some(Value::Array(items)) => items.clone(),
-        // Missing or mistyped: the translation names it.
-        _ => Vec::new(),
-    };
     let Some(id) = &previous_response_id else {
         return Ok(Continuation {
             previous_response_id,
             store,
-            input_items: own,
+            // Kept only to be stored.
+            input_items: if store { own_items(body) } else { Vec::new() },
         });
     };
     if !enabled {
@@ -89,13 +82,25 @@ pub async fn continuation(
     })?;
     let mut input_items = items(&previous.input_items_json)?;
     input_items.extend(items(&previous.output_items_json)?);
-    input_items.extend(own);
+    input_items.extend(own_items(body));
     body.insert("input".into(), Value::Array(input_items.clone()));
     Ok(Continuation {
         previous_response_id,
         store,
         input_items,
     })
+}
+
+/// `body`'s own input as items: a string is one user message.
+fn own_items(body: &Map<String, Value>) -> Vec<Value> {
+    match body.get("input") {
+        Some(Value::String(text)) => {
+            vec![json!({"type": "message", "role": "user", "content": text})]
+        }
+        Some(Value::Array(items)) => items.clone(),
+        // Missing or mistyped: the translation names it.
+        _ => Vec::new(),
+    }
 }
 
 /// A stored JSON array of items.

@@ -57,8 +57,13 @@ pub async fn create(
             None,
         ))?;
         if keep.is_some() {
-            let with_signatures = convert::output(&id, reply, status, true);
-            kept = Some((body.clone(), encode(&with_signatures)?));
+            // Stored with signatures, whether or not the caller asked to see them.
+            let stored_output = if echo.encrypted_reasoning {
+                encode(&output)?
+            } else {
+                encode(&convert::output(&id, reply, status, true))?
+            };
+            kept = Some((body.clone(), stored_output));
         }
         Ok(body)
     })

@@ -5,26 +5,34 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-/// A complete chat answer.
+/// What every OpenAI completion answer shares, whole or streamed:
+/// `chat.completion`, `chat.completion.chunk` and `text_completion` differ only
+/// in `object` and in their choices.
 #[derive(Debug, Serialize)]
-pub struct ChatCompletion<'a> {
-    /// Completion id.
+pub struct Envelope<'a, C> {
+    /// Completion id (the same on every chunk of a stream).
     pub id: &'a str,
-    /// Always "chat.completion".
+    /// `chat.completion`, `chat.completion.chunk` or `text_completion`.
     pub object: &'static str,
     /// Unix seconds.
     pub created: i64,
     /// The model that answered.
     pub model: &'a str,
-    /// The answers.
-    pub choices: Vec<CompletionChoice<'a>>,
-    /// Token counts, when the router reported them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<CompletionUsage>,
     /// Backend fingerprint, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<&'a str>,
+    /// The answers, or a chunk's fragments of them (none on a stream's usage
+    /// chunk).
+    pub choices: Vec<C>,
+    /// Token counts. Omitted when there are none to give (a whole answer the
+    /// router reported none for; a stream whose caller did not ask
+    /// `include_usage`); a stream that asked has null on every chunk but the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<CompletionUsage>>,
 }
+
+/// A complete chat answer.
+pub type ChatCompletion<'a> = Envelope<'a, CompletionChoice<'a>>;
 
 /// One answer.
 #[derive(Debug, Serialize)]
@@ -127,26 +135,7 @@ pub struct CompletionTokensDetails {
 }
 
 /// One streamed chunk.
-#[derive(Debug, Serialize)]
-pub struct ChatCompletionChunk<'a> {
-    /// Completion id (the same on every chunk).
-    pub id: &'a str,
-    /// Always "chat.completion.chunk".
-    pub object: &'static str,
-    /// Unix seconds.
-    pub created: i64,
-    /// The model that answers.
-    pub model: &'a str,
-    /// Backend fingerprint, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_fingerprint: Option<&'a str>,
-    /// The choices' deltas (empty on the final usage chunk).
-    pub choices: Vec<ChunkChoice<'a>>,
-    /// Omitted unless the caller asked `include_usage`; then null on every chunk but
-    /// the final one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Option<CompletionUsage>>,
-}
+pub type ChatCompletionChunk<'a> = Envelope<'a, ChunkChoice<'a>>;
 
 /// One choice's part of a chunk.
 #[derive(Debug, Serialize)]

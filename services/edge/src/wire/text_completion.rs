@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::StringOrSeq;
 use super::chat::StreamOptions;
-use super::completion::{CompletionUsage, TopLogprob};
+use super::completion::{Envelope, TopLogprob};
 
 /// The request body. Fields the Gateway API has no slot for (`best_of`,
 /// `logit_bias`, ...) land in `extra` and travel as `provider_options`.
@@ -54,27 +54,8 @@ pub struct CompletionRequest {
 }
 
 /// A complete answer (`object: "text_completion"`); a streamed chunk has the same
-/// shape, its `usage` null until the last chunk when `include_usage` was asked.
-#[derive(Debug, DeriveSerialize)]
-pub struct TextCompletion<'a> {
-    /// Completion id.
-    pub id: &'a str,
-    /// Always "text_completion".
-    pub object: &'static str,
-    /// Unix seconds.
-    pub created: i64,
-    /// The model that answered.
-    pub model: &'a str,
-    /// Backend fingerprint, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_fingerprint: Option<&'a str>,
-    /// The completions, or this chunk's fragments of them.
-    pub choices: Vec<TextChoice<'a>>,
-    /// Token counts. A whole answer omits it when unknown; a stream's chunks
-    /// carry it only when `include_usage` was asked (null but on the last).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Option<CompletionUsage>>,
-}
+/// shape.
+pub type TextCompletion<'a> = Envelope<'a, TextChoice<'a>>;
 
 /// One completion, or a fragment of one.
 #[derive(Debug, DeriveSerialize)]
