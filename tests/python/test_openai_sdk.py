@@ -41,6 +41,34 @@ def test_create_with_raw_response_headers(base_url, api_key):
     assert raw.parse().choices[0].message.content == "echo: hello sdk"
 
 
+def test_response_cache_hits_unary_and_streamed(base_url, api_key):
+    c = client(base_url, api_key)
+    messages = [{"role": "user", "content": "cache me"}]
+    first = c.chat.completions.with_raw_response.create(model="cached-model", messages=messages)
+    again = c.chat.completions.with_raw_response.create(model="cached-model", messages=messages)
+    assert first.headers["x-switchyard-cache"] == "miss"
+    assert again.headers["x-switchyard-cache"] == "hit"
+    assert again.headers["x-switchyard-cost-micros"] == "0"
+    assert again.parse().model_dump() == first.parse().model_dump()
+    # `Cache-Control: no-cache` asks the provider again.
+    fresh = c.chat.completions.with_raw_response.create(
+        model="cached-model", messages=messages, extra_headers={"Cache-Control": "no-cache"}
+    )
+    assert fresh.headers["x-switchyard-cache"] == "bypass"
+
+    def streamed():
+        with c.chat.completions.with_streaming_response.create(
+            model="cached-model", messages=messages, stream=True,
+            stream_options={"include_usage": True},
+        ) as response:
+            chunks = [chunk.model_dump() for chunk in response.parse()]
+            return response.headers["x-switchyard-cache"], chunks
+
+    status, chunks = streamed()
+    assert status == "miss" and chunks[-1]["usage"]["total_tokens"] > 0
+    assert streamed() == ("hit", chunks)
+
+
 def test_stream_with_usage(base_url, api_key):
     stream = client(base_url, api_key).chat.completions.create(
         model="chat-model",

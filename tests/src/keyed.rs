@@ -2,8 +2,7 @@
 //! front of it with the test's models, one key, and an HTTP client.
 
 use serde_json::Value;
-use switchyard_proto::types::v1::content_part::Part;
-use switchyard_proto::types::v1::{ChatRequest, ContentPart, Message, Role};
+use switchyard_proto::types::v1::{ChatRequest, Message};
 
 use crate::{Mesh, Shape, Upstream};
 
@@ -53,13 +52,7 @@ impl KeyedMesh {
 pub fn text_chat(model: &str, text: &str) -> ChatRequest {
     ChatRequest {
         model: model.into(),
-        messages: vec![Message {
-            role: Role::User as i32,
-            content: vec![ContentPart {
-                part: Some(Part::Text(text.into())),
-            }],
-            ..Default::default()
-        }],
+        messages: vec![Message::user_text(text)],
         ..Default::default()
     }
 }

@@ -65,7 +65,14 @@ async fn official_sdks_and_generated_grpc_clients() {
     .unwrap();
 
     let upstream = Upstream::start().await;
-    let mesh = Mesh::start(Shape::AllInOne, &upstream.base_url()).await;
+    // A model answering from the router's response cache.
+    let cached = r#"
+[[models]]
+name = "cached-model"
+cache_ttl_secs = 300
+deployments = [{ provider = "upstream", model = "gpt-test" }]
+"#;
+    let mesh = Mesh::start_with(Shape::AllInOne, &upstream.base_url(), cached).await;
     let (key, _) = mesh.create_key("python", &[]).await;
     let (one_rpm_key, _) = mesh
         .create_key_with(CreateKeyRequest {

@@ -15,6 +15,7 @@ mod provider_cohere;
 mod provider_gemini;
 mod provider_openai;
 mod python_clients;
+mod response_cache;
 mod revocation;
 mod routing;
 mod stored_responses;

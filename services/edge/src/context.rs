@@ -103,6 +103,9 @@ pub struct Caller {
     authorization: Option<AsciiMetadataValue>,
     /// Routing tags from [`TAGS_HEADER`], in header order.
     pub tags: Vec<(String, String)>,
+    /// `Cache-Control`, passed on: the router's response cache honours
+    /// `no-cache` and `no-store`.
+    cache_control: Option<AsciiMetadataValue>,
 }
 
 impl Caller {
@@ -113,6 +116,11 @@ impl Caller {
         let mut request = outgoing(message, &self.request_id);
         if let Some(auth) = &self.authorization {
             request.metadata_mut().insert("authorization", auth.clone());
+        }
+        if let Some(cache_control) = &self.cache_control {
+            request
+                .metadata_mut()
+                .insert("cache-control", cache_control.clone());
         }
         request
     }
@@ -173,6 +181,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             request_id: request_id(parts),
             authorization: authorization(&parts.headers),
             tags: tags(&parts.headers),
+            cache_control: parts
+                .headers
+                .get(http::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
         })
     }
 }

@@ -33,6 +33,7 @@ fn totals(requests: u64, cost_micros: i64) -> UsageTotals {
         errors: 1,
         cancelled: 0,
         estimated: 1,
+        cache_hits: requests - 1,
     }
 }
 
@@ -80,7 +81,7 @@ async fn summary_has_totals_and_buckets_and_forwards_everything() {
             "completion_tokens": 5 * requests, "cached_prompt_tokens": 1,
             "cache_write_prompt_tokens": 3,
             "reasoning_tokens": 2, "cost_micros": cost, "cost_usd": usd,
-            "errors": 1, "cancelled": 0, "estimated": 1})
+            "errors": 1, "cancelled": 0, "estimated": 1, "cache_hits": requests - 1})
     };
     assert_eq!(
         body,
@@ -202,7 +203,8 @@ async fn records_forward_paging_and_render_records() {
             "requested_model": "chat-fast", "provider": "openai-main",
             "upstream_model": "gpt-4o-mini", "prompt_tokens": 12, "completion_tokens": 5,
             "cached_prompt_tokens": 2, "cache_write_prompt_tokens": 3,
-            "reasoning_tokens": 1, "usage_estimated": false, "cost_micros": 1234,
+            "reasoning_tokens": 1, "usage_estimated": false, "cache_hit": false,
+            "cost_micros": 1234,
             "price_version": "v1", "latency_us": 2500, "time_to_first_token_us": 800,
             "stream": true, "outcome": "ok", "error_reason": "",
             "metadata": {"env": "prod", "team": "search"},
@@ -241,7 +243,9 @@ async fn records_forward_paging_and_render_records() {
 #[tokio::test]
 async fn one_record_by_id_or_404() {
     let edge = Edge::start().await;
-    edge.usage.answer_get(Ok(record("req-9", JAN31)));
+    let mut hit = record("req-9", JAN31);
+    hit.cache_hit = true;
+    edge.usage.answer_get(Ok(hit));
     let response = get(&edge, "/admin/v1/usage/records/req-9")
         .send()
         .await
@@ -250,6 +254,7 @@ async fn one_record_by_id_or_404() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], "req-9");
     assert_eq!(body["time"], "2026-01-31T00:00:00Z");
+    assert_eq!(body["cache_hit"], true);
     let UsageCall::Get(metadata, message) = edge.usage.last() else {
         panic!("expected GetUsage");
     };
@@ -281,12 +286,29 @@ fn awkward_record() -> switchyard_proto::metering::v1::UsageRecord {
     r
 }
 
+/// A record answered from the router's response cache: no tokens, no cost.
+fn cache_hit_record() -> switchyard_proto::metering::v1::UsageRecord {
+    let mut r = record("req-3", JAN31 + 2);
+    r.cache_hit = true;
+    r.prompt_tokens = 0;
+    r.completion_tokens = 0;
+    r.cached_prompt_tokens = 0;
+    r.cache_write_prompt_tokens = 0;
+    r.reasoning_tokens = 0;
+    r.cost_micros = 0;
+    r.latency_us = 40;
+    r.time_to_first_token_us = 0;
+    r.stream = false;
+    r
+}
+
 #[tokio::test]
 async fn export_csv_is_exact_rfc4180() {
     let edge = Edge::start().await;
     edge.usage.answer_export(ExportScript::Items(vec![
         Ok(record("req-1", JAN31)),
         Ok(awkward_record()),
+        Ok(cache_hit_record()),
     ]));
     let response = get(
         &edge,
@@ -310,11 +332,13 @@ async fn export_csv_is_exact_rfc4180() {
         "request_id,time,tenant,key_id,operation,requested_model,provider,upstream_model,",
         "prompt_tokens,completion_tokens,cached_prompt_tokens,cache_write_prompt_tokens,",
         "reasoning_tokens,usage_estimated,cost_micros,price_version,latency_us,",
-        "time_to_first_token_us,stream,outcome,error_reason\r\n",
+        "time_to_first_token_us,stream,outcome,error_reason,cache_hit\r\n",
         "req-1,2026-01-31T00:00:00Z,acme,k_123,chat,chat-fast,openai-main,gpt-4o-mini,",
-        "12,5,2,3,1,false,1234,v1,2500,800,true,ok,\r\n",
+        "12,5,2,3,1,false,1234,v1,2500,800,true,ok,,false\r\n",
         "req-2,2026-01-31T00:00:01Z,\"acme, inc.\",k_123,chat,\"say \"\"hi\"\"\",openai-main,",
-        "gpt-4o-mini,12,5,2,3,1,true,1234,v1,2500,800,false,error,\"line\nbreak\"\r\n",
+        "gpt-4o-mini,12,5,2,3,1,true,1234,v1,2500,800,false,error,\"line\nbreak\",false\r\n",
+        "req-3,2026-01-31T00:00:02Z,acme,k_123,chat,chat-fast,openai-main,gpt-4o-mini,",
+        "0,0,0,0,0,false,0,v1,40,0,false,ok,,true\r\n",
     );
     assert_eq!(body, expected);
     let UsageCall::Export(metadata, message) = edge.usage.last() else {
@@ -332,6 +356,7 @@ async fn export_jsonl_is_one_record_per_line() {
     edge.usage.answer_export(ExportScript::Items(vec![
         Ok(record("req-1", JAN31)),
         Ok(awkward_record()),
+        Ok(cache_hit_record()),
     ]));
     // jsonl is the default format.
     let response = get(&edge, "/admin/v1/usage/export").send().await.unwrap();
@@ -344,21 +369,32 @@ async fn export_jsonl_is_one_record_per_line() {
     let body = response.text().await.unwrap();
     let line = |r: &str, time: &str, tenant: &str, model: &str, rest: &str| {
         format!(
-            r#"{{"request_id":"{r}","time":"{time}","tenant":{tenant},"key_id":"k_123","operation":"chat","requested_model":{model},"provider":"openai-main","upstream_model":"gpt-4o-mini","prompt_tokens":12,"completion_tokens":5,"cached_prompt_tokens":2,"cache_write_prompt_tokens":3,"reasoning_tokens":1,{rest},"metadata":{{}},"attempts":[]}}"#
+            r#"{{"request_id":"{r}","time":"{time}","tenant":{tenant},"key_id":"k_123","operation":"chat","requested_model":{model},"provider":"openai-main","upstream_model":"gpt-4o-mini",{rest},"metadata":{{}},"attempts":[]}}"#
         ) + "\n"
     };
+    let tokens = r#""prompt_tokens":12,"completion_tokens":5,"cached_prompt_tokens":2,"cache_write_prompt_tokens":3,"reasoning_tokens":1"#;
     let expected = line(
         "req-1",
         "2026-01-31T00:00:00Z",
         r#""acme""#,
         r#""chat-fast""#,
-        r#""usage_estimated":false,"cost_micros":1234,"price_version":"v1","latency_us":2500,"time_to_first_token_us":800,"stream":true,"outcome":"ok","error_reason":"""#,
+        &format!(
+            r#"{tokens},"usage_estimated":false,"cache_hit":false,"cost_micros":1234,"price_version":"v1","latency_us":2500,"time_to_first_token_us":800,"stream":true,"outcome":"ok","error_reason":"""#
+        ),
     ) + &line(
         "req-2",
         "2026-01-31T00:00:01Z",
         r#""acme, inc.""#,
         r#""say \"hi\"""#,
-        r#""usage_estimated":true,"cost_micros":1234,"price_version":"v1","latency_us":2500,"time_to_first_token_us":800,"stream":false,"outcome":"error","error_reason":"line\nbreak""#,
+        &format!(
+            r#"{tokens},"usage_estimated":true,"cache_hit":false,"cost_micros":1234,"price_version":"v1","latency_us":2500,"time_to_first_token_us":800,"stream":false,"outcome":"error","error_reason":"line\nbreak""#
+        ),
+    ) + &line(
+        "req-3",
+        "2026-01-31T00:00:02Z",
+        r#""acme""#,
+        r#""chat-fast""#,
+        r#""prompt_tokens":0,"completion_tokens":0,"cached_prompt_tokens":0,"cache_write_prompt_tokens":0,"reasoning_tokens":0,"usage_estimated":false,"cache_hit":true,"cost_micros":0,"price_version":"v1","latency_us":40,"time_to_first_token_us":0,"stream":false,"outcome":"ok","error_reason":"""#,
     );
     assert_eq!(body, expected);
 }
@@ -375,7 +411,7 @@ async fn empty_exports_are_well_formed() {
         .await
         .unwrap();
     assert_eq!(csv.lines().count(), 1);
-    assert!(csv.starts_with("request_id,time,") && csv.ends_with("error_reason\r\n"));
+    assert!(csv.starts_with("request_id,time,") && csv.ends_with("error_reason,cache_hit\r\n"));
     let jsonl = get(&edge, "/admin/v1/usage/export")
         .send()
         .await

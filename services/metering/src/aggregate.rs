@@ -22,6 +22,7 @@ pub(crate) fn totals_of(record: &UsageRecord) -> UsageTotals {
         errors: u64::from(outcome == Outcome::Error),
         cancelled: u64::from(outcome == Outcome::Cancelled),
         estimated: u64::from(record.usage_estimated),
+        cache_hits: u64::from(record.cache_hit),
     }
 }
 
@@ -44,6 +45,7 @@ pub(crate) fn add(into: &mut UsageTotals, other: &UsageTotals) {
     into.errors = into.errors.saturating_add(other.errors);
     into.cancelled = into.cancelled.saturating_add(other.cancelled);
     into.estimated = into.estimated.saturating_add(other.estimated);
+    into.cache_hits = into.cache_hits.saturating_add(other.cache_hits);
 }
 
 /// The changes a batch makes to the `agg` tree, merged per key so a batch of records
@@ -93,12 +95,40 @@ mod tests {
             prompt_tokens: 5,
             cost_micros: 5,
             requests: 1,
+            cache_hits: 1,
             ..Default::default()
         };
         add(&mut total, &more);
         assert_eq!(total.prompt_tokens, u64::MAX);
         assert_eq!(total.cost_micros, i64::MAX);
         assert_eq!(total.requests, 1);
+        assert_eq!(total.cache_hits, 1);
+        total.cache_hits = u64::MAX;
+        add(&mut total, &more);
+        assert_eq!(total.cache_hits, u64::MAX);
+    }
+
+    #[test]
+    fn a_cache_hit_counts_once_and_adds_no_tokens() {
+        let hit = UsageRecord {
+            provider: "p".into(),
+            upstream_model: "m-1".into(),
+            outcome: Outcome::Ok as i32,
+            cache_hit: true,
+            ..Default::default()
+        };
+        let totals = totals_of(&hit);
+        assert_eq!(
+            (totals.requests, totals.cache_hits, totals.prompt_tokens),
+            (1, 1, 0)
+        );
+        assert_eq!(totals.cost_micros, 0);
+        let miss = UsageRecord {
+            prompt_tokens: 7,
+            cache_hit: false,
+            ..hit
+        };
+        assert_eq!(totals_of(&miss).cache_hits, 0);
     }
 
     #[test]

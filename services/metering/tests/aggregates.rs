@@ -7,6 +7,8 @@ use crate::common;
 use std::collections::BTreeMap;
 
 use common::*;
+use switchyard_grpc::GrpcChannel;
+use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use switchyard_proto::metering::v1::{
     Dimension, Granularity, Outcome, SummarizeUsageRequest, SummarizeUsageResponse, UsageRecord,
     UsageTotals,
@@ -22,7 +24,7 @@ const SPAN: u64 = 70 * DAY;
 
 fn random_record(rng: &mut Rng, i: usize) -> UsageRecord {
     let outcomes = [Outcome::Ok, Outcome::Ok, Outcome::Error, Outcome::Cancelled];
-    UsageRecord {
+    let record = UsageRecord {
         request_id: format!("req-{i}"),
         time: Some(prost_types::Timestamp {
             seconds: (BASE + rng.below(SPAN)) as i64,
@@ -40,7 +42,22 @@ fn random_record(rng: &mut Rng, i: usize) -> UsageRecord {
         cost_micros: rng.below(1_000_000) as i64,
         outcome: outcomes[rng.below(4) as usize] as i32,
         ..Default::default()
+    };
+    if rng.below(8) == 0 {
+        // Answered from the router's response cache: no tokens, no cost, outcome OK.
+        return UsageRecord {
+            cache_hit: true,
+            outcome: Outcome::Ok as i32,
+            usage_estimated: false,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cached_prompt_tokens: 0,
+            reasoning_tokens: 0,
+            cost_micros: 0,
+            ..record
+        };
     }
+    record
 }
 
 fn add(into: &mut UsageTotals, r: &UsageRecord) {
@@ -53,6 +70,7 @@ fn add(into: &mut UsageTotals, r: &UsageRecord) {
     into.errors += u64::from(r.outcome == Outcome::Error as i32);
     into.cancelled += u64::from(r.outcome == Outcome::Cancelled as i32);
     into.estimated += u64::from(r.usage_estimated);
+    into.cache_hits += u64::from(r.cache_hit);
 }
 
 fn secs(r: &UsageRecord) -> u64 {
@@ -214,11 +232,22 @@ async fn aggregates_equal_the_sum_of_records_despite_redeliveries() {
                         total.requests += t.requests;
                         total.cost_micros += t.cost_micros;
                         total.prompt_tokens += t.prompt_tokens;
+                        total.cache_hits += t.cache_hits;
                     }
                     let got = summary.total.unwrap();
                     assert_eq!(
-                        (got.requests, got.cost_micros, got.prompt_tokens),
-                        (total.requests, total.cost_micros, total.prompt_tokens),
+                        (
+                            got.requests,
+                            got.cost_micros,
+                            got.prompt_tokens,
+                            got.cache_hits
+                        ),
+                        (
+                            total.requests,
+                            total.cost_micros,
+                            total.prompt_tokens,
+                            total.cache_hits
+                        ),
                         "{case}"
                     );
                 }
@@ -312,19 +341,7 @@ async fn groups_by_each_dimension() {
         (Dimension::Model, vec![("m1", 1), ("m2", 2)]),
         (Dimension::Provider, vec![("p1", 2), ("p2", 1)]),
     ] {
-        let summary = client
-            .summarize_usage(as_caller(
-                ADMIN,
-                SummarizeUsageRequest {
-                    start: ts(FEB_2026),
-                    end: ts(MAR_2026),
-                    group_by: dimension as i32,
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let summary = february_by(&mut client, dimension).await;
         let got: Vec<_> = summary
             .buckets
             .iter()
@@ -333,4 +350,61 @@ async fn groups_by_each_dimension() {
         assert_eq!(got, want, "{dimension:?}");
         assert_eq!(summary.total.unwrap().requests, 3);
     }
+}
+
+/// February 2026's usage, summarised by `dimension`, as the admin sees it.
+async fn february_by(
+    client: &mut UsageQueryClient<GrpcChannel>,
+    dimension: Dimension,
+) -> SummarizeUsageResponse {
+    client
+        .summarize_usage(as_caller(
+            ADMIN,
+            SummarizeUsageRequest {
+                start: ts(FEB_2026),
+                end: ts(MAR_2026),
+                group_by: dimension as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn cache_hits_are_counted_and_summed() {
+    let harness = Harness::new();
+    let t = FEB_2026 + 10 * HOUR;
+    let mut hit = record("hit", t, "alpha");
+    hit.cache_hit = true;
+    hit.prompt_tokens = 0;
+    hit.completion_tokens = 0;
+    hit.cost_micros = 0;
+    let mut second_hit = hit.clone();
+    second_hit.request_id = "hit-2".into();
+    second_hit.tenant = "beta".into();
+    harness
+        .record(vec![
+            hit.clone(),
+            record("miss", t + 1, "alpha"),
+            second_hit,
+            hit, // a redelivery counts nothing
+        ])
+        .await;
+    let mut client = harness.query();
+    let summary = february_by(&mut client, Dimension::Tenant).await;
+    let got: Vec<_> = summary
+        .buckets
+        .iter()
+        .map(|b| {
+            let totals = b.totals.unwrap();
+            (b.group.as_str(), totals.requests, totals.cache_hits)
+        })
+        .collect();
+    assert_eq!(got, [("alpha", 2, 1), ("beta", 1, 1)]);
+    let total = summary.total.unwrap();
+    assert_eq!((total.requests, total.cache_hits), (3, 2));
+    // A hit adds a request but no tokens and no cost.
+    assert_eq!((total.prompt_tokens, total.cost_micros), (10, 100));
 }

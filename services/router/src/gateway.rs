@@ -5,6 +5,7 @@
 mod count;
 mod unary;
 
+pub(crate) use unary::hit_record;
 use unary::{unary, with_headers};
 
 use std::borrow::Cow;
@@ -36,6 +37,7 @@ use tracing::Instrument;
 use crate::RouterError;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
+use crate::cache::{CACHE_HEADER, Cached, Keyed, Kind, ResponseCache, Status as CacheStatus};
 use crate::detach::Driven;
 use crate::health::Health;
 use crate::models::{Deployment, ModelEntry, ModelTable, RouteInput, RouteKey};
@@ -66,6 +68,8 @@ pub(crate) struct Served {
     upstream_model: String,
     attempts: usize,
     cost: Option<i64>,
+    /// How the response cache served it (models that cache only).
+    cache: Option<CacheStatus>,
 }
 
 impl Served {
@@ -76,7 +80,14 @@ impl Served {
             upstream_model: record.upstream_model.clone(),
             attempts: record.attempts.len(),
             cost: Some(record.cost_micros),
+            cache: record.cache_hit.then_some(CacheStatus::Hit),
         }
+    }
+
+    /// With how the response cache met the request, when it did.
+    pub(crate) fn with_cache(mut self, cache: Option<CacheStatus>) -> Self {
+        self.cache = self.cache.or(cache);
+        self
     }
 
     /// As gRPC metadata (HTTP callers see the same as response headers).
@@ -87,6 +98,7 @@ impl Served {
             (UPSTREAM_MODEL_HEADER, Some(self.upstream_model.clone())),
             (ATTEMPTS_HEADER, Some(self.attempts.to_string())),
             (COST_HEADER, self.cost.map(|c| c.to_string())),
+            (CACHE_HEADER, self.cache.map(|c| c.as_str().to_string())),
         ];
         for (name, value) in values {
             if let Some(Ok(v)) = value.map(|v| v.parse()) {
@@ -133,6 +145,8 @@ struct Inner {
     health: Health,
     /// Slots for `router.max_in_flight` (none: no limit).
     in_flight: Option<Arc<Semaphore>>,
+    /// Answers of models with `cache_ttl_secs`.
+    cache: ResponseCache,
 }
 
 /// How long one request may wait (its timeouts): its own, else its model's.
@@ -246,6 +260,7 @@ impl Router {
         retry: RetryPolicy,
         health: Health,
         max_in_flight: u32,
+        cache: ResponseCache,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -260,6 +275,7 @@ impl Router {
                 health,
                 in_flight: (max_in_flight > 0)
                     .then(|| Arc::new(Semaphore::new(max_in_flight as usize))),
+                cache,
             }),
         }
     }
@@ -552,8 +568,26 @@ impl Router {
         draft.plan = plan.collect();
         draft.route = route;
         draft.metadata = sizing.metadata().clone();
+        draft.cache_ttl = entry.cache_ttl;
         let waits = Waits::new(Some(&entry), timeouts);
         Ok((table.clone(), draft, waits))
+    }
+
+    /// Looks `request` up in the response cache when its model caches, leaving
+    /// its place there in the draft (where a miss's answer will be kept); the
+    /// kept answer, on a hit.
+    fn cached(
+        &self,
+        draft: &mut Draft,
+        metadata: &MetadataMap,
+        request: Keyed<'_>,
+    ) -> Option<Arc<Cached>> {
+        let (slot, found) =
+            self.inner
+                .cache
+                .lookup(draft.cache_ttl, &draft.tenant, metadata, request)?;
+        draft.cache = Some(slot);
+        found
     }
 }
 
@@ -573,7 +607,7 @@ impl Gateway for Router {
     async fn chat(&self, request: Request<ChatRequest>) -> Result<Response<ChatResponse>, Status> {
         let started = Instant::now();
         let id = request_id(&request);
-        let (metadata, _, req) = request.into_parts();
+        let (metadata, _, mut req) = request.into_parts();
         validate_chat(&req)?;
         let (table, mut draft, limits) = self
             .admit_and_route(
@@ -584,6 +618,9 @@ impl Gateway for Router {
                 req.timeouts.as_ref(),
             )
             .await?;
+        if let Some(hit) = self.cached(&mut draft, &metadata, Keyed::Chat(&mut req, Kind::Chat)) {
+            return unary::hit(draft, &hit, self.inner.usage.clone()).await;
+        }
         // The request is handed to the provider call, but its prompt count is needed
         // only if no usage comes back (a disconnect past the drain timeout, a broken
         // stream): keep what the count reads instead of counting now. Copying that
@@ -615,7 +652,7 @@ impl Gateway for Router {
     ) -> Result<Response<Self::ChatStreamStream>, Status> {
         let started = Instant::now();
         let id = request_id(&request);
-        let (metadata, _, req) = request.into_parts();
+        let (metadata, _, mut req) = request.into_parts();
         validate_chat(&req)?;
         let (table, mut draft, limits) = self
             .admit_and_route(
@@ -627,6 +664,14 @@ impl Gateway for Router {
             )
             .await?;
         draft.stream = true;
+        if let Some(hit) = self.cached(
+            &mut draft,
+            &metadata,
+            Keyed::Chat(&mut req, Kind::ChatStream),
+        ) {
+            return Ok(crate::stream::replay(draft, &hit, self.inner.usage.clone()));
+        }
+        let cache = draft.cache.as_ref().map(|slot| slot.status);
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::chat(&req);
         // Each attempt opens the stream and waits for its first chunk, so a failure
@@ -695,6 +740,7 @@ impl Gateway for Router {
                 attempts,
                 // Known only when the stream ends: in its usage record.
                 cost: None,
+                cache,
             },
         ))
     }
@@ -705,14 +751,17 @@ impl Gateway for Router {
     ) -> Result<Response<EmbedResponse>, Status> {
         let started = Instant::now();
         let id = request_id(&request);
-        let (metadata, _, req) = request.into_parts();
+        let (metadata, _, mut req) = request.into_parts();
         validate_embed(&req)?;
         let (table, mut draft, limits) = self
             .admit_and_route(&metadata, &id, started, Sizing::Embed(&req), None)
             .await?;
+        draft.operation = "embeddings";
+        if let Some(hit) = self.cached(&mut draft, &metadata, Keyed::Embed(&mut req)) {
+            return unary::hit(draft, &hit, self.inner.usage.clone()).await;
+        }
         // Kept, not counted: see `chat`.
         let prompt = DeferredPrompt::embed(&req);
-        draft.operation = "embeddings";
         let call = self.attempts(
             table,
             &mut draft,

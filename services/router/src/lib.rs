@@ -9,6 +9,7 @@
 
 pub mod admission;
 mod attempts;
+mod cache;
 mod detach;
 mod error;
 mod gateway;
@@ -154,6 +155,7 @@ pub fn build(
             Duration::from_millis(config.router.breaker_window_ms),
         ),
         config.router.max_in_flight,
+        cache::ResponseCache::new(config.router.cache_max_bytes),
     );
     Ok((router, Background { shipper, admission }))
 }

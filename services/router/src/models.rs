@@ -50,6 +50,9 @@ pub struct ModelEntry {
     /// When an attempt has not answered by then, a second one starts on the
     /// next deployment in line (`hedge_after_ms`; see `attempts.rs`).
     pub hedge_after: Option<std::time::Duration>,
+    /// How long its answers are kept in the response cache (`cache_ttl_secs`);
+    /// `None`: not cached.
+    pub cache_ttl: Option<std::time::Duration>,
     /// The kind of call it serves; `None` serves both.
     pub mode: Option<ModelMode>,
     strategy: Strategy,
@@ -301,6 +304,7 @@ impl ModelTable {
                 timeouts: m.timeouts,
                 sticky: m.sticky,
                 hedge_after: m.hedge_after_ms.map(std::time::Duration::from_millis),
+                cache_ttl: m.cache_ttl_secs.map(std::time::Duration::from_secs),
                 mode: m.mode,
                 strategy: m.strategy,
                 deployments: m

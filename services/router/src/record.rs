@@ -9,7 +9,7 @@
 //! `cost_micros`, so the ticket's settlement, budgets and the ledger all see it.
 
 use std::collections::HashMap;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use switchyard_proto::auth::v1::Principal;
 use switchyard_proto::metering::v1::{Attempt, Outcome, UsageRecord};
@@ -68,6 +68,10 @@ pub struct Draft {
     /// The request's place under `router.max_in_flight`, held until its record
     /// is finished (a stream's end, or a disconnected caller's drain).
     pub slot: Option<OwnedSemaphorePermit>,
+    /// How long the model keeps answers in the response cache, if it does.
+    pub cache_ttl: Option<Duration>,
+    /// The request's place in the response cache, once looked up.
+    pub cache: Option<crate::cache::Slot>,
 }
 
 impl Draft {
@@ -98,6 +102,8 @@ impl Draft {
             attempts: Vec::new(),
             route: RouteKey::default(),
             slot: None,
+            cache_ttl: None,
+            cache: None,
         }
     }
 
@@ -160,6 +166,7 @@ impl Draft {
             outcome: outcome as i32,
             error_reason: error_reason.to_string(),
             metadata: self.metadata,
+            cache_hit: false,
             attempts: {
                 // The final attempt's latency is what is left after the earlier ones.
                 let earlier: u64 = self.attempts.iter().map(|a| a.serial_us).sum();

@@ -19,9 +19,11 @@ use switchyard_proto::types::v1::{ChatChunk, Usage};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use tonic::Status;
 use tonic::metadata::MetadataMap;
+use tonic::{Response, Status};
 
+use crate::cache::{Answer, Cached, Collect};
+use crate::detach::Driven;
 use crate::gateway::Served;
 use crate::record::Draft;
 use crate::usage::UsageSink;
@@ -84,6 +86,12 @@ impl Relay {
     ) {
         let mut tally = Tally::default();
         tally.observe(&first);
+        let cache_status = self.draft.cache.as_ref().map(|slot| slot.status);
+        // A streamed answer is collected for the cache as it passes.
+        let mut collected = self.draft.cache.take().and_then(Collect::new);
+        if let Some(c) = &mut collected {
+            c.push(&first);
+        }
         let mut drain_until = None;
         let start_draining = |why: &str| {
             tracing::info!("{why}; draining upstream for usage");
@@ -138,6 +146,9 @@ impl Relay {
                     if drain_until.is_some() {
                         continue;
                     }
+                    if let Some(c) = &mut collected {
+                        c.push(&chunk);
+                    }
                     let is_final_usage = chunk.usage.is_some() && chunk.choices.is_empty();
                     // Anything held is no longer last: send it on.
                     if let Some(item) = held.take()
@@ -180,8 +191,13 @@ impl Relay {
             (None, false) => (Outcome::Ok, String::new()),
         };
         let record = self.draft.finish(&usage, outcome, &reason, ttft_us);
+        if let Some(c) = collected
+            && outcome == Outcome::Ok
+        {
+            c.keep(&record.provider, &record.upstream_model);
+        }
         // The stream's trailers say what served it and what it cost.
-        let served = Served::of(&record).metadata();
+        let served = Served::of(&record).with_cache(cache_status).metadata();
         self.usage.record(record).await;
         if drain_until.is_some() {
             return;
@@ -212,6 +228,43 @@ impl Relay {
     }
 }
 
+/// Replays a streamed answer from the response cache: the request's record (a
+/// cache hit: no tokens, no cost) is made durable first, then every chunk as the
+/// provider sent it, then the trailers saying what served it.
+pub(crate) fn replay(
+    draft: Draft,
+    cached: &Cached,
+    usage: UsageSink,
+) -> Response<Driven<Result<ChatChunk, Status>>> {
+    let chunks = match &cached.answer {
+        Answer::Stream(chunks) => chunks.clone(),
+        // The key holds the kind of call: never reached.
+        _ => Vec::new(),
+    };
+    let record = crate::gateway::hit_record(draft, cached);
+    let served = Served::of(&record);
+    let head = served.metadata();
+    let (tx, rx) = mpsc::channel(32);
+    let producer = async move {
+        usage.record(record).await;
+        for chunk in chunks {
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx
+            .send(Err(Status::with_metadata(
+                tonic::Code::Ok,
+                "",
+                served.metadata(),
+            )))
+            .await;
+    };
+    let mut response = Response::new(Driven::new(producer, rx));
+    *response.metadata_mut() = head;
+    response
+}
+
 /// A timer made once and moved for each wait.
 #[derive(Default)]
 struct Alarm(Option<Pin<Box<Sleep>>>);
@@ -239,10 +292,7 @@ mod tests {
 
     use switchyard_proto::auth::v1::Principal;
     use switchyard_proto::metering::v1::UsageRecord;
-    use switchyard_proto::types::v1::content_part::Part;
-    use switchyard_proto::types::v1::{
-        ChatRequest, ChunkChoice, ContentPart, Delta, Message, Role,
-    };
+    use switchyard_proto::types::v1::{ChatRequest, ChunkChoice, Delta, Message};
 
     use super::*;
     use crate::models::Deployment;
@@ -276,13 +326,7 @@ mod tests {
     /// 3 priming the reply.
     fn prompt() -> ChatRequest {
         ChatRequest {
-            messages: vec![Message {
-                role: Role::User as i32,
-                content: vec![ContentPart {
-                    part: Some(Part::Text("Hello, world!".into())),
-                }],
-                ..Default::default()
-            }],
+            messages: vec![Message::user_text("Hello, world!")],
             ..Default::default()
         }
     }

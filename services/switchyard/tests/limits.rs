@@ -14,7 +14,7 @@ use switchyard_proto::auth::v1::{Budget, BudgetPeriod, CreateKeyRequest, Limits}
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::metering::v1::SummarizeUsageRequest;
 use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
-use switchyard_proto::types::v1::{ChatRequest, ContentPart, Message, Role, content_part::Part};
+use switchyard_proto::types::v1::{ChatRequest, Message};
 use tonic_types::StatusExt;
 
 /// One `priced` request: 8 completion tokens (the mock's answer, and `max_tokens`)
@@ -40,13 +40,7 @@ async fn chat_with(router: &str, key: &str, text: &str) -> Outcome {
     let mut request = tonic::Request::new(ChatRequest {
         model: "priced".into(),
         max_tokens: Some(8),
-        messages: vec![Message {
-            role: Role::User as i32,
-            content: vec![ContentPart {
-                part: Some(Part::Text(text.into())),
-            }],
-            ..Default::default()
-        }],
+        messages: vec![Message::user_text(text)],
         ..Default::default()
     });
     request

@@ -137,6 +137,7 @@ fn totals(requests: u64, cost_micros: i64) -> Option<UsageTotals> {
         prompt_tokens: 10 * requests,
         completion_tokens: 5 * requests,
         cost_micros,
+        cache_hits: requests - 1,
         ..Default::default()
     })
 }
@@ -186,10 +187,10 @@ async fn summary_prints_a_table_with_a_total_line() {
         .await,
     );
     let expected = [
-        "BUCKET_START         GROUP                      REQUESTS       PROMPT   COMPLETION       COST_USD",
-        "2026-01-31 00:00:00  chat-fast                         2           20           10       0.001234",
-        "2026-02-01 00:00:00  (none)                            1           10            5       1.500000",
-        "TOTAL                                                  3           30           15       1.501234",
+        "BUCKET_START         GROUP                      REQUESTS       PROMPT   COMPLETION       COST_USD CACHE_HITS",
+        "2026-01-31 00:00:00  chat-fast                         2           20           10       0.001234          1",
+        "2026-02-01 00:00:00  (none)                            1           10            5       1.500000          0",
+        "TOTAL                                                  3           30           15       1.501234          2",
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
     let seen = fake.seen.lock().unwrap();
@@ -212,6 +213,7 @@ async fn summary_json_is_the_http_shape() {
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["total"]["cost_usd"], "1.501234");
     assert_eq!(json["total"]["cost_micros"], 1_501_234);
+    assert_eq!(json["total"]["cache_hits"], 2);
     assert_eq!(json["buckets"][0]["start"], "2026-01-31T00:00:00Z");
     assert_eq!(json["buckets"][0]["group"], serde_json::Value::Null);
     let asked = fake.seen.lock().unwrap().summary.clone().unwrap();
@@ -249,6 +251,7 @@ fn record(request_id: &str, seconds: i64) -> UsageRecord {
 async fn export_csv_writes_the_edge_format() {
     let mut awkward = record("req-2", JAN31 + 1);
     awkward.tenant = "acme, \"inc\"".into();
+    awkward.cache_hit = true;
     let fake = Fake {
         export: vec![Ok(record("req-1", JAN31)), Ok(awkward)],
         ..Default::default()
@@ -259,9 +262,9 @@ async fn export_csv_writes_the_edge_format() {
         "request_id,time,tenant,key_id,operation,requested_model,provider,upstream_model,",
         "prompt_tokens,completion_tokens,cached_prompt_tokens,cache_write_prompt_tokens,",
         "reasoning_tokens,usage_estimated,cost_micros,price_version,latency_us,",
-        "time_to_first_token_us,stream,outcome,error_reason\r\n",
-        "req-1,2026-01-31T00:00:00Z,acme,k_1,chat,chat-fast,mock,mock-1,8,20,0,0,0,false,48,v1,900,0,false,ok,\r\n",
-        "req-2,2026-01-31T00:00:01Z,\"acme, \"\"inc\"\"\",k_1,chat,chat-fast,mock,mock-1,8,20,0,0,0,false,48,v1,900,0,false,ok,\r\n",
+        "time_to_first_token_us,stream,outcome,error_reason,cache_hit\r\n",
+        "req-1,2026-01-31T00:00:00Z,acme,k_1,chat,chat-fast,mock,mock-1,8,20,0,0,0,false,48,v1,900,0,false,ok,,false\r\n",
+        "req-2,2026-01-31T00:00:01Z,\"acme, \"\"inc\"\"\",k_1,chat,chat-fast,mock,mock-1,8,20,0,0,0,false,48,v1,900,0,false,ok,,true\r\n",
     );
     assert_eq!(out, expected);
     assert_eq!(

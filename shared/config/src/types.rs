@@ -182,6 +182,11 @@ pub struct RouterConfig {
     /// instead of joining a queue, so overload costs bounded memory and the
     /// requests already admitted keep their latency. 0: no limit.
     pub max_in_flight: u32,
+    /// Memory for the response cache of models with `cache_ttl_secs`, in bytes
+    /// (answers' encoded size plus a small overhead each); the oldest answers
+    /// make room for new ones. Each router replica has its own. 0: nothing is
+    /// cached, whatever the models say.
+    pub cache_max_bytes: u64,
 }
 
 impl Default for RouterConfig {
@@ -211,6 +216,7 @@ impl Default for RouterConfig {
             breaker_window_ms: 30_000,
             max_in_flight: 1_024,
             principal_cache_ttl_ms: 60_000,
+            cache_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -570,6 +576,12 @@ pub struct ModelConfig {
     /// billed. Unset: no hedging.
     #[serde(default)]
     pub hedge_after_ms: Option<u64>,
+    /// Response caching: an answer is kept this many seconds by the router that
+    /// served it, and an identical request from the same tenant within that time
+    /// is answered from it at no cost (`cache_hit` in its usage record). Unset:
+    /// nothing is cached. See `router.cache_max_bytes`.
+    #[serde(default)]
+    pub cache_ttl_secs: Option<u64>,
 }
 
 /// The kind of call a model serves.

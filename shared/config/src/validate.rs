@@ -9,6 +9,10 @@ use crate::{Config, ConfigError, ProviderKind};
 /// auth's change stream, so a longer one would only hide a stuck stream for longer.
 const MAX_PRINCIPAL_CACHE_TTL_MS: u64 = 86_400_000;
 
+/// The longest `[[models]] cache_ttl_secs`: a year, far past any useful answer's
+/// life, and far from what a clock's arithmetic could overflow.
+const MAX_CACHE_TTL_SECS: u64 = 31_536_000;
+
 impl Config {
     /// Validates the whole configuration; the error names the exact key path.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -352,10 +356,17 @@ impl Config {
                 ("timeouts.stall_ms", m.timeouts.stall_ms),
                 ("timeouts.total_ms", m.timeouts.total_ms),
                 ("hedge_after_ms", m.hedge_after_ms),
+                ("cache_ttl_secs", m.cache_ttl_secs),
             ] {
                 if value == Some(0) {
                     return Err(ConfigError::invalid(key(field), "must be positive"));
                 }
+            }
+            if m.cache_ttl_secs > Some(MAX_CACHE_TTL_SECS) {
+                return Err(ConfigError::invalid(
+                    key("cache_ttl_secs"),
+                    "must be at most 31536000 (one year)",
+                ));
             }
             if m.deployments.is_empty() {
                 return Err(ConfigError::invalid(
@@ -447,6 +458,23 @@ mod tests {
         format!(
             "[[models]]\nname = \"{name}\"\n{extra}deployments = [{{ provider = \"p\", model = \"x\" }}]\n"
         )
+    }
+
+    #[test]
+    fn cache_ttls_are_positive_and_at_most_a_year() {
+        let e = err_of(&format!("{BASE}{}", model("a", "cache_ttl_secs = 0\n")));
+        assert!(e.contains("models[0].cache_ttl_secs"), "{e}");
+        let e = err_of(&format!(
+            "{BASE}{}",
+            model("a", "cache_ttl_secs = 31536001\n")
+        ));
+        assert!(
+            e.contains("models[0].cache_ttl_secs") && e.contains("one year"),
+            "{e}"
+        );
+        let c = load_str(&format!("{BASE}{}", model("a", "cache_ttl_secs = 300\n"))).unwrap();
+        assert_eq!(c.models[0].cache_ttl_secs, Some(300));
+        assert_eq!(c.router.cache_max_bytes, 64 * 1024 * 1024);
     }
 
     #[test]

@@ -21,6 +21,21 @@ pub mod types {
     /// Version 1.
     pub mod v1 {
         tonic::include_proto!("switchyard.types.v1");
+
+        impl Message {
+            /// A user message of one text part: the commonest message there
+            /// is, which callers and tests would otherwise spell out field by
+            /// field.
+            pub fn user_text(text: impl Into<String>) -> Self {
+                Self {
+                    role: Role::User as i32,
+                    content: vec![ContentPart {
+                        part: Some(content_part::Part::Text(text.into())),
+                    }],
+                    ..Default::default()
+                }
+            }
+        }
     }
 }
 

@@ -52,3 +52,8 @@ pub const QUOTA_REFUSALS: &str = "switchyard_quota_refusals_total";
 /// Counter: Responses API answers the edge asked metering to store, by `outcome`
 /// (`stored`, `failed`: the caller got its answer, but cannot continue from it).
 pub const RESPONSES_STORED: &str = "switchyard_responses_stored_total";
+/// Counter: response cache lookups of models with `cache_ttl_secs`, by `outcome`
+/// (`hit`, `miss`, `bypass`: the caller's `cache-control` skipped the lookup).
+pub const CACHE_LOOKUPS: &str = "switchyard_cache_lookups_total";
+/// Gauge: bytes the router's response cache holds (`router.cache_max_bytes`).
+pub const CACHE_BYTES: &str = "switchyard_cache_bytes";

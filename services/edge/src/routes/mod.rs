@@ -39,13 +39,15 @@ use crate::error::{HttpError, unknown_route, wrong_method};
 pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
 
 /// The router's answer metadata HTTP callers see as headers of the same names:
-/// the provider and model that served, after how many attempts, and (unary
-/// answers) the cost in micro-dollars.
-const SERVED_HEADERS: [&str; 4] = [
+/// the provider and model that served, after how many attempts, (unary answers
+/// and cache hits) the cost in micro-dollars, and (models that cache) how the
+/// response cache met the request.
+const SERVED_HEADERS: [&str; 5] = [
     PROVIDER_HEADER,
     "x-switchyard-upstream-model",
     "x-switchyard-attempts",
     "x-switchyard-cost-micros",
+    "x-switchyard-cache",
 ];
 
 /// Copies [`SERVED_HEADERS`] from the router's answer metadata.
@@ -110,14 +112,14 @@ pub fn router(state: AppState) -> Router {
         .allow_origin(Any)
         .allow_methods(Any)
         .allow_headers(Any)
-        .expose_headers([
-            HeaderName::from_static(REQUEST_ID_HEADER),
-            HeaderName::from_static(PROVIDER_HEADER),
-            HeaderName::from_static("x-switchyard-upstream-model"),
-            HeaderName::from_static("x-switchyard-attempts"),
-            HeaderName::from_static("x-switchyard-cost-micros"),
-            http::header::CONTENT_DISPOSITION,
-        ]);
+        .expose_headers(
+            [REQUEST_ID_HEADER]
+                .into_iter()
+                .chain(SERVED_HEADERS)
+                .map(HeaderName::from_static)
+                .chain([http::header::CONTENT_DISPOSITION])
+                .collect::<Vec<_>>(),
+        );
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/completions", post(text_completions::create))

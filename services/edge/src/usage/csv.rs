@@ -7,7 +7,7 @@ use switchyard_proto::metering::v1::UsageRecord;
 use super::{outcome_name, time};
 
 /// The columns, in order. Changing them breaks billing pipelines: add at the end.
-pub const CSV_COLUMNS: [&str; 21] = [
+pub const CSV_COLUMNS: [&str; 22] = [
     "request_id",
     "time",
     "tenant",
@@ -29,6 +29,7 @@ pub const CSV_COLUMNS: [&str; 21] = [
     "stream",
     "outcome",
     "error_reason",
+    "cache_hit",
 ];
 
 /// Appends the header row.
@@ -49,7 +50,7 @@ pub fn write_csv_row(r: &UsageRecord, out: &mut Vec<u8>) {
     let cost = r.cost_micros.to_string();
     let latency = r.latency_us.to_string();
     let ttft = r.time_to_first_token_us.to_string();
-    let fields: [&str; 21] = [
+    let fields: [&str; 22] = [
         &r.request_id,
         &time,
         &r.tenant,
@@ -71,6 +72,7 @@ pub fn write_csv_row(r: &UsageRecord, out: &mut Vec<u8>) {
         bool_field(r.stream),
         outcome_name(r.outcome),
         &r.error_reason,
+        bool_field(r.cache_hit),
     ];
     write_row(out, fields.into_iter());
 }
@@ -134,5 +136,7 @@ mod tests {
         assert!(line.ends_with("\r\n"));
         assert_eq!(line.trim_end().split(',').count(), CSV_COLUMNS.len());
         assert!(line.starts_with("request_id,time,tenant,key_id,operation,"));
+        // Consumers read by position: new columns only ever go at the end.
+        assert!(line.ends_with(",error_reason,cache_hit\r\n"));
     }
 }

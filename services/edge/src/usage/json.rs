@@ -41,6 +41,9 @@ pub struct RecordJson<'a> {
     pub reasoning_tokens: u64,
     /// Token counts were estimated, not reported by the provider.
     pub usage_estimated: bool,
+    /// Answered from the router's response cache: no provider was called, tokens and
+    /// cost are zero, and `provider`/`upstream_model` name what produced the answer.
+    pub cache_hit: bool,
     /// Cost in integer micro-dollars.
     pub cost_micros: i64,
     /// The prices used for `cost_micros`.
@@ -114,6 +117,7 @@ impl<'a> From<&'a UsageRecord> for RecordJson<'a> {
             cache_write_prompt_tokens: r.cache_write_prompt_tokens,
             reasoning_tokens: r.reasoning_tokens,
             usage_estimated: r.usage_estimated,
+            cache_hit: r.cache_hit,
             cost_micros: r.cost_micros,
             price_version: &r.price_version,
             latency_us: r.latency_us,
@@ -174,6 +178,8 @@ pub struct TotalsJson {
     pub cancelled: u64,
     /// Requests with estimated token counts.
     pub estimated: u64,
+    /// Requests answered from the router's response cache.
+    pub cache_hits: u64,
 }
 
 impl From<&UsageTotals> for TotalsJson {
@@ -190,6 +196,7 @@ impl From<&UsageTotals> for TotalsJson {
             errors: t.errors,
             cancelled: t.cancelled,
             estimated: t.estimated,
+            cache_hits: t.cache_hits,
         }
     }
 }

@@ -169,5 +169,6 @@ pub fn record(request_id: &str, seconds: i64) -> UsageRecord {
         attempts: vec![],
         operation: "chat".into(),
         cache_write_prompt_tokens: 3,
+        cache_hit: false,
     }
 }

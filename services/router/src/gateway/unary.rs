@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use switchyard_error::ApiError;
-use switchyard_proto::metering::v1::Outcome;
+use switchyard_proto::metering::v1::{Outcome, UsageRecord};
 use switchyard_proto::types::v1::{ChatResponse, EmbedResponse, Usage};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio_util::sync::CancellationToken;
@@ -14,14 +14,19 @@ use tracing::Instrument;
 
 use super::Served;
 use crate::attempts::Tried;
+use crate::cache::{Answer, Cached};
 use crate::detach::Detach;
 use crate::record::{Draft, MarkCancelled};
 use crate::usage::UsageSink;
 
 /// A unary answer that carries usage and names the provider that served it.
-pub(super) trait Billable: Send + 'static {
+pub(super) trait Billable: Send + Sized + 'static {
     fn usage(&self) -> Usage;
     fn set_provider(&mut self, provider: &str);
+    /// As the response cache keeps it.
+    fn to_answer(&self) -> Answer;
+    /// A kept answer of this kind.
+    fn from_answer(answer: &Answer) -> Option<Self>;
 }
 
 impl Billable for ChatResponse {
@@ -30,6 +35,15 @@ impl Billable for ChatResponse {
     }
     fn set_provider(&mut self, provider: &str) {
         self.provider = provider.to_string();
+    }
+    fn to_answer(&self) -> Answer {
+        Answer::Chat(self.clone())
+    }
+    fn from_answer(answer: &Answer) -> Option<Self> {
+        match answer {
+            Answer::Chat(r) => Some(r.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -40,6 +54,46 @@ impl Billable for EmbedResponse {
     fn set_provider(&mut self, provider: &str) {
         self.provider = provider.to_string();
     }
+    fn to_answer(&self) -> Answer {
+        Answer::Embed(self.clone())
+    }
+    fn from_answer(answer: &Answer) -> Option<Self> {
+        match answer {
+            Answer::Embed(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Answers from the response cache: the request's record (a cache hit, no
+/// tokens, no cost, named after what produced the answer) is made durable, as
+/// for any answer, before the caller sees it, also if the caller leaves.
+pub(super) async fn hit<R: Billable>(
+    draft: Draft,
+    cached: &Cached,
+    sink: UsageSink,
+) -> Result<Response<R>, Status> {
+    // The key holds the kind of call, so a kept answer is always of this kind.
+    let answer = R::from_answer(&cached.answer).ok_or_else(|| ApiError::internal().to_status())?;
+    let record = hit_record(draft, cached);
+    let served = Served::of(&record);
+    Detach::new(async move { sink.record(record).await }, None).await;
+    Ok(with_headers(answer, &served))
+}
+
+/// The usage record of a request answered from the cache.
+pub(crate) fn hit_record(mut draft: Draft, cached: &Cached) -> UsageRecord {
+    draft.deployment.provider.clone_from(&cached.provider);
+    draft
+        .deployment
+        .upstream_model
+        .clone_from(&cached.upstream_model);
+    draft.cache = None;
+    let mut record = draft.finish(&Usage::default(), Outcome::Ok, "", 0);
+    record.cache_hit = true;
+    // No provider was asked.
+    record.attempts.clear();
+    record
 }
 
 /// Runs a unary provider call so its usage record is written even if the caller
@@ -78,6 +132,7 @@ async fn settle<R: Billable>(
     prompt: DeferredPrompt,
     gone: CancellationToken,
 ) -> Result<(R, Served), Status> {
+    let cache = draft.cache.take();
     let mut call = std::pin::pin!(call);
     let result = tokio::select! {
         result = &mut call => Some(result),
@@ -112,7 +167,12 @@ async fn settle<R: Billable>(
     if gone.is_cancelled() {
         record.mark_cancelled();
     }
-    let served = Served::of(&record);
+    if let (Some(slot), Some(Ok(answer))) = (&cache, &result)
+        && record.outcome == Outcome::Ok as i32
+    {
+        slot.keep(answer.to_answer(), &record.provider, &record.upstream_model);
+    }
+    let served = Served::of(&record).with_cache(cache.map(|slot| slot.status));
     // The record is durable before the client can see the answer.
     sink.record(record).await;
     match result {

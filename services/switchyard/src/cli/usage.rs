@@ -172,7 +172,7 @@ async fn list(config_path: &str, args: ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9} {:<9}",
+        "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9} {:<9} {:<5}",
         "TIME",
         "REQUEST",
         "TENANT",
@@ -182,11 +182,12 @@ async fn list(config_path: &str, args: ListArgs) -> anyhow::Result<()> {
         "COMPL",
         "COST_USD",
         "LAT_MS",
-        "OUTCOME"
+        "OUTCOME",
+        "CACHE"
     );
     for r in &records {
         println!(
-            "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9.1} {:<9}",
+            "{:<20} {:<38} {:<12} {:<16} {:<18} {:>8} {:>8} {:>12} {:>9.1} {:<9} {:<5}",
             fmt_time(r.time.as_ref()),
             r.request_id,
             r.tenant,
@@ -196,7 +197,8 @@ async fn list(config_path: &str, args: ListArgs) -> anyhow::Result<()> {
             r.completion_tokens,
             usd(r.cost_micros),
             r.latency_us as f64 / 1000.0,
-            outcome(r)
+            outcome(r),
+            if r.cache_hit { "hit" } else { "-" }
         );
     }
     if records.is_empty() {
@@ -237,8 +239,8 @@ async fn summary(config_path: &str, args: SummaryArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20} {:<24} {:>10} {:>12} {:>12} {:>14}",
-        "BUCKET_START", "GROUP", "REQUESTS", "PROMPT", "COMPLETION", "COST_USD"
+        "{:<20} {:<24} {:>10} {:>12} {:>12} {:>14} {:>10}",
+        "BUCKET_START", "GROUP", "REQUESTS", "PROMPT", "COMPLETION", "COST_USD", "CACHE_HITS"
     );
     for bucket in &answer.buckets {
         let group = match (args.by, bucket.group.as_str()) {
@@ -259,13 +261,14 @@ async fn summary(config_path: &str, args: SummaryArgs) -> anyhow::Result<()> {
 
 fn summary_row(start: &str, group: &str, t: &UsageTotals) {
     println!(
-        "{:<20} {:<24} {:>10} {:>12} {:>12} {:>14}",
+        "{:<20} {:<24} {:>10} {:>12} {:>12} {:>14} {:>10}",
         start,
         group,
         t.requests,
         t.prompt_tokens,
         t.completion_tokens,
-        usd(t.cost_micros)
+        usd(t.cost_micros),
+        t.cache_hits
     );
 }
 
@@ -349,6 +352,7 @@ fn record_json(r: &UsageRecord) -> serde_json::Value {
         "cache_write_prompt_tokens": r.cache_write_prompt_tokens,
         "reasoning_tokens": r.reasoning_tokens,
         "usage_estimated": r.usage_estimated,
+        "cache_hit": r.cache_hit,
         "cost_micros": r.cost_micros,
         "price_version": r.price_version,
         "latency_us": r.latency_us,
