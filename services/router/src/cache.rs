@@ -388,6 +388,16 @@ impl ResponseCache {
     /// The shard holding `key`, locked. A panic while it was held cannot leave an
     /// entry half-made (each change completes under the lock), so a poisoned lock
     /// is used as it is.
+    /// Forgets every kept answer: a reload may have changed what a model's
+    /// requests would be answered with.
+    pub(crate) fn clear(&self) {
+        for shard in &self.inner.shards {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let freed = std::mem::take(&mut *shard).bytes;
+            self.account(0, freed);
+        }
+    }
+
     fn shard(&self, key: &Key) -> MutexGuard<'_, Shard> {
         self.inner.shards[usize::from(key[0]) % SHARDS]
             .lock()

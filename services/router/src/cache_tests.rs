@@ -309,3 +309,18 @@ fn answers_replaced_over_and_over_do_not_grow_the_age_queue() {
     assert!(queued < 200, "{queued}");
     assert_eq!(ask(&cache, "t", &mut old, "x"), (Status::Hit, "old".into()));
 }
+
+#[test]
+fn clearing_forgets_every_answer() {
+    let cache = ResponseCache::new(1 << 20);
+    let mut requests: Vec<ChatRequest> = (0..50).map(|i| request(&i.to_string())).collect();
+    for req in &mut requests {
+        ask(&cache, "t", req, "kept");
+    }
+    assert!(cache.bytes() > 0);
+    cache.clear();
+    assert_eq!(cache.bytes(), 0);
+    for req in &mut requests {
+        assert_eq!(ask(&cache, "t", req, "again").0, Status::Miss);
+    }
+}

@@ -319,12 +319,15 @@ impl Router {
 
     /// Routes new requests by `config`'s models and prices (a reload). Requests
     /// already running finish on the table they started with; deployment health
-    /// carries over by provider and upstream model. On error nothing changes.
+    /// carries over by provider and upstream model; the response cache is
+    /// emptied. On error nothing changes.
     pub fn apply(&self, config: &Config) -> Result<(), RouterError> {
         let prices = crate::pricing::resolve(config)?;
         self.inner
             .models
             .store(Arc::new(ModelTable::from_config(config, &prices)));
+        // Kept answers came from the old models, deployments and prices.
+        self.inner.cache.clear();
         Ok(())
     }
 

@@ -46,6 +46,21 @@ fn model(name: &str) -> String {
     )
 }
 
+/// [`model`], its answers kept in the response cache for a minute.
+fn cached_model(name: &str) -> String {
+    model(name).replace("\ndeployments", "\ncache_ttl_secs = 60\ndeployments")
+}
+
+/// How the response cache met a unary chat to `model`.
+async fn cache_of(served: &Served, key: &str, model: &str) -> String {
+    let answer = chat(served, key, model, false).await;
+    assert_eq!(answer.status(), 200);
+    answer.headers()["x-switchyard-cache"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn key(config: &str, served: &Served) -> String {
     let out = cli(config, &served.grpc, &["keys", "create", "--tenant", "t"]).await;
     stdout(&out).trim().to_string()
@@ -136,10 +151,12 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
     let path = dir.path().join("switchyard.toml");
     // No file watching: only the signal reloads.
     let reload = "watch_file = false";
-    write(&path, dir.path(), reload, &model("a"));
+    write(&path, dir.path(), reload, &cached_model("a"));
     let config = path.to_str().unwrap().to_string();
     let served = serve(&config).await;
     let key = key(&config, &served).await;
+    assert_eq!(cache_of(&served, &key, "a").await, "miss");
+    assert_eq!(cache_of(&served, &key, "a").await, "hit");
 
     // A bad file: a deployment naming a provider that does not exist.
     let bad = "[[models]]\nname = \"c\"\ndeployments = [{ provider = \"ghost\", model = \"x\" }]\n";
@@ -154,14 +171,18 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
         "{error}"
     );
     assert_eq!(models(&served, &key).await, ["slow", "a"]);
-    assert_eq!(chat(&served, &key, "a", false).await.status(), 200);
+    // Nothing was applied, so the kept answers stay.
+    assert_eq!(cache_of(&served, &key, "a").await, "hit");
 
-    // Fixed, and signalled: applied at once.
-    write(&path, dir.path(), reload, &model("d"));
+    // Fixed, and signalled: applied at once, and the kept answers are gone.
+    let fixed = format!("{}{}", cached_model("a"), model("d"));
+    write(&path, dir.path(), reload, &fixed);
     signal(&served.child, "HUP").await;
     let listed = until(&served, &key, |l| l.iter().any(|m| m == "d")).await;
-    assert_eq!(listed, ["slow", "d"]);
+    assert_eq!(listed, ["slow", "a", "d"]);
     assert_eq!(chat(&served, &key, "d", false).await.status(), 200);
+    assert_eq!(cache_of(&served, &key, "a").await, "miss");
+    assert_eq!(cache_of(&served, &key, "a").await, "hit");
 
     sigterm(&served.child).await;
 }
