@@ -368,6 +368,10 @@ name = "hang"
 deployments = [{{ provider = "upstream", model = "hang", price = {{ input_per_million = "0.15", output_per_million = "0.60" }} }}]
 
 [[models]]
+name = "hang-first"
+deployments = [{{ provider = "upstream", model = "hang-first", price = {{ input_per_million = "0.15", output_per_million = "0.60" }} }}]
+
+[[models]]
 name = "mock-model"
 deployments = [{{ provider = "mock", model = "mock-1", price = {{ input_per_million = "1", output_per_million = "2" }} }}]
 

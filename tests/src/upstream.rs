@@ -17,6 +17,7 @@
 //! | `cut-stream` | streams two chunks, then closes without `[DONE]` |
 //! | `no-usage` | streams without a usage chunk even when asked |
 //! | `hang` | waits for [`Upstream::release`] before answering (streams: after the first two chunks) |
+//! | `hang-first` | as `hang`, but a stream sends its head and then waits before its first chunk |
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -249,7 +250,7 @@ async fn chat(
     let (words, usage) = answer(&body);
     let id = "chatcmpl-emulated123";
     let created = 1_795_475_077;
-    let hang = model == "hang";
+    let hang = model == "hang" || model == "hang-first";
     let thought =
         (model == "reasoner").then(|| format!("Thinking about: {}", last_user_text(&body)));
     let call = if model == "tool-call" {
@@ -320,8 +321,9 @@ async fn chat(
         frames.push("data: [DONE]\n\n".into());
     }
     let body = if hang {
-        // Two chunks now, the rest once the test releases the request.
-        let rest = frames.split_off(2);
+        // Two chunks now (none for `hang-first`), the rest once the test
+        // releases the request.
+        let rest = frames.split_off(if model == "hang-first" { 0 } else { 2 });
         let head = futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>));
         let tail = futures::stream::once(async move {
             // Consumed, not returned: one `release` lets exactly one request through.

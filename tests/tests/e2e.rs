@@ -143,6 +143,7 @@ both_shapes!(
     a_model_serves_only_its_mode,
     client_disconnect_unary_is_billed_as_cancelled,
     client_disconnect_mid_stream_is_billed_as_cancelled,
+    client_disconnect_before_the_first_chunk_is_billed_as_cancelled,
     stream_and_unary_bill_the_same,
     admin_http_tenants_keys_audit_and_scoped_usage,
     large_messages_cross_every_hop_intact,
@@ -882,6 +883,34 @@ async fn client_disconnect_mid_stream_is_billed_as_cancelled(shape: Shape) {
     assert!(
         record.completion_tokens > 0,
         "delivered tokens are billed: {record:?}"
+    );
+    env.upstream.release();
+    env.mesh.shutdown().await;
+}
+
+async fn client_disconnect_before_the_first_chunk_is_billed_as_cancelled(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let mut body = chat_body("hang-first", "wait for it");
+    body["stream"] = json!(true);
+    let request = env
+        .http
+        .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+        .bearer_auth(&env.key)
+        .header("x-request-id", "gone-stream-early-1")
+        .json(&body)
+        .send();
+    let client = tokio::spawn(request);
+    env.upstream.wait_requests(1).await;
+    // The provider answered its head but no chunk: the router is still waiting
+    // for the first one, before any answer reached the client.
+    client.abort();
+    let _ = client.await;
+    let record = env.mesh.wait_usage("gone-stream-early-1").await;
+    assert_eq!(record.outcome, Outcome::Cancelled as i32, "{record:?}");
+    assert!(record.stream, "{record:?}");
+    assert!(
+        record.usage_estimated && record.prompt_tokens > 0 && record.cost_micros > 0,
+        "{record:?}"
     );
     env.upstream.release();
     env.mesh.shutdown().await;

@@ -12,6 +12,7 @@ use switchyard_tests::{KeyedMesh, Mesh, Shape, both_shapes, text_chat, with_key}
 
 both_shapes!(
     identical_requests_are_answered_from_the_cache_at_no_cost,
+    a_burst_of_one_request_costs_one_provider_call,
     streams_are_replayed_and_grpc_callers_see_the_hit,
     failures_are_not_kept_and_other_models_do_not_cache,
 );
@@ -28,6 +29,11 @@ deployments = [{ provider = "upstream", model = "gpt-test", price = { input_per_
 name = "cached-embed"
 cache_ttl_secs = 300
 deployments = [{ provider = "upstream", model = "text-embedding-test", price = { input_per_million = "0.02" } }]
+
+[[models]]
+name = "cached-hang"
+cache_ttl_secs = 300
+deployments = [{ provider = "upstream", model = "hang", price = { input_per_million = "0.15", output_per_million = "0.60" } }]
 
 [[models]]
 name = "cached-failing"
@@ -188,6 +194,63 @@ async fn identical_requests_are_answered_from_the_cache_at_no_cost(shape: Shape)
             .filter(|r| r.cache_hit)
             .all(|r| r.cost_micros == 0)
     );
+    env.mesh.shutdown().await;
+}
+
+async fn a_burst_of_one_request_costs_one_provider_call(shape: Shape) {
+    let env = env(shape).await;
+    let body = chat("cached-hang", "Everyone asks this at once");
+    let path = "/v1/chat/completions";
+    // The first request reaches the provider, which holds its answer.
+    let first = post(&env, path, &env.key, &body, &[]);
+    let rest = async {
+        env.upstream.wait_requests(1).await;
+        // An identical request waits for that answer; one that may wait only
+        // 300 ms runs out of time while waiting, without a provider call.
+        let waiting = post(&env, path, &env.key, &body, &[]);
+        let impatient = async {
+            let answer = post(
+                &env,
+                path,
+                &env.key,
+                &body,
+                &[("x-switchyard-timeout-ms", "300")],
+            )
+            .await;
+            assert_eq!(calls(&env), 1);
+            env.upstream.release();
+            answer
+        };
+        tokio::join!(waiting, impatient)
+    };
+    let (first, (waiting, impatient)) = tokio::join!(first, rest);
+    assert_eq!(
+        (first.status, first.cache.as_deref()),
+        (200, Some("miss")),
+        "{}",
+        first.body
+    );
+    assert_eq!(
+        (
+            waiting.status,
+            waiting.cache.as_deref(),
+            waiting.cost.as_deref()
+        ),
+        (200, Some("hit"), Some("0")),
+        "{}",
+        waiting.body
+    );
+    assert_eq!(waiting.body, first.body);
+    assert_eq!(impatient.status, 504, "{}", impatient.body);
+    assert_eq!(calls(&env), 1);
+
+    let paid = env.mesh.wait_usage(&first.id).await;
+    assert!(paid.cost_micros > 0 && !paid.cache_hit, "{paid:?}");
+    let hit = env.mesh.wait_usage(&waiting.id).await;
+    assert!(hit.cache_hit && hit.cost_micros == 0, "{hit:?}");
+    let late = env.mesh.wait_usage(&impatient.id).await;
+    assert_eq!(late.outcome, Outcome::Error as i32, "{late:?}");
+    assert!(!late.cache_hit && late.cost_micros == 0, "{late:?}");
     env.mesh.shutdown().await;
 }
 

@@ -19,6 +19,15 @@
 //!   entries go first; expired ones are dropped when met.
 //! - **Caller's say.** `cache-control: no-cache` skips the lookup (the fresh
 //!   answer replaces the kept one), `no-store` skips both lookup and keeping.
+//! - **One call for a burst.** While a unary miss (chat or embeddings) is being
+//!   answered, an identical request waits for it (within its own deadline) and
+//!   is then looked up again: a burst of the same request costs one provider
+//!   call. If the first call's answer was not kept (it failed, its caller left,
+//!   it was too large), the waiters look again without waiting a second time:
+//!   one of them leads the next call. Streams never wait (a waiter would see
+//!   its first token only after the whole of the first stream).
+//! - **Reloads.** [`ResponseCache::clear`] forgets every answer, and an answer
+//!   whose call started before the reload is not kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +40,7 @@ use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse,
 };
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
 
 /// Answer metadata (and HTTP header) saying how the cache served a request, for
@@ -69,6 +79,9 @@ impl Status {
         }
     }
 }
+
+/// The `outcome` of a lookup that found the same request being answered.
+const WAIT_OUTCOME: &str = "wait";
 
 /// A kept answer, as the call answered it.
 #[derive(Debug, Clone)]
@@ -109,6 +122,13 @@ struct Entry {
     serial: u64,
 }
 
+/// A unary miss being answered now: identical requests wait for `done`.
+struct Flight {
+    /// Which flight this is, so an ended one removes only itself.
+    serial: u64,
+    done: CancellationToken,
+}
+
 #[derive(Default)]
 struct Shard {
     entries: HashMap<Key, Entry>,
@@ -116,6 +136,7 @@ struct Shard {
     order: VecDeque<(Key, u64)>,
     bytes: usize,
     serial: u64,
+    flights: HashMap<Key, Flight>,
 }
 
 impl Shard {
@@ -168,18 +189,91 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     shard_bytes: usize,
     bytes: AtomicU64,
+    /// Bumped by every [`ResponseCache::clear`]: answers of calls looked up
+    /// before it are not kept.
+    generation: AtomicU64,
 }
 
 /// A request's place in the cache: where its answer is looked up and kept.
-#[derive(Clone)]
 pub(crate) struct Slot {
     cache: ResponseCache,
     key: Key,
     ttl: Duration,
+    /// The cache's generation when the request was looked up.
+    generation: u64,
     /// Whether the answer may be kept (`no-store` says not).
     pub(crate) keep: bool,
     /// How the request met the cache so far.
     pub(crate) status: Status,
+    /// The flight identical requests wait on while this one is answered; it
+    /// ends when the slot is dropped (after its answer was kept, or not).
+    _lead: Option<Lead>,
+}
+
+/// Ends a [`Flight`] when dropped: removes it, then wakes its waiters.
+struct Lead {
+    cache: ResponseCache,
+    key: Key,
+    serial: u64,
+    done: CancellationToken,
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        let mut shard = self.cache.shard(&self.key);
+        if shard
+            .flights
+            .get(&self.key)
+            .is_some_and(|f| f.serial == self.serial)
+        {
+            shard.flights.remove(&self.key);
+        }
+        drop(shard);
+        self.done.cancel();
+    }
+}
+
+/// What a lookup decided.
+pub(crate) enum Lookup {
+    /// The request's slot, with the kept answer on a hit.
+    Done(Slot, Option<Arc<Cached>>),
+    /// The same request is being answered now: [`Wait::wait`] for it.
+    Wait(Wait),
+}
+
+/// A request waiting for an identical one being answered.
+pub(crate) struct Wait {
+    cache: ResponseCache,
+    key: Key,
+    kind: Kind,
+    ttl: Duration,
+    done: CancellationToken,
+}
+
+impl Wait {
+    /// Waits until the identical call ends (or `deadline`, the waiter's own),
+    /// then looks again; this time a call in flight is not waited for.
+    pub(crate) async fn wait(self, deadline: Option<Instant>) -> (Slot, Option<Arc<Cached>>) {
+        let done = self.done.cancelled();
+        match deadline {
+            Some(at) => {
+                let _ = tokio::time::timeout_at(at, done).await;
+            }
+            None => done.await,
+        }
+        match self
+            .cache
+            .probe(self.key, self.kind, self.ttl, (true, true), false)
+        {
+            Lookup::Done(slot, found) => (slot, found),
+            // Not asked to wait: never reached.
+            Lookup::Wait(wait) => (
+                wait.cache
+                    .slot(wait.key, wait.ttl, true, Status::Miss, None),
+                None,
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for Slot {
@@ -204,6 +298,7 @@ impl Slot {
                     upstream_model: upstream_model.to_string(),
                 },
                 self.ttl,
+                self.generation,
             );
         }
     }
@@ -312,8 +407,8 @@ impl Keyed<'_> {
     }
 }
 
-/// The key of `request` for `tenant`.
-fn key(tenant: &str, request: Keyed<'_>) -> Key {
+/// The key of `request` for `tenant`, and its kind.
+fn key(tenant: &str, request: Keyed<'_>) -> (Key, Kind) {
     let (kind, bytes, metadata) = request.parts();
     let mut hash = Sha256::new();
     // Lengths before variable parts, so no two different inputs run together.
@@ -329,7 +424,7 @@ fn key(tenant: &str, request: Keyed<'_>) -> Key {
         field(k.as_bytes());
         field(v.as_bytes());
     }
-    hash.finalize().into()
+    (hash.finalize().into(), kind)
 }
 
 impl ResponseCache {
@@ -341,6 +436,7 @@ impl ResponseCache {
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
                 shard_bytes: max / SHARDS,
                 bytes: AtomicU64::new(0),
+                generation: AtomicU64::new(0),
             }),
         }
     }
@@ -354,59 +450,131 @@ impl ResponseCache {
     /// The slot of a request to a model caching for `ttl` (none: the model does
     /// not cache, or this router keeps nothing), with what the caller's
     /// `cache-control` allows; a kept answer is returned when the lookup found
-    /// one. Counted in `switchyard_cache_lookups_total{outcome}`.
+    /// one, and a [`Wait`] when an identical unary call is being answered.
+    /// Counted in `switchyard_cache_lookups_total{outcome}`.
     pub(crate) fn lookup(
         &self,
         ttl: Option<Duration>,
         tenant: &str,
         metadata: &MetadataMap,
         request: Keyed<'_>,
-    ) -> Option<(Slot, Option<Arc<Cached>>)> {
+    ) -> Option<Lookup> {
         let ttl = ttl.filter(|_| self.inner.shard_bytes > ENTRY_OVERHEAD)?;
-        let (lookup, keep) = directives(metadata);
-        let key = key(tenant, request);
-        let found = if lookup { self.get(&key) } else { None };
-        let status = match (&found, lookup) {
-            (Some(_), _) => Status::Hit,
-            (None, true) => Status::Miss,
-            (None, false) => Status::Bypass,
+        let (key, kind) = key(tenant, request);
+        Some(self.probe(key, kind, ttl, directives(metadata), true))
+    }
+
+    /// Looks `key` up (when `lookup`), and on a miss of a unary call that may
+    /// be kept, joins the identical call in flight (when `may_wait`) or leads a
+    /// new one (when none is).
+    fn probe(
+        &self,
+        key: Key,
+        kind: Kind,
+        ttl: Duration,
+        (lookup, keep): (bool, bool),
+        may_wait: bool,
+    ) -> Lookup {
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        let coalesce = lookup && keep && kind != Kind::ChatStream;
+        let now = Instant::now();
+        let mut shard = self.shard(&key);
+        let found = if lookup {
+            self.get(&mut shard, &key, now)
+        } else {
+            None
         };
-        switchyard_telemetry::metrics::counter!(
-            switchyard_telemetry::names::CACHE_LOOKUPS, "outcome" => status.as_str()
-        )
-        .increment(1);
-        let slot = Slot {
+        let (status, lead) = match (&found, lookup) {
+            (Some(_), _) => (Status::Hit, None),
+            (None, false) => (Status::Bypass, None),
+            (None, true) if !coalesce => (Status::Miss, None),
+            (None, true) => match shard.flights.get(&key) {
+                Some(flight) if may_wait => {
+                    let done = flight.done.clone();
+                    drop(shard);
+                    count(WAIT_OUTCOME);
+                    return Lookup::Wait(Wait {
+                        cache: self.clone(),
+                        key,
+                        kind,
+                        ttl,
+                        done,
+                    });
+                }
+                // Waited once already: this one runs its own call.
+                Some(_) => (Status::Miss, None),
+                None => {
+                    shard.serial += 1;
+                    let serial = shard.serial;
+                    let done = CancellationToken::new();
+                    shard.flights.insert(
+                        key,
+                        Flight {
+                            serial,
+                            done: done.clone(),
+                        },
+                    );
+                    let lead = Lead {
+                        cache: self.clone(),
+                        key,
+                        serial,
+                        done,
+                    };
+                    (Status::Miss, Some(lead))
+                }
+            },
+        };
+        drop(shard);
+        count(status.as_str());
+        let mut slot = self.slot(key, ttl, keep, status, lead);
+        slot.generation = generation;
+        Lookup::Done(slot, found)
+    }
+
+    fn slot(
+        &self,
+        key: Key,
+        ttl: Duration,
+        keep: bool,
+        status: Status,
+        lead: Option<Lead>,
+    ) -> Slot {
+        Slot {
             cache: self.clone(),
             key,
             ttl,
+            generation: self.inner.generation.load(Ordering::Acquire),
             keep,
             status,
-        };
-        Some((slot, found))
+            _lead: lead,
+        }
+    }
+
+    /// Forgets every kept answer: a reload may have changed what a model's
+    /// requests would be answered with. Calls running now keep nothing.
+    pub(crate) fn clear(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        for shard in &self.inner.shards {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let freed = shard.bytes;
+            shard.entries.clear();
+            shard.order.clear();
+            shard.bytes = 0;
+            self.account(0, freed);
+        }
     }
 
     /// The shard holding `key`, locked. A panic while it was held cannot leave an
     /// entry half-made (each change completes under the lock), so a poisoned lock
     /// is used as it is.
-    /// Forgets every kept answer: a reload may have changed what a model's
-    /// requests would be answered with.
-    pub(crate) fn clear(&self) {
-        for shard in &self.inner.shards {
-            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            let freed = std::mem::take(&mut *shard).bytes;
-            self.account(0, freed);
-        }
-    }
-
     fn shard(&self, key: &Key) -> MutexGuard<'_, Shard> {
         self.inner.shards[usize::from(key[0]) % SHARDS]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn get(&self, key: &Key) -> Option<Arc<Cached>> {
-        let now = Instant::now();
-        let mut shard = self.shard(key);
+    /// The live entry of `key` in the locked `shard`; an expired one is dropped.
+    fn get(&self, shard: &mut Shard, key: &Key, now: Instant) -> Option<Arc<Cached>> {
         match shard.entries.get(key) {
             Some(entry) if entry.expires > now => Some(entry.value.clone()),
             Some(_) => {
@@ -418,7 +586,7 @@ impl ResponseCache {
         }
     }
 
-    fn put(&self, key: Key, cached: Cached, ttl: Duration) {
+    fn put(&self, key: Key, cached: Cached, ttl: Duration, generation: u64) {
         let bytes = cached.answer.encoded_len().saturating_add(ENTRY_OVERHEAD);
         let limit = self.inner.shard_bytes;
         if bytes > limit {
@@ -426,6 +594,11 @@ impl ResponseCache {
         }
         let now = Instant::now();
         let mut shard = self.shard(&key);
+        // Checked under the lock `clear` takes after bumping it: an answer is
+        // either cleared or never kept.
+        if self.inner.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         let mut freed = shard.remove(&key).map_or(0, |e| e.bytes);
         freed += shard.make_room(bytes, limit, now);
         shard.compact();
@@ -458,6 +631,14 @@ impl ResponseCache {
         switchyard_telemetry::metrics::gauge!(switchyard_telemetry::names::CACHE_BYTES)
             .set(total as f64);
     }
+}
+
+/// Counts one lookup with this `outcome`.
+fn count(outcome: &'static str) {
+    switchyard_telemetry::metrics::counter!(
+        switchyard_telemetry::names::CACHE_LOOKUPS, "outcome" => outcome
+    )
+    .increment(1);
 }
 
 #[cfg(test)]

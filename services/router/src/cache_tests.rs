@@ -8,6 +8,23 @@ use super::*;
 
 const MINUTE: Option<Duration> = Some(Duration::from_secs(60));
 
+impl Lookup {
+    /// The slot and answer of a lookup that did not wait.
+    fn done(self) -> (Slot, Option<Arc<Cached>>) {
+        match self {
+            Lookup::Done(slot, found) => (slot, found),
+            Lookup::Wait(_) => panic!("the lookup waits"),
+        }
+    }
+}
+
+/// Looks `req` up as a call of `kind`, without cache-control.
+fn look(cache: &ResponseCache, req: &mut ChatRequest, kind: Kind) -> Lookup {
+    cache
+        .lookup(MINUTE, "t", &no_headers(), Keyed::Chat(req, kind))
+        .unwrap()
+}
+
 fn request(text: &str) -> ChatRequest {
     ChatRequest {
         model: "m".into(),
@@ -47,7 +64,8 @@ fn ask_with(
 ) -> (Status, String) {
     let (slot, found) = cache
         .lookup(MINUTE, t, headers, Keyed::Chat(req, Kind::Chat))
-        .expect("the model caches");
+        .expect("the model caches")
+        .done();
     match found {
         Some(cached) => match &cached.answer {
             Answer::Chat(r) => (slot.status, r.id.clone()),
@@ -249,6 +267,7 @@ fn a_stream_is_collected_whole_or_not_at_all() {
                 Keyed::Chat(&mut req, Kind::ChatStream),
             )
             .unwrap()
+            .done()
     };
     // Past the bound (1 KiB a shard here), nothing is kept.
     let (slot, _) = lookup(&cache);
@@ -286,7 +305,8 @@ fn a_stream_is_collected_whole_or_not_at_all() {
             &cache_control("no-store"),
             Keyed::Chat(&mut request("other"), Kind::ChatStream),
         )
-        .unwrap();
+        .unwrap()
+        .done();
     assert!(Collect::new(slot).is_none());
 }
 
@@ -323,4 +343,131 @@ fn clearing_forgets_every_answer() {
     for req in &mut requests {
         assert_eq!(ask(&cache, "t", req, "again").0, Status::Miss);
     }
+}
+
+#[tokio::test]
+async fn an_identical_unary_miss_in_flight_is_waited_for_then_found() {
+    let cache = ResponseCache::new(1 << 20);
+    let mut req = request("hi");
+    let (lead, found) = look(&cache, &mut req, Kind::Chat).done();
+    assert_eq!((lead.status, found.is_none()), (Status::Miss, true));
+    // Two identical requests wait; another tenant's, a stream, and a caller
+    // asking for a fresh answer do not.
+    let Lookup::Wait(first) = look(&cache, &mut req, Kind::Chat) else {
+        panic!("not waiting");
+    };
+    let Lookup::Wait(second) = look(&cache, &mut req, Kind::Chat) else {
+        panic!("not waiting");
+    };
+    let (other, _) = cache
+        .lookup(
+            MINUTE,
+            "u",
+            &no_headers(),
+            Keyed::Chat(&mut req, Kind::Chat),
+        )
+        .unwrap()
+        .done();
+    assert_eq!(other.status, Status::Miss);
+    let (stream, _) = look(&cache, &mut req, Kind::ChatStream).done();
+    assert_eq!(stream.status, Status::Miss);
+    let (fresh, _) = cache
+        .lookup(
+            MINUTE,
+            "t",
+            &cache_control("no-cache"),
+            Keyed::Chat(&mut req, Kind::Chat),
+        )
+        .unwrap()
+        .done();
+    assert_eq!(fresh.status, Status::Bypass);
+    drop((other, stream, fresh));
+
+    let waiters = tokio::spawn(async move {
+        let (a, b) = tokio::join!(first.wait(None), second.wait(None));
+        [a, b].map(|(slot, found)| {
+            (
+                slot.status,
+                found.map(|c| match &c.answer {
+                    Answer::Chat(r) => r.id.clone(),
+                    other => panic!("{other:?}"),
+                }),
+            )
+        })
+    });
+    lead.keep(answer("kept"), "p", "u");
+    drop(lead);
+    let got = waiters.await.unwrap();
+    assert_eq!(
+        got,
+        [
+            (Status::Hit, Some("kept".to_string())),
+            (Status::Hit, Some("kept".to_string()))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn when_the_first_call_keeps_nothing_one_waiter_leads_the_next() {
+    let cache = ResponseCache::new(1 << 20);
+    let mut req = request("hi");
+    let (lead, _) = look(&cache, &mut req, Kind::Embed).done();
+    let Lookup::Wait(a) = look(&cache, &mut req, Kind::Embed) else {
+        panic!("not waiting");
+    };
+    let Lookup::Wait(b) = look(&cache, &mut req, Kind::Embed) else {
+        panic!("not waiting");
+    };
+    // The call failed: nothing kept.
+    drop(lead);
+    let (a, found) = a.wait(None).await;
+    assert_eq!((a.status, found.is_none()), (Status::Miss, true));
+    // `a` leads the next call now; `b` waited once and runs its own.
+    let (b, found) = b.wait(None).await;
+    assert_eq!((b.status, found.is_none()), (Status::Miss, true));
+    assert!(matches!(
+        look(&cache, &mut req, Kind::Embed),
+        Lookup::Wait(_)
+    ));
+    drop(b);
+    assert!(matches!(
+        look(&cache, &mut req, Kind::Embed),
+        Lookup::Wait(_)
+    ));
+    drop(a);
+    let (next, _) = look(&cache, &mut req, Kind::Embed).done();
+    assert_eq!(next.status, Status::Miss);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_stops_waiting_at_its_deadline() {
+    let cache = ResponseCache::new(1 << 20);
+    let mut req = request("hi");
+    let (_lead, _) = look(&cache, &mut req, Kind::Chat).done();
+    let Lookup::Wait(wait) = look(&cache, &mut req, Kind::Chat) else {
+        panic!("not waiting");
+    };
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let (slot, found) = wait.wait(Some(deadline)).await;
+    assert!(Instant::now() >= deadline);
+    assert_eq!((slot.status, found.is_none()), (Status::Miss, true));
+}
+
+#[test]
+fn calls_running_across_a_clear_keep_nothing() {
+    let cache = ResponseCache::new(1 << 20);
+    let mut req = request("hi");
+    let (slot, _) = look(&cache, &mut req, Kind::Chat).done();
+    cache.clear();
+    slot.keep(answer("stale"), "p", "u");
+    drop(slot);
+    assert_eq!(cache.bytes(), 0);
+    assert_eq!(
+        ask(&cache, "t", &mut req, "fresh"),
+        (Status::Miss, String::new())
+    );
+    assert_eq!(
+        ask(&cache, "t", &mut req, "x"),
+        (Status::Hit, "fresh".into())
+    );
 }

@@ -3,8 +3,13 @@
 //! nothing, in [`count`]).
 
 mod count;
+mod open;
+mod served;
 mod unary;
 
+use open::open_stream;
+pub(crate) use served::Served;
+pub use served::{ATTEMPTS_HEADER, COST_HEADER, PROVIDER_HEADER, UPSTREAM_MODEL_HEADER};
 pub(crate) use unary::hit_record;
 use unary::{unary, with_headers};
 
@@ -23,7 +28,6 @@ use switchyard_grpc::{
 use switchyard_proto::auth::v1::{Limits, Principal};
 use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
 use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model};
-use switchyard_proto::metering::v1::{Outcome, UsageRecord};
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, TokenCount, Usage,
@@ -37,7 +41,7 @@ use tracing::Instrument;
 use crate::RouterError;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
-use crate::cache::{CACHE_HEADER, Cached, Keyed, Kind, ResponseCache, Status as CacheStatus};
+use crate::cache::{Cached, Keyed, Kind, Lookup, ResponseCache};
 use crate::detach::Driven;
 use crate::health::Health;
 use crate::models::{Deployment, ModelEntry, ModelTable, RouteInput, RouteKey};
@@ -52,62 +56,6 @@ use crate::trailers::ServedTrailers;
 const OVERLOAD_RETRY_AFTER: Duration = Duration::from_secs(1);
 use crate::usage::UsageSink;
 use crate::validate::{validate_chat, validate_embed};
-
-/// Response metadata naming the provider instance that served.
-pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
-/// Response metadata with the request's cost in micro-dollars (unary calls).
-pub const COST_HEADER: &str = "x-switchyard-cost-micros";
-/// Response metadata naming the provider's model that served.
-pub const UPSTREAM_MODEL_HEADER: &str = "x-switchyard-upstream-model";
-/// Response metadata with the number of upstream attempts the answer took.
-pub const ATTEMPTS_HEADER: &str = "x-switchyard-attempts";
-
-/// What the answer metadata says about how a request was served.
-pub(crate) struct Served {
-    provider: String,
-    upstream_model: String,
-    attempts: usize,
-    cost: Option<i64>,
-    /// How the response cache served it (models that cache only).
-    cache: Option<CacheStatus>,
-}
-
-impl Served {
-    /// What `record` says.
-    pub(crate) fn of(record: &UsageRecord) -> Self {
-        Self {
-            provider: record.provider.clone(),
-            upstream_model: record.upstream_model.clone(),
-            attempts: record.attempts.len(),
-            cost: Some(record.cost_micros),
-            cache: record.cache_hit.then_some(CacheStatus::Hit),
-        }
-    }
-
-    /// With how the response cache met the request, when it did.
-    pub(crate) fn with_cache(mut self, cache: Option<CacheStatus>) -> Self {
-        self.cache = self.cache.or(cache);
-        self
-    }
-
-    /// As gRPC metadata (HTTP callers see the same as response headers).
-    pub(crate) fn metadata(&self) -> MetadataMap {
-        let mut metadata = MetadataMap::new();
-        let values = [
-            (PROVIDER_HEADER, Some(self.provider.clone())),
-            (UPSTREAM_MODEL_HEADER, Some(self.upstream_model.clone())),
-            (ATTEMPTS_HEADER, Some(self.attempts.to_string())),
-            (COST_HEADER, self.cost.map(|c| c.to_string())),
-            (CACHE_HEADER, self.cache.map(|c| c.as_str().to_string())),
-        ];
-        for (name, value) in values {
-            if let Some(Ok(v)) = value.map(|v| v.parse()) {
-                metadata.insert(name, v);
-            }
-        }
-        metadata
-    }
-}
 
 /// Clients of the services the router calls: in-process or over the network.
 #[derive(Clone)]
@@ -578,19 +526,34 @@ impl Router {
 
     /// Looks `request` up in the response cache when its model caches, leaving
     /// its place there in the draft (where a miss's answer will be kept); the
-    /// kept answer, on a hit.
-    fn cached(
+    /// kept answer, on a hit. An identical unary call being answered now is
+    /// waited for, until `deadline` at most (see [`crate::cache`]).
+    async fn cached(
         &self,
         draft: &mut Draft,
         metadata: &MetadataMap,
         request: Keyed<'_>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Option<Arc<Cached>> {
-        let (slot, found) =
-            self.inner
-                .cache
-                .lookup(draft.cache_ttl, &draft.tenant, metadata, request)?;
+        let lookup = self
+            .inner
+            .cache
+            .lookup(draft.cache_ttl, &draft.tenant, metadata, request)?;
+        let (slot, found) = match lookup {
+            Lookup::Done(slot, found) => (slot, found),
+            Lookup::Wait(wait) => wait.wait(deadline).await,
+        };
         draft.cache = Some(slot);
         found
+    }
+}
+
+/// The adapter's request to send `req` to deployment `d`.
+fn to_deployment(d: Deployment, req: &ChatRequest) -> ProviderChatRequest {
+    ProviderChatRequest {
+        provider: d.provider,
+        upstream_model: d.upstream_model,
+        request: Some(req.clone()),
     }
 }
 
@@ -621,7 +584,15 @@ impl Gateway for Router {
                 req.timeouts.as_ref(),
             )
             .await?;
-        if let Some(hit) = self.cached(&mut draft, &metadata, Keyed::Chat(&mut req, Kind::Chat)) {
+        if let Some(hit) = self
+            .cached(
+                &mut draft,
+                &metadata,
+                Keyed::Chat(&mut req, Kind::Chat),
+                limits.deadline,
+            )
+            .await
+        {
             return unary::hit(draft, &hit, self.inner.usage.clone()).await;
         }
         // The request is handed to the provider call, but its prompt count is needed
@@ -634,11 +605,7 @@ impl Gateway for Router {
             &mut draft,
             limits,
             move |mut provider, d: Deployment| {
-                let call = ProviderChatRequest {
-                    provider: d.provider,
-                    upstream_model: d.upstream_model,
-                    request: Some(req.clone()),
-                };
+                let call = to_deployment(d, &req);
                 let id = id.clone();
                 async move { provider.chat(outgoing(call, &id)).await }
             },
@@ -667,11 +634,15 @@ impl Gateway for Router {
             )
             .await?;
         draft.stream = true;
-        if let Some(hit) = self.cached(
-            &mut draft,
-            &metadata,
-            Keyed::Chat(&mut req, Kind::ChatStream),
-        ) {
+        if let Some(hit) = self
+            .cached(
+                &mut draft,
+                &metadata,
+                Keyed::Chat(&mut req, Kind::ChatStream),
+                limits.deadline,
+            )
+            .await
+        {
             return Ok(crate::stream::replay(draft, &hit, self.inner.usage.clone()));
         }
         let cache = draft.cache.as_ref().map(|slot| slot.status);
@@ -680,51 +651,29 @@ impl Gateway for Router {
         // Each attempt opens the stream and waits for its first chunk, so a failure
         // before any token moves on to the next deployment and never reaches the
         // client as a broken stream.
-        let tried = self
-            .attempts(
-                table,
-                &mut draft,
-                limits,
-                move |mut provider, d: Deployment| {
-                    let call = ProviderChatRequest {
-                        provider: d.provider,
-                        upstream_model: d.upstream_model,
-                        request: Some(req.clone()),
-                    };
-                    let id = id.clone();
-                    async move {
-                        let mut upstream = provider
-                            .chat_stream(outgoing(call, &id))
-                            .await?
-                            .into_inner();
-                        match upstream.message().await? {
-                            Some(first) => Ok((upstream, first)),
-                            None => Err(ApiError::new(
-                                ErrorCode::UpstreamUnavailable,
-                                "provider returned an empty stream",
-                            )
-                            .to_status()),
-                        }
+        let open = self.attempts(
+            table,
+            &mut draft,
+            limits,
+            move |mut provider, d: Deployment| {
+                let call = to_deployment(d, &req);
+                let id = id.clone();
+                async move {
+                    let mut upstream = provider
+                        .chat_stream(outgoing(call, &id))
+                        .await?
+                        .into_inner();
+                    match upstream.message().await? {
+                        Some(first) => Ok((upstream, first)),
+                        None => Err(ApiError::new(
+                            ErrorCode::UpstreamUnavailable,
+                            "provider returned an empty stream",
+                        )
+                        .to_status()),
                     }
-                },
-            )
-            .await;
-        draft.deployment = tried.deployment;
-        draft.attempts = tried.earlier;
-        let deployment = draft.deployment.clone();
-        let attempts = draft.attempts.len() + 1;
-        let (upstream, first) = match tried.result {
-            Ok(opened) => opened,
-            Err(status) => {
-                let reason = ApiError::from_status(&status).code.reason();
-                self.inner
-                    .usage
-                    .record(draft.finish(&Usage::default(), Outcome::Error, reason, 0))
-                    .await;
-                return Err(status);
-            }
-        };
-        let (tx, rx) = mpsc::channel(32);
+                }
+            },
+        );
         let relay = Relay {
             draft,
             usage: self.inner.usage.clone(),
@@ -733,19 +682,19 @@ impl Gateway for Router {
             stall: limits.stall,
             deadline: limits.deadline,
         };
+        let (relay, first, upstream) = open_stream(relay, open).await?;
+        let served = Served {
+            provider: relay.draft.deployment.provider.clone(),
+            upstream_model: relay.draft.deployment.upstream_model.clone(),
+            attempts: relay.draft.attempts.len() + 1,
+            // Known only when the stream ends: in its usage record.
+            cost: None,
+            cache,
+        };
+        let (tx, rx) = mpsc::channel(32);
         // The relay runs in the response stream's polls (see `Driven`).
         let relay = relay.run(first, upstream, tx).in_current_span();
-        Ok(with_headers(
-            Driven::new(relay, rx),
-            &Served {
-                provider: deployment.provider,
-                upstream_model: deployment.upstream_model,
-                attempts,
-                // Known only when the stream ends: in its usage record.
-                cost: None,
-                cache,
-            },
-        ))
+        Ok(with_headers(Driven::new(relay, rx), &served))
     }
 
     async fn embed(
@@ -760,7 +709,15 @@ impl Gateway for Router {
             .admit_and_route(&metadata, &id, started, Sizing::Embed(&req), None)
             .await?;
         draft.operation = "embeddings";
-        if let Some(hit) = self.cached(&mut draft, &metadata, Keyed::Embed(&mut req)) {
+        if let Some(hit) = self
+            .cached(
+                &mut draft,
+                &metadata,
+                Keyed::Embed(&mut req),
+                limits.deadline,
+            )
+            .await
+        {
             return unary::hit(draft, &hit, self.inner.usage.clone()).await;
         }
         // Kept, not counted: see `chat`.
