@@ -351,4 +351,115 @@ both_shapes!(
     concurrency_slot_frees_on_finish_and_on_disconnect,
     in_flight_limit_sheds_the_overload,
     tenant_limits_bind_all_its_keys,
+    a_key_reads_its_limits_budgets_and_spend,
 );
+
+async fn a_key_reads_its_limits_budgets_and_spend(shape: Shape) {
+    let env = env(shape).await;
+    let capped = env
+        .key("info", limits(Some(100), None, None), monthly(1_000_000))
+        .await;
+    let plain = env.key("info", None, None).await;
+    let mut tenants = TenantAdminClient::new(Mesh::channel(env.mesh.auth_admin));
+    tenants
+        .update_tenant(Mesh::admin(UpdateTenantRequest {
+            tenant: Some(Tenant {
+                name: "info".into(),
+                budget: Some(Budget {
+                    limit_micros: 5_000_000,
+                    period: BudgetPeriod::Daily as i32,
+                    alert_percent: Some(80),
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["budget".into()],
+            }),
+        }))
+        .await
+        .unwrap();
+    // One paid request from each key; both count against the tenant's budget,
+    // one against the capped key's.
+    for (key, id) in [(&capped, "info-capped-1"), (&plain, "info-plain-1")] {
+        let body = json!({"model": "priced-mock", "max_tokens": 12,
+            "messages": [{"role": "user", "content": prompt(5)}]});
+        let resp = env
+            .http
+            .post(format!("{}/v1/chat/completions", env.mesh.base_url()))
+            .bearer_auth(key)
+            .header("x-request-id", id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(env.mesh.wait_usage(id).await.cost_micros, COST);
+    }
+    let info = |key: &str| {
+        let request = env
+            .http
+            .get(format!("{}/v1/key", env.mesh.base_url()))
+            .bearer_auth(key)
+            .send();
+        async move {
+            let resp = request.await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, mine) = info(&capped).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["object"], "key");
+    assert_eq!(mine["tenant"], "info");
+    assert!(
+        capped.starts_with(mine["prefix"].as_str().unwrap()),
+        "{mine}"
+    );
+    assert_eq!(mine["limits"]["key"]["requests_per_minute"], 100);
+    assert_eq!(mine["limits"]["tenant"], Value::Null);
+    let key_budget = &mine["budgets"]["key"];
+    assert_eq!(key_budget["period"], "monthly");
+    assert_eq!(key_budget["limit_micros"], 1_000_000);
+    assert_eq!(key_budget["spent_micros"], COST);
+    assert_eq!(key_budget["remaining_micros"], 1_000_000 - COST);
+    assert_eq!(key_budget["spent_usd"], "0.012000");
+    let start = key_budget["period_start"].as_str().unwrap();
+    assert!(start.ends_with("-01T00:00:00Z"), "{start}");
+    let tenant_budget = &mine["budgets"]["tenant"];
+    assert_eq!(tenant_budget["period"], "daily");
+    assert_eq!(tenant_budget["alert_percent"], 80);
+    assert_eq!(tenant_budget["spent_micros"], 2 * COST);
+    assert_eq!(tenant_budget["remaining_micros"], 5_000_000 - 2 * COST);
+    assert!(
+        tenant_budget["period_start"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00Z")
+    );
+
+    let (_, theirs) = info(&plain).await;
+    assert_eq!(theirs["budgets"]["key"], Value::Null);
+    assert_eq!(theirs["budgets"]["tenant"]["spent_micros"], 2 * COST);
+    assert_ne!(theirs["id"], mine["id"]);
+
+    // A bad key gets OpenAI's 401; gRPC callers get the same facts.
+    let (status, refused) = info("sy_not_a_key").await;
+    assert_eq!(status, 401, "{refused}");
+    assert!(refused["error"]["message"].is_string(), "{refused}");
+    let mut grpc = GatewayClient::new(Mesh::channel(env.mesh.grpc));
+    let over_grpc = grpc
+        .get_key_info(with_key(
+            switchyard_proto::gateway::v1::GetKeyInfoRequest {},
+            &capped,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(over_grpc.key_id, mine["id"].as_str().unwrap());
+    let budget = over_grpc.key_budget.unwrap();
+    assert_eq!(
+        (budget.spent_micros, budget.remaining_micros),
+        (COST, 1_000_000 - COST)
+    );
+    assert_eq!(over_grpc.tenant_budget.unwrap().spent_micros, 2 * COST);
+    env.mesh.shutdown().await;
+}

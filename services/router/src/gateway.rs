@@ -3,6 +3,7 @@
 //! nothing, in [`count`]).
 
 mod count;
+mod key_info;
 mod open;
 mod served;
 mod unary;
@@ -27,7 +28,10 @@ use switchyard_grpc::{
 };
 use switchyard_proto::auth::v1::{Limits, Principal};
 use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
-use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model};
+use switchyard_proto::gateway::v1::{
+    GetKeyInfoRequest, KeyInfo, ListModelsRequest, ListModelsResponse, Model,
+};
+use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use switchyard_proto::provider::v1::{ProviderChatRequest, ProviderEmbedRequest};
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Timeouts, TokenCount, Usage,
@@ -95,6 +99,8 @@ struct Inner {
     in_flight: Option<Arc<Semaphore>>,
     /// Answers of models with `cache_ttl_secs`.
     cache: ResponseCache,
+    /// Metering's usage queries (a key's spend, for `GetKeyInfo`).
+    ledger: UsageQueryClient<GrpcChannel>,
 }
 
 /// How long one request may wait (its timeouts): its own, else its model's.
@@ -209,6 +215,7 @@ impl Router {
         health: Health,
         max_in_flight: u32,
         cache: ResponseCache,
+        ledger: UsageQueryClient<GrpcChannel>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -224,6 +231,7 @@ impl Router {
                 in_flight: (max_in_flight > 0)
                     .then(|| Arc::new(Semaphore::new(max_in_flight as usize))),
                 cache,
+                ledger,
             }),
         }
     }
@@ -769,6 +777,13 @@ impl Gateway for Router {
         request: Request<ChatRequest>,
     ) -> Result<Response<TokenCount>, Status> {
         self.count(request).await
+    }
+
+    async fn get_key_info(
+        &self,
+        request: Request<GetKeyInfoRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        self.key_info(request).await
     }
 }
 

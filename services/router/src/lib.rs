@@ -44,6 +44,7 @@ use admission::Admission;
 use switchyard_config::Config;
 use switchyard_grpc::{GrpcChannel, ProviderHandle, connect_lazy};
 use switchyard_proto::metering::v1::metering_client::MeteringClient;
+use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -118,7 +119,7 @@ pub fn build(
     )?;
     let (sink, shipper) = UsageShipper::new(
         outbox,
-        MeteringClient::new(clients.metering),
+        MeteringClient::new(clients.metering.clone()),
         config.router.usage_batch_size,
         USAGE_SHUTDOWN_GRACE,
     );
@@ -156,6 +157,8 @@ pub fn build(
         ),
         config.router.max_in_flight,
         cache::ResponseCache::new(config.router.cache_max_bytes),
+        UsageQueryClient::new(clients.metering)
+            .max_decoding_message_size(switchyard_grpc::MAX_MESSAGE_BYTES),
     );
     Ok((router, Background { shipper, admission }))
 }

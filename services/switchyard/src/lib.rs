@@ -222,7 +222,12 @@ async fn run_all_in_one(
         // On the request path: called directly, no message encoded (see
         // `switchyard_grpc::local`).
         provider: ProviderHandle::local(adapter.clone()),
-        metering: in_process(metering.metering_server()),
+        // Usage delivery, and the ledger's totals a key's budget report reads.
+        metering: in_process(
+            tonic::service::Routes::default()
+                .add_service(metering.metering_server())
+                .add_service(metering.query_server()),
+        ),
         // One process, one shard: the in-process auth holds every counter.
         quota: vec![("in-process".into(), in_process(auth.quota_server()))],
     };

@@ -67,6 +67,21 @@ pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// The start of the budget period holding `now` (unix seconds), UTC-aligned; 0
+/// (the epoch) for a lifetime budget. Auth's counters and the router's report of
+/// a key's spend both align to it.
+pub fn budget_period_start(period: switchyard_proto::auth::v1::BudgetPeriod, now: i64) -> i64 {
+    use switchyard_proto::auth::v1::BudgetPeriod;
+    let secs = u64::try_from(now).unwrap_or(0);
+    let start = match period {
+        BudgetPeriod::Daily => day_start(secs),
+        BudgetPeriod::Weekly => week_start(secs),
+        BudgetPeriod::Monthly => month_start(secs),
+        BudgetPeriod::Lifetime | BudgetPeriod::Unspecified => 0,
+    };
+    i64::try_from(start).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,8 @@
 
 use std::collections::HashMap;
 
-use switchyard_policy::calendar;
 use switchyard_proto::auth::v1::{
-    AcquireResponse, Amounts, Budget, BudgetPeriod, Limits, QuotaDimension, SubjectReport,
-    WindowState,
+    AcquireResponse, Amounts, Budget, Limits, QuotaDimension, SubjectReport, WindowState,
 };
 
 use super::window::{Measure, Window};
@@ -31,16 +29,7 @@ pub struct SubjectState {
 }
 
 /// The start of the budget period holding `now` (unix seconds), UTC-aligned.
-pub fn period_start(period: BudgetPeriod, now: i64) -> i64 {
-    let secs = u64::try_from(now).unwrap_or(0);
-    let start = match period {
-        BudgetPeriod::Daily => calendar::day_start(secs),
-        BudgetPeriod::Weekly => calendar::week_start(secs),
-        BudgetPeriod::Monthly => calendar::month_start(secs),
-        BudgetPeriod::Lifetime | BudgetPeriod::Unspecified => 0,
-    };
-    i64::try_from(start).unwrap_or(0)
-}
+pub use switchyard_policy::calendar::budget_period_start as period_start;
 
 /// Whether spend going from `before` to `after` crossed the budget's soft-alert
 /// threshold (`alert_percent` of the limit).
@@ -239,7 +228,7 @@ impl SubjectState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_proto::auth::v1::WindowDelta;
+    use switchyard_proto::auth::v1::{BudgetPeriod, WindowDelta};
 
     const NOW_MS: i64 = 1_800_000_000_000;
 

@@ -7,6 +7,7 @@ mod admin_tenants;
 mod answer;
 mod chat;
 mod embeddings;
+mod key;
 mod messages;
 mod models;
 mod params;
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/responses/{id}/cancel", post(responses::cancel))
         .route("/v1/embeddings", post(embeddings::create))
+        .route("/v1/key", get(key::info))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
         .route("/admin/v1/usage/summary", get(usage::summary))

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use futures::Stream;
 use switchyard_config::EdgeConfig;
 use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
-use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse, Model};
+use switchyard_proto::gateway::v1::{
+    GetKeyInfoRequest, KeyInfo, ListModelsRequest, ListModelsResponse, Model,
+};
 use switchyard_proto::types::v1 as pb;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -191,6 +193,13 @@ impl Gateway for FakeGateway {
                 })
             })
             .map(Response::new)
+    }
+
+    async fn get_key_info(
+        &self,
+        _: Request<GetKeyInfoRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        Err(Status::unimplemented("the real router answers this"))
     }
 }
 

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use switchyard_proto::gateway::v1::gateway_client::GatewayClient;
 use switchyard_proto::gateway::v1::gateway_server::Gateway;
-use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse};
+use switchyard_proto::gateway::v1::{
+    GetKeyInfoRequest, KeyInfo, ListModelsRequest, ListModelsResponse,
+};
 use switchyard_proto::types::v1::{
     ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, TokenCount,
 };
@@ -128,6 +130,22 @@ impl GatewayHandle {
             }
         }
     }
+
+    /// `Gateway.GetKeyInfo`.
+    pub async fn get_key_info(
+        &mut self,
+        request: Request<GetKeyInfoRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        match &mut self.target {
+            Target::Remote(client) => over_channel(client.get_key_info(request)).await,
+            Target::Local(server) => {
+                local::call("/switchyard.gateway.v1.Gateway/GetKeyInfo", request, |r| {
+                    server.get_key_info(r)
+                })
+                .await
+            }
+        }
+    }
 }
 
 /// A Gateway implementation with its stream type erased.
@@ -140,6 +158,7 @@ trait LocalGateway: Send + Sync + 'static {
         request: Request<ListModelsRequest>,
     ) -> Call<'_, Response<ListModelsResponse>>;
     fn count_tokens(&self, request: Request<ChatRequest>) -> Call<'_, Response<TokenCount>>;
+    fn get_key_info(&self, request: Request<GetKeyInfoRequest>) -> Call<'_, Response<KeyInfo>>;
 }
 
 impl<S: Gateway> LocalGateway for S {
@@ -164,5 +183,9 @@ impl<S: Gateway> LocalGateway for S {
 
     fn count_tokens(&self, request: Request<ChatRequest>) -> Call<'_, Response<TokenCount>> {
         Gateway::count_tokens(self, request)
+    }
+
+    fn get_key_info(&self, request: Request<GetKeyInfoRequest>) -> Call<'_, Response<KeyInfo>> {
+        Gateway::get_key_info(self, request)
     }
 }

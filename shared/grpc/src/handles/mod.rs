@@ -47,7 +47,9 @@ mod tests {
     //! details, and streams ended by an OK status or cut by an error.
 
     use switchyard_proto::gateway::v1::gateway_server::{Gateway, GatewayServer};
-    use switchyard_proto::gateway::v1::{ListModelsRequest, ListModelsResponse};
+    use switchyard_proto::gateway::v1::{
+        GetKeyInfoRequest, KeyInfo, ListModelsRequest, ListModelsResponse,
+    };
     use switchyard_proto::types::v1::{
         ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, TokenCount,
     };
@@ -132,6 +134,13 @@ mod tests {
             _: Request<ChatRequest>,
         ) -> Result<Response<TokenCount>, Status> {
             Err(Status::unimplemented("count"))
+        }
+
+        async fn get_key_info(
+            &self,
+            _: Request<GetKeyInfoRequest>,
+        ) -> Result<Response<KeyInfo>, Status> {
+            Err(Status::unimplemented("key info"))
         }
     }
 
