@@ -64,6 +64,24 @@ def test_list_models(gen, grpc_target, api_key):
     assert "chat-model" in [m.id for m in resp.models]
 
 
+def test_key_info(gen, grpc_target, api_key, no_budget_key):
+    gateway_pb2, gateway_pb2_grpc, _ = gen
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        mine = stub.GetKeyInfo(gateway_pb2.GetKeyInfoRequest(), metadata=[("authorization", f"Bearer {api_key}")])
+        capped = stub.GetKeyInfo(gateway_pb2.GetKeyInfoRequest(), metadata=[("authorization", f"Bearer {no_budget_key}")])
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.GetKeyInfo(gateway_pb2.GetKeyInfoRequest(), metadata=[("authorization", "Bearer sy_nope")])
+    assert mine.tenant and mine.key_id and api_key.startswith(mine.key_prefix)
+    assert not mine.HasField("key_budget")
+    assert capped.tenant == "python-budget"
+    # Messages from auth.proto and the well-known Timestamp, imported by gateway.proto.
+    assert capped.key_budget.budget.limit_micros == 0
+    assert capped.key_budget.spent_micros == 0 and capped.key_budget.remaining_micros == 0
+    assert capped.key_budget.period_start.ToDatetime().day == 1
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_count_tokens(gen, grpc_target, api_key):
     _, gateway_pb2_grpc, chat_pb2 = gen
     metadata = [("authorization", f"Bearer {api_key}")]
