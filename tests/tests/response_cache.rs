@@ -13,6 +13,7 @@ use switchyard_tests::{KeyedMesh, Mesh, Shape, both_shapes, text_chat, with_key}
 both_shapes!(
     identical_requests_are_answered_from_the_cache_at_no_cost,
     a_burst_of_one_request_costs_one_provider_call,
+    a_caller_leaving_while_it_waits_is_recorded_at_no_cost,
     streams_are_replayed_and_grpc_callers_see_the_hit,
     failures_are_not_kept_and_other_models_do_not_cache,
 );
@@ -251,6 +252,50 @@ async fn a_burst_of_one_request_costs_one_provider_call(shape: Shape) {
     let late = env.mesh.wait_usage(&impatient.id).await;
     assert_eq!(late.outcome, Outcome::Error as i32, "{late:?}");
     assert!(!late.cache_hit && late.cost_micros == 0, "{late:?}");
+    env.mesh.shutdown().await;
+}
+
+async fn a_caller_leaving_while_it_waits_is_recorded_at_no_cost(shape: Shape) {
+    let env = env(shape).await;
+    let request = switchyard_tests::text_chat("cached-hang", "Who waits, and leaves?");
+    let channel = Mesh::channel(env.mesh.grpc);
+    let first = {
+        let (channel, request, key) = (channel.clone(), request.clone(), env.key.clone());
+        tokio::spawn(async move {
+            GatewayClient::new(channel)
+                .chat(with_key(request, &key))
+                .await
+        })
+    };
+    env.upstream.wait_requests(1).await;
+    // The same request with a one-second gRPC deadline: it waits for the first
+    // one's answer until tonic gives up on it and drops the call.
+    let mut waiting = with_key(request, &env.key);
+    waiting.set_timeout(std::time::Duration::from_secs(1));
+    waiting
+        .metadata_mut()
+        .insert("x-request-id", "cache-waiter-left-1".parse().unwrap());
+    let left = GatewayClient::new(channel).chat(waiting).await.unwrap_err();
+    assert!(
+        matches!(
+            left.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{left:?}"
+    );
+    let record = env.mesh.wait_usage("cache-waiter-left-1").await;
+    assert_eq!(record.outcome, Outcome::Cancelled as i32, "{record:?}");
+    assert!(
+        record.cost_micros == 0 && !record.cache_hit && record.attempts.is_empty(),
+        "{record:?}"
+    );
+    env.upstream.release();
+    let answered = first.await.unwrap().unwrap();
+    assert_eq!(
+        answered.metadata().get("x-switchyard-cache").unwrap(),
+        "miss"
+    );
+    assert_eq!(calls(&env), 1);
     env.mesh.shutdown().await;
 }
 

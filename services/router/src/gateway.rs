@@ -46,7 +46,7 @@ use crate::RouterError;
 use crate::admission::{Admission, Estimate};
 use crate::attempts::{RetryPolicy, Tried, with_fallbacks};
 use crate::cache::{Cached, Keyed, Kind, Lookup, ResponseCache};
-use crate::detach::Driven;
+use crate::detach::{Detach, Driven};
 use crate::health::Health;
 use crate::models::{Deployment, ModelEntry, ModelTable, RouteInput, RouteKey};
 use crate::principals::PrincipalCache;
@@ -535,24 +535,40 @@ impl Router {
     /// Looks `request` up in the response cache when its model caches, leaving
     /// its place there in the draft (where a miss's answer will be kept); the
     /// kept answer, on a hit. An identical unary call being answered now is
-    /// waited for, until `deadline` at most (see [`crate::cache`]).
+    /// waited for, until `deadline` at most (see [`crate::cache`]); a caller
+    /// that leaves meanwhile is recorded as cancelled, at no cost.
     async fn cached(
         &self,
-        draft: &mut Draft,
+        mut draft: Draft,
         metadata: &MetadataMap,
         request: Keyed<'_>,
         deadline: Option<tokio::time::Instant>,
-    ) -> Option<Arc<Cached>> {
+    ) -> Result<(Draft, Option<Arc<Cached>>), Status> {
         let lookup = self
             .inner
             .cache
-            .lookup(draft.cache_ttl, &draft.tenant, metadata, request)?;
-        let (slot, found) = match lookup {
-            Lookup::Done(slot, found) => (slot, found),
-            Lookup::Wait(wait) => wait.wait(deadline).await,
-        };
-        draft.cache = Some(slot);
-        found
+            .lookup(draft.cache_ttl, &draft.tenant, metadata, request);
+        match lookup {
+            None => Ok((draft, None)),
+            Some(Lookup::Done(slot, found)) => {
+                draft.cache = Some(slot);
+                Ok((draft, found))
+            }
+            Some(Lookup::Wait(wait)) => {
+                let gone = CancellationToken::new();
+                let work = unary::wait_for_flight(
+                    draft,
+                    wait,
+                    deadline,
+                    self.inner.usage.clone(),
+                    gone.clone(),
+                );
+                Detach::new(work, Some(gone))
+                    .await
+                    // `None` only once the caller left, when nobody awaits this.
+                    .ok_or_else(|| ApiError::internal().to_status())
+            }
+        }
     }
 }
 
@@ -583,7 +599,7 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, mut req) = request.into_parts();
         validate_chat(&req)?;
-        let (table, mut draft, limits) = self
+        let (table, draft, limits) = self
             .admit_and_route(
                 &metadata,
                 &id,
@@ -592,15 +608,15 @@ impl Gateway for Router {
                 req.timeouts.as_ref(),
             )
             .await?;
-        if let Some(hit) = self
+        let (mut draft, found) = self
             .cached(
-                &mut draft,
+                draft,
                 &metadata,
                 Keyed::Chat(&mut req, Kind::Chat),
                 limits.deadline,
             )
-            .await
-        {
+            .await?;
+        if let Some(hit) = found {
             return unary::hit(draft, &hit, self.inner.usage.clone()).await;
         }
         // The request is handed to the provider call, but its prompt count is needed
@@ -642,15 +658,15 @@ impl Gateway for Router {
             )
             .await?;
         draft.stream = true;
-        if let Some(hit) = self
+        let (mut draft, found) = self
             .cached(
-                &mut draft,
+                draft,
                 &metadata,
                 Keyed::Chat(&mut req, Kind::ChatStream),
                 limits.deadline,
             )
-            .await
-        {
+            .await?;
+        if let Some(hit) = found {
             return Ok(crate::stream::replay(draft, &hit, self.inner.usage.clone()));
         }
         let cache = draft.cache.as_ref().map(|slot| slot.status);
@@ -717,15 +733,10 @@ impl Gateway for Router {
             .admit_and_route(&metadata, &id, started, Sizing::Embed(&req), None)
             .await?;
         draft.operation = "embeddings";
-        if let Some(hit) = self
-            .cached(
-                &mut draft,
-                &metadata,
-                Keyed::Embed(&mut req),
-                limits.deadline,
-            )
-            .await
-        {
+        let (mut draft, found) = self
+            .cached(draft, &metadata, Keyed::Embed(&mut req), limits.deadline)
+            .await?;
+        if let Some(hit) = found {
             return unary::hit(draft, &hit, self.inner.usage.clone()).await;
         }
         // Kept, not counted: see `chat`.

@@ -2,6 +2,7 @@
 //! whatever the caller does, and the answer's metadata saying what served it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_error::ApiError;
@@ -14,7 +15,7 @@ use tracing::Instrument;
 
 use super::Served;
 use crate::attempts::Tried;
-use crate::cache::{Answer, Cached};
+use crate::cache::{Answer, Cached, Wait};
 use crate::detach::Detach;
 use crate::record::{Draft, MarkCancelled};
 use crate::usage::UsageSink;
@@ -79,6 +80,32 @@ pub(super) async fn hit<R: Billable>(
     let served = Served::of(&record);
     Detach::new(async move { sink.record(record).await }, None).await;
     Ok(with_headers(answer, &served))
+}
+
+/// Waits (see [`crate::cache::Wait`]) for the identical call being answered,
+/// then hands the draft back with its slot and any kept answer; `None` if the
+/// caller left first (`gone`), after recording the request as cancelled at no
+/// cost: no provider was asked for it.
+pub(super) async fn wait_for_flight(
+    mut draft: Draft,
+    wait: Wait,
+    deadline: Option<tokio::time::Instant>,
+    sink: UsageSink,
+    gone: CancellationToken,
+) -> Option<(Draft, Option<Arc<Cached>>)> {
+    tokio::select! {
+        (slot, found) = wait.wait(deadline) => {
+            draft.cache = Some(slot);
+            Some((draft, found))
+        }
+        () = gone.cancelled() => {
+            let mut record = draft.finish(&Usage::default(), Outcome::Cancelled, "", 0);
+            record.mark_cancelled();
+            record.attempts.clear();
+            sink.record(record).await;
+            None
+        }
+    }
 }
 
 /// The usage record of a request answered from the cache.
