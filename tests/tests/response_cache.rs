@@ -58,6 +58,8 @@ struct Answer {
     id: String,
     cache: Option<String>,
     cost: Option<String>,
+    /// `x-switchyard-provider` and `-attempts`.
+    served: (Option<String>, Option<String>),
     body: String,
 }
 
@@ -87,6 +89,10 @@ async fn post(
         id: header("x-request-id").unwrap(),
         cache: header("x-switchyard-cache"),
         cost: header("x-switchyard-cost-micros"),
+        served: (
+            header("x-switchyard-provider"),
+            header("x-switchyard-attempts"),
+        ),
         body: resp.text().await.unwrap(),
     }
 }
@@ -243,6 +249,8 @@ async fn a_burst_of_one_request_costs_one_provider_call(shape: Shape) {
     );
     assert_eq!(waiting.body, first.body);
     assert_eq!(impatient.status, 504, "{}", impatient.body);
+    // An error says how the request was met, as an answer does.
+    assert_eq!(impatient.cache.as_deref(), Some("miss"));
     assert_eq!(calls(&env), 1);
 
     let paid = env.mesh.wait_usage(&first.id).await;
@@ -361,7 +369,26 @@ async fn failures_are_not_kept_and_other_models_do_not_cache(shape: Shape) {
     for _ in 0..2 {
         let answer = post(&env, "/v1/chat/completions", &env.key, &failing, &[]).await;
         assert_eq!(answer.status, 502, "{}", answer.body);
+        // The error names the provider that failed, the attempts, and the miss.
+        assert_eq!(answer.cache.as_deref(), Some("miss"));
+        assert_eq!(answer.served.0.as_deref(), Some("upstream"));
+        assert!(
+            answer
+                .served
+                .1
+                .as_deref()
+                .is_some_and(|n| n.parse::<u32>().unwrap() >= 1)
+        );
     }
+    // A stream that fails before its first chunk says the same.
+    let mut streamed = failing.clone();
+    streamed["stream"] = json!(true);
+    let answer = post(&env, "/v1/chat/completions", &env.key, &streamed, &[]).await;
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert_eq!(
+        (answer.cache.as_deref(), answer.served.0.as_deref()),
+        (Some("miss"), Some("upstream"))
+    );
     let failed_calls = calls(&env);
     assert!(failed_calls >= 2, "{failed_calls}");
 

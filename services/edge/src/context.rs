@@ -273,6 +273,33 @@ pub fn forwarded_header(metadata: &MetadataMap, name: &'static str) -> Option<He
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
 }
 
+/// Response header naming the provider that answered.
+pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
+
+/// The router's answer metadata HTTP callers see as headers of the same names:
+/// the provider and model that served (or failed last), after how many
+/// attempts, (unary answers and cache hits) the cost in micro-dollars, and
+/// (models that cache) how the response cache met the request. Answers and
+/// errors alike carry them.
+pub const SERVED_HEADERS: [&str; 5] = [
+    PROVIDER_HEADER,
+    "x-switchyard-upstream-model",
+    "x-switchyard-attempts",
+    "x-switchyard-cost-micros",
+    "x-switchyard-cache",
+];
+
+/// The [`SERVED_HEADERS`] in `metadata`, as HTTP headers.
+pub fn served_headers(metadata: &MetadataMap) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for name in SERVED_HEADERS {
+        if let Some(value) = forwarded_header(metadata, name) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
 /// Per-request timeouts from `x-switchyard-timeout-ms` (the whole request),
 /// `x-switchyard-first-token-timeout-ms` and `x-switchyard-stall-timeout-ms`
 /// (milliseconds; each replaces the model's configured value). A value that is

@@ -22,6 +22,9 @@ pub struct HttpError {
     status: Option<StatusCode>,
     /// Render Anthropic's `{"type":"error","error":{...}}` instead of OpenAI's body.
     anthropic: bool,
+    /// What the router said served the request before it failed (provider,
+    /// attempts, cache), as headers; none for errors the edge makes itself.
+    served: Option<Box<http::HeaderMap>>,
 }
 
 impl HttpError {
@@ -54,13 +57,19 @@ impl From<ApiError> for HttpError {
             error: Box::new(error),
             status: None,
             anthropic: false,
+            served: None,
         }
     }
 }
 
 impl From<tonic::Status> for HttpError {
     fn from(status: tonic::Status) -> Self {
-        ApiError::from_status(&status).into()
+        let mut error = Self::from(ApiError::from_status(&status));
+        let served = crate::context::served_headers(status.metadata());
+        if !served.is_empty() {
+            error.served = Some(Box::new(served));
+        }
+        error
     }
 }
 
@@ -237,6 +246,9 @@ impl IntoResponse for HttpError {
         };
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
+        if let Some(served) = self.served {
+            headers.extend(*served);
+        }
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

@@ -19,7 +19,6 @@ use switchyard_proto::types::v1::{ChatChunk, Usage};
 use switchyard_tokens::{Counter, DeferredPrompt, estimate_usage};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 
 use crate::cache::{Answer, Cached, Collect};
@@ -197,23 +196,14 @@ impl Relay {
             c.keep(&record.provider, &record.upstream_model);
         }
         // The stream's trailers say what served it and what it cost.
-        let served = Served::of(&record).with_cache(cache_status).metadata();
+        let served = Served::of(&record).with_cache(cache_status);
         self.usage.record(record).await;
         if drain_until.is_some() {
             return;
         }
         match held {
             Some(Err(status)) => {
-                let mut metadata = status.metadata().clone().into_headers();
-                metadata.extend(served.into_headers());
-                // The error details (ErrorInfo, RetryInfo) stay.
-                let status = Status::with_details_and_metadata(
-                    status.code(),
-                    status.message(),
-                    bytes::Bytes::copy_from_slice(status.details()),
-                    MetadataMap::from_headers(metadata),
-                );
-                let _ = tx.send(Err(status)).await;
+                let _ = tx.send(Err(served.on_error(status))).await;
             }
             held => {
                 if let Some(item) = held {
@@ -221,7 +211,11 @@ impl Relay {
                 }
                 // An OK status ends the stream normally, with these trailers.
                 let _ = tx
-                    .send(Err(Status::with_metadata(tonic::Code::Ok, "", served)))
+                    .send(Err(Status::with_metadata(
+                        tonic::Code::Ok,
+                        "",
+                        served.metadata(),
+                    )))
                     .await;
             }
         }

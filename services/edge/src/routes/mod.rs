@@ -33,31 +33,13 @@ use switchyard_proto::metering::v1::usage_query_client::UsageQueryClient;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::context::RequestContextLayer;
+pub use crate::context::PROVIDER_HEADER;
+use crate::context::{RequestContextLayer, SERVED_HEADERS, served_headers};
 use crate::error::{HttpError, unknown_route, wrong_method};
-
-/// Response header naming the provider that answered.
-pub const PROVIDER_HEADER: &str = "x-switchyard-provider";
-
-/// The router's answer metadata HTTP callers see as headers of the same names:
-/// the provider and model that served, after how many attempts, (unary answers
-/// and cache hits) the cost in micro-dollars, and (models that cache) how the
-/// response cache met the request.
-const SERVED_HEADERS: [&str; 5] = [
-    PROVIDER_HEADER,
-    "x-switchyard-upstream-model",
-    "x-switchyard-attempts",
-    "x-switchyard-cost-micros",
-    "x-switchyard-cache",
-];
 
 /// Copies [`SERVED_HEADERS`] from the router's answer metadata.
 fn with_served(mut response: Response, metadata: &tonic::metadata::MetadataMap) -> Response {
-    for name in SERVED_HEADERS {
-        if let Some(value) = crate::context::forwarded_header(metadata, name) {
-            response.headers_mut().insert(name, value);
-        }
-    }
+    response.headers_mut().extend(served_headers(metadata));
     response
 }
 

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use super::Served;
 use crate::attempts::Tried;
 use crate::detach::Detach;
 use crate::record::MarkCancelled;
@@ -79,6 +80,7 @@ where
     relay.draft.attempts = tried.earlier;
     match tried.result {
         Err(status) => {
+            let cache = relay.draft.cache.as_ref().map(|slot| slot.status);
             let reason = ApiError::from_status(&status).code.reason();
             let mut record = relay
                 .draft
@@ -86,8 +88,9 @@ where
             if gone.is_cancelled() {
                 record.mark_cancelled();
             }
+            let served = Served::of(&record).with_cache(cache);
             relay.usage.record(record).await;
-            (!gone.is_cancelled()).then_some(Err(status))
+            (!gone.is_cancelled()).then(|| Err(served.on_error(status)))
         }
         Ok((upstream, first)) if gone.is_cancelled() => {
             // Nobody to send to: the relay drains the stream for its usage and

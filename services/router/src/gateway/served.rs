@@ -2,6 +2,7 @@
 //! request was served: provider, model, attempts, cost, and the cache.
 
 use switchyard_proto::metering::v1::UsageRecord;
+use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::cache::{CACHE_HEADER, Status as CacheStatus};
@@ -59,5 +60,18 @@ impl Served {
             }
         }
         metadata
+    }
+
+    /// `status` with this metadata added (its own, and its error details,
+    /// kept): a failed request's caller sees what was tried, as an answer's does.
+    pub(crate) fn on_error(&self, status: Status) -> Status {
+        let mut metadata = status.metadata().clone().into_headers();
+        metadata.extend(self.metadata().into_headers());
+        Status::with_details_and_metadata(
+            status.code(),
+            status.message(),
+            bytes::Bytes::copy_from_slice(status.details()),
+            MetadataMap::from_headers(metadata),
+        )
     }
 }

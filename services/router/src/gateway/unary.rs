@@ -203,7 +203,8 @@ async fn settle<R: Billable>(
     // The record is durable before the client can see the answer.
     sink.record(record).await;
     match result {
-        Some(result) => result.map(|r| (r, served)),
+        Some(Ok(answer)) => Ok((answer, served)),
+        Some(Err(status)) => Err(served.on_error(status)),
         // Nobody is left to read this.
         None => Err(ApiError::internal().to_status()),
     }
