@@ -94,6 +94,13 @@ struct Subject<'a> {
     budget: Option<&'a Budget>,
 }
 
+/// A [`Subject`] that owns its limits, for an ask that may outlive its request.
+struct OwnedSubject {
+    id: String,
+    limits: Option<Limits>,
+    budget: Option<Budget>,
+}
+
 fn now_sec() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -179,9 +186,8 @@ impl Admission {
         need: &Amounts,
         request_id: &str,
     ) -> Result<Charge, ApiError> {
-        let book = &self.inner.shards[shard].book;
-        let asking = {
-            let mut book = lock(book);
+        {
+            let mut book = lock(&self.inner.shards[shard].book);
             let entry = book.leases.entry(subject.id.clone()).or_default();
             entry.lease.demand += 1;
             if let Some(charge) = entry.lease.take(need, Instant::now(), now_sec()) {
@@ -192,6 +198,49 @@ impl Admission {
             {
                 return Err(err.clone());
             }
+        }
+        // The shard charges what it grants at once: a grant the router never
+        // books would stay charged (a budget spent by nobody) and never be
+        // handed back. So the ask runs to its end even if the request is
+        // dropped meanwhile (its caller left): polled in place, finished in a
+        // task, the grant booked for later requests and nothing taken from it.
+        let gone = CancellationToken::new();
+        let ask = self.clone().ask(
+            shard,
+            OwnedSubject {
+                id: subject.id.clone(),
+                limits: subject.limits.cloned(),
+                budget: subject.budget.cloned(),
+            },
+            *need,
+            request_id.to_string(),
+            gone.clone(),
+        );
+        crate::detach::Detach::new(ask, Some(gone)).await
+    }
+
+    /// The slow path of [`Admission::take`]: asks the owning shard (one request
+    /// per subject at a time; the others wait their turn and usually find the
+    /// grant booked), books what it grants, then takes `need` from it unless the
+    /// request is `gone`.
+    async fn ask(
+        self,
+        shard: usize,
+        subject: OwnedSubject,
+        need: Amounts,
+        request_id: String,
+        gone: CancellationToken,
+    ) -> Result<Charge, ApiError> {
+        let subject = Subject {
+            id: subject.id,
+            limits: subject.limits.as_ref(),
+            budget: subject.budget.as_ref(),
+        };
+        let need = &need;
+        let book = &self.inner.shards[shard].book;
+        let asking = {
+            let mut book = lock(book);
+            let entry = book.leases.entry(subject.id.clone()).or_default();
             entry.waiting += 1;
             entry.asking.clone()
         };
@@ -202,7 +251,11 @@ impl Admission {
             let (shortfall, extra) = {
                 let mut book = lock(book);
                 let entry = book.leases.entry(subject.id.clone()).or_default();
-                // Someone else's grant may cover us now.
+                // Someone else's grant may cover us now (or we left).
+                if gone.is_cancelled() {
+                    entry.waiting = entry.waiting.saturating_sub(1);
+                    return Err(ApiError::internal());
+                }
                 if let Some(charge) = entry.lease.take(need, Instant::now(), now_sec()) {
                     entry.waiting = entry.waiting.saturating_sub(1);
                     return Ok(charge);
@@ -224,7 +277,7 @@ impl Admission {
                 (shortfall, scale(need, units))
             };
             let response = self
-                .acquire(shard, subject, shortfall, extra, request_id)
+                .acquire(shard, &subject, shortfall, extra, &request_id)
                 .await;
             let mut book = lock(book);
             let entry = book.leases.entry(subject.id.clone()).or_default();
@@ -236,7 +289,7 @@ impl Admission {
                 }
             };
             if response.refused() != QuotaDimension::Unspecified {
-                let err = refusal(subject, need, &response);
+                let err = refusal(&subject, need, &response);
                 entry.refused = Some((Instant::now() + REFUSAL_MEMORY, err.clone()));
                 entry.waiting = entry.waiting.saturating_sub(1);
                 return Err(err);
@@ -251,6 +304,12 @@ impl Admission {
                 },
                 Instant::now() + lease.saturating_sub(LEASE_MARGIN),
             );
+            if gone.is_cancelled() {
+                // Booked for later requests; handed back by the next report if
+                // none takes it.
+                entry.waiting = entry.waiting.saturating_sub(1);
+                return Err(ApiError::internal());
+            }
             if let Some(charge) = entry.lease.take(need, Instant::now(), now_sec()) {
                 entry.waiting = entry.waiting.saturating_sub(1);
                 return Ok(charge);
@@ -519,3 +578,6 @@ impl std::fmt::Debug for Ticket {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;
