@@ -289,15 +289,11 @@ pub const SERVED_HEADERS: [&str; 5] = [
     "x-switchyard-cache",
 ];
 
-/// The [`SERVED_HEADERS`] in `metadata`, as HTTP headers.
-pub fn served_headers(metadata: &MetadataMap) -> http::HeaderMap {
-    let mut headers = http::HeaderMap::new();
-    for name in SERVED_HEADERS {
-        if let Some(value) = forwarded_header(metadata, name) {
-            headers.insert(name, value);
-        }
-    }
-    headers
+/// The [`SERVED_HEADERS`] present in `metadata`, as HTTP header values.
+pub fn served(metadata: &MetadataMap) -> impl Iterator<Item = (&'static str, HeaderValue)> + '_ {
+    SERVED_HEADERS
+        .into_iter()
+        .filter_map(|name| Some((name, forwarded_header(metadata, name)?)))
 }
 
 /// Per-request timeouts from `x-switchyard-timeout-ms` (the whole request),

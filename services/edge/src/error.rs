@@ -65,7 +65,9 @@ impl From<ApiError> for HttpError {
 impl From<tonic::Status> for HttpError {
     fn from(status: tonic::Status) -> Self {
         let mut error = Self::from(ApiError::from_status(&status));
-        let served = crate::context::served_headers(status.metadata());
+        let served: http::HeaderMap = crate::context::served(status.metadata())
+            .map(|(name, value)| (http::HeaderName::from_static(name), value))
+            .collect();
         if !served.is_empty() {
             error.served = Some(Box::new(served));
         }

@@ -266,10 +266,17 @@ impl Wait {
             .probe(self.key, self.kind, self.ttl, (true, true), false)
         {
             Lookup::Done(slot, found) => (slot, found),
-            // Not asked to wait: never reached.
+            // Not asked to wait: never reached. A slot that keeps nothing.
             Lookup::Wait(wait) => (
-                wait.cache
-                    .slot(wait.key, wait.ttl, true, Status::Miss, None),
+                Slot {
+                    cache: wait.cache,
+                    key: wait.key,
+                    ttl: wait.ttl,
+                    generation: 0,
+                    keep: false,
+                    status: Status::Miss,
+                    _lead: None,
+                },
                 None,
             ),
         }
@@ -526,28 +533,16 @@ impl ResponseCache {
         };
         drop(shard);
         count(status.as_str());
-        let mut slot = self.slot(key, ttl, keep, status, lead);
-        slot.generation = generation;
-        Lookup::Done(slot, found)
-    }
-
-    fn slot(
-        &self,
-        key: Key,
-        ttl: Duration,
-        keep: bool,
-        status: Status,
-        lead: Option<Lead>,
-    ) -> Slot {
-        Slot {
+        let slot = Slot {
             cache: self.clone(),
             key,
             ttl,
-            generation: self.inner.generation.load(Ordering::Acquire),
+            generation,
             keep,
             status,
             _lead: lead,
-        }
+        };
+        Lookup::Done(slot, found)
     }
 
     /// Forgets every kept answer: a reload may have changed what a model's

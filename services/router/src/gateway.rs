@@ -532,6 +532,33 @@ impl Router {
         Ok((table.clone(), draft, waits))
     }
 
+    /// A chat call (`kind`: unary or streamed) admitted, routed and looked up
+    /// in the response cache: its table, draft and waits, and the kept answer
+    /// on a hit.
+    async fn admit_chat(
+        &self,
+        metadata: &MetadataMap,
+        request_id: &str,
+        started: Instant,
+        req: &mut ChatRequest,
+        kind: Kind,
+    ) -> Result<(Arc<ModelTable>, Draft, Waits, Option<Arc<Cached>>), Status> {
+        let (table, mut draft, limits) = self
+            .admit_and_route(
+                metadata,
+                request_id,
+                started,
+                Sizing::Chat(req),
+                req.timeouts.as_ref(),
+            )
+            .await?;
+        draft.stream = kind == Kind::ChatStream;
+        let (draft, found) = self
+            .cached(draft, metadata, Keyed::Chat(req, kind), limits.deadline)
+            .await?;
+        Ok((table, draft, limits, found))
+    }
+
     /// Looks `request` up in the response cache when its model caches, leaving
     /// its place there in the draft (where a miss's answer will be kept); the
     /// kept answer, on a hit. An identical unary call being answered now is
@@ -599,22 +626,8 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, mut req) = request.into_parts();
         validate_chat(&req)?;
-        let (table, draft, limits) = self
-            .admit_and_route(
-                &metadata,
-                &id,
-                started,
-                Sizing::Chat(&req),
-                req.timeouts.as_ref(),
-            )
-            .await?;
-        let (mut draft, found) = self
-            .cached(
-                draft,
-                &metadata,
-                Keyed::Chat(&mut req, Kind::Chat),
-                limits.deadline,
-            )
+        let (table, mut draft, limits, found) = self
+            .admit_chat(&metadata, &id, started, &mut req, Kind::Chat)
             .await?;
         if let Some(hit) = found {
             return unary::hit(draft, &hit, self.inner.usage.clone()).await;
@@ -648,23 +661,8 @@ impl Gateway for Router {
         let id = request_id(&request);
         let (metadata, _, mut req) = request.into_parts();
         validate_chat(&req)?;
-        let (table, mut draft, limits) = self
-            .admit_and_route(
-                &metadata,
-                &id,
-                started,
-                Sizing::Chat(&req),
-                req.timeouts.as_ref(),
-            )
-            .await?;
-        draft.stream = true;
-        let (mut draft, found) = self
-            .cached(
-                draft,
-                &metadata,
-                Keyed::Chat(&mut req, Kind::ChatStream),
-                limits.deadline,
-            )
+        let (table, mut draft, limits, found) = self
+            .admit_chat(&metadata, &id, started, &mut req, Kind::ChatStream)
             .await?;
         if let Some(hit) = found {
             return Ok(crate::stream::replay(draft, &hit, self.inner.usage.clone()));

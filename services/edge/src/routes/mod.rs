@@ -34,16 +34,14 @@ use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use crate::context::PROVIDER_HEADER;
-use crate::context::{RequestContextLayer, SERVED_HEADERS, forwarded_header};
+use crate::context::{RequestContextLayer, SERVED_HEADERS, served};
 use crate::error::{HttpError, unknown_route, wrong_method};
 
 /// Copies [`SERVED_HEADERS`] from the router's answer metadata (straight into
 /// the answer's headers: no map of their own on the request path).
 fn with_served(mut response: Response, metadata: &tonic::metadata::MetadataMap) -> Response {
-    for name in SERVED_HEADERS {
-        if let Some(value) = forwarded_header(metadata, name) {
-            response.headers_mut().insert(name, value);
-        }
+    for (name, value) in served(metadata) {
+        response.headers_mut().insert(name, value);
     }
     response
 }
