@@ -258,3 +258,58 @@ def test_input_file(base_url, api_key):
         ],
     )
     assert r.output_text == "echo: what is in it?"
+
+
+def test_conversations(base_url, api_key):
+    """A conversation through the SDK's conversations resource: created with an
+    item, used by responses (plain and streamed) that read it first and add
+    their turns, its items paged by the SDK, read, deleted; then deleted."""
+    c = client(base_url, api_key)
+    conv = c.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "hello"}], metadata={"topic": "demo"}
+    )
+    assert conv.id.startswith("conv_") and conv.object == "conversation"
+    assert conv.metadata == {"topic": "demo"}
+    assert c.conversations.retrieve(conv.id).model_dump() == conv.model_dump()
+
+    r = c.responses.create(model="chat-model", input="second", conversation=conv.id)
+    assert r.conversation.id == conv.id
+    assert r.output_text == "echo: second"
+    with c.responses.stream(model="chat-model", input="third", conversation={"id": conv.id}) as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "echo: third"
+
+    # The SDK follows the pages (two items at a time), oldest first.
+    items = list(c.conversations.items.list(conv.id, limit=2, order="asc"))
+    assert [(i.role, i.content[0].text) for i in items] == [
+        ("user", "hello"),
+        ("user", "second"),
+        ("assistant", "echo: second"),
+        ("user", "third"),
+        ("assistant", "echo: third"),
+    ]
+    newest = c.conversations.items.list(
+        conv.id, limit=1, include=["reasoning.encrypted_content", "message.output_text.logprobs"]
+    )
+    assert newest.data[0].id == items[-1].id and newest.has_more
+
+    item = c.conversations.items.retrieve(items[1].id, conversation_id=conv.id)
+    assert item.content[0].text == "second"
+    assert c.conversations.items.delete(items[1].id, conversation_id=conv.id).id == conv.id
+    with pytest.raises(openai.NotFoundError):
+        c.conversations.items.retrieve(items[1].id, conversation_id=conv.id)
+
+    added = c.conversations.items.create(conv.id, items=[{"role": "user", "content": "added"}])
+    assert added.data[0].content[0].text == "added"
+    assert c.conversations.update(conv.id, metadata={"topic": "other"}).metadata == {"topic": "other"}
+
+    with pytest.raises(openai.NotFoundError):
+        c.conversations.retrieve("conv_missing")
+    with pytest.raises(openai.BadRequestError) as e:
+        c.responses.create(model="chat-model", input="x", conversation=conv.id, previous_response_id=r.id)
+    assert e.value.param == "conversation"
+
+    deleted = c.conversations.delete(conv.id)
+    assert deleted.deleted is True and deleted.object == "conversation.deleted"
+    with pytest.raises(openai.NotFoundError):
+        c.conversations.retrieve(conv.id)

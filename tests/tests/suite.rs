@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod admin_routes;
+mod conversations;
 mod e2e;
 mod layout;
 mod limits;

@@ -100,7 +100,10 @@ pub fn app(backends: Backends, config: &EdgeConfig) -> axum::Router {
     let usage = UsageQueryClient::new(metering.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let responses = ResponseStoreClient::new(metering)
+    let responses = ResponseStoreClient::new(metering.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let conversations = crate::responses::conversation::Client::new(metering)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     routes::router(routes::AppState {
@@ -108,6 +111,7 @@ pub fn app(backends: Backends, config: &EdgeConfig) -> axum::Router {
         admin: Arc::new(routes::AdminClients {
             usage,
             responses,
+            conversations,
             keys: KeyAdminClient::new(auth.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
             tenants: TenantAdminClient::new(auth.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),

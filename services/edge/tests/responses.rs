@@ -395,7 +395,16 @@ async fn bad_requests_name_the_parameter_and_call_nothing() {
             "previous_response_id",
         ),
         (
-            json!({"model": "m", "input": "x", "conversation": "conv_1"}),
+            json!({"model": "m", "input": "x", "conversation": 5}),
+            "conversation",
+        ),
+        (
+            json!({"model": "m", "input": "x", "conversation": {"name": "c"}}),
+            "conversation.id",
+        ),
+        (
+            json!({"model": "m", "input": "x", "conversation": "conv_1",
+                   "previous_response_id": "resp_1"}),
             "conversation",
         ),
         (

@@ -19,6 +19,12 @@ pub enum MeteringError {
     /// No stored response with this id (for this caller).
     #[error("Response with id '{0}' not found.")]
     ResponseNotFound(String),
+    /// No conversation with this id (for this caller).
+    #[error("Conversation with id '{0}' not found.")]
+    ConversationNotFound(String),
+    /// No item with this id in the conversation.
+    #[error("Item with id '{0}' not found.")]
+    ItemNotFound(String),
     /// Query call with neither the admin token nor a valid virtual key.
     #[error("send `authorization: Bearer <admin token or virtual key>`; none valid was given")]
     Unauthenticated,
@@ -58,9 +64,10 @@ impl From<MeteringError> for tonic::Status {
     fn from(err: MeteringError) -> Self {
         let api = match &err {
             MeteringError::InvalidArgument { param, message } => ApiError::invalid(param, message),
-            MeteringError::NotFound(_) | MeteringError::ResponseNotFound(_) => {
-                ApiError::new(ErrorCode::NotFound, err.to_string())
-            }
+            MeteringError::NotFound(_)
+            | MeteringError::ResponseNotFound(_)
+            | MeteringError::ConversationNotFound(_)
+            | MeteringError::ItemNotFound(_) => ApiError::new(ErrorCode::NotFound, err.to_string()),
             MeteringError::Unauthenticated => {
                 ApiError::new(ErrorCode::Unauthenticated, err.to_string())
             }

@@ -9,17 +9,21 @@
 //! (admin token, any tenant) and tenants (a virtual key, resolved by auth, sees only
 //! its own tenant). Raw records past `metering.retention_days` are deleted in the
 //! background; aggregates are kept. `ResponseStore` keeps the Responses API's
-//! stored answers (`store: true`) per tenant, for `metering.responses_retention_days`.
+//! stored answers (`store: true`) per tenant, for `metering.responses_retention_days`;
+//! `ConversationStore` the Conversations API's conversations and items, until deleted.
 //!
 //! Files: `ledger` (the store trait), `sled_ledger` (its sled implementation), `runs`
 //! (entries packed into runs, so sled holds few keys), `keys` (binary key layout), `buckets` (UTC calendar buckets), `aggregate` (totals),
 //! `query` (summaries), `export` (streaming), `retention`, `access` (who may read
 //! what), `service` (the gRPC handlers), `responses` and `response_service` (stored
-//! Responses API answers), `error` (the one mapping to the wire).
+//! Responses API answers), `conversations` and `conversation_service`
+//! (conversations), `error` (the one mapping to the wire).
 
 mod access;
 mod aggregate;
 mod buckets;
+mod conversation_service;
+mod conversations;
 mod error;
 mod export;
 mod keys;
@@ -33,6 +37,7 @@ mod service;
 mod sled_ledger;
 pub mod synthetic;
 
+pub use conversations::{Conversations, ItemPage, SledConversations};
 pub use error::MeteringError;
 pub use export::ExportStream;
 pub use ledger::{AggRow, AggScan, Dimension, Granularity, InsertOutcome, Ledger, ListFilter};
@@ -49,6 +54,7 @@ pub const HEALTH_NAMES: &[&str] = &[
     "switchyard.metering.v1.Metering",
     "switchyard.metering.v1.UsageQuery",
     "switchyard.metering.v1.ResponseStore",
+    "switchyard.metering.v1.ConversationStore",
 ];
 
 /// Runs metering alone on `listener` until `shutdown`, then drains calls, stops
@@ -63,7 +69,8 @@ pub async fn serve(
     let routes = tonic::service::Routes::default()
         .add_service(service.metering_server())
         .add_service(service.query_server())
-        .add_service(service.responses_server());
+        .add_service(service.responses_server())
+        .add_service(service.conversations_server());
     let served = switchyard_grpc::serve(listener, routes, HEALTH_NAMES, shutdown).await;
     service.stop_background();
     service.flush().await?;

@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use switchyard_config::Config;
 use switchyard_grpc::{AdminToken, GrpcChannel, MAX_MESSAGE_BYTES, request_id};
+use switchyard_proto::metering::v1::conversation_store_server::ConversationStoreServer;
 use switchyard_proto::metering::v1::metering_server::{Metering, MeteringServer};
 use switchyard_proto::metering::v1::response_store_server::ResponseStoreServer;
 use switchyard_proto::metering::v1::usage_query_server::{UsageQuery, UsageQueryServer};
@@ -19,6 +20,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::{Request, Response, Status};
 
 use crate::access::{Access, Caller};
+use crate::conversations::Conversations;
 use crate::export::{self, ExportStream};
 use crate::ledger::timestamp_to_us;
 use crate::query::{SummaryQuery, summarize};
@@ -36,6 +38,7 @@ const SKEW_US: u64 = 60_000_000;
 pub struct MeteringService {
     ledger: Arc<dyn Ledger>,
     pub(crate) responses: Arc<dyn Responses>,
+    pub(crate) conversations: Arc<dyn Conversations>,
     responses_retention_days: u32,
     access: Access,
     retention_days: u32,
@@ -51,13 +54,15 @@ impl MeteringService {
         let ledger =
             SledLedger::open_with_cache(&config.metering.data_dir, config.metering.cache_mb << 20)?;
         let responses = Arc::new(ledger.responses()?);
+        let conversations = Arc::new(ledger.conversations()?);
         let service = Self::with_ledger(
             Arc::new(ledger),
             AdminToken::from_config(&config.admin),
             Some(auth),
         )
         .with_retention(config.metering.retention_days)
-        .with_responses(responses, config.metering.responses_retention_days);
+        .with_responses(responses, config.metering.responses_retention_days)
+        .with_conversations(conversations);
         service.spawn_retention(Duration::from_secs(
             config.metering.compaction_interval_secs,
         ));
@@ -76,6 +81,7 @@ impl MeteringService {
         Self {
             ledger,
             responses: Arc::new(crate::responses::Unconfigured),
+            conversations: Arc::new(crate::conversations::Unconfigured),
             responses_retention_days: 0,
             access: Access::new(admin, auth),
             retention_days: 0,
@@ -89,6 +95,13 @@ impl MeteringService {
     pub fn with_responses(mut self, store: Arc<dyn Responses>, days: u32) -> Self {
         self.responses = store;
         self.responses_retention_days = days;
+        self
+    }
+
+    /// Serves `ConversationStore` from `store` (conversations are kept until
+    /// deleted).
+    pub fn with_conversations(mut self, store: Arc<dyn Conversations>) -> Self {
+        self.conversations = store;
         self
     }
 
@@ -125,6 +138,13 @@ impl MeteringService {
     /// The generated `ResponseStore` server (the edge, with the caller's key).
     pub fn responses_server(&self) -> ResponseStoreServer<Self> {
         ResponseStoreServer::new(self.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// The generated `ConversationStore` server (the edge, with the caller's key).
+    pub fn conversations_server(&self) -> ConversationStoreServer<Self> {
+        ConversationStoreServer::new(self.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }

@@ -84,6 +84,11 @@ impl SledLedger {
         crate::SledResponses::open(&self.db)
     }
 
+    /// The conversation store in the same database.
+    pub fn conversations(&self) -> Result<crate::SledConversations, MeteringError> {
+        crate::SledConversations::open(&self.db)
+    }
+
     fn lock(&self) -> MutexGuard<'_, ()> {
         // The guard protects no data of its own: a panicked writer left the trees as
         // its last committed transaction did.

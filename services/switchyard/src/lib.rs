@@ -202,6 +202,7 @@ const ALL_IN_ONE_HEALTH: &[&str] = &[
     "switchyard.auth.v1.AuditLog",
     "switchyard.metering.v1.UsageQuery",
     "switchyard.metering.v1.ResponseStore",
+    "switchyard.metering.v1.ConversationStore",
 ];
 
 async fn run_all_in_one(
@@ -249,7 +250,8 @@ async fn run_all_in_one(
         .add_service(auth.tenant_admin_server())
         .add_service(auth.audit_server())
         .add_service(metering.query_server())
-        .add_service(metering.responses_server());
+        .add_service(metering.responses_server())
+        .add_service(metering.conversations_server());
     // Shipping usage, and with it metering's in-process ledger writes, runs on a
     // thread of its own at a lower priority, off the threads that answer.
     let usage = switchyard_bootstrap::BackgroundRuntime::start("usage")
@@ -273,6 +275,7 @@ async fn run_all_in_one(
                     tonic::service::Routes::default()
                         .add_service(metering.query_server())
                         .add_service(metering.responses_server())
+                        .add_service(metering.conversations_server())
                 ),
                 auth: in_process(
                     tonic::service::Routes::default()

@@ -52,6 +52,10 @@ pub const QUOTA_REFUSALS: &str = "switchyard_quota_refusals_total";
 /// Counter: Responses API answers the edge asked metering to store, by `outcome`
 /// (`stored`, `failed`: the caller got its answer, but cannot continue from it).
 pub const RESPONSES_STORED: &str = "switchyard_responses_stored_total";
+/// Counter: Responses API answers the edge added to their conversation, by
+/// `outcome` (`added`, `failed`: the caller got its answer, but the conversation
+/// does not have it).
+pub const CONVERSATION_ITEMS_ADDED: &str = "switchyard_conversation_items_added_total";
 /// Counter: response cache lookups of models with `cache_ttl_secs`, by `outcome`
 /// (`hit`, `miss`, `bypass`: the caller's `cache-control` skipped the lookup).
 pub const CACHE_LOOKUPS: &str = "switchyard_cache_lookups_total";

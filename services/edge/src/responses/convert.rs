@@ -7,9 +7,9 @@
 //! before them, if any); a `function_call_output` is a tool message; a
 //! `reasoning` item is reasoning of the assistant message that follows it, with
 //! its `encrypted_content` (Switchyard's own, see [`encrypted`]) restoring the
-//! provider's signature. `previous_response_id` is resolved before translation
-//! (`super::store`, which removes it); items that point at other stored state
-//! (`item_reference`, `conversation`) are refused.
+//! provider's signature. `previous_response_id` and `conversation` are resolved
+//! before translation (`super::store`, which removes them); `item_reference`
+//! items are refused.
 
 use serde_json::{Map, Value, json};
 use switchyard_error::ApiError;
@@ -188,6 +188,7 @@ pub fn request(req: wire::ResponsesRequest) -> Result<(pb::ChatRequest, wire::Ec
         parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
         previous_response_id: None,
         reasoning,
+        conversation: None,
         store: false,
         background: false,
         temperature: req.temperature,
@@ -203,6 +204,24 @@ pub fn request(req: wire::ResponsesRequest) -> Result<(pb::ChatRequest, wire::Ec
     Ok((chat, echo))
 }
 
+/// Checks `items` as `input` would take them (so a conversation holds nothing a
+/// later response would refuse), naming a bad one as `{param}[i]…`.
+pub fn check_items(param: &str, items: &[Value]) -> Result<(), ApiError> {
+    let (mut messages, mut reasoning) = (Vec::new(), Vec::new());
+    for (i, item) in items.iter().enumerate() {
+        let parsed: wire::InputItem = serde_json::from_value(item.clone())
+            .map_err(|e| ApiError::invalid(format!("{param}[{i}]"), e.to_string()))?;
+        input_item(i, parsed, &mut messages, &mut reasoning).map_err(|mut e| {
+            e.param = e.param.map(|p| {
+                p.strip_prefix("input")
+                    .map_or(p.clone(), |rest| format!("{param}{rest}"))
+            });
+            e
+        })?;
+    }
+    Ok(())
+}
+
 /// Refuses what would need responses or conversations kept between requests.
 fn refuse_stored_state(req: &wire::ResponsesRequest) -> Result<(), ApiError> {
     if let Some(id) = &req.previous_response_id {
@@ -215,8 +234,8 @@ fn refuse_stored_state(req: &wire::ResponsesRequest) -> Result<(), ApiError> {
     if req.conversation.is_some() {
         return Err(ApiError::invalid(
             "conversation",
-            "Conversations are not supported: Switchyard does not store them. Send the \
-             whole conversation as 'input'.",
+            // The route resolves it first; a request that skipped that cannot.
+            "Conversations are resolved before translation.",
         ));
     }
     if req.background == Some(true) {

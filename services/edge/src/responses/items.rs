@@ -57,8 +57,9 @@ pub fn page(
     }))
 }
 
-/// Item `i` with what a listed item carries.
-fn completed(base: &str, i: usize, item: Value) -> Value {
+/// Item `i` with what a listed item carries: an id made of `prefix_base_i`
+/// unless it has one, `type`, `status`, and message text as content parts.
+pub fn completed(base: &str, i: usize, item: Value) -> Value {
     let Value::Object(mut item) = item else {
         return item;
     };

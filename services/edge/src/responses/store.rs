@@ -1,4 +1,5 @@
-//! Stored responses: what `store` and `previous_response_id` need at the edge.
+//! Stored responses and conversations: what `store`, `previous_response_id` and
+//! `conversation` need at the edge.
 //!
 //! A request's JSON is read as an object first: `store` (default true, as
 //! OpenAI's) decides whether the answer is kept, and `previous_response_id` is
@@ -14,30 +15,47 @@ use serde_json::{Map, Value, json};
 use switchyard_error::{ApiError, ErrorCode};
 use switchyard_grpc::GrpcChannel;
 use switchyard_proto::metering::v1::response_store_client::ResponseStoreClient;
-use switchyard_proto::metering::v1::{GetResponseRequest, PutResponseRequest, StoredResponse};
+use switchyard_proto::metering::v1::{
+    AppendItemsRequest, ConversationItem, GetResponseRequest, PutResponseRequest, StoredResponse,
+};
 use switchyard_telemetry::{metrics, names};
 
+use super::conversation;
 use crate::context::Caller;
 use crate::error::HttpError;
+use crate::routes::AdminClients;
 
 /// What a request asks of the store, read from its JSON before translation.
 #[derive(Debug)]
 pub struct Continuation {
     /// The response this one continues, as the caller named it.
     pub previous_response_id: Option<String>,
+    /// The conversation this response belongs to: its items come first, and the
+    /// request's input and the answer's output are added to it.
+    pub conversation: Option<String>,
     /// Whether to keep the answer (`store`, true when absent).
     pub store: bool,
     /// The conversation's input items, earlier responses' first: what is stored
     /// with the answer.
     pub input_items: Vec<Value>,
+    /// The request's own input items as the conversation keeps them (completed,
+    /// with ids), added to it with the answer.
+    pub new_items: Vec<ConversationItem>,
 }
 
-/// Reads `store` and `previous_response_id` from `body`, and when a previous
-/// response is named, puts its input and output items before `body`'s own input.
-/// With storage off (`edge.store_responses`), nothing is stored whatever `store`
-/// says, and a previous response cannot be named.
+impl Continuation {
+    /// Whether earlier items were put before the body's own input.
+    pub fn rewrote(&self) -> bool {
+        self.previous_response_id.is_some() || self.conversation.is_some()
+    }
+}
+
+/// Reads `store`, `previous_response_id` and `conversation` from `body`, and when
+/// a previous response or a conversation is named, puts its items before `body`'s
+/// own input. With storage off (`edge.store_responses`), nothing is stored
+/// whatever `store` says, and neither can be named.
 pub async fn continuation(
-    client: &ResponseStoreClient<GrpcChannel>,
+    clients: &AdminClients,
     caller: &Caller,
     body: &mut Map<String, Value>,
     enabled: bool,
@@ -56,39 +74,112 @@ pub async fn continuation(
             );
         }
     };
-    let Some(id) = &previous_response_id else {
-        return Ok(Continuation {
-            previous_response_id,
-            store,
-            // Kept only to be stored.
-            input_items: if store { own_items(body) } else { Vec::new() },
-        });
-    };
-    if !enabled {
+    let conversation = conversation_id(body.remove("conversation"))?;
+    if conversation.is_some() && previous_response_id.is_some() {
         return Err(ApiError::invalid(
-            "previous_response_id",
-            "This gateway stores no responses (edge.store_responses is off): send the whole \
-             conversation as 'input'.",
+            "conversation",
+            "Mutually exclusive parameters: Ensure you are only providing one of: \
+             'previous_response_id' or 'conversation'.",
         )
         .into());
     }
-    let previous = fetch(client, caller, id).await.map_err(|e| match e {
-        e if e.code == ErrorCode::NotFound => ApiError::invalid(
-            "previous_response_id",
-            format!("Previous response with id '{id}' not found."),
+    let named = previous_response_id
+        .as_ref()
+        .map(|_| "previous_response_id")
+        .or(conversation.as_ref().map(|_| "conversation"));
+    if let (Some(param), false) = (named, enabled) {
+        return Err(ApiError::invalid(
+            param,
+            "This gateway stores no responses or conversations (edge.store_responses is off): \
+             send the whole conversation as 'input'.",
         )
-        .with_upstream_code("previous_response_not_found"),
-        e => e,
-    })?;
+        .into());
+    }
+    let mut continued = Continuation {
+        previous_response_id,
+        conversation,
+        store,
+        input_items: Vec::new(),
+        new_items: Vec::new(),
+    };
+    if let Some(id) = &continued.conversation {
+        let own = conversation::to_items(
+            "input",
+            &format!("{}_in", caller.request_id),
+            own_items(body),
+        )?;
+        let mut input_items = conversation::all_items(&clients.conversations, caller, id).await?;
+        if let Some(dup) = own
+            .iter()
+            .find(|new| input_items.iter().any(|old| old["id"] == new.id.as_str()))
+        {
+            return Err(ApiError::invalid(
+                "input",
+                format!("Duplicate item found with id '{}'.", dup.id),
+            )
+            .into());
+        }
+        for item in &own {
+            input_items.push(conversation::value(item, None)?);
+        }
+        body.insert("input".into(), Value::Array(input_items.clone()));
+        continued.input_items = input_items;
+        continued.new_items = own;
+        return Ok(continued);
+    }
+    let Some(id) = &continued.previous_response_id else {
+        // Kept only to be stored.
+        if store {
+            continued.input_items = own_items(body);
+        }
+        return Ok(continued);
+    };
+    let previous = fetch(&clients.responses, caller, id)
+        .await
+        .map_err(|e| match e {
+            e if e.code == ErrorCode::NotFound => ApiError::invalid(
+                "previous_response_id",
+                format!("Previous response with id '{id}' not found."),
+            )
+            .with_upstream_code("previous_response_not_found"),
+            e => e,
+        })?;
     let mut input_items = items(&previous.input_items_json)?;
     input_items.extend(items(&previous.output_items_json)?);
     input_items.extend(own_items(body));
     body.insert("input".into(), Value::Array(input_items.clone()));
-    Ok(Continuation {
-        previous_response_id,
-        store,
-        input_items,
-    })
+    continued.input_items = input_items;
+    Ok(continued)
+}
+
+/// `conversation`: an id, or `{"id": …}`.
+fn conversation_id(value: Option<Value>) -> Result<Option<String>, ApiError> {
+    let id = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(id)) => id,
+        Some(Value::Object(mut object)) => match object.remove("id") {
+            Some(Value::String(id)) => id,
+            _ => {
+                return Err(ApiError::invalid(
+                    "conversation.id",
+                    "Expected a conversation id.",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "conversation",
+                "Expected a conversation id or an object with its 'id'.",
+            ));
+        }
+    };
+    if id.is_empty() {
+        return Err(ApiError::invalid(
+            "conversation",
+            "Expected a conversation id.",
+        ));
+    }
+    Ok(Some(id))
 }
 
 /// `body`'s own input as items: a string is one user message.
@@ -128,9 +219,11 @@ pub async fn fetch(
         .map_err(|status| ApiError::from_status(&status))
 }
 
-/// What storing an answer needs besides the answer itself.
+/// What keeping an answer needs besides the answer itself: storing it (`store`),
+/// adding it to its conversation, or both.
 pub struct Keep {
-    client: ResponseStoreClient<GrpcChannel>,
+    responses: Option<ResponseStoreClient<GrpcChannel>>,
+    conversation: Option<(conversation::Client, String, Vec<ConversationItem>)>,
     caller: Caller,
     input_items: Vec<u8>,
 }
@@ -138,22 +231,63 @@ pub struct Keep {
 impl Keep {
     /// Keeps `continuation`'s answers with the caller's key, when it asked to.
     pub fn new(
-        client: &ResponseStoreClient<GrpcChannel>,
+        clients: &AdminClients,
         caller: &Caller,
         continuation: &Continuation,
     ) -> Option<Self> {
-        continuation.store.then(|| Self {
-            client: client.clone(),
+        let conversation = continuation.conversation.as_ref().map(|id| {
+            (
+                clients.conversations.clone(),
+                id.clone(),
+                continuation.new_items.clone(),
+            )
+        });
+        if !continuation.store && conversation.is_none() {
+            return None;
+        }
+        Some(Self {
+            responses: continuation.store.then(|| clients.responses.clone()),
+            conversation,
             caller: caller.clone(),
-            input_items: serde_json::to_vec(&continuation.input_items).unwrap_or_default(),
+            input_items: if continuation.store {
+                serde_json::to_vec(&continuation.input_items).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
         })
     }
 
-    /// Stores response `id`: the `response` object as answered, and its output
-    /// items with reasoning signatures. A failure is logged, not answered: the
+    /// Keeps response `id`: stores the `response` object as answered and its output
+    /// items with reasoning signatures, and adds the request's input and those
+    /// output items to its conversation. A failure is logged, not answered: the
     /// caller has its (paid-for) answer, and a later `previous_response_id` naming
     /// it gets a clear "not found".
-    pub async fn store(mut self, id: String, response_json: Vec<u8>, output_items_json: Vec<u8>) {
+    pub async fn store(self, id: String, response_json: Vec<u8>, output_items_json: Vec<u8>) {
+        if let Some((mut client, conversation_id, mut items)) = self.conversation {
+            let added = async {
+                for value in items_of(&output_items_json)? {
+                    items.push(conversation::stored(value)?);
+                }
+                client
+                    .append_items(self.caller.request(AppendItemsRequest {
+                        conversation_id,
+                        items,
+                    }))
+                    .await
+                    .map_err(|status| ApiError::from_status(&status))
+            };
+            let outcome = match added.await {
+                Ok(_) => "added",
+                Err(error) => {
+                    tracing::warn!(code = ?error.code, message = %error.message, "adding the response to its conversation failed");
+                    "failed"
+                }
+            };
+            metrics::counter!(names::CONVERSATION_ITEMS_ADDED, "outcome" => outcome).increment(1);
+        }
+        let Some(mut client) = self.responses else {
+            return;
+        };
         let put = PutResponseRequest {
             response: Some(StoredResponse {
                 id,
@@ -163,7 +297,7 @@ impl Keep {
                 ..StoredResponse::default()
             }),
         };
-        let outcome = match self.client.put_response(self.caller.request(put)).await {
+        let outcome = match client.put_response(self.caller.request(put)).await {
             Ok(_) => "stored",
             Err(status) => {
                 let error = ApiError::from_status(&status);
@@ -173,4 +307,9 @@ impl Keep {
         };
         metrics::counter!(names::RESPONSES_STORED, "outcome" => outcome).increment(1);
     }
+}
+
+/// A JSON array of items.
+fn items_of(json: &[u8]) -> Result<Vec<Value>, ApiError> {
+    serde_json::from_slice(json).map_err(|_| ApiError::internal())
 }

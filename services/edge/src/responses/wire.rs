@@ -47,7 +47,7 @@ pub struct ResponsesRequest {
     pub stream: Option<bool>,
     /// Resolved (and removed) before translation by `store::continuation`.
     pub previous_response_id: Option<String>,
-    /// Refused: needs stored conversations.
+    /// Resolved (and removed) before translation by `store::continuation`.
     pub conversation: Option<Value>,
     /// Refused when true: needs stored responses.
     pub background: Option<bool>,
@@ -185,6 +185,9 @@ pub struct Echo {
     pub parallel_tool_calls: bool,
     /// The response this one continues, or null.
     pub previous_response_id: Option<String>,
+    /// The conversation this response was added to (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationRef>,
     /// `{effort, summary}`.
     pub reasoning: ReasoningEcho,
     /// Whether the response is stored.
@@ -211,6 +214,13 @@ pub struct Echo {
     /// then carry what sending them back needs.
     #[serde(skip)]
     pub encrypted_reasoning: bool,
+}
+
+/// `conversation` in a `response`: `{"id": "conv_…"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationRef {
+    /// The conversation's id.
+    pub id: String,
 }
 
 /// `reasoning` in a `response`.

@@ -6,6 +6,7 @@ mod admin_routes;
 mod admin_tenants;
 mod answer;
 mod chat;
+mod conversations;
 mod embeddings;
 mod key;
 mod messages;
@@ -71,6 +72,8 @@ pub struct AdminClients {
     /// Metering's stored Responses API answers, for `store`,
     /// `previous_response_id` and `/v1/responses/{id}`.
     pub responses: ResponseStoreClient<GrpcChannel>,
+    /// Metering's conversations, for `/v1/conversations` and `conversation`.
+    pub conversations: crate::responses::conversation::Client,
     /// Auth's key admin API, for the admin key routes.
     pub keys: KeyAdminClient<GrpcChannel>,
     /// Auth's tenant admin API, for the admin tenant routes.
@@ -122,6 +125,21 @@ pub fn router(state: AppState) -> Router {
             get(responses::input_items),
         )
         .route("/v1/responses/{id}/cancel", post(responses::cancel))
+        .route("/v1/conversations", post(conversations::create))
+        .route(
+            "/v1/conversations/{id}",
+            get(conversations::retrieve)
+                .post(conversations::update)
+                .delete(conversations::delete),
+        )
+        .route(
+            "/v1/conversations/{id}/items",
+            get(conversations::list_items).post(conversations::add_items),
+        )
+        .route(
+            "/v1/conversations/{id}/items/{item_id}",
+            get(conversations::retrieve_item).delete(conversations::delete_item),
+        )
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/key", get(key::info))
         .route("/v1/models", get(models::list))

@@ -19,6 +19,12 @@ pub type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
 impl Params {
     /// Decodes the query; a repeated name is refused.
     pub fn new(query: RawQuery) -> Result<Self, HttpError> {
+        Self::with_lists(query, &[])
+    }
+
+    /// Decodes the query; a repeated name is refused unless it is one of `lists`
+    /// (read with [`Self::list`]).
+    pub fn with_lists(query: RawQuery, lists: &[&str]) -> Result<Self, HttpError> {
         let Query(pairs) = query.map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -26,7 +32,8 @@ impl Params {
             )
         })?;
         for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(seen, _)| seen == name) {
+            let listed = lists.iter().any(|l| list_name(name) == *l);
+            if !listed && pairs[..i].iter().any(|(seen, _)| seen == name) {
                 return Err(ApiError::invalid(
                     name,
                     format!("Query parameter '{name}' is repeated."),
@@ -41,6 +48,20 @@ impl Params {
     pub fn text(&mut self, name: &str) -> Option<String> {
         let at = self.0.iter().position(|(n, _)| n == name)?;
         Some(self.0.swap_remove(at).1).filter(|v| !v.is_empty())
+    }
+
+    /// Every value of list `name`, sent as `name=a&name=b` (OpenAI's SDKs) or
+    /// `name[]=a&name[]=b`.
+    pub fn list(&mut self, name: &str) -> Vec<String> {
+        let mut values = Vec::new();
+        self.0.retain(|(n, v)| {
+            let take = list_name(n) == name;
+            if take && !v.is_empty() {
+                values.push(v.clone());
+            }
+            !take
+        });
+        values
     }
 
     /// An RFC 3339 time (`2026-01-31T00:00:00Z`; a bare date means midnight UTC).
@@ -114,6 +135,11 @@ impl Params {
             }
         }
     }
+}
+
+/// A list parameter's name without the `[]` some encoders add.
+fn list_name(name: &str) -> &str {
+    name.strip_suffix("[]").unwrap_or(name)
 }
 
 /// A path segment such as a key id, or a 400 naming it when it does not decode.

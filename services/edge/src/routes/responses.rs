@@ -19,7 +19,7 @@ use crate::responses::items::{self, Order};
 use crate::responses::store::{self, Continuation, Keep};
 use crate::responses::{convert, sse, wire};
 
-/// Translates the request (continuing `previous_response_id`), calls Chat or
+/// Translates the request (continuing `previous_response_id` or `conversation`), calls Chat or
 /// ChatStream, answers with a `response` object or its event stream, and stores
 /// the answer when `store` asks (before the answer, or the stream's last event,
 /// goes out, so the caller can continue from it at once). The response id is
@@ -32,7 +32,7 @@ pub async fn create(
     let (stream, message, echo, continuation) = read(&state, &caller, request).await?;
     let id = format!("resp_{}", caller.request_id);
     let created_at = convert::now_secs();
-    let keep = Keep::new(&state.admin.responses, &caller, &continuation);
+    let keep = Keep::new(&state.admin, &caller, &continuation);
     if stream {
         let model = message.model.clone();
         let events = sse::Stream::new(id, echo, model, created_at).keeping(keep);
@@ -85,24 +85,25 @@ async fn read(
     let (parts, body) = request.into_parts();
     let bytes = read_bytes(&parts.headers, body, state.max_body_bytes).await?;
     let mut object: Map<String, Value> = parse_json(&bytes)?;
-    let continuation = store::continuation(
-        &state.admin.responses,
-        caller,
-        &mut object,
-        state.store_responses,
-    )
-    .await?;
-    // The body as sent, unless a previous response's items were put before its
-    // input (the only change `continuation` makes besides dropping that id).
-    let wire: wire::ResponsesRequest = match continuation.previous_response_id {
-        None => parse_json(&bytes)?,
-        Some(_) => parse_json(&encode(&object)?)?,
+    let continuation =
+        store::continuation(&state.admin, caller, &mut object, state.store_responses).await?;
+    // The body as sent, unless a previous response's or a conversation's items
+    // were put before its input (the only change `continuation` makes besides
+    // dropping what named them).
+    let wire: wire::ResponsesRequest = if continuation.rewrote() {
+        parse_json(&encode(&object)?)?
+    } else {
+        parse_json(&bytes)?
     };
     let stream = wire.stream.unwrap_or(false);
     let (mut message, mut echo) = convert::request(wire)?;
     echo.store = continuation.store;
     echo.previous_response_id
         .clone_from(&continuation.previous_response_id);
+    echo.conversation = continuation
+        .conversation
+        .clone()
+        .map(|id| wire::ConversationRef { id });
     message.timeouts = crate::context::timeouts(&parts.headers)?;
     caller.add_tags(&mut message.metadata);
     Ok((stream, message, echo, continuation))
@@ -165,13 +166,13 @@ pub async fn input_items(
     Path(id): Path<String>,
     query: RawQuery,
 ) -> Result<Response, HttpError> {
-    let mut params = Params::new(query)?;
+    let mut params = Params::with_lists(query, &["include"])?;
     let limit = params.number("limit", 1..=100)?.unwrap_or(20);
     let order = params
         .choice("order", &[("asc", Order::Asc), ("desc", Order::Desc)])?
         .unwrap_or(Order::Desc);
     let after = params.text("after");
-    params.text("include");
+    params.list("include");
     params.finish()?;
     let stored = store::fetch(&state.admin.responses, &caller, &id).await?;
     let items: Vec<Value> = serde_json::from_slice(&stored.input_items_json).map_err(|e| {
