@@ -441,6 +441,7 @@ async fn env(shape: Shape) -> Env {
 
 both_shapes!(
     chat_round_trip,
+    text_completion_round_trip,
     stream_round_trip,
     count_tokens_round_trip,
     thinking_round_trip,
@@ -745,6 +746,49 @@ async fn chat_round_trip(shape: Shape) {
         ),
         (4610, 96, 3000, 1200)
     );
+    env.mesh.shutdown().await;
+}
+
+/// A legacy text completion (`POST /v1/completions`) of a Claude model goes over
+/// the Messages API (the prompt as the user message) and comes back as a
+/// `text_completion` object, billed once at the model's prices; `suffix`, which
+/// only a completions API can serve, is refused before any call.
+async fn text_completion_round_trip(shape: Shape) {
+    let env = env(shape).await;
+    let (status, request_id, text) = env
+        .post(
+            "/v1/completions",
+            &json!({"model": "claude-chat", "prompt": "Say hi", "max_tokens": 50, "echo": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let seen = env.provider.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["max_tokens"], 50);
+    let messages = seen[0]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{}", seen[0]);
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["content"], "Say hi", "{}", seen[0]);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["object"], "text_completion");
+    assert_eq!(
+        body["choices"][0]["text"],
+        "Say hiThe image shows a red pixel. Checking the weather in both cities."
+    );
+    let record = env.mesh.wait_usage(&request_id).await;
+    roundtrip::assert_billed(&record, "claude", false, EXPECTED_COST_MICROS);
+    assert_eq!(record.requested_model, "claude-chat");
+
+    let (status, _, text) = env
+        .post(
+            "/v1/completions",
+            &json!({"model": "claude-chat", "prompt": "def f():", "suffix": "return 1"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    let error: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(error["error"]["param"], "suffix", "{error}");
+    assert_eq!(env.provider.seen().len(), 1);
     env.mesh.shutdown().await;
 }
 

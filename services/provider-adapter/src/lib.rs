@@ -18,7 +18,8 @@
 //! [`Bedrock`] speaks AWS Bedrock's Converse / ConverseStream, SigV4-signed.
 //! [`Cohere`] speaks Cohere's API v2 (chat and embed). What every kind shares to
 //! shape answers (ids, the text an estimate counts, replaying a whole answer as
-//! chunks) is in `answer`; OpenAI's legacy text completions in `openai_text`.
+//! chunks) is in `answer`; OpenAI's legacy text completions in `openai_text`, and
+//! text prompts over a chat-only provider's chat API in `text_over_chat`.
 //!
 //! Streams follow one contract the router depends on: chunks in upstream order, and
 //! the last message is always a usage chunk (no choices, `usage` set); a failure
@@ -41,6 +42,7 @@ mod provider;
 mod service;
 mod signature;
 mod sse;
+mod text_over_chat;
 
 pub use anthropic::Anthropic;
 pub use bedrock::{AwsCredentials, Bedrock};

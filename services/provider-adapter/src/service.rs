@@ -16,6 +16,7 @@ use switchyard_proto::types::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::text_over_chat::TextOverChat;
 use crate::{AdapterError, Anthropic, ChatProvider, MockProvider, OpenAiCompatible, ProviderError};
 
 /// One configured backend, with the config it was built from (so a reload keeps
@@ -170,7 +171,8 @@ impl ProviderAdapter {
             .ok_or_else(|| ProviderError::UnknownProvider(name.to_string()))
     }
 
-    /// The provider for a chat call, refusing a text prompt one cannot serve.
+    /// The provider for a chat call: a text prompt for a provider without a
+    /// text-completions API goes over its chat API ([`TextOverChat`]).
     fn chat_provider(
         &self,
         name: &str,
@@ -178,12 +180,7 @@ impl ProviderAdapter {
     ) -> Result<Arc<dyn ChatProvider>, ProviderError> {
         let provider = self.provider(name)?;
         if req.text_prompt.is_some() && !provider.completes_text() {
-            return Err(ProviderError::invalid(
-                "text_prompt",
-                format!(
-                    "provider `{name}` has no text-completions API; send `messages` to this model, or route text prompts to an OpenAI-compatible provider"
-                ),
-            ));
+            return Ok(Arc::new(TextOverChat(provider)));
         }
         Ok(provider)
     }

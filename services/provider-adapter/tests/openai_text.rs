@@ -1,5 +1,6 @@
 //! Text completions (`text_prompt`) through the `openai-compatible` kind, the mock,
-//! and a kind without a completions API, through the gRPC surface.
+//! and a kind without a completions API (over its chat API), through the gRPC
+//! surface.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use crate::common;
@@ -7,6 +8,8 @@ use crate::common;
 use common::*;
 use serde_json::json;
 use switchyard_error::{ApiError, ErrorCode};
+use switchyard_grpc::GrpcChannel;
+use switchyard_proto::provider::v1::provider_client::ProviderClient;
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{ChatRequest, FinishReason, TextPrompt, Usage};
 use switchyard_provider_adapter::ProviderAdapter;
@@ -137,34 +140,136 @@ async fn mock_answers_every_prompt_n_times() {
     }
 }
 
-/// A kind without a completions API refuses a text prompt before any call,
-/// naming the field; chat requests to it are unaffected.
-#[tokio::test]
-async fn a_kind_without_completions_refuses_before_calling() {
-    let upstream = Upstream::start(vec![]).await;
+/// An adapter with one Anthropic provider `up` at `upstream`.
+fn anthropic(upstream: &Upstream) -> ProviderClient<GrpcChannel> {
     let toml = format!(
         "version = 1\n[[providers]]\nname = \"up\"\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"CARGO_PKG_NAME\"\n",
         upstream.base_url()
     );
     let config = switchyard_config::load_str(&toml).unwrap();
-    let mut client = client_of(ProviderAdapter::from_config(&config).unwrap());
-    let status = client
-        .chat(chat(PROVIDER, "claude", text_request(&["Hello"], false)))
+    client_of(ProviderAdapter::from_config(&config).unwrap())
+}
+
+/// The user message of a recorded Anthropic request.
+fn prompt_sent(seen: &Recorded) -> String {
+    assert_eq!(seen.path, "/v1/messages");
+    let messages = seen.body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{}", seen.body);
+    assert_eq!(messages[0]["role"], "user");
+    let content = &messages[0]["content"];
+    content
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| content[0]["text"].as_str().unwrap().to_string())
+}
+
+/// A kind without a completions API serves text prompts over its chat API: one
+/// call per prompt, the prompt as the user message; choices numbered prompt by
+/// prompt, echoed prompts in front, one summed usage (unary and streamed).
+#[tokio::test]
+async fn a_chat_only_kind_serves_text_prompts_over_its_chat_api() {
+    let message = std::str::from_utf8(&fixture("anthropic/messages_text.json"))
+        .unwrap()
+        .to_string();
+    let upstream = Upstream::start(vec![
+        Reply::json(200, &message),
+        Reply::json(200, &message),
+        Reply::sse(&fixture("anthropic/stream_text.sse")),
+        Reply::sse(&fixture("anthropic/stream_text.sse")),
+    ])
+    .await;
+    let mut client = anthropic(&upstream);
+    let answer = client
+        .chat(chat(
+            PROVIDER,
+            "claude",
+            text_request(&["Hello", "Bye"], true),
+        ))
         .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
-    let error = ApiError::from_status(&status);
-    assert_eq!(error.code, ErrorCode::InvalidRequest);
-    assert_eq!(error.param.as_deref(), Some("text_prompt"));
-    assert!(
-        error.message.contains("no text-completions API"),
-        "{}",
-        error.message
+        .unwrap()
+        .into_inner();
+    let mut sent: Vec<String> = upstream.recorded().iter().map(prompt_sent).collect();
+    sent.sort();
+    assert_eq!(sent, ["Bye", "Hello"]);
+    assert_eq!(upstream.recorded()[0].body["max_tokens"], 7);
+    let texts: Vec<(u32, &str)> = answer
+        .choices
+        .iter()
+        .map(|c| (c.index, text_of(c)))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (0, "HelloRed, green and blue."),
+            (1, "ByeRed, green and blue.")
+        ]
     );
-    let status = client
-        .chat_stream(chat(PROVIDER, "claude", text_request(&["Hello"], false)))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
+    let usage = answer.usage.unwrap();
+    assert_eq!(
+        (usage.prompt_tokens, usage.completion_tokens),
+        (2 * 2095, 2 * 503)
+    );
+
+    let (chunks, error) = drain(
+        &mut client,
+        chat(PROVIDER, "claude", text_request(&["One", "Two"], true)),
+    )
+    .await;
+    assert!(error.is_none(), "{error:?}");
+    for (index, prompt) in [(0, "One"), (1, "Two")] {
+        let text: String = chunks
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter(|c| c.index == index)
+            .filter_map(|c| c.delta.as_ref()?.content.clone())
+            .collect();
+        assert_eq!(text, format!("{prompt}Hello!"));
+    }
+    // One usage chunk, last, with both calls' tokens.
+    let usages: Vec<&Usage> = chunks.iter().filter_map(|c| c.usage.as_ref()).collect();
+    assert_eq!(usages.len(), 1);
+    assert!(chunks.last().unwrap().usage.is_some());
+    assert_eq!(
+        (usages[0].prompt_tokens, usages[0].completion_tokens),
+        (2 * 25, 2 * 15)
+    );
+}
+
+/// What only a completions API can do is refused before any call, naming the
+/// parameter.
+#[tokio::test]
+async fn a_chat_only_kind_refuses_what_needs_a_completions_api() {
+    let upstream = Upstream::start(vec![]).await;
+    let mut client = anthropic(&upstream);
+    let mut suffix = text_request(&["def f():"], false);
+    suffix.text_prompt.as_mut().unwrap().suffix = Some("return 1".into());
+    let mut scoring = text_request(&["Hello"], true);
+    scoring.logprobs = Some(true);
+    let mut zero = text_request(&["Hello"], true);
+    zero.max_tokens = Some(0);
+    for (req, param) in [
+        (suffix, "suffix"),
+        (scoring, "logprobs"),
+        (zero, "max_tokens"),
+    ] {
+        let status = client
+            .chat(chat(PROVIDER, "claude", req.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let error = ApiError::from_status(&status);
+        assert_eq!(error.code, ErrorCode::InvalidRequest);
+        assert_eq!(error.param.as_deref(), Some(param));
+        assert!(
+            error.message.contains("text-completions API"),
+            "{}",
+            error.message
+        );
+        let status = client
+            .chat_stream(chat(PROVIDER, "claude", req))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
     assert!(upstream.recorded().is_empty());
 }
