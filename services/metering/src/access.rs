@@ -37,13 +37,19 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may see this record. Callers answer "not found" otherwise,
-    /// so a key cannot learn that another tenant's request id exists.
-    pub(crate) fn may_see(&self, record: &UsageRecord) -> bool {
+    /// Whether the caller may see what `tenant` owns (a usage record, a stored
+    /// response, a conversation). Callers answer "not found" otherwise, so a key
+    /// cannot learn that another tenant's id exists.
+    pub(crate) fn owns(&self, tenant: &str) -> bool {
         match self {
             Self::Admin => true,
-            Self::Tenant(own) => record.tenant == *own,
+            Self::Tenant(own) => own == tenant,
         }
+    }
+
+    /// Whether the caller may see this record.
+    pub(crate) fn may_see(&self, record: &UsageRecord) -> bool {
+        self.owns(&record.tenant)
     }
 }
 

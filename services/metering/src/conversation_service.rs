@@ -1,7 +1,7 @@
 //! The `ConversationStore` gRPC service: OpenAI Conversations API state, each
 //! conversation owned by the tenant of the key that created it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost_types::Timestamp;
 use switchyard_proto::metering::v1::conversation_store_server::ConversationStore;
@@ -67,6 +67,7 @@ fn check_items(items: &[ConversationItem]) -> Result<(), MeteringError> {
             format!("At most {MAX_ITEMS} items at a time."),
         ));
     }
+    let mut seen = HashSet::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         check_id(&format!("items[{i}].id"), &item.id)?;
         if item.item_json.is_empty() {
@@ -75,7 +76,7 @@ fn check_items(items: &[ConversationItem]) -> Result<(), MeteringError> {
                 "is required",
             ));
         }
-        if items[..i].iter().any(|earlier| earlier.id == item.id) {
+        if !seen.insert(item.id.as_str()) {
             return Err(MeteringError::invalid(
                 "items",
                 format!("Duplicate item found with id '{}'.", item.id),
@@ -98,10 +99,7 @@ impl MeteringService {
         let lookup = id.clone();
         blocking(move || store.get(&lookup))
             .await?
-            .filter(|c| match caller {
-                Caller::Admin => true,
-                Caller::Tenant(own) => c.tenant == *own,
-            })
+            .filter(|c| caller.owns(&c.tenant))
             .ok_or(MeteringError::ConversationNotFound(id))
     }
 

@@ -26,14 +26,6 @@ fn check_id(id: &str) -> Result<(), MeteringError> {
     Ok(())
 }
 
-/// Whether `caller` may read or delete `stored`: its tenant's key, or the admin.
-fn owns(caller: &Caller, stored: &StoredResponse) -> bool {
-    match caller {
-        Caller::Admin => true,
-        Caller::Tenant(own) => stored.tenant == *own,
-    }
-}
-
 impl MeteringService {
     /// The response `id`, if `caller` may see it; another tenant's is "not found".
     async fn visible(&self, caller: &Caller, id: String) -> Result<StoredResponse, MeteringError> {
@@ -42,7 +34,7 @@ impl MeteringService {
         let lookup = id.clone();
         blocking(move || store.get(&lookup))
             .await?
-            .filter(|stored| owns(caller, stored))
+            .filter(|stored| caller.owns(&stored.tenant))
             .ok_or(MeteringError::ResponseNotFound(id))
     }
 }

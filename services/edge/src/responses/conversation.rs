@@ -23,14 +23,20 @@ pub type Client = ConversationStoreClient<GrpcChannel>;
 /// What `include` asks for that changes how items are shown.
 pub const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
 
-/// `values` checked as `input` items (`param[i]` names a bad one) and completed
-/// for storing; made-up ids are `{prefix}_{base}_{i}`.
+/// `values` checked as `input` items (`param[i]` names a bad one) and
+/// [`completed`].
 pub fn to_items(
     param: &str,
     base: &str,
     values: Vec<Value>,
 ) -> Result<Vec<ConversationItem>, ApiError> {
     convert::check_items(param, &values)?;
+    completed(base, values)
+}
+
+/// `values` completed for storing, unchecked (a response's input, which its
+/// translation checks); made-up ids are `{prefix}_{base}_{i}`.
+pub fn completed(base: &str, values: Vec<Value>) -> Result<Vec<ConversationItem>, ApiError> {
     values
         .into_iter()
         .enumerate()

@@ -103,11 +103,8 @@ pub async fn continuation(
         new_items: Vec::new(),
     };
     if let Some(id) = &continued.conversation {
-        let own = conversation::to_items(
-            "input",
-            &format!("{}_in", caller.request_id),
-            own_items(body),
-        )?;
+        // Checked by the translation that follows.
+        let own = conversation::completed(&format!("{}_in", caller.request_id), own_items(body))?;
         let mut input_items = conversation::all_items(&clients.conversations, caller, id).await?;
         if let Some(dup) = own
             .iter()
