@@ -1,28 +1,25 @@
 //! Text completions (`text_prompt`) for providers with only a chat API
 //! (Anthropic, Gemini, Bedrock, Cohere), as other gateways serve legacy
-//! `/v1/completions` callers: each prompt becomes one chat call whose single user
-//! message is the prompt, with the request's sampling, limits, stop sequences and
-//! `n`. The answers are put together as a completions API would give them:
-//! choices numbered prompt by prompt (those of prompt `i` are `i*n` to
-//! `i*n+n-1`), `echo` putting each prompt in front of its choices' text, and one
-//! usage, the calls' sum. A chat model does not continue text as written — it
-//! answers it as a message — which is what callers of such a gateway expect.
+//! `/v1/completions` callers: the prompt becomes the single user message of one
+//! chat call, with the request's sampling, limits, stop sequences and `n`; `echo`
+//! puts the prompt in front of each choice's text. A chat model does not continue
+//! text as written — it answers it as a message — which is what callers of such
+//! a gateway expect.
 //!
 //! What only a completions API can do is refused before any call, naming the
-//! parameter: `suffix` (fill-in-the-middle), and `echo` with `logprobs` or with
-//! `max_tokens: 0` (scoring the prompt's own tokens).
+//! parameter: `suffix` (fill-in-the-middle), `echo` with `logprobs` or with
+//! `max_tokens: 0` (scoring the prompt's own tokens), and several prompts at
+//! once: as several chat calls, one failing after another had answered would
+//! leave tokens the provider bills with no usage record to carry them.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use futures::future::try_join_all;
-use futures::stream::{self, BoxStream};
 use switchyard_proto::types::v1::content_part::Part;
 use switchyard_proto::types::v1::{
-    ChatChunk, ChatRequest, ChatResponse, ContentPart, EmbedRequest, EmbedResponse, Message, Role,
-    TokenCount, Usage,
+    ChatRequest, ChatResponse, ContentPart, EmbedRequest, EmbedResponse, Message, Role, TokenCount,
 };
 
 use crate::error::ProviderError;
@@ -31,11 +28,9 @@ use crate::provider::{ChatProvider, ChunkStream};
 /// A chat-only provider serving text prompts over its chat API.
 pub struct TextOverChat(pub Arc<dyn ChatProvider>);
 
-/// The prompts of `req`, refusing what needs a completions API.
-fn prompts(req: &ChatRequest) -> Result<(&[String], bool), ProviderError> {
-    let Some(text) = &req.text_prompt else {
-        return Ok((&[], false));
-    };
+/// The chat request for `req`'s one prompt, and the prompt when it is echoed;
+/// refuses what needs a completions API.
+fn as_chat(req: &ChatRequest) -> Result<(ChatRequest, Option<String>), ProviderError> {
     let refuse = |param: &str, what: &str| {
         Err(ProviderError::invalid(
             param,
@@ -44,48 +39,39 @@ fn prompts(req: &ChatRequest) -> Result<(&[String], bool), ProviderError> {
             ),
         ))
     };
+    let Some(text) = &req.text_prompt else {
+        return Ok((req.clone(), None));
+    };
+    let [prompt] = text.prompts.as_slice() else {
+        return refuse("text_prompt", "More than one prompt per request");
+    };
     if text.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
         return refuse("suffix", "`suffix` (fill-in-the-middle)");
     }
     if text.echo && req.logprobs == Some(true) {
         return refuse(
             "logprobs",
-            "scoring an echoed prompt (`echo` with `logprobs`)",
+            "Scoring an echoed prompt (`echo` with `logprobs`)",
         );
     }
     if text.echo && req.max_tokens == Some(0) {
         return refuse(
             "max_tokens",
-            "scoring a prompt (`echo` with `max_tokens: 0`)",
+            "Scoring a prompt (`echo` with `max_tokens: 0`)",
         );
     }
-    Ok((&text.prompts, text.echo))
-}
-
-/// The chat request for one prompt: `req` with the prompt as its only message.
-fn chat_request(req: &ChatRequest, prompt: &str) -> ChatRequest {
-    ChatRequest {
+    let chat = ChatRequest {
         messages: vec![Message {
             role: Role::User as i32,
             content: vec![ContentPart {
-                part: Some(Part::Text(prompt.to_string())),
+                part: Some(Part::Text(prompt.clone())),
             }],
             ..Message::default()
         }],
         text_prompt: None,
         ..req.clone()
-    }
-}
-
-/// Adds `more` to `total`; estimated if either was.
-fn add_usage(total: &mut Usage, more: &Usage) {
-    total.prompt_tokens += more.prompt_tokens;
-    total.completion_tokens += more.completion_tokens;
-    total.total_tokens += more.total_tokens;
-    total.cached_prompt_tokens += more.cached_prompt_tokens;
-    total.reasoning_tokens += more.reasoning_tokens;
-    total.cache_write_prompt_tokens += more.cache_write_prompt_tokens;
-    total.estimated |= more.estimated;
+    };
+    Ok((chat, text.echo.then(|| prompt.clone())))
 }
 
 /// Puts `prompt` in front of `message`'s text.
@@ -104,11 +90,6 @@ fn echo_into(message: &mut Message, prompt: &str) {
     }
 }
 
-/// How many choices each prompt gets.
-fn per_prompt(req: &ChatRequest) -> u32 {
-    req.n.unwrap_or(1).max(1)
-}
-
 #[async_trait]
 impl ChatProvider for TextOverChat {
     async fn chat(
@@ -116,34 +97,14 @@ impl ChatProvider for TextOverChat {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
-        let (prompts, echo) = prompts(req)?;
-        let n = per_prompt(req);
-        let answers = try_join_all(prompts.iter().map(|prompt| async move {
-            self.0
-                .chat(upstream_model, &chat_request(req, prompt))
-                .await
-        }))
-        .await?;
-        let mut whole: Option<ChatResponse> = None;
-        let mut usage = Usage::default();
-        for (i, (mut answer, prompt)) in answers.into_iter().zip(prompts).enumerate() {
-            add_usage(&mut usage, &answer.usage.take().unwrap_or_default());
+        let (chat, echo) = as_chat(req)?;
+        let mut answer = self.0.chat(upstream_model, &chat).await?;
+        if let Some(prompt) = echo {
             for choice in &mut answer.choices {
-                choice.index += i as u32 * n;
-                if echo {
-                    echo_into(choice.message.get_or_insert_with(Message::default), prompt);
-                }
-            }
-            match &mut whole {
-                None => whole = Some(answer),
-                Some(whole) => whole.choices.append(&mut answer.choices),
+                echo_into(choice.message.get_or_insert_with(Message::default), &prompt);
             }
         }
-        let mut whole = whole.ok_or_else(|| {
-            ProviderError::invalid("text_prompt.prompts", "must contain at least one prompt")
-        })?;
-        whole.usage = Some(usage);
-        Ok(whole)
+        Ok(answer)
     }
 
     async fn chat_stream(
@@ -151,61 +112,26 @@ impl ChatProvider for TextOverChat {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<ChunkStream, ProviderError> {
-        let (prompts, echo) = prompts(req)?;
-        let n = per_prompt(req);
-        let streams = try_join_all(prompts.iter().map(|prompt| async move {
-            self.0
-                .chat_stream(upstream_model, &chat_request(req, prompt))
-                .await
-        }))
-        .await?;
-        let count = streams.len();
-        let numbered: Vec<BoxStream<'static, Result<ChatChunk, ProviderError>>> = streams
-            .into_iter()
-            .zip(prompts.iter().cloned())
-            .enumerate()
-            .map(|(i, (chunks, prompt))| {
-                let first = i as u32 * n;
-                let mut echoed = HashSet::new();
-                chunks
-                    .map(move |chunk| {
-                        chunk.map(|mut chunk| {
-                            for choice in &mut chunk.choices {
-                                choice.index += first;
-                                if echo && echoed.insert(choice.index) {
-                                    let delta = choice.delta.get_or_insert_default();
-                                    let content = delta.content.get_or_insert_default();
-                                    content.insert_str(0, &prompt);
-                                }
-                            }
-                            chunk
-                        })
-                    })
-                    .boxed()
+        let (chat, echo) = as_chat(req)?;
+        let chunks = self.0.chat_stream(upstream_model, &chat).await?;
+        let Some(prompt) = echo else {
+            return Ok(chunks);
+        };
+        // The prompt goes in front of each choice's first delta.
+        let mut echoed = HashSet::new();
+        Ok(chunks
+            .map(move |chunk| {
+                chunk.map(|mut chunk| {
+                    for choice in &mut chunk.choices {
+                        if echoed.insert(choice.index) {
+                            let delta = choice.delta.get_or_insert_default();
+                            delta.content.get_or_insert_default().insert_str(0, &prompt);
+                        }
+                    }
+                    chunk
+                })
             })
-            .collect();
-        if count == 1 {
-            return Ok(stream::select_all(numbered).boxed());
-        }
-        // Each stream ends with its usage chunk: they are held back and summed
-        // into the one usage chunk that ends the whole.
-        let mut left = count;
-        let mut usage = Usage::default();
-        let merged = stream::select_all(numbered).filter_map(move |chunk| {
-            let out = match chunk {
-                Ok(mut chunk) if chunk.choices.is_empty() && chunk.usage.is_some() => {
-                    add_usage(&mut usage, &chunk.usage.take().unwrap_or_default());
-                    left -= 1;
-                    (left == 0).then(|| {
-                        chunk.usage = Some(std::mem::take(&mut usage));
-                        Ok(chunk)
-                    })
-                }
-                other => Some(other),
-            };
-            std::future::ready(out)
-        });
-        Ok(merged.boxed())
+            .boxed())
     }
 
     fn completes_text(&self) -> bool {
@@ -225,54 +151,33 @@ impl ChatProvider for TextOverChat {
         upstream_model: &str,
         req: &ChatRequest,
     ) -> Result<TokenCount, ProviderError> {
-        let (prompts, _) = prompts(req)?;
-        let counts = try_join_all(prompts.iter().map(|prompt| async move {
-            self.0
-                .count_tokens(upstream_model, &chat_request(req, prompt))
-                .await
-        }))
-        .await?;
-        let mut total = TokenCount::default();
-        for count in counts {
-            total.input_tokens += count.input_tokens;
-            total.estimated |= count.estimated;
-            total.provider = count.provider;
-        }
-        Ok(total)
+        self.0.count_tokens(upstream_model, &as_chat(req)?.0).await
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use switchyard_proto::types::v1::{ChunkChoice, Delta, TextPrompt};
+    use futures::stream;
+    use switchyard_proto::types::v1::{ChatChunk, ChunkChoice, Delta, TextPrompt, Usage};
 
     use super::*;
 
-    /// Answers each chat with `n` choices, `<prompt>:<index>`, and 10 + index
-    /// completion tokens per call.
-    struct Echoing;
+    /// Answers each chat with `n` choices, `:<prompt><index>`.
+    struct Answering;
 
     fn prompt_of(req: &ChatRequest) -> String {
         assert!(req.text_prompt.is_none());
         assert_eq!(req.messages.len(), 1);
+        assert_eq!(req.messages[0].role, Role::User as i32);
         match &req.messages[0].content[0].part {
             Some(Part::Text(t)) => t.clone(),
             other => panic!("{other:?}"),
         }
     }
 
-    fn usage(completion_tokens: u64) -> Usage {
-        Usage {
-            prompt_tokens: 3,
-            completion_tokens,
-            total_tokens: 3 + completion_tokens,
-            ..Usage::default()
-        }
-    }
-
     #[async_trait]
-    impl ChatProvider for Echoing {
+    impl ChatProvider for Answering {
         async fn chat(&self, _: &str, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
             let prompt = prompt_of(req);
             let choices = (0..req.n.unwrap_or(1))
@@ -289,7 +194,7 @@ mod tests {
                 .collect();
             Ok(ChatResponse {
                 choices,
-                usage: Some(usage(10)),
+                usage: Some(Usage::default()),
                 ..ChatResponse::default()
             })
         }
@@ -300,23 +205,24 @@ mod tests {
             req: &ChatRequest,
         ) -> Result<ChunkStream, ProviderError> {
             let prompt = prompt_of(req);
-            let mut chunks: Vec<Result<ChatChunk, ProviderError>> = (0..req.n.unwrap_or(1))
-                .map(|i| {
-                    Ok(ChatChunk {
-                        choices: vec![ChunkChoice {
-                            index: i,
-                            delta: Some(Delta {
-                                content: Some(format!(":{prompt}{i}")),
-                                ..Delta::default()
-                            }),
-                            ..ChunkChoice::default()
-                        }],
-                        ..ChatChunk::default()
-                    })
-                })
+            let delta = |i: u32, text: String| ChatChunk {
+                choices: vec![ChunkChoice {
+                    index: i,
+                    delta: Some(Delta {
+                        content: Some(text),
+                        ..Delta::default()
+                    }),
+                    ..ChunkChoice::default()
+                }],
+                ..ChatChunk::default()
+            };
+            let n = req.n.unwrap_or(1);
+            let mut chunks: Vec<Result<ChatChunk, ProviderError>> = (0..n)
+                .map(|i| Ok(delta(i, format!(":{prompt}{i}"))))
                 .collect();
+            chunks.extend((0..n).map(|i| Ok(delta(i, "!".into()))));
             chunks.push(Ok(ChatChunk {
-                usage: Some(usage(5)),
+                usage: Some(Usage::default()),
                 ..ChatChunk::default()
             }));
             Ok(stream::iter(chunks).boxed())
@@ -340,12 +246,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn choices_are_numbered_prompt_by_prompt_and_usage_summed() {
-        let provider = TextOverChat(Arc::new(Echoing));
-        let answer = provider
-            .chat("m", &request(&["a", "b"], 2, true))
-            .await
-            .unwrap();
+    async fn the_prompt_is_one_user_message_and_echoed_in_front_of_each_choice() {
+        let provider = TextOverChat(Arc::new(Answering));
+        let answer = provider.chat("m", &request(&["a"], 2, true)).await.unwrap();
         let texts: Vec<(u32, String)> = answer
             .choices
             .iter()
@@ -354,73 +257,38 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(
-            texts,
-            [(0, "a:a0"), (1, "a:a1"), (2, "b:b0"), (3, "b:b1")].map(|(i, t)| (i, t.to_string()))
-        );
-        assert_eq!(
-            answer.usage,
-            Some(Usage {
-                prompt_tokens: 6,
-                completion_tokens: 20,
-                total_tokens: 26,
-                ..Usage::default()
+        assert_eq!(texts, [(0, "a:a0".to_string()), (1, "a:a1".to_string())]);
+
+        let chunks: Vec<ChatChunk> = provider
+            .chat_stream("m", &request(&["x"], 2, true))
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        let texts: Vec<(u32, &str)> = chunks
+            .iter()
+            .flat_map(|c| &c.choices)
+            .map(|c| {
+                (
+                    c.index,
+                    c.delta.as_ref().unwrap().content.as_deref().unwrap(),
+                )
             })
-        );
+            .collect();
+        assert_eq!(texts, [(0, "x:x0"), (1, "x:x1"), (0, "!"), (1, "!")]);
+        assert!(chunks.last().unwrap().usage.is_some());
     }
 
     #[tokio::test]
-    async fn streams_are_merged_with_one_usage_chunk_last() {
-        let provider = TextOverChat(Arc::new(Echoing));
-        let chunks: Vec<ChatChunk> = provider
-            .chat_stream("m", &request(&["a", "b", "c"], 2, false))
+    async fn several_prompts_are_refused_before_any_call() {
+        let provider = TextOverChat(Arc::new(Answering));
+        let err = provider
+            .chat("m", &request(&["a", "b"], 1, false))
             .await
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        let mut texts: Vec<(u32, String)> = chunks
-            .iter()
-            .flat_map(|c| &c.choices)
-            .map(|c| (c.index, c.delta.as_ref().unwrap().content.clone().unwrap()))
-            .collect();
-        texts.sort();
-        assert_eq!(
-            texts,
-            [
-                (0, ":a0"),
-                (1, ":a1"),
-                (2, ":b0"),
-                (3, ":b1"),
-                (4, ":c0"),
-                (5, ":c1")
-            ]
-            .map(|(i, t)| (i, t.to_string()))
+            .unwrap_err();
+        assert!(
+            matches!(err, ProviderError::InvalidRequest { ref param, .. } if param == "text_prompt")
         );
-        let usages: Vec<&Usage> = chunks.iter().filter_map(|c| c.usage.as_ref()).collect();
-        assert_eq!(usages.len(), 1);
-        assert_eq!(
-            chunks
-                .last()
-                .unwrap()
-                .usage
-                .as_ref()
-                .unwrap()
-                .completion_tokens,
-            15
-        );
-        // One prompt: passed through, the echo in front of each choice's first delta.
-        let one: Vec<ChatChunk> = provider
-            .chat_stream("m", &request(&["x"], 1, true))
-            .await
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        assert_eq!(
-            one[0].choices[0].delta.as_ref().unwrap().content.as_deref(),
-            Some("x:x0")
-        );
-        assert_eq!(one[1].usage.as_ref().unwrap().completion_tokens, 5);
     }
 }
