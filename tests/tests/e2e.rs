@@ -1224,6 +1224,63 @@ async fn admin_http_tenants_keys_audit_and_scoped_usage(shape: Shape) {
     .await;
     assert_eq!(status, 403, "another tenant's usage is refused");
 
+    // Spend by a tag: the tenant's requests by their `team` (a header tag here,
+    // the body's `metadata` alike), the untagged under "".
+    let tagged = env
+        .http
+        .post(url("/v1/chat/completions"))
+        .bearer_auth(&secret)
+        .header("x-switchyard-tags", "team=search")
+        .json(&chat_body("mock-model", "tagged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tagged.status(), 200);
+    let tagged_id = tagged.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let tagged_cost: i64 = tagged.headers()["x-switchyard-cost-micros"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    env.mesh.wait_usage(&tagged_id).await;
+    let (status, by_team) = send(
+        env.http
+            .get(url("/admin/v1/usage/summary?group_by=metadata.team"))
+            .bearer_auth(&secret),
+    )
+    .await;
+    assert_eq!(status, 200, "{by_team}");
+    let groups: Vec<(&str, u64)> = by_team["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["group"].as_str().unwrap(),
+                b["totals"]["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(groups, [("", 2), ("search", 1)], "{by_team}");
+    assert_eq!(
+        by_team["buckets"][1]["totals"]["cost_micros"].as_i64(),
+        Some(tagged_cost),
+        "{by_team}"
+    );
+    let (status, error) = send(
+        env.http
+            .get(url("/admin/v1/usage/summary?group_by=team"))
+            .bearer_auth(&secret),
+    )
+    .await;
+    assert_eq!(
+        (status, &error["error"]["param"]),
+        (400, &json!("group_by"))
+    );
+
     // Disabling the tenant stops its keys within the revocation bound; the audit
     // trail says who did what.
     let (status, _) = send(

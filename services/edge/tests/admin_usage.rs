@@ -137,6 +137,33 @@ async fn ungrouped_summary_has_null_groups_and_defaults() {
     assert_eq!(message.granularity(), Granularity::Unspecified);
     assert_eq!(message.group_by(), Dimension::Unspecified);
     assert_eq!(message.tenant, "");
+    assert_eq!(message.group_by_metadata, "");
+
+    // `group_by=metadata.<key>` asks metering for a breakdown by that tag.
+    edge.usage.answer_summary(Ok(SummarizeUsageResponse {
+        total: None,
+        buckets: vec![UsageBucket {
+            start: Some(ts(JAN31)),
+            group: String::new(),
+            totals: None,
+        }],
+    }));
+    let body: Value = get(&edge, "/admin/v1/usage/summary?group_by=metadata.team")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["buckets"][0]["group"], "",
+        "grouped: an untagged group is \"\""
+    );
+    let UsageCall::Summarize(_, message) = edge.usage.last() else {
+        panic!("expected SummarizeUsage");
+    };
+    assert_eq!(message.group_by(), Dimension::Unspecified);
+    assert_eq!(message.group_by_metadata, "team");
 }
 
 #[tokio::test]
@@ -579,6 +606,7 @@ async fn bad_parameters_are_400_naming_them() {
         ),
         ("/admin/v1/usage/summary?granularity=week", "granularity"),
         ("/admin/v1/usage/summary?group_by=team", "group_by"),
+        ("/admin/v1/usage/summary?group_by=metadata.", "group_by"),
         ("/admin/v1/usage/summary?group-by=model", "group-by"),
         ("/admin/v1/usage/summary?tenant=a&tenant=b", "tenant"),
         ("/admin/v1/usage/records?limit=0", "limit"),

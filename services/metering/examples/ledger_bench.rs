@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
             granularity: granularity as i32,
             group_by: group_by as i32,
             tenant: tenant.into(),
+            group_by_metadata: String::new(),
         });
         request
             .metadata_mut()

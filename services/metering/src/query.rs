@@ -1,5 +1,7 @@
 //! `SummarizeUsage`: totals over a time range, answered from the `agg` tree with a
-//! handful of range scans, never from raw records.
+//! handful of range scans, never from raw records — except a breakdown by a
+//! metadata key, which no aggregate holds: that one reads the records in the range
+//! (exactly `[start, end)`, bucketed by each record's own time).
 //!
 //! Bucket rule. Aggregates exist per UTC hour, day and calendar month, so a range is
 //! widened to whole buckets: with a granularity, every bucket whose start lies in
@@ -17,9 +19,9 @@ use switchyard_proto::metering::v1::{
 };
 
 use crate::MeteringError;
-use crate::aggregate::add;
+use crate::aggregate::{add, totals_of};
 use crate::buckets::{Granularity, MAX_SECS};
-use crate::ledger::{AggRow, AggScan, Dimension, Ledger};
+use crate::ledger::{AggRow, AggScan, Dimension, Ledger, ListFilter, time_us};
 
 /// Most (bucket, group) rows one answer may hold; beyond it the caller must narrow
 /// the range or coarsen the granularity (keeps answers under the message size cap).
@@ -35,9 +37,16 @@ pub(crate) struct SummaryQuery {
     /// `None`: one bucket for the whole range.
     pub granularity: Option<Granularity>,
     pub group_by: Dimension,
+    /// Break down by this metadata key's value instead (from the records).
+    pub metadata_key: Option<String>,
     /// Empty: every tenant.
     pub tenant: String,
 }
+
+/// Records read per ledger call of a breakdown by metadata.
+const PAGE: usize = 5_000;
+/// The longest metadata key accepted.
+const MAX_METADATA_KEY: usize = 256;
 
 impl SummaryQuery {
     /// Checks the wire request; `start_us`/`end_us` are already defaulted.
@@ -65,11 +74,28 @@ impl SummaryQuery {
         if end_us <= start_us {
             return Err(MeteringError::invalid("end", "must be after start"));
         }
+        let metadata_key = match request.group_by_metadata.as_str() {
+            "" => None,
+            _ if group_by != Dimension::None => {
+                return Err(MeteringError::invalid(
+                    "group_by_metadata",
+                    "give `group_by` or `group_by_metadata`, not both",
+                ));
+            }
+            key if key.len() > MAX_METADATA_KEY => {
+                return Err(MeteringError::invalid(
+                    "group_by_metadata",
+                    format!("must be at most {MAX_METADATA_KEY} bytes"),
+                ));
+            }
+            key => Some(key.to_string()),
+        };
         Ok(Self {
             start_us,
             end_us,
             granularity,
             group_by,
+            metadata_key,
             tenant,
         })
     }
@@ -106,6 +132,9 @@ pub(crate) fn summarize(
     ledger: &dyn Ledger,
     query: &SummaryQuery,
 ) -> Result<SummarizeUsageResponse, MeteringError> {
+    if let Some(key) = &query.metadata_key {
+        return Ok(answer(by_metadata(ledger, query, key)?));
+    }
     let tenant = (!query.tenant.is_empty()).then(|| query.tenant.clone());
     let scan = |granularity, from_secs, to_secs| {
         let rows = ledger.aggregates(&AggScan {
@@ -155,6 +184,58 @@ pub(crate) fn summarize(
                 .collect()
         }
     };
+    Ok(answer(rows))
+}
+
+/// The rows of a breakdown by metadata `key`, from the records in the range:
+/// each in its own time's bucket (the range's start without a granularity).
+fn by_metadata(
+    ledger: &dyn Ledger,
+    query: &SummaryQuery,
+    key: &str,
+) -> Result<Vec<AggRow>, MeteringError> {
+    let range_start = (query.start_us / 1_000_000).min(MAX_SECS);
+    let mut rows: BTreeMap<(u64, String), UsageTotals> = BTreeMap::new();
+    let mut filter = ListFilter {
+        start_us: query.start_us,
+        end_us: query.end_us,
+        tenant: query.tenant.clone(),
+        limit: PAGE,
+        ..ListFilter::default()
+    };
+    loop {
+        let (records, next) = ledger.list(&filter)?;
+        for record in &records {
+            let secs = (time_us(record) / 1_000_000).min(MAX_SECS);
+            let bucket = query.granularity.map_or(range_start, |g| g.floor(secs));
+            let group = record.metadata.get(key).cloned().unwrap_or_default();
+            add(rows.entry((bucket, group)).or_default(), &totals_of(record));
+        }
+        if rows.len() > MAX_ROWS {
+            return Err(MeteringError::invalid(
+                "group_by_metadata",
+                format!(
+                    "more than {MAX_ROWS} buckets and values; narrow the range or use a coarser granularity"
+                ),
+            ));
+        }
+        match next {
+            Some(after) => filter.after = Some(after),
+            None => break,
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|((bucket_start_secs, group), totals)| AggRow {
+            bucket_start_secs,
+            group,
+            totals,
+        })
+        .collect())
+}
+
+/// The answer over `rows`, in bucket then group order, with their sum.
+fn answer(rows: Vec<AggRow>) -> SummarizeUsageResponse {
     let mut total = UsageTotals::default();
     let buckets = rows
         .into_iter()
@@ -170,10 +251,10 @@ pub(crate) fn summarize(
             }
         })
         .collect();
-    Ok(SummarizeUsageResponse {
+    SummarizeUsageResponse {
         total: Some(total),
         buckets,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -219,5 +300,21 @@ mod tests {
         let request = SummarizeUsageRequest::default();
         assert!(SummaryQuery::from_wire(&request, 5, 5, String::new()).is_err());
         assert!(SummaryQuery::from_wire(&request, 5, 6, String::new()).is_ok());
+        // A metadata breakdown stands instead of a dimension, not beside it.
+        let both = SummarizeUsageRequest {
+            group_by: WireDimension::Model as i32,
+            group_by_metadata: "team".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            SummaryQuery::from_wire(&both, 5, 6, String::new()),
+            Err(MeteringError::InvalidArgument { param, .. }) if param == "group_by_metadata"
+        ));
+        let tag = SummarizeUsageRequest {
+            group_by_metadata: "team".into(),
+            ..Default::default()
+        };
+        let query = SummaryQuery::from_wire(&tag, 5, 6, String::new()).unwrap();
+        assert_eq!(query.metadata_key.as_deref(), Some("team"));
     }
 }

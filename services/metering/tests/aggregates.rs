@@ -18,6 +18,7 @@ const TENANTS: &[&str] = &["alpha", "beta", "gamma"];
 const KEYS: &[&str] = &["k1", "k2", "k3", "k4"];
 const MODELS: &[&str] = &["chat-fast", "chat-strong", "embed"];
 const PROVIDERS: &[&str] = &["openai-main", "groq"];
+const TEAMS: &[&str] = &["search", "ads", "support"];
 /// 2026-01-20T00:00:00Z; records spread over the next 70 days (three months).
 const BASE: u64 = JAN_2026 + 19 * DAY;
 const SPAN: u64 = 70 * DAY;
@@ -41,6 +42,11 @@ fn random_record(rng: &mut Rng, i: usize) -> UsageRecord {
         usage_estimated: rng.below(5) == 0,
         cost_micros: rng.below(1_000_000) as i64,
         outcome: outcomes[rng.below(4) as usize] as i32,
+        // A team tag on three records in four, as callers set one.
+        metadata: match rng.below(4) {
+            0 => Default::default(),
+            _ => [("team".to_string(), rng.pick(TEAMS).to_string())].into(),
+        },
         ..Default::default()
     };
     if rng.below(8) == 0 {
@@ -138,6 +144,32 @@ fn expected(
     rows.into_iter().map(|((b, g), t)| (b, g, t)).collect()
 }
 
+/// What a summary by the `team` tag must say: exactly the records in
+/// `[start, end)`, each in its own time's bucket (the range's start without a
+/// granularity), untagged ones under "".
+fn by_team(
+    records: &[UsageRecord],
+    granularity: Granularity,
+    tenant: &str,
+    start: u64,
+    end: u64,
+) -> Vec<(u64, String, UsageTotals)> {
+    let mut rows: BTreeMap<(u64, String), UsageTotals> = BTreeMap::new();
+    for r in records {
+        let t = secs(r);
+        if (!tenant.is_empty() && r.tenant != tenant) || t < start || t >= end {
+            continue;
+        }
+        let bucket = match granularity {
+            Granularity::Unspecified => start,
+            g => floor(g, t),
+        };
+        let team = r.metadata.get("team").cloned().unwrap_or_default();
+        add(rows.entry((bucket, team)).or_default(), r);
+    }
+    rows.into_iter().map(|((b, g), t)| (b, g, t)).collect()
+}
+
 fn actual(summary: &SummarizeUsageResponse) -> Vec<(u64, String, UsageTotals)> {
     summary
         .buckets
@@ -199,6 +231,31 @@ async fn aggregates_equal_the_sum_of_records_despite_redeliveries() {
             Granularity::Day,
             Granularity::Month,
         ] {
+            for tenant in ["", "alpha"] {
+                let summary = client
+                    .summarize_usage(as_caller(
+                        ADMIN,
+                        SummarizeUsageRequest {
+                            start: ts(start),
+                            end: ts(end),
+                            granularity: granularity as i32,
+                            tenant: tenant.into(),
+                            group_by_metadata: "team".into(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let want = by_team(&unique, granularity, tenant, start, end);
+                assert_eq!(
+                    actual(&summary),
+                    want,
+                    "{granularity:?} by team, tenant {tenant:?} [{start}, {end})"
+                );
+                let requests: u64 = want.iter().map(|(_, _, t)| t.requests).sum();
+                assert_eq!(summary.total.unwrap().requests, requests);
+            }
             for dimension in [
                 Dimension::Unspecified,
                 Dimension::Tenant,
@@ -216,6 +273,7 @@ async fn aggregates_equal_the_sum_of_records_despite_redeliveries() {
                                 granularity: granularity as i32,
                                 group_by: dimension as i32,
                                 tenant: tenant.into(),
+                                group_by_metadata: String::new(),
                             },
                         ))
                         .await

@@ -37,10 +37,28 @@ const DIMENSIONS: &[(&str, Dimension)] = &[
     ("provider", Dimension::Provider),
 ];
 
+/// A `group_by` naming a dimension.
+fn dimension(value: &str) -> Result<Dimension, HttpError> {
+    DIMENSIONS
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, d)| *d)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "group_by",
+                format!(
+                    "Invalid group_by '{value}'. Expected one of tenant, key, model, provider, \
+                     or metadata.<key>."
+                ),
+            )
+            .into()
+        })
+}
+
 const FORMATS: &[(&str, ExportFormat)] =
     &[("jsonl", ExportFormat::Jsonl), ("csv", ExportFormat::Csv)];
 
-/// `?start&end&granularity=hour|day|month&group_by=tenant|key|model|provider&tenant`.
+/// `?start&end&granularity=hour|day|month&group_by=tenant|key|model|provider|metadata.<key>&tenant`.
 pub async fn summary(
     State(state): State<AppState>,
     caller: AdminCaller,
@@ -49,15 +67,23 @@ pub async fn summary(
     let mut params = Params::new(query)?;
     let (start, end) = range(&mut params)?;
     let granularity = params.choice("granularity", GRANULARITIES)?;
-    let group_by = params.choice("group_by", DIMENSIONS)?;
+    let group_by = params.text("group_by");
+    let (dimension, group_by_metadata) = match group_by.as_deref() {
+        None => (Dimension::Unspecified, String::new()),
+        Some(value) => match value.strip_prefix("metadata.") {
+            Some(key) if !key.is_empty() => (Dimension::Unspecified, key.to_string()),
+            _ => (dimension(value)?, String::new()),
+        },
+    };
     let tenant = params.text("tenant").unwrap_or_default();
     params.finish()?;
     let message = SummarizeUsageRequest {
         start,
         end,
         granularity: granularity.unwrap_or(Granularity::Unspecified).into(),
-        group_by: group_by.unwrap_or(Dimension::Unspecified).into(),
+        group_by: dimension.into(),
         tenant,
+        group_by_metadata,
     };
     let mut usage = state.admin.usage.clone();
     let answer = usage

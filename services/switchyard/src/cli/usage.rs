@@ -70,6 +70,11 @@ struct SummaryArgs {
     /// Break totals down by this dimension.
     #[arg(long, value_enum)]
     by: Option<By>,
+    /// Break totals down by the value of this metadata key (a tag such as
+    /// `team`, from the request's `metadata` or `x-switchyard-tags`), read from
+    /// the records in the range.
+    #[arg(long, value_name = "KEY", conflicts_with = "by")]
+    by_metadata: Option<String>,
     /// Bucket size; default one bucket for the whole range.
     #[arg(long, value_enum)]
     granularity: Option<Bucket>,
@@ -229,12 +234,14 @@ async fn summary(config_path: &str, args: SummaryArgs) -> anyhow::Result<()> {
             granularity: granularity.into(),
             group_by: group_by.into(),
             tenant: args.tenant.clone(),
+            group_by_metadata: args.by_metadata.clone().unwrap_or_default(),
         })?)
         .await
         .map_err(status_error)?
         .into_inner();
+    let grouped = args.by.is_some() || args.by_metadata.is_some();
     if args.json {
-        let json = serde_json::to_string(&SummaryJson::new(&answer, args.by.is_some()))?;
+        let json = serde_json::to_string(&SummaryJson::new(&answer, grouped))?;
         println!("{json}");
         return Ok(());
     }
@@ -243,10 +250,10 @@ async fn summary(config_path: &str, args: SummaryArgs) -> anyhow::Result<()> {
         "BUCKET_START", "GROUP", "REQUESTS", "PROMPT", "COMPLETION", "COST_USD", "CACHE_HITS"
     );
     for bucket in &answer.buckets {
-        let group = match (args.by, bucket.group.as_str()) {
-            (None, _) => "-",
-            (Some(_), "") => "(none)",
-            (Some(_), group) => group,
+        let group = match (grouped, bucket.group.as_str()) {
+            (false, _) => "-",
+            (true, "") => "(none)",
+            (true, group) => group,
         };
         // A summary without a start covers all time: say so rather than 1970.
         let start = match bucket.start {
