@@ -84,22 +84,40 @@ async fn main() -> anyhow::Result<()> {
             Granularity::Month,
             Dimension::Unspecified,
             "",
+            "",
         ),
         (
             "whole range, by model",
             Granularity::Unspecified,
             Dimension::Model,
             "",
+            "",
         ),
-        ("by day, by key", Granularity::Day, Dimension::Key, ""),
+        ("by day, by key", Granularity::Day, Dimension::Key, "", ""),
         (
             "by hour, one tenant by model",
             Granularity::Hour,
             Dimension::Model,
             "tenant-7",
+            "",
+        ),
+        // From the records, not the aggregates: every record of the month read.
+        (
+            "whole range, by metadata tag",
+            Granularity::Unspecified,
+            Dimension::Unspecified,
+            "",
+            "team",
+        ),
+        (
+            "by day, one tenant by metadata tag",
+            Granularity::Day,
+            Dimension::Unspecified,
+            "tenant-7",
+            "team",
         ),
     ];
-    for (name, granularity, group_by, tenant) in cases {
+    for (name, granularity, group_by, tenant, tag) in cases {
         let mut request = tonic::Request::new(SummarizeUsageRequest {
             start: Some(prost_types::Timestamp {
                 seconds: JAN_2026,
@@ -112,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
             granularity: granularity as i32,
             group_by: group_by as i32,
             tenant: tenant.into(),
-            group_by_metadata: String::new(),
+            group_by_metadata: tag.into(),
         });
         request
             .metadata_mut()
