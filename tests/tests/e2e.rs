@@ -146,11 +146,80 @@ both_shapes!(
     client_disconnect_before_the_first_chunk_is_billed_as_cancelled,
     stream_and_unary_bill_the_same,
     admin_http_tenants_keys_audit_and_scoped_usage,
+    labels_attribute_spend_over_caller_tags,
     large_messages_cross_every_hop_intact,
     responses_api_round_trip_bills_each_call,
     logprobs_reach_every_api,
     files_reach_the_upstream_from_every_api,
 );
+
+/// A key's and its tenant's labels go into every record's metadata, over the
+/// caller's own tags of the same name (the key's over the tenant's), so spend
+/// by label is the operator's attribution, whatever a caller sends.
+async fn labels_attribute_spend_over_caller_tags(shape: Shape) {
+    let env = env(shape, "acme").await;
+    let admin = format!("Bearer {}", switchyard_tests::ADMIN_TOKEN);
+    let url = |path: &str| format!("{}{path}", env.mesh.base_url());
+    let created = env
+        .http
+        .post(url("/admin/v1/tenants"))
+        .header("authorization", &admin)
+        .json(&json!({"name": "initech", "labels": {"cost_center": "cc-7", "team": "core"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let key: Value = env
+        .http
+        .post(url("/admin/v1/keys"))
+        .header("authorization", &admin)
+        .json(&json!({"tenant": "initech", "labels": {"team": "search"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let reply = env
+        .http
+        .post(url("/v1/chat/completions"))
+        .bearer_auth(&secret)
+        .header("x-switchyard-tags", "team=spoofed,env=prod")
+        .json(&chat_body("chat-model", "hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let record = env
+        .mesh
+        .wait_usage(reply.headers()["x-request-id"].to_str().unwrap())
+        .await;
+    let metadata: std::collections::BTreeMap<&str, &str> = record
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        metadata,
+        [("cost_center", "cc-7"), ("env", "prod"), ("team", "search")].into()
+    );
+    let summary: Value = env
+        .http
+        .get(url(
+            "/admin/v1/usage/summary?group_by=metadata.team&tenant=initech",
+        ))
+        .header("authorization", &admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["buckets"][0]["group"], "search", "{summary}");
+    assert_eq!(summary["buckets"].as_array().unwrap().len(), 1, "{summary}");
+    env.mesh.shutdown().await;
+}
 
 async fn chat_non_stream_bills_exactly_once(shape: Shape) {
     let env = env(shape, "acme").await;

@@ -149,13 +149,16 @@ impl AuthService {
             });
         }
         let valid_until = earliest(key.expires_at, key.overlap_ends_at);
+        // The key's labels over its tenant's: what every request's usage carries.
+        let mut labels = tenant.labels;
+        labels.extend(key.labels);
         Ok(Principal {
             valid_until,
             tenant: key.tenant,
             key_id: key.id,
             key_prefix: key.prefix,
             allowed_models: key.allowed_models,
-            labels: key.labels,
+            labels,
             key_limits: key.limits,
             key_budget: key.budget,
             tenant_limits: tenant.limits,

@@ -527,6 +527,11 @@ impl Router {
         draft.plan = plan.collect();
         draft.route = route;
         draft.metadata = sizing.metadata().clone();
+        // The operator's labels (key over tenant) win over the caller's tags: a
+        // caller cannot move its spend to another team.
+        draft
+            .metadata
+            .extend(principal.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         draft.cache_ttl = entry.cache_ttl;
         let waits = Waits::new(Some(&entry), timeouts);
         Ok((table.clone(), draft, waits))
