@@ -217,6 +217,52 @@ async fn conversations_hold_items_that_responses_read_and_extend(shape: Shape) {
         "{error}"
     );
 
+    // Bad bodies: OpenAI's 400s, naming what is wrong.
+    let too_many: serde_json::Map<String, Value> =
+        (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (status, _, error) = call(
+        http.post(url("/v1/conversations"))
+            .json(&json!({"metadata": too_many})),
+        &key,
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["param"].clone()),
+        (400, json!("metadata"))
+    );
+    let (status, _, error) = call(
+        http.post(url("/v1/conversations"))
+            .json(&json!({"metadata": {"k": 1}})),
+        &key,
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    let (status, _, error) = call(
+        http.post(url("/v1/conversations"))
+            .header("content-type", "application/json")
+            .body("{\"items\": ["),
+        &key,
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+
+    // Counting a response's input counts the conversation's items too.
+    let count = |conversation: Option<&str>| {
+        let mut body = json!({"model": "chat-model", "input": "x"});
+        if let Some(id) = conversation {
+            body["conversation"] = json!(id);
+        }
+        let request = http.post(url("/v1/responses/input_tokens")).json(&body);
+        let key = key.clone();
+        async move {
+            let (status, _, counted) = call(request, &key).await;
+            assert_eq!(status, 200, "{counted}");
+            counted["input_tokens"].as_u64().unwrap()
+        }
+    };
+    assert!(count(Some(&id)).await > count(None).await);
+
     // Metadata replaced.
     let conv_url = url(&format!("/v1/conversations/{id}"));
     let (status, _, updated) = call(
