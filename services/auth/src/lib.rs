@@ -7,6 +7,7 @@
 //! (every admin change is recorded with who made it).
 
 mod admin;
+mod alerts;
 mod audit;
 mod error;
 mod key;

@@ -15,6 +15,7 @@ use switchyard_proto::auth::v1::{AuthenticateRequest, Principal, WatchChangesReq
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::alerts::AlertHook;
 use crate::key::{ParsedKey, hash};
 use crate::quota::QuotaShard;
 use crate::watch::{ChangeStream, Changes};
@@ -37,7 +38,13 @@ impl AuthService {
     /// `[admin]` (none configured: the admin API refuses every call).
     pub fn open(config: &Config) -> Result<Self, AuthError> {
         let store = SledKeyStore::open(&config.auth.data_dir)?;
-        let quota = QuotaShard::open(store.db())?;
+        let alerts = config
+            .auth
+            .alert_webhook_url
+            .as_deref()
+            .map(AlertHook::start)
+            .transpose()?;
+        let quota = QuotaShard::open(store.db(), alerts)?;
         Ok(Self {
             quota,
             store: Arc::new(store),
@@ -54,7 +61,7 @@ impl AuthService {
             .temporary(true)
             .open()
             .map_err(AuthError::from)
-            .and_then(|db| QuotaShard::open(&db));
+            .and_then(|db| QuotaShard::open(&db, None));
         #[allow(clippy::expect_used)]
         let quota = quota.expect("a temporary sled database opens");
         Self {

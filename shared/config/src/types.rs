@@ -229,6 +229,9 @@ pub struct AuthConfig {
     pub listen: String,
     /// Directory of the sled database.
     pub data_dir: String,
+    /// Where budget alerts are POSTed as JSON (a budget's `alert_percent`
+    /// crossed); unset: alerts are logged and counted only.
+    pub alert_webhook_url: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -236,6 +239,7 @@ impl Default for AuthConfig {
         Self {
             listen: "127.0.0.1:50052".into(),
             data_dir: "data/auth".into(),
+            alert_webhook_url: None,
         }
     }
 }

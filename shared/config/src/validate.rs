@@ -64,6 +64,9 @@ impl Config {
         if let Some(url) = &self.telemetry.otlp_endpoint {
             check_url("telemetry.otlp_endpoint", url)?;
         }
+        if let Some(url) = &self.auth.alert_webhook_url {
+            check_url("auth.alert_webhook_url", url)?;
+        }
         if self.edge.max_body_bytes == 0 {
             return Err(ConfigError::invalid(
                 "edge.max_body_bytes",
@@ -458,6 +461,22 @@ mod tests {
         format!(
             "[[models]]\nname = \"{name}\"\n{extra}deployments = [{{ provider = \"p\", model = \"x\" }}]\n"
         )
+    }
+
+    #[test]
+    fn the_alert_webhook_is_an_http_url() {
+        let e = err_of(&format!(
+            "{BASE}[auth]\nalert_webhook_url = \"hooks.example.com\"\n"
+        ));
+        assert!(e.contains("auth.alert_webhook_url"), "{e}");
+        let c = load_str(&format!(
+            "{BASE}[auth]\nalert_webhook_url = \"https://hooks.example.com/x\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.auth.alert_webhook_url.as_deref(),
+            Some("https://hooks.example.com/x")
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status};
 pub use subject::{LEASE_MS, SubjectState, period_start};
 
 use crate::AuthError;
+use crate::alerts::AlertHook;
 use store::StoredRouter;
 
 /// How often routers should report; their slots are kept while they do.
@@ -45,6 +46,8 @@ struct Inner {
     commit: GroupCommit,
     tree: sled::Tree,
     state: Mutex<ShardState>,
+    /// Where crossed budget alerts are pushed, if anywhere.
+    alerts: Option<AlertHook>,
 }
 
 #[derive(Default)]
@@ -105,8 +108,9 @@ impl ShardState {
 
 impl QuotaShard {
     /// The shard over tree `quota` of auth's database; state left by a previous
-    /// run is picked up (spend, windows, routers' slots).
-    pub fn open(db: &sled::Db) -> Result<Self, AuthError> {
+    /// run is picked up (spend, windows, routers' slots). Crossed budget alerts
+    /// also go to `alerts` when given.
+    pub fn open(db: &sled::Db, alerts: Option<AlertHook>) -> Result<Self, AuthError> {
         let tree = db.open_tree("quota")?;
         let routers = store::load_routers(&tree)?;
         Ok(Self {
@@ -117,6 +121,7 @@ impl QuotaShard {
                     subjects: HashMap::new(),
                     routers,
                 }),
+                alerts,
             }),
         })
     }
@@ -168,6 +173,11 @@ impl QuotaShard {
                     "budget soft-alert threshold crossed"
                 );
                 metrics::counter!(names::BUDGET_ALERTS, "subject_kind" => kind).increment(1);
+                if let (Some(hook), Some(budget)) =
+                    (&self.inner.alerts, spec.and_then(|s| s.budget.as_ref()))
+                {
+                    hook.budget_crossed(subject, budget, entry.spent, now.div_euclid(1000));
+                }
             }
             if response.refused() != QuotaDimension::Unspecified {
                 let dimension = match response.refused() {
