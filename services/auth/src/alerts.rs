@@ -1,13 +1,14 @@
 //! Budget alerts pushed to an operator's webhook (`auth.alert_webhook_url`).
 //!
-//! The quota shard raises an alert when a grant takes a budget's period spend
-//! across its `alert_percent`; besides the warning log and the metric, the alert
-//! is POSTed as JSON to the webhook, off the shard's path: the shard only queues
-//! it (a bounded queue; when full the alert is dropped and counted), and one
-//! task delivers, retrying a failed delivery (connection error, timeout, 5xx or
-//! 429) twice with backoff. Delivery is at most once per crossing and in memory:
-//! an alert queued when the process stops is lost (the log and the metric still
-//! have it).
+//! The quota shard raises `budget.alert` when a grant takes a budget's period
+//! spend across its `alert_percent`, and `budget.exceeded` when the period's
+//! first request is refused for the budget. Besides the warning log and the
+//! metric, each is POSTed as JSON to the webhook, off the shard's path: the
+//! shard only queues it (a bounded queue; when full the alert is dropped and
+//! counted), and one task delivers, retrying a failed delivery (connection
+//! error, timeout, 5xx or 429) twice with backoff. Delivery is at most once per
+//! event and in memory: an alert queued when the process stops is lost (the log
+//! and the metric still have it).
 
 use std::time::Duration;
 
@@ -50,25 +51,41 @@ impl AlertHook {
 
     /// Queues the alert of `subject` (`key:<id>` or `tenant:<name>`), whose
     /// spend this period is now `spent_micros` of `budget`, at `now` (Unix
-    /// seconds).
+    /// seconds): `budget.alert`, its `alert_percent` crossed.
     pub fn budget_crossed(&self, subject: &str, budget: &Budget, spent_micros: i64, now: i64) {
-        if self
-            .queue
-            .try_send(payload(subject, budget, spent_micros, now))
-            .is_err()
-        {
-            tracing::warn!(subject, "budget alert webhook queue full; alert dropped");
+        self.queue_alert(payload("budget.alert", subject, budget, spent_micros, now));
+    }
+
+    /// Queues `budget.exceeded`: the period's first request refused for
+    /// `subject`'s budget, which needed `refused_micros` more.
+    pub fn budget_exceeded(
+        &self,
+        subject: &str,
+        budget: &Budget,
+        spent_micros: i64,
+        refused_micros: i64,
+        now: i64,
+    ) {
+        let mut alert = payload("budget.exceeded", subject, budget, spent_micros, now);
+        alert["refused_micros"] = json!(refused_micros);
+        self.queue_alert(alert);
+    }
+
+    fn queue_alert(&self, alert: Value) {
+        if let Err(full) = self.queue.try_send(alert) {
+            let alert = full.into_inner();
+            tracing::warn!(subject = %alert["subject"], "budget alert webhook queue full; alert dropped");
             metrics::counter!(names::BUDGET_ALERT_WEBHOOKS, "outcome" => "dropped").increment(1);
         }
     }
 }
 
-/// The JSON an alert is POSTed as.
-fn payload(subject: &str, budget: &Budget, spent_micros: i64, now: i64) -> Value {
+/// The JSON an alert of type `event` is POSTed as.
+fn payload(event: &str, subject: &str, budget: &Budget, spent_micros: i64, now: i64) -> Value {
     let period = BudgetPeriod::try_from(budget.period).unwrap_or(BudgetPeriod::Unspecified);
     let (kind, id) = subject.split_once(':').unwrap_or(("", subject));
     json!({
-        "type": "budget.alert",
+        "type": event,
         "subject": subject,
         "subject_kind": kind,
         "subject_id": id,
@@ -131,7 +148,9 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use switchyard_proto::auth::v1::{AcquireRequest, Amounts, QuotaSubject};
+    use switchyard_proto::auth::v1::{
+        AcquireRequest, AcquireResponse, Amounts, QuotaDimension, QuotaSubject,
+    };
 
     use super::*;
     use crate::quota::QuotaShard;
@@ -180,10 +199,10 @@ mod tests {
             period: BudgetPeriod::Monthly as i32,
             alert_percent: Some(80),
         };
-        let ask = |micros| AcquireRequest {
+        let ask = |key: &str, micros| AcquireRequest {
             router_id: "router-1".into(),
             subject: Some(QuotaSubject {
-                id: "key:k1".into(),
+                id: format!("key:{key}"),
                 limits: None,
                 budget: Some(budget),
             }),
@@ -194,7 +213,7 @@ mod tests {
             extra: None,
         };
         for micros in [500, 400, 50] {
-            shard.acquire(&ask(micros)).await.unwrap();
+            shard.acquire(&ask("k1", micros)).await.unwrap();
         }
         let first = next(&mut posts).await;
         assert_eq!(first["type"], "budget.alert");
@@ -204,6 +223,33 @@ mod tests {
         assert_eq!(first["period"], "monthly");
         // Answered 500: the same alert again.
         assert_eq!(next(&mut posts).await, first);
+
+        // The period's first refusal for the budget is announced, once: a
+        // second refusal, and one after the shard restarts, are not (the next
+        // post is another key's alert, queued after them).
+        let refused = |r: AcquireResponse| r.refused() == QuotaDimension::Budget;
+        assert!(refused(shard.acquire(&ask("k1", 100)).await.unwrap()));
+        assert!(refused(shard.acquire(&ask("k1", 100)).await.unwrap()));
+        let exceeded = next(&mut posts).await;
+        assert_eq!(exceeded["type"], "budget.exceeded");
+        assert_eq!(exceeded["subject"], "key:k1");
+        assert_eq!(
+            (
+                exceeded["spent_micros"].clone(),
+                exceeded["refused_micros"].clone()
+            ),
+            (json!(950), json!(100))
+        );
+        drop(shard);
+        let (url, mut posts) = webhook(0).await;
+        let shard = QuotaShard::open(&db, Some(AlertHook::start(&url).unwrap())).unwrap();
+        assert!(refused(shard.acquire(&ask("k1", 100)).await.unwrap()));
+        shard.acquire(&ask("k2", 900)).await.unwrap();
+        let after = next(&mut posts).await;
+        assert_eq!(
+            (after["type"].clone(), after["subject"].clone()),
+            (json!("budget.alert"), json!("key:k2"))
+        );
     }
 
     #[test]
@@ -214,7 +260,13 @@ mod tests {
             alert_percent: Some(80),
         };
         // 2026-12-08T01:00:00Z.
-        let alert = payload("tenant:acme", &budget, 4_100_000, 1_796_691_600);
+        let alert = payload(
+            "budget.alert",
+            "tenant:acme",
+            &budget,
+            4_100_000,
+            1_796_691_600,
+        );
         assert_eq!(
             alert,
             json!({

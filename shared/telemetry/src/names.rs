@@ -46,9 +46,9 @@ pub const CONFIG_RELOADS: &str = "switchyard_config_reloads_total";
 /// Counter (auth, quota shard): budgets whose period spend crossed their soft-alert
 /// threshold (`alert_percent`), by `subject_kind` (key, tenant).
 pub const BUDGET_ALERTS: &str = "switchyard_budget_alerts_total";
-/// Counter (auth, quota shard): budget alerts sent to `auth.alert_webhook_url`,
-/// by `outcome` (`delivered`; `failed` after the retries; `dropped`: the queue
-/// was full).
+/// Counter (auth, quota shard): budget alerts (`budget.alert`, `budget.exceeded`)
+/// sent to `auth.alert_webhook_url`, by `outcome` (`delivered`; `failed` after
+/// the retries; `dropped`: the queue was full).
 pub const BUDGET_ALERT_WEBHOOKS: &str = "switchyard_budget_alert_webhooks_total";
 /// Counter (auth, quota shard): capacity requests refused, by `dimension`
 /// (requests, tokens, concurrency, budget).

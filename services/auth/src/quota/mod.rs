@@ -188,6 +188,34 @@ impl QuotaShard {
                 };
                 metrics::counter!(names::QUOTA_REFUSALS, "dimension" => dimension).increment(1);
             }
+            if response.refused() == QuotaDimension::Budget
+                && entry.exceeded_noted != Some(entry.budget_period)
+            {
+                // Announced once per period, and noted on disk so a restart does
+                // not announce it again.
+                entry.exceeded_noted = Some(entry.budget_period);
+                tracing::warn!(
+                    subject,
+                    spent_micros = entry.spent,
+                    "budget exceeded: requests refused until the period ends"
+                );
+                if let (Some(hook), Some(budget)) =
+                    (&self.inner.alerts, spec.and_then(|s| s.budget.as_ref()))
+                {
+                    let refused = req.need.map_or(0, |n| n.micros);
+                    hook.budget_exceeded(
+                        subject,
+                        budget,
+                        entry.spent,
+                        refused,
+                        now.div_euclid(1000),
+                    );
+                }
+                tree.insert(
+                    store::subject_key(subject),
+                    store::encode_subject(entry, now.div_euclid(1000)),
+                )?;
+            }
             if response.refused() == QuotaDimension::Unspecified {
                 tree.insert(
                     store::subject_key(subject),

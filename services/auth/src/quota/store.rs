@@ -1,7 +1,8 @@
 //! Quota state on disk: sled tree `quota` in auth's database.
 //!
 //! - `s/<subject id>` → prost [`StoredSubject`]: the window buckets still counting,
-//!   the budget period and its spend, the slots held per router;
+//!   the budget period and its spend, the slots held per router, the period whose
+//!   budget refusal was last announced;
 //! - `r/<router id>` → prost [`StoredRouter`]: the last report applied (so a retried
 //!   report is applied once) and when the router was last heard from.
 //!
@@ -36,6 +37,8 @@ pub struct StoredSubject {
     pub spent: i64,
     #[prost(map = "string, uint32", tag = "4")]
     pub slots: HashMap<String, u32>,
+    #[prost(int64, optional, tag = "5")]
+    pub exceeded_noted: Option<i64>,
 }
 
 #[derive(Clone, Copy, PartialEq, prost::Message)]
@@ -68,6 +71,7 @@ pub fn encode_subject(state: &SubjectState, now: i64) -> Vec<u8> {
         budget_period: state.budget_period,
         spent: state.spent,
         slots: state.slots.clone(),
+        exceeded_noted: state.exceeded_noted,
     }
     .encode_to_vec()
 }
@@ -83,6 +87,7 @@ pub fn decode_subject(bytes: &[u8]) -> Result<SubjectState, AuthError> {
         budget_period: stored.budget_period,
         spent: stored.spent,
         slots: stored.slots,
+        exceeded_noted: stored.exceeded_noted,
     })
 }
 

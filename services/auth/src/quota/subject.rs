@@ -26,6 +26,9 @@ pub struct SubjectState {
     pub spent: i64,
     /// Concurrency slots held, per router.
     pub slots: HashMap<String, u32>,
+    /// The budget period in which a refusal for budget was last announced (so
+    /// it is announced once per period).
+    pub exceeded_noted: Option<i64>,
 }
 
 /// The start of the budget period holding `now` (unix seconds), UTC-aligned.
