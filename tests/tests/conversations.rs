@@ -274,6 +274,15 @@ async fn conversations_hold_items_that_responses_read_and_extend(shape: Shape) {
     assert_eq!(status, 200, "{updated}");
     let (_, _, read) = call(http.get(&conv_url), &key).await;
     assert_eq!(read["metadata"], json!({"topic": "other", "n": "2"}));
+    // `metadata` is required (OpenAI's update takes nothing else); null clears it.
+    let (status, _, error) = call(http.post(&conv_url).json(&json!({})), &key).await;
+    assert_eq!(
+        (status, error["error"]["param"].clone()),
+        (400, json!("metadata"))
+    );
+    let (status, _, cleared) =
+        call(http.post(&conv_url).json(&json!({"metadata": null})), &key).await;
+    assert_eq!((status, cleared["metadata"].clone()), (200, json!({})));
 
     // Another tenant sees nothing, and cannot use it.
     let (status, _, _) = call(http.get(&conv_url), &other).await;

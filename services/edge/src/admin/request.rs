@@ -23,7 +23,7 @@ use crate::error::HttpError;
 
 /// Deserializes a field that is present (possibly `null`) as `Some(..)`; with
 /// `#[serde(default)]` an absent one stays `None`.
-fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

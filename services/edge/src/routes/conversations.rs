@@ -43,8 +43,9 @@ struct CreateBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
-    /// Replaces the metadata (null clears it).
-    metadata: Option<HashMap<String, String>>,
+    /// Replaces the metadata (null clears it); required, as OpenAI's.
+    #[serde(default, deserialize_with = "crate::admin::request::present")]
+    metadata: Option<Option<HashMap<String, String>>>,
 }
 
 /// `POST /v1/conversations/{id}/items` body.
@@ -162,10 +163,15 @@ pub async fn update(
     let (id, mut client) = open(&state, id)?;
     let (parts, body) = request.into_parts();
     let body: UpdateBody = read_json(&parts.headers, body, state.max_body_bytes).await?;
+    let Some(metadata) = body.metadata else {
+        return Err(
+            ApiError::invalid("metadata", "Missing required parameter: 'metadata'.").into(),
+        );
+    };
     let updated = client
         .update_conversation(caller.request(UpdateConversationRequest {
             id,
-            metadata: body.metadata.unwrap_or_default(),
+            metadata: metadata.unwrap_or_default(),
         }))
         .await?
         .into_inner();
