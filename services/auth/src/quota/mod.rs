@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use switchyard_durable::GroupCommit;
 use switchyard_proto::auth::v1::quota_server::{Quota, QuotaServer};
 use switchyard_proto::auth::v1::{
-    AcquireRequest, AcquireResponse, QuotaDimension, ReportRequest, ReportResponse,
+    AcquireRequest, AcquireResponse, Budget, QuotaDimension, ReportRequest, ReportResponse,
 };
 use switchyard_telemetry::{metrics, names};
 use tonic::{Request, Response, Status};
@@ -152,35 +152,19 @@ impl QuotaShard {
             let spec = req.subject.as_ref();
             let routers = &state.routers;
             entry.forget_routers(|r| ShardState::forgotten(routers, r, now));
+            let budget = spec.and_then(|s| s.budget.as_ref());
             let response = entry.acquire(
                 spec.and_then(|s| s.limits.as_ref()),
-                spec.and_then(|s| s.budget.as_ref()),
+                budget,
                 &req.router_id,
                 &req.need.unwrap_or_default(),
                 &req.extra.unwrap_or_default(),
                 now,
                 |r| ShardState::alive(routers, r, now),
             );
-            let kind = if subject.starts_with("key:") {
-                "key"
-            } else {
-                "tenant"
-            };
-            if response.budget_alert {
-                tracing::warn!(
-                    subject,
-                    spent_micros = entry.spent,
-                    "budget soft-alert threshold crossed"
-                );
-                metrics::counter!(names::BUDGET_ALERTS, "subject_kind" => kind).increment(1);
-                if let (Some(hook), Some(budget)) =
-                    (&self.inner.alerts, spec.and_then(|s| s.budget.as_ref()))
-                {
-                    hook.budget_crossed(subject, budget, entry.spent, now.div_euclid(1000));
-                }
-            }
-            if response.refused() != QuotaDimension::Unspecified {
-                let dimension = match response.refused() {
+            let refused = response.refused();
+            if refused != QuotaDimension::Unspecified {
+                let dimension = match refused {
                     QuotaDimension::Requests => "requests",
                     QuotaDimension::Tokens => "tokens",
                     QuotaDimension::Concurrency => "concurrency",
@@ -188,35 +172,11 @@ impl QuotaShard {
                 };
                 metrics::counter!(names::QUOTA_REFUSALS, "dimension" => dimension).increment(1);
             }
-            if response.refused() == QuotaDimension::Budget
-                && entry.exceeded_noted != Some(entry.budget_period)
-            {
-                // Announced once per period, and noted on disk so a restart does
-                // not announce it again.
-                entry.exceeded_noted = Some(entry.budget_period);
-                tracing::warn!(
-                    subject,
-                    spent_micros = entry.spent,
-                    "budget exceeded: requests refused until the period ends"
-                );
-                if let (Some(hook), Some(budget)) =
-                    (&self.inner.alerts, spec.and_then(|s| s.budget.as_ref()))
-                {
-                    let refused = req.need.map_or(0, |n| n.micros);
-                    hook.budget_exceeded(
-                        subject,
-                        budget,
-                        entry.spent,
-                        refused,
-                        now.div_euclid(1000),
-                    );
-                }
-                tree.insert(
-                    store::subject_key(subject),
-                    store::encode_subject(entry, now.div_euclid(1000)),
-                )?;
-            }
-            if response.refused() == QuotaDimension::Unspecified {
+            let need_micros = req.need.map_or(0, |n| n.micros);
+            let noted = self.announce(subject, entry, budget, &response, need_micros, now);
+            // A grant, or a refusal newly noted, is written (and the grant made
+            // durable below) before the answer.
+            if refused == QuotaDimension::Unspecified || noted {
                 tree.insert(
                     store::subject_key(subject),
                     store::encode_subject(entry, now.div_euclid(1000)),
@@ -228,6 +188,54 @@ impl QuotaShard {
             self.durable().await?;
         }
         Ok(response)
+    }
+
+    /// Logs, counts and (with a webhook) posts what `response` says of `subject`'s
+    /// budget: its soft alert crossed, or the period's first refusal for it,
+    /// which is noted in `entry` so it is announced once. Whether it noted one.
+    fn announce(
+        &self,
+        subject: &str,
+        entry: &mut SubjectState,
+        budget: Option<&Budget>,
+        response: &AcquireResponse,
+        need_micros: i64,
+        now_ms: i64,
+    ) -> bool {
+        let now = now_ms.div_euclid(1000);
+        let hook = self.inner.alerts.as_ref().zip(budget);
+        if response.budget_alert {
+            let kind = if subject.starts_with("key:") {
+                "key"
+            } else {
+                "tenant"
+            };
+            tracing::warn!(
+                subject,
+                spent_micros = entry.spent,
+                "budget soft-alert threshold crossed"
+            );
+            metrics::counter!(names::BUDGET_ALERTS, "subject_kind" => kind).increment(1);
+            if let Some((hook, budget)) = hook {
+                hook.budget_crossed(subject, budget, entry.spent, now);
+            }
+        }
+        if response.refused() != QuotaDimension::Budget
+            || entry.exceeded_noted == Some(entry.budget_period)
+        {
+            return false;
+        }
+        // Noted on disk by the caller, so a restart does not announce it again.
+        entry.exceeded_noted = Some(entry.budget_period);
+        tracing::warn!(
+            subject,
+            spent_micros = entry.spent,
+            "budget exceeded: requests refused until the period ends"
+        );
+        if let Some((hook, budget)) = hook {
+            hook.budget_exceeded(subject, budget, entry.spent, need_micros, now);
+        }
+        true
     }
 
     /// Applies a router's report once (by sequence number) and makes it durable.

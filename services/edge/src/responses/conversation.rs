@@ -25,50 +25,50 @@ pub const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
 
 /// `values` checked as `input` items (`param[i]` names a bad one) and
 /// [`completed`].
-pub fn to_items(
-    param: &str,
-    base: &str,
-    values: Vec<Value>,
-) -> Result<Vec<ConversationItem>, ApiError> {
+pub fn to_items(param: &str, base: &str, values: Vec<Value>) -> Result<Vec<Value>, ApiError> {
     convert::check_items(param, &values)?;
-    completed(base, values)
+    Ok(completed(base, values))
 }
 
 /// `values` completed for storing, unchecked (a response's input, which its
 /// translation checks); made-up ids are `{prefix}_{base}_{i}`.
-pub fn completed(base: &str, values: Vec<Value>) -> Result<Vec<ConversationItem>, ApiError> {
+pub fn completed(base: &str, values: Vec<Value>) -> Vec<Value> {
     values
         .into_iter()
         .enumerate()
-        .map(|(i, value)| stored(items::completed(base, i, value)))
+        .map(|(i, value)| items::completed(base, i, value))
         .collect()
 }
 
-/// An item already complete (a response's output) as the store keeps it.
-pub fn stored(value: Value) -> Result<ConversationItem, ApiError> {
+/// A complete item (with its `id`) as the store keeps it.
+pub fn stored(value: &Value) -> Result<ConversationItem, ApiError> {
     let id = value
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("items", "Every item needs an 'id'."))?
         .to_string();
-    let item_json = serde_json::to_vec(&value).map_err(|_| ApiError::internal())?;
+    let item_json = serde_json::to_vec(value).map_err(|_| ApiError::internal())?;
     Ok(ConversationItem { id, item_json })
 }
 
-/// A stored item as a JSON value: as stored (what a model reads), or as shown
-/// (without `encrypted_content` unless `encrypted` asks for it).
-pub fn value(item: &ConversationItem, shown: Option<bool>) -> Result<Value, ApiError> {
-    let mut value: Value = serde_json::from_slice(&item.item_json).map_err(|e| {
+/// A stored item as the JSON value it was stored as (what a model reads).
+pub fn value(item: &ConversationItem) -> Result<Value, ApiError> {
+    serde_json::from_slice(&item.item_json).map_err(|e| {
         tracing::error!(error = %e, item = %item.id, "a stored conversation item does not parse");
         ApiError::internal()
-    })?;
-    if shown == Some(false)
+    })
+}
+
+/// An item as shown to its caller: without a reasoning item's
+/// `encrypted_content` unless `encrypted` (`include`) asks for it.
+pub fn shown(mut value: Value, encrypted: bool) -> Value {
+    if !encrypted
         && let Some(object) = value.as_object_mut()
         && object.get("type").and_then(Value::as_str) == Some("reasoning")
     {
         object.remove("encrypted_content");
     }
-    Ok(value)
+    value
 }
 
 /// Every item of conversation `id`, oldest first, as stored: what a response
@@ -83,7 +83,7 @@ pub async fn all_items(client: &Client, caller: &Caller, id: &str) -> Result<Vec
         .await
         .map_err(|status| ApiError::from_status(&status))?
         .into_inner();
-    page.items.iter().map(|item| value(item, None)).collect()
+    page.items.iter().map(value).collect()
 }
 
 /// A conversation as OpenAI's `conversation` object.
@@ -112,24 +112,22 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(items[0].id, "msg_req1_0");
-        let first = value(&items[0], Some(false)).unwrap();
+        assert_eq!(items[0]["id"], "msg_req1_0");
         assert_eq!(
-            first["content"][0],
+            items[0]["content"][0],
             json!({"type": "input_text", "text": "hi"})
         );
-        assert_eq!(first["status"], "completed");
+        assert_eq!(items[0]["status"], "completed");
+        // Stored and read back as it was.
+        let kept = stored(&items[1]).unwrap();
+        assert_eq!(kept.id, "rs_1");
+        assert_eq!(value(&kept).unwrap(), items[1]);
         assert!(
-            value(&items[1], Some(false))
-                .unwrap()
+            shown(items[1].clone(), false)
                 .get("encrypted_content")
                 .is_none()
         );
-        assert_eq!(
-            value(&items[1], Some(true)).unwrap()["encrypted_content"],
-            "sig"
-        );
-        assert_eq!(value(&items[1], None).unwrap()["encrypted_content"], "sig");
+        assert_eq!(shown(items[1].clone(), true)["encrypted_content"], "sig");
 
         let err = to_items(
             "items",

@@ -102,35 +102,66 @@ pub async fn continuation(
         input_items: Vec::new(),
         new_items: Vec::new(),
     };
-    if let Some(id) = &continued.conversation {
-        // Checked by the translation that follows.
-        let own = conversation::completed(&format!("{}_in", caller.request_id), own_items(body))?;
-        let mut input_items = conversation::all_items(&clients.conversations, caller, id).await?;
-        if let Some(dup) = own
-            .iter()
-            .find(|new| input_items.iter().any(|old| old["id"] == new.id.as_str()))
-        {
-            return Err(ApiError::invalid(
-                "input",
-                format!("Duplicate item found with id '{}'.", dup.id),
-            )
-            .into());
+    let whole = match (&continued.conversation, &continued.previous_response_id) {
+        (Some(id), _) => {
+            let (whole, own) = in_conversation(clients, caller, id, own_items(body)).await?;
+            continued.new_items = own;
+            whole
         }
-        for item in &own {
-            input_items.push(conversation::value(item, None)?);
+        (None, Some(id)) => after_response(clients, caller, id, own_items(body)).await?,
+        (None, None) => {
+            // Kept only to be stored.
+            if store {
+                continued.input_items = own_items(body);
+            }
+            return Ok(continued);
         }
-        body.insert("input".into(), Value::Array(input_items.clone()));
-        continued.input_items = input_items;
-        continued.new_items = own;
-        return Ok(continued);
-    }
-    let Some(id) = &continued.previous_response_id else {
-        // Kept only to be stored.
-        if store {
-            continued.input_items = own_items(body);
-        }
-        return Ok(continued);
     };
+    if store {
+        continued.input_items.clone_from(&whole);
+    }
+    body.insert("input".into(), Value::Array(whole));
+    Ok(continued)
+}
+
+/// Conversation `id`'s items, then `own` (completed, checked by the translation
+/// that follows): the input the model sees; and `own` as the conversation will
+/// keep them. An id the conversation already has is refused.
+async fn in_conversation(
+    clients: &AdminClients,
+    caller: &Caller,
+    id: &str,
+    own: Vec<Value>,
+) -> Result<(Vec<Value>, Vec<ConversationItem>), ApiError> {
+    let own = conversation::completed(&format!("{}_in", caller.request_id), own);
+    let mut whole = conversation::all_items(&clients.conversations, caller, id).await?;
+    if let Some(dup) = own
+        .iter()
+        .find(|new| whole.iter().any(|old| old["id"] == new["id"]))
+    {
+        return Err(ApiError::invalid(
+            "input",
+            format!(
+                "Duplicate item found with id '{}'.",
+                dup["id"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    let stored = own
+        .iter()
+        .map(conversation::stored)
+        .collect::<Result<_, _>>()?;
+    whole.extend(own);
+    Ok((whole, stored))
+}
+
+/// Response `id`'s input and output items, then `own`: the input the model sees.
+async fn after_response(
+    clients: &AdminClients,
+    caller: &Caller,
+    id: &str,
+    own: Vec<Value>,
+) -> Result<Vec<Value>, ApiError> {
     let previous = fetch(&clients.responses, caller, id)
         .await
         .map_err(|e| match e {
@@ -141,12 +172,10 @@ pub async fn continuation(
             .with_upstream_code("previous_response_not_found"),
             e => e,
         })?;
-    let mut input_items = items(&previous.input_items_json)?;
-    input_items.extend(items(&previous.output_items_json)?);
-    input_items.extend(own_items(body));
-    body.insert("input".into(), Value::Array(input_items.clone()));
-    continued.input_items = input_items;
-    Ok(continued)
+    let mut whole = items(&previous.input_items_json)?;
+    whole.extend(items(&previous.output_items_json)?);
+    whole.extend(own);
+    Ok(whole)
 }
 
 /// `conversation`: an id, or `{"id": …}`.
@@ -263,7 +292,7 @@ impl Keep {
         if let Some((mut client, conversation_id, mut items)) = self.conversation {
             let added = async {
                 for value in items_of(&output_items_json)? {
-                    items.push(conversation::stored(value)?);
+                    items.push(conversation::stored(&value)?);
                 }
                 client
                     .append_items(self.caller.request(AppendItemsRequest {

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_error::ApiError;
 use switchyard_proto::metering::v1::{
-    AppendItemsRequest, Conversation, CreateConversationRequest, DeleteConversationRequest,
-    DeleteItemRequest, GetConversationRequest, GetItemRequest, ListItemsRequest,
-    UpdateConversationRequest,
+    AppendItemsRequest, Conversation, ConversationItem, CreateConversationRequest,
+    DeleteConversationRequest, DeleteItemRequest, GetConversationRequest, GetItemRequest,
+    ListItemsRequest, UpdateConversationRequest,
 };
 
 use super::params::{Params, RawQuery, path};
@@ -86,11 +86,12 @@ fn answer(found: &Conversation) -> Result<Response, HttpError> {
     Ok(json_response(encode(&conversation::object(found))?))
 }
 
-/// `items` checked and completed, at most [`MAX_ITEMS`].
+/// `items` checked and completed, at most [`MAX_ITEMS`]: as JSON, and as the
+/// store keeps them.
 fn new_items(
     caller: &Caller,
     items: Vec<Value>,
-) -> Result<Vec<switchyard_proto::metering::v1::ConversationItem>, HttpError> {
+) -> Result<(Vec<Value>, Vec<ConversationItem>), HttpError> {
     if items.len() > MAX_ITEMS {
         return Err(ApiError::invalid(
             "items",
@@ -98,7 +99,20 @@ fn new_items(
         )
         .into());
     }
-    Ok(conversation::to_items("items", &caller.request_id, items)?)
+    let values = conversation::to_items("items", &caller.request_id, items)?;
+    let stored = values
+        .iter()
+        .map(conversation::stored)
+        .collect::<Result<_, _>>()?;
+    Ok((values, stored))
+}
+
+/// Stored items as their caller sees them.
+fn shown(items: &[ConversationItem], encrypted: bool) -> Result<Vec<Value>, HttpError> {
+    Ok(items
+        .iter()
+        .map(|item| conversation::value(item).map(|v| conversation::shown(v, encrypted)))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Whether `include` asks for reasoning signatures; other values are accepted and
@@ -127,7 +141,7 @@ pub async fn create(
     enabled(&state)?;
     let (parts, body) = request.into_parts();
     let body: CreateBody = read_json(&parts.headers, body, state.max_body_bytes).await?;
-    let items = new_items(&caller, body.items.unwrap_or_default())?;
+    let (_, items) = new_items(&caller, body.items.unwrap_or_default())?;
     let mut client = state.admin.conversations.clone();
     let created = client
         .create_conversation(caller.request(CreateConversationRequest {
@@ -211,11 +225,11 @@ pub async fn add_items(
     let Some(items) = body.items else {
         return Err(ApiError::invalid("items", "Missing required parameter: 'items'.").into());
     };
-    let items = new_items(&caller, items)?;
-    let data = items
-        .iter()
-        .map(|item| conversation::value(item, Some(encrypted)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (values, items) = new_items(&caller, items)?;
+    let data = values
+        .into_iter()
+        .map(|value| conversation::shown(value, encrypted))
+        .collect();
     client
         .append_items(caller.request(AppendItemsRequest {
             conversation_id: id,
@@ -251,11 +265,7 @@ pub async fn list_items(
         }))
         .await?
         .into_inner();
-    let data = page
-        .items
-        .iter()
-        .map(|item| conversation::value(item, Some(encrypted)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let data = shown(&page.items, encrypted)?;
     Ok(json_response(encode(&list(data, page.has_more))?))
 }
 
@@ -279,10 +289,8 @@ pub async fn retrieve_item(
         }))
         .await?
         .into_inner();
-    Ok(json_response(encode(&conversation::value(
-        &item,
-        Some(encrypted),
-    )?)?))
+    let item = conversation::shown(conversation::value(&item)?, encrypted);
+    Ok(json_response(encode(&item)?))
 }
 
 /// `DELETE /v1/conversations/{id}/items/{item_id}`: answers the conversation.
