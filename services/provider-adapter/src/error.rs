@@ -152,7 +152,11 @@ impl ProviderError {
         let provider = provider.to_string();
         match err {
             TransportError::Timeout => Self::Timeout { provider },
-            TransportError::Connect(_) | TransportError::Body(_) => Self::Connect { provider },
+            TransportError::Connect(_)
+            | TransportError::Body(_)
+            | TransportError::Dial(_)
+            | TransportError::Send(_)
+            | TransportError::NoHost => Self::Connect { provider },
         }
     }
 }

@@ -5,9 +5,7 @@
 //! It does what `axum::serve` does, with one difference: each connection's task
 //! runs under [`OwnWakes`], so the wake-up hyper leaves behind with every request
 //! body costs a repeated poll instead of a trip through the scheduler and a
-//! woken idle thread (see [`wakes`]).
-
-mod wakes;
+//! woken idle thread (see [`switchyard_wakes`]).
 
 use std::io;
 use std::time::Duration;
@@ -20,7 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use wakes::OwnWakes;
+use switchyard_wakes::OwnWakes;
 
 /// How long accepting pauses after an error that is not the peer's (the process
 /// out of file descriptors, say), so the loop does not spin on it.

@@ -1,7 +1,9 @@
 //! The HTTP client every provider kind calls through: hyper's pooled client over
-//! rustls (webpki roots; ALPN offers HTTP/2 and HTTP/1.1), `connect_timeout_ms`
-//! per connection, `read_timeout_ms` for the answer's head and for every wait on
-//! its body, the environment's proxy, no redirects.
+//! rustls (webpki roots; ALPN offers HTTP/2 and HTTP/1.1) for `https` and proxied
+//! URLs, connections driven by their own request for plain `http://` ones (see
+//! [`super::inline`]); `connect_timeout_ms` per connection, `read_timeout_ms` for
+//! the answer's head and for every wait on its body, the environment's proxy, no
+//! redirects.
 //!
 //! It replaced reqwest on the request path. reqwest did work a gateway's fixed,
 //! pre-parsed endpoints do not need: its redirect layer parsed the URL twice per
@@ -27,6 +29,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::{Instant, Sleep};
 
+use super::inline::{Inline, InlineBody};
 use super::proxy::{self, ProxyConnector};
 
 /// How long an idle pooled connection is kept.
@@ -44,6 +47,15 @@ pub enum TransportError {
     /// The body broke off (reset, truncated, a malformed chunk).
     #[error("body broke off")]
     Body(#[source] hyper::Error),
+    /// No connection to a plain-HTTP upstream.
+    #[error("connect failed")]
+    Dial(#[source] std::io::Error),
+    /// The request failed on its connection before the answer's head arrived.
+    #[error("request failed")]
+    Send(#[source] hyper::Error),
+    /// The URL names no usable host.
+    #[error("the URL names no host")]
+    NoHost,
 }
 
 /// A body stream as the stream parsers read it.
@@ -53,6 +65,7 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> +
 #[derive(Clone, Debug)]
 pub struct Client {
     pool: Pool<ProxyConnector, Full<Bytes>>,
+    inline: Arc<Inline>,
     proxies: Arc<Matcher>,
     read_timeout: Duration,
     user_agent: HeaderValue,
@@ -79,6 +92,7 @@ impl Client {
             .build(connector);
         Ok(Self {
             pool,
+            inline: Inline::new(connect_timeout, POOL_IDLE),
             proxies,
             read_timeout,
             user_agent: HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION"))),
@@ -95,21 +109,33 @@ impl Client {
         headers
             .entry(USER_AGENT)
             .or_insert_with(|| self.user_agent.clone());
+        let mut inline = false;
         if uri.scheme() == Some(&Scheme::HTTP) {
             // A plain-HTTP request through a proxy carries the proxy's credentials;
             // HTTPS ones send them in the tunnel's CONNECT instead.
-            if let Some(auth) = self
-                .proxies
-                .intercept(&uri)
-                .and_then(|proxy| proxy.basic_auth().cloned())
-            {
-                headers.insert(PROXY_AUTHORIZATION, auth);
+            match self.proxies.intercept(&uri) {
+                Some(proxy) => {
+                    if let Some(auth) = proxy.basic_auth().cloned() {
+                        headers.insert(PROXY_AUTHORIZATION, auth);
+                    }
+                }
+                None => inline = true,
             }
         }
         let mut request = Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
+        if inline {
+            let (head, body) = tokio::time::timeout(self.read_timeout, self.inline.send(request))
+                .await
+                .map_err(|_| TransportError::Timeout)??;
+            return Ok(Response {
+                status: head.status,
+                headers: head.headers,
+                body: Chunks::new(Source::Inline(body), self.read_timeout),
+            });
+        }
         let answer = tokio::time::timeout(self.read_timeout, self.pool.request(request))
             .await
             .map_err(|_| TransportError::Timeout)?
@@ -118,8 +144,16 @@ impl Client {
         Ok(Response {
             status: head.status,
             headers: head.headers,
-            body: Chunks::new(body, self.read_timeout),
+            body: Chunks::new(Source::Pooled(body), self.read_timeout),
         })
+    }
+}
+
+#[cfg(test)]
+impl Client {
+    /// Plain-HTTP connections waiting for a request.
+    pub(super) fn idle_connections(&self) -> usize {
+        self.inline.idle_connections()
     }
 }
 
@@ -167,7 +201,7 @@ const DRAIN_SLACK: usize = 64;
 /// allocated once per body and re-armed after each chunk.
 pub(super) struct Chunks {
     /// Taken only when dropped.
-    body: Option<Incoming>,
+    body: Option<Source>,
     read_timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     /// A chunk arrived since the timer was last armed.
@@ -183,7 +217,7 @@ impl std::fmt::Debug for Chunks {
 
 impl Chunks {
     /// Reads `body`, waiting at most `read_timeout` each time.
-    pub(super) fn new(body: Incoming, read_timeout: Duration) -> Self {
+    pub(super) fn new(body: Source, read_timeout: Duration) -> Self {
         Self {
             body: Some(body),
             read_timeout,
@@ -289,5 +323,41 @@ fn within(slack: &mut usize, frame: &hyper::body::Frame<Bytes>) -> bool {
             true
         }
         None => false,
+    }
+}
+
+/// Where a body comes from: hyper's pool (its connection in a task of its own),
+/// or a connection the body drives itself.
+pub(super) enum Source {
+    Pooled(Incoming),
+    Inline(InlineBody),
+}
+
+impl hyper::body::Body for Source {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Self::Pooled(body) => Pin::new(body).poll_frame(cx),
+            Self::Inline(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Pooled(body) => body.is_end_stream(),
+            Self::Inline(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Self::Pooled(body) => body.size_hint(),
+            Self::Inline(body) => body.size_hint(),
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! parser reads it.
 
 mod client;
+mod inline;
 mod proxy;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -8,7 +8,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::client::Chunks;
+use super::client::{Chunks, Source};
 use super::{Client, TransportError, usable_proxies};
 
 /// Long enough that no healthy exchange on loopback meets it; short enough to
@@ -120,11 +120,11 @@ async fn a_body_cut_off_midway_is_a_body_error_and_a_refused_dial_a_connect_erro
         .post(uri, HeaderMap::new(), b"{}".to_vec())
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    assert!(matches!(err, TransportError::Dial(_)), "{err:?}");
     // What the operator's log says about it.
     let cause = crate::error::cause_chain(&err);
-    assert!(cause.starts_with("request failed: "), "{cause}");
-    assert!(cause.contains("tcp connect error"), "{cause}");
+    assert!(cause.starts_with("connect failed: "), "{cause}");
+    assert!(cause.contains("refused"), "{cause}");
 }
 
 #[tokio::test]
@@ -272,7 +272,7 @@ where
     });
     let mut sender = connection(&at).await;
     let response = sender.send_request(get(&at)).await.unwrap();
-    let mut body = Chunks::new(response.into_body(), READ_TIMEOUT);
+    let mut body = Chunks::new(Source::Pooled(response.into_body()), READ_TIMEOUT);
     let got = futures::StreamExt::next(&mut body).await.unwrap().unwrap();
     assert_eq!(got, event);
     drop(body);
@@ -319,4 +319,164 @@ async fn a_stream_abandoned_midway_closes_its_connection() {
         .await;
     assert!(sender.ready().await.is_err(), "the connection was closed");
     server.await.unwrap();
+}
+
+/// A server that accepts connections one after another and answers `answers`
+/// requests on them with one event each, `data: n` counting over all
+/// connections; with `close`, each answer says `connection: close` and its
+/// connection ends. It returns how many requests each connection carried.
+async fn keep_alive_server(
+    answers: usize,
+    close: bool,
+) -> (String, tokio::task::JoinHandle<Vec<usize>>) {
+    let (listener, at) = listener().await;
+    let server = tokio::spawn(async move {
+        let mut served = 0;
+        let mut per_connection = Vec::new();
+        while served < answers {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut here = 0;
+            while served < answers && !(close && here == 1) {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if socket.read(&mut byte).await.unwrap() == 0 {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                if head.is_empty() {
+                    break;
+                }
+                let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+                assert!(
+                    head.starts_with("post /v1/chat/completions http/1.1\r\n"),
+                    "{head}"
+                );
+                assert!(head.contains("\r\nhost: 127.0.0.1:"), "{head}");
+                let length: usize = head
+                    .split("\r\n")
+                    .find_map(|line| line.strip_prefix("content-length: "))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let mut body = vec![0u8; length];
+                socket.read_exact(&mut body).await.unwrap();
+                served += 1;
+                here += 1;
+                let event = format!("data: {served}\n\n");
+                let head = if close {
+                    STREAM_HEAD.replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n")
+                } else {
+                    STREAM_HEAD.to_string()
+                };
+                let answer = format!("{head}{:x}\r\n{event}\r\n0\r\n\r\n", event.len());
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
+            per_connection.push(here);
+        }
+        per_connection
+    });
+    (at, server)
+}
+
+/// Reads one whole answer through the client.
+async fn one_answer(client: &Client, at: &str) -> Vec<u8> {
+    let uri = format!("http://{at}/v1/chat/completions").parse().unwrap();
+    let response = client
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    super::read_limited(response, 1024, "test").await.unwrap()
+}
+
+/// Plain-HTTP answers read to their end leave their connection for the next
+/// request: three requests, one connection.
+#[tokio::test]
+async fn a_plain_http_connection_serves_request_after_request() {
+    let (at, server) = keep_alive_server(3, false).await;
+    let client = direct();
+    for n in 1..=3 {
+        assert_eq!(
+            one_answer(&client, &at).await,
+            format!("data: {n}\n\n").as_bytes()
+        );
+    }
+    drop(client);
+    assert_eq!(server.await.unwrap(), vec![3]);
+}
+
+/// Answers that close their connection: each next request dials a new one.
+#[tokio::test]
+async fn a_connection_its_answer_closed_is_not_reused() {
+    let (at, server) = keep_alive_server(3, true).await;
+    let client = direct();
+    for n in 1..=3 {
+        assert_eq!(
+            one_answer(&client, &at).await,
+            format!("data: {n}\n\n").as_bytes()
+        );
+    }
+    assert_eq!(server.await.unwrap(), vec![1, 1, 1]);
+}
+
+/// A plain-HTTP stream dropped at its last event is read to its end in the
+/// background and its connection kept; one abandoned midway closes its own.
+#[tokio::test]
+async fn plain_http_streams_keep_or_close_their_connection_as_pooled_ones_do() {
+    let (listener, at) = listener().await;
+    let (dropped, after_drop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_head(&mut socket).await;
+        let event = "data: [DONE]\n\n";
+        let frame = format!("{STREAM_HEAD}{:x}\r\n{event}\r\n", event.len());
+        socket.write_all(frame.as_bytes()).await.unwrap();
+        after_drop.await.unwrap();
+        socket.write_all(b"0\r\n\r\n").await.unwrap();
+        // The second request comes on the same connection; its stream is
+        // abandoned after its first event.
+        read_head(&mut socket).await;
+        let event = "data: {\"n\":1}\n\n";
+        let frame = format!("{STREAM_HEAD}{:x}\r\n{event}\r\n", event.len());
+        socket.write_all(frame.as_bytes()).await.unwrap();
+        let mut rest = Vec::new();
+        // The client closes the connection: the read ends, with nothing after
+        // the request's own body.
+        let _ = socket.read_to_end(&mut rest).await;
+        rest
+    });
+    let client = direct();
+    let uri: http::Uri = format!("http://{at}/v1/chat/completions").parse().unwrap();
+    let mut first = client
+        .post(uri.clone(), HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(first.chunk().await.unwrap().unwrap(), "data: [DONE]\n\n");
+    drop(first);
+    dropped.send(()).unwrap();
+    // The dropped stream is read to its end on a task of its own, which puts its
+    // connection back; let it run until it has (bounded, never timed).
+    for _ in 0..10_000 {
+        if client.idle_connections() == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        client.idle_connections(),
+        1,
+        "the drained connection was kept"
+    );
+    let mut second = client
+        .post(uri, HeaderMap::new(), b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.chunk().await.unwrap().unwrap(),
+        "data: {\"n\":1}\n\n"
+    );
+    drop(second);
+    assert_eq!(server.await.unwrap(), b"{}");
 }

@@ -1,19 +1,21 @@
-//! A future that answers its own wake-ups by polling again at once.
+//! Wake-ups a task gives itself during its own poll, answered in place.
 //!
-//! hyper's HTTP/1 server leaves its task's waker in a request body's channel when
-//! it sends the body, and the handler that reads the body wakes it: a task woken
-//! during its own poll, on every request that has a body. Tokio answers such a
-//! wake by putting the task at the back of its worker's queue and waking an idle
-//! worker thread to come and steal it: a futex call, a thread that wakes and
-//! parks again, and a second trip through the scheduler, all for nothing. That
-//! was about a sixth of the edge's CPU per request at 2,000 requests/s.
+//! A future often wakes its own task while being polled: hyper's HTTP/1 server
+//! leaves its task's waker in a request body's channel and the handler that
+//! reads the body wakes it; a connection polled by the request that uses it
+//! (the provider adapter's plain-HTTP upstreams) hands each body chunk through
+//! a channel whose sender and receiver are the same task. Tokio answers such a
+//! wake by putting the task at the back of its worker's queue and waking an
+//! idle worker thread to come and steal it: a futex call, a thread that wakes
+//! and parks again, and a second trip through the scheduler, all for nothing.
+//! That was about a sixth of the edge's CPU per request at 2,000 requests/s.
 //!
-//! [`OwnWakes`] polls its future with a waker of its own. A wake-up that comes
-//! while the future is being polled is only noted, and the future is polled again
-//! before the task's poll returns, at most [`REPOLLS`] times in a row (after that
-//! the wake-up goes to tokio, so a future that keeps waking itself still lets
-//! other tasks run). A wake-up at any other time, from any thread, goes straight
-//! to the task.
+//! [`SelfWakes::poll`] polls with a waker of its own. A wake-up that comes
+//! while the poll runs is only noted, and the poll is repeated before it
+//! returns, at most [`REPOLLS`] times in a row (after that the wake-up goes to
+//! the task, so a future that keeps waking itself still lets other tasks run).
+//! A wake-up at any other time, from any thread, goes straight to the task
+//! that polled last. [`OwnWakes`] wraps a whole future that way.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,43 +36,57 @@ const POLLING: u8 = 1;
 /// Being polled, and woken since the poll began.
 const WOKEN: u8 = 2;
 
-/// `F`, polled again in place when it wakes itself; see the module docs.
-pub struct OwnWakes<F> {
-    future: Pin<Box<F>>,
+/// A waker that notes wake-ups during [`SelfWakes::poll`] and passes the
+/// others on; one per long-lived thing polled (a connection, a task), not per
+/// poll.
+pub struct SelfWakes {
     hook: Arc<Hook>,
     waker: Waker,
 }
 
-impl<F: Future> OwnWakes<F> {
-    /// Wraps `future`.
-    pub fn new(future: F) -> Self {
+impl Default for SelfWakes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for SelfWakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfWakes").finish_non_exhaustive()
+    }
+}
+
+impl SelfWakes {
+    /// A hook not yet used by any task.
+    pub fn new() -> Self {
         let hook = Arc::new(Hook {
             state: AtomicU8::new(IDLE),
             task: AtomicWaker::new(),
         });
         Self {
-            future: Box::pin(future),
             waker: Waker::from(hook.clone()),
             hook,
         }
     }
-}
 
-impl<F: Future> Future for OwnWakes<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
-        this.hook.task.register(cx.waker());
-        let mut inner = Context::from_waker(&this.waker);
+    /// Runs `poll` with this hook's waker, again at once when it woke itself
+    /// meanwhile (see the crate docs); `cx` is the task's, which wake-ups at
+    /// other times reach.
+    pub fn poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.hook.task.register(cx.waker());
+        let mut inner = Context::from_waker(&self.waker);
         for _ in 0..=REPOLLS {
-            this.hook.state.store(POLLING, Ordering::SeqCst);
-            if let Poll::Ready(output) = this.future.as_mut().poll(&mut inner) {
-                this.hook.state.store(IDLE, Ordering::SeqCst);
+            self.hook.state.store(POLLING, Ordering::SeqCst);
+            if let Poll::Ready(output) = poll(&mut inner) {
+                self.hook.state.store(IDLE, Ordering::SeqCst);
                 return Poll::Ready(output);
             }
             // Not woken while polled: whatever it waits for holds our waker.
-            if this
+            if self
                 .hook
                 .state
                 .compare_exchange(POLLING, IDLE, Ordering::SeqCst, Ordering::SeqCst)
@@ -80,9 +96,35 @@ impl<F: Future> Future for OwnWakes<F> {
             }
         }
         // Still waking itself: let the runtime run others first.
-        this.hook.state.store(IDLE, Ordering::SeqCst);
+        self.hook.state.store(IDLE, Ordering::SeqCst);
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+/// `F`, polled again in place when it wakes itself; see the crate docs.
+pub struct OwnWakes<F> {
+    future: Pin<Box<F>>,
+    wakes: SelfWakes,
+}
+
+impl<F: Future> OwnWakes<F> {
+    /// Wraps `future`.
+    pub fn new(future: F) -> Self {
+        Self {
+            future: Box::pin(future),
+            wakes: SelfWakes::new(),
+        }
+    }
+}
+
+impl<F: Future> Future for OwnWakes<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let future = &mut this.future;
+        this.wakes.poll(cx, |inner| future.as_mut().poll(inner))
     }
 }
 
