@@ -132,14 +132,16 @@ impl Inline {
                     };
                     return Ok((head, body));
                 }
-                // A reused connection closed before the request left: once more,
-                // on a new one.
-                Err(mut refused) if reused && refused.message().is_some() => {
-                    request = refused.take_message().ok_or(TransportError::NoHost)?;
-                    link = self.dial(&authority).await?;
-                    reused = false;
-                }
-                Err(failed) => return Err(TransportError::Send(failed.into_error())),
+                Err(mut failed) => match failed.take_message() {
+                    // A reused connection closed before the request left: once
+                    // more, on a new one.
+                    Some(unsent) if reused => {
+                        request = unsent;
+                        link = self.dial(&authority).await?;
+                        reused = false;
+                    }
+                    _ => return Err(TransportError::Send(failed.into_error())),
+                },
             }
         }
     }
