@@ -156,7 +156,7 @@ impl ProviderError {
             | TransportError::Body(_)
             | TransportError::Dial(_)
             | TransportError::Send(_)
-            | TransportError::NoHost => Self::Connect { provider },
+            | TransportError::Url => Self::Connect { provider },
         }
     }
 }

@@ -53,9 +53,10 @@ pub enum TransportError {
     /// The request failed on its connection before the answer's head arrived.
     #[error("request failed")]
     Send(#[source] hyper::Error),
-    /// The URL names no usable host.
-    #[error("the URL names no host")]
-    NoHost,
+    /// The URL gives no request target and `Host` header (a plain-HTTP URL
+    /// without a host, say).
+    #[error("the URL cannot be sent")]
+    Url,
 }
 
 /// A body stream as the stream parsers read it.
@@ -126,25 +127,23 @@ impl Client {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        if inline {
+        let (head, body) = if inline {
             let (head, body) = tokio::time::timeout(self.read_timeout, self.inline.send(request))
                 .await
                 .map_err(|_| TransportError::Timeout)??;
-            return Ok(Response {
-                status: head.status,
-                headers: head.headers,
-                body: Chunks::new(Source::Inline(body), self.read_timeout),
-            });
-        }
-        let answer = tokio::time::timeout(self.read_timeout, self.pool.request(request))
-            .await
-            .map_err(|_| TransportError::Timeout)?
-            .map_err(TransportError::Connect)?;
-        let (head, body) = answer.into_parts();
+            (head, Source::Inline(body))
+        } else {
+            let (head, body) = tokio::time::timeout(self.read_timeout, self.pool.request(request))
+                .await
+                .map_err(|_| TransportError::Timeout)?
+                .map_err(TransportError::Connect)?
+                .into_parts();
+            (head, Source::Pooled(body))
+        };
         Ok(Response {
             status: head.status,
             headers: head.headers,
-            body: Chunks::new(Source::Pooled(body), self.read_timeout),
+            body: Chunks::new(body, self.read_timeout),
         })
     }
 }

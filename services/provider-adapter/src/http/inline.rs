@@ -100,13 +100,13 @@ impl Inline {
     ) -> Result<(http::response::Parts, InlineBody), TransportError> {
         let mut parts = UriParts::from(std::mem::take(request.uri_mut()));
         let Some(authority) = parts.authority.take() else {
-            return Err(TransportError::NoHost);
+            return Err(TransportError::Url);
         };
         parts.scheme = None;
-        *request.uri_mut() = Uri::from_parts(parts).map_err(|_| TransportError::NoHost)?;
+        *request.uri_mut() = Uri::from_parts(parts).map_err(|_| TransportError::Url)?;
         if !request.headers().contains_key(HOST) {
             let host =
-                HeaderValue::from_str(authority.as_str()).map_err(|_| TransportError::NoHost)?;
+                HeaderValue::from_str(authority.as_str()).map_err(|_| TransportError::Url)?;
             request.headers_mut().insert(HOST, host);
         }
         let (mut link, mut reused) = match self.checkout(&authority) {

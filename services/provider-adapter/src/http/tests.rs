@@ -31,13 +31,21 @@ async fn listener() -> (TcpListener, String) {
 
 /// Reads one request head (through the blank line) from `socket`.
 async fn read_head(socket: &mut TcpStream) -> String {
+    next_head(socket).await.expect("head cut short")
+}
+
+/// The next request head on `socket`; `None` if the client closed it first.
+async fn next_head(socket: &mut TcpStream) -> Option<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(socket.read(&mut byte).await.unwrap(), 1, "head cut short");
+        if socket.read(&mut byte).await.unwrap() == 0 {
+            assert!(head.is_empty(), "head cut short");
+            return None;
+        }
         head.push(byte[0]);
     }
-    String::from_utf8(head).unwrap()
+    Some(String::from_utf8(head).unwrap())
 }
 
 #[tokio::test]
@@ -337,18 +345,10 @@ async fn keep_alive_server(
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut here = 0;
             while served < answers && !(close && here == 1) {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if socket.read(&mut byte).await.unwrap() == 0 {
-                        break;
-                    }
-                    head.push(byte[0]);
-                }
-                if head.is_empty() {
+                let Some(head) = next_head(&mut socket).await else {
                     break;
-                }
-                let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+                };
+                let head = head.to_ascii_lowercase();
                 assert!(
                     head.starts_with("post /v1/chat/completions http/1.1\r\n"),
                     "{head}"
@@ -380,45 +380,46 @@ async fn keep_alive_server(
     (at, server)
 }
 
-/// Reads one whole answer through the client.
-async fn one_answer(client: &Client, at: &str) -> Vec<u8> {
-    let uri = format!("http://{at}/v1/chat/completions").parse().unwrap();
-    let response = client
-        .post(uri, HeaderMap::new(), b"{}".to_vec())
+/// Three requests through the client against [`keep_alive_server`], each
+/// answer read to its end; how many requests each connection carried.
+/// The server waits for each next request on the connection it holds, so a
+/// client that wrongly dialled anew would wait forever: the guard ends that.
+async fn three_answers(close: bool) -> Vec<usize> {
+    tokio::time::timeout(STUCK, three_answers_unguarded(close))
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    super::read_limited(response, 1024, "test").await.unwrap()
+        .expect("stuck: a kept connection was not reused")
+}
+
+/// Long past any healthy exchange on loopback; only a stuck test meets it.
+const STUCK: Duration = Duration::from_secs(30);
+
+async fn three_answers_unguarded(close: bool) -> Vec<usize> {
+    let (at, server) = keep_alive_server(3, close).await;
+    let client = direct();
+    let uri: http::Uri = format!("http://{at}/v1/chat/completions").parse().unwrap();
+    for n in 1..=3 {
+        let response = client
+            .post(uri.clone(), HeaderMap::new(), b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = super::read_limited(response, 1024, "test").await.unwrap();
+        assert_eq!(body, format!("data: {n}\n\n").as_bytes());
+    }
+    server.await.unwrap()
 }
 
 /// Plain-HTTP answers read to their end leave their connection for the next
 /// request: three requests, one connection.
 #[tokio::test]
 async fn a_plain_http_connection_serves_request_after_request() {
-    let (at, server) = keep_alive_server(3, false).await;
-    let client = direct();
-    for n in 1..=3 {
-        assert_eq!(
-            one_answer(&client, &at).await,
-            format!("data: {n}\n\n").as_bytes()
-        );
-    }
-    drop(client);
-    assert_eq!(server.await.unwrap(), vec![3]);
+    assert_eq!(three_answers(false).await, vec![3]);
 }
 
 /// Answers that close their connection: each next request dials a new one.
 #[tokio::test]
 async fn a_connection_its_answer_closed_is_not_reused() {
-    let (at, server) = keep_alive_server(3, true).await;
-    let client = direct();
-    for n in 1..=3 {
-        assert_eq!(
-            one_answer(&client, &at).await,
-            format!("data: {n}\n\n").as_bytes()
-        );
-    }
-    assert_eq!(server.await.unwrap(), vec![1, 1, 1]);
+    assert_eq!(three_answers(true).await, vec![1, 1, 1]);
 }
 
 /// A plain-HTTP stream dropped at its last event is read to its end in the
